@@ -1,0 +1,1 @@
+"""Analysis over the store: per-port series, rankings (and later surges, campaigns)."""

@@ -1,0 +1,132 @@
+"""Time windows and local-time buckets (days, hours) expressed as portable SQL.
+
+Days are cut in the operator's time zone. Instead of a per-row time-zone
+conversion, the few UTC-offset changes inside a window are found once in Python
+and written into the SQL as a ``CASE`` on the integer ns timestamp, which runs
+the same on DuckDB and Spark and costs integer arithmetic per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from teiten.errors import ConfigError
+from teiten.store.engine import Engine
+
+NS = 1_000_000_000
+BUCKET_NS = {"day": 86_400 * NS, "hour": 3_600 * NS}
+
+
+def parse_date(text: str) -> dt.date:
+    """A ``YYYY-MM-DD`` date, or a ConfigError naming the bad text."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"not a date: {text!r} (expected YYYY-MM-DD)") from None
+
+
+def local_midnight_ns(day: dt.date, tz: ZoneInfo) -> int:
+    """UTC ns of 00:00 local time on ``day``."""
+    return int(dt.datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()) * NS
+
+
+def _offset_ns(ts_ns: int, tz: ZoneInfo) -> int:
+    when = dt.datetime.fromtimestamp(ts_ns // NS, tz)
+    off = when.utcoffset()
+    return int(off.total_seconds()) * NS if off is not None else 0
+
+
+def offset_changes(start_ns: int, end_ns: int, tz: ZoneInfo) -> list[tuple[int, int]]:
+    """``[(from_ns, offset_ns), …]``: the UTC offset in force from each instant on.
+
+    The first entry starts at ``start_ns``; later ones at each change found by
+    hourly steps refined by bisection.
+    """
+    out = [(start_ns, _offset_ns(start_ns, tz))]
+    step = 3600 * NS
+    t = start_ns
+    while t < end_ns:
+        nxt = min(t + step, end_ns)
+        if _offset_ns(nxt, tz) != out[-1][1]:
+            lo, hi = t, nxt
+            while hi - lo > NS:
+                mid = (lo + hi) // 2
+                if _offset_ns(mid, tz) == out[-1][1]:
+                    lo = mid
+                else:
+                    hi = mid
+            out.append((hi, _offset_ns(hi, tz)))
+        t = nxt
+    return out
+
+
+@dataclass(frozen=True)
+class Window:
+    """A time window ``[start_ns, end_ns)`` cut into local buckets of one size."""
+
+    start_ns: int
+    end_ns: int
+    tz: ZoneInfo
+    by: str = "day"
+
+    @classmethod
+    def from_dates(cls, first: dt.date, last: dt.date, tz: str, by: str = "day") -> Window:
+        """The window from local midnight of ``first`` to the end of ``last``."""
+        if by not in BUCKET_NS:
+            raise ConfigError(f"--by must be day or hour, not {by!r}")
+        if last < first:
+            raise ConfigError(f"the window ends ({last}) before it starts ({first})")
+        zone = ZoneInfo(tz)
+        return cls(local_midnight_ns(first, zone),
+                   local_midnight_ns(last + dt.timedelta(days=1), zone), zone, by)
+
+    def bucket_sql(self, ts: str = "ts") -> str:
+        """SQL for the local bucket number of an int64 ns column (days or hours since epoch)."""
+        size = BUCKET_NS[self.by]
+        changes = offset_changes(self.start_ns, self.end_ns, self.tz)
+        if len(changes) == 1:
+            offset = str(changes[0][1])
+        else:
+            whens = " ".join(f"WHEN {ts} < {b} THEN {a[1]}" for a, (b, _) in zip(changes, changes[1:]))
+            offset = f"CASE {whens} ELSE {changes[-1][1]} END"
+        return f"(({ts} + {offset}) // {size})"
+
+    def buckets(self) -> list[int]:
+        """Every bucket number in the window, in order."""
+        size = BUCKET_NS[self.by]
+        first = (self.start_ns + _offset_ns(self.start_ns, self.tz)) // size
+        last = (self.end_ns - 1 + _offset_ns(self.end_ns - 1, self.tz)) // size
+        return list(range(first, last + 1))
+
+    def label(self, bucket: int) -> str:
+        """``YYYY-MM-DD`` for a day bucket, ``YYYY-MM-DDTHH:00`` for an hour bucket."""
+        size = BUCKET_NS[self.by]
+        naive = dt.datetime(1970, 1, 1) + dt.timedelta(seconds=bucket * size // NS)
+        return naive.date().isoformat() if self.by == "day" else naive.strftime("%Y-%m-%dT%H:00")
+
+
+def data_span(engine: Engine) -> tuple[int, int] | None:
+    """First and last inbound packet time (ns), or None for an empty store."""
+    r = engine.query("SELECT min(ts) AS a, max(ts) AS b FROM packets_raw WHERE NOT is_outbound")
+    a, b = r.column("a")[0].as_py(), r.column("b")[0].as_py()
+    return None if a is None else (int(a), int(b))
+
+
+def resolve_window(engine: Engine, first: str | None, last: str | None, tz: str,
+                   by: str = "day") -> Window | None:
+    """The window between two local dates; a missing end is taken from the data.
+
+    Returns None when a date is missing and the store holds no packets.
+    """
+    zone = ZoneInfo(tz)
+    a = parse_date(first) if first else None
+    b = parse_date(last) if last else None
+    if a is None or b is None:
+        span = data_span(engine)
+        if span is None:
+            return None
+        a = a or dt.datetime.fromtimestamp(span[0] // NS, zone).date()
+        b = b or dt.datetime.fromtimestamp(span[1] // NS, zone).date()
+    return Window.from_dates(a, b, tz, by)

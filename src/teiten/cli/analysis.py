@@ -1,0 +1,65 @@
+"""``teiten ports`` and ``teiten trend``: what hits the sensor, and how it changes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teiten.analysis.ports import port_ranking
+from teiten.analysis.series import SPLITS, port_trend
+from teiten.cli.main import data_option, settings_from
+from teiten.cli.output import emit, format_option
+from teiten.report.charts import trend_chart
+
+_from = click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
+_to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")
+
+
+@click.command("ports")
+@data_option
+@_from
+@_to
+@click.option("--top", type=click.IntRange(1, 65536), default=20, show_default=True)
+@format_option
+@click.pass_context
+def ports_command(ctx: click.Context, data: Path | None, tz: str | None, first: str | None,
+                  last: str | None, top: int, fmt: str) -> None:
+    """Destination ports ranked by unique sources, then packets (inbound only).
+
+    \b
+    Example:  teiten ports --from 2017-11-01 --to 2017-11-30 --top 10
+    """
+    rows = port_ranking(settings_from(ctx, data=data, tz=tz), first=first, last=last, top=top)
+    emit(rows, fmt)
+
+
+@click.command("trend")
+@click.argument("ports", nargs=-1, required=True)
+@data_option
+@_from
+@_to
+@click.option("--by", type=click.Choice(["day", "hour"]), default="day", show_default=True)
+@click.option("--split", type=click.Choice(SPLITS), default="none", show_default=True,
+              help="Segments: domestic = allocated to the home country vs foreign.")
+@format_option
+@click.option("--chart", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also draw the series to FILE.png or FILE.svg.")
+@click.pass_context
+def trend_command(ctx: click.Context, ports: tuple[str, ...], data: Path | None,
+                  tz: str | None, first: str | None, last: str | None, by: str, split: str,
+                  fmt: str, chart: Path | None) -> None:
+    """Packets and unique sources per port, day (or hour) and segment.
+
+    \b
+    Example:  teiten trend 23/tcp 2323/tcp --split domestic --chart telnet.png
+    """
+    rows = port_trend(settings_from(ctx, data=data, tz=tz), list(ports), first=first,
+                      last=last, by=by, split=split)
+    emit(rows, fmt)
+    if chart is not None:
+        trend_chart(rows, chart, title=" ".join(ports))
+        click.echo(f"chart written to {chart}", err=True)
+
+
+COMMANDS = [ports_command, trend_command]

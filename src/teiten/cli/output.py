@@ -1,0 +1,74 @@
+"""Printing result rows as a table, CSV or JSON, with every value escaped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from teiten.escape import terminal
+
+FORMATS = ("table", "csv", "json")
+format_option = click.option(
+    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    help="Output format.",
+)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, list | tuple):
+        return ",".join(_cell(x) for x in v)
+    return terminal(v)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "backslashreplace")
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    return v
+
+
+def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str] | None = None,
+           title: str | None = None) -> str:
+    """The rows as text in one of :data:`FORMATS`."""
+    cols = list(columns or (rows[0].keys() if rows else []))
+    if fmt == "json":
+        # ensure_ascii keeps control and bidi characters as \\u escapes.
+        return json.dumps([_jsonable(dict(r)) for r in rows], ensure_ascii=True, indent=1)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in rows:
+            w.writerow([_cell(r.get(c)) for c in cols])
+        return buf.getvalue().rstrip("\n")
+    table = Table(title=title, show_edge=False, header_style="bold")
+    for c in cols:
+        numeric = bool(rows) and all(isinstance(r.get(c), int | float) for r in rows)
+        table.add_column(c, justify="right" if numeric else "left")
+    for r in rows:
+        table.add_row(*[Text(_cell(r.get(c))) for c in cols])
+    console = Console(file=io.StringIO(), width=200 if not sys.stdout.isatty() else None,
+                      force_terminal=False, color_system=None)
+    console.print(table)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(out).rstrip("\n")
+
+
+def emit(rows: Sequence[dict[str, Any]], fmt: str, **kw: Any) -> None:
+    click.echo(render(rows, fmt, **kw))

@@ -1,0 +1,66 @@
+"""``teiten simulate`` and ``teiten demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teiten.cli.ingest import summary
+from teiten.cli.output import emit
+from teiten.demo import run_demo, weekly
+from teiten.simulate import simulate
+
+
+@click.command("simulate")
+@click.argument("scenario")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
+              help="Folder for the capture and truth.json.")
+@click.option("--scale", type=click.FloatRange(min=0.001, max=100), default=1.0,
+              show_default=True, help="Multiplies every volume.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def simulate_command(scenario: str, out: Path, scale: float, seed: int) -> None:
+    """Write a scenario's capture (real pcap) and its ground truth.
+
+    \b
+    Scenarios: npa-2017 (the seed case, 2017-10-01..12-18), smoke (tiny).
+    Example:   teiten simulate npa-2017 --out sim/ --scale 0.1
+    """
+    result = simulate(scenario, out, scale=scale, seed=seed)
+    for p in result.pcaps:
+        click.echo(f"capture: {p}")
+    click.echo(f"truth:   {result.truth}")
+    click.echo(f"packets: {result.packets:,}; sensor network(s): {', '.join(result.sensor_networks)}")
+
+
+@click.command("demo")
+@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("teiten-demo"),
+              show_default=True, help="Folder for the capture, the store and the charts.")
+@click.option("--scale", type=click.FloatRange(min=0.001, max=100), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.pass_obj
+def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
+    """Run the seed case end to end: simulate, ingest, rank ports, chart the surges.
+
+    \b
+    Example:  teiten demo --out /tmp/demo
+    """
+    from teiten.config import Settings
+
+    assert isinstance(settings, Settings)
+    result = run_demo(out, settings, scale=scale, seed=seed)
+    for line in summary(result.ingest):
+        click.echo(line)
+    click.echo("")
+    emit(result.top_ports, "table", title="Top ports by unique sources, 2017-10-01..12-18")
+    click.echo("")
+    emit(weekly(result.exploit_series), "table", title="52869/TCP by week (UTC)")
+    click.echo("")
+    emit(weekly(result.telnet_series), "table",
+         title="23/TCP and 2323/TCP by week, domestic (JP-allocated) vs foreign")
+    click.echo("")
+    for c in result.charts:
+        click.echo(f"chart: {c}")
+
+
+COMMANDS = [simulate_command, demo_command]

@@ -1,0 +1,179 @@
+"""Settings: declared once, layered bundled defaults < teiten.toml < TEITEN_* env < options.
+
+Nothing reads settings at import time; commands build a :class:`Settings` and
+pass it in. ``teiten settings`` prints every value with where it came from.
+
+Example::
+
+    s = load_settings(overrides={"home_country": "JP"})
+    s.home_country      # 'JP'
+    s.origin["home_country"]   # 'option'
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from teiten.errors import ConfigError
+
+
+def _country(value: Any) -> str:
+    s = str(value).strip().upper()
+    if len(s) != 2 or not s.isalpha():
+        raise ValueError("expected a two-letter ISO country code such as JP")
+    return s
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    out = []
+    for item in items:
+        item = str(item).strip()
+        if item:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+    return tuple(out)
+
+
+def _tz(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        raise ValueError(f"unknown time zone {value!r}") from e
+    return str(value)
+
+
+def _positive_int(value: Any) -> int:
+    n = int(value)
+    if n <= 0:
+        raise ValueError("expected a positive whole number")
+    return n
+
+
+def _threads(value: Any) -> int:
+    n = int(value)
+    if n < 1 or n > 64:
+        raise ValueError("expected 1 to 64")
+    return n
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One declared setting: its name, parser, default and meaning."""
+
+    name: str
+    parse: Callable[[Any], Any]
+    default: Any
+    doc: str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("data", str, "teiten-data", "Data directory (Parquet lake and catalog)."),
+    Setting("sensor", str, "sensor", "Sensor name recorded with ingested packets."),
+    Setting(
+        "sensor_networks",
+        _networks,
+        (),
+        "The sensor's own networks (CIDRs): packets from them are outbound replies.",
+    ),
+    Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
+    Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
+    Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
+    Setting("chunk_mb", _positive_int, 16, "Read buffer per input, MiB."),
+    Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
+)
+
+_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings with the origin of each value."""
+
+    values: Mapping[str, Any]
+    origin: Mapping[str, str] = field(default_factory=dict)
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    @property
+    def data_dir(self) -> Path:
+        return Path(self.values["data"])
+
+    def replace(self, **overrides: Any) -> Settings:
+        """A copy with some values given as options."""
+        return load_settings(overrides=overrides, base=self)
+
+
+def _parse(name: str, value: Any, where: str) -> Any:
+    if name not in _BY_NAME:
+        known = ", ".join(_BY_NAME)
+        raise ConfigError(f"{where}: unknown setting {name!r} (known: {known})")
+    try:
+        return _BY_NAME[name].parse(value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: setting {name!r}: {e}") from None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read settings file {path}: {e.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"settings file {path} is not valid TOML: {e}") from None
+    flat: dict[str, Any] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict):  # [sensor] networks = … → sensor_networks
+            for sub, v in value.items():
+                flat[f"{key}_{sub}"] = v
+        else:
+            flat[key] = value
+    return flat
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    base: Settings | None = None,
+) -> Settings:
+    """Resolve settings from defaults, a TOML file, ``TEITEN_*`` variables and options.
+
+    The file is ``config_file``, else ``$TEITEN_CONFIG``, else ``./teiten.toml``
+    if it exists. Options whose value is ``None`` are ignored.
+    """
+    env = os.environ if env is None else env
+    if base is not None:
+        values, origin = dict(base.values), dict(base.origin)
+    else:
+        values = {s.name: s.default for s in SETTINGS}
+        origin = {s.name: "default" for s in SETTINGS}
+        path = config_file or (Path(env["TEITEN_CONFIG"]) if env.get("TEITEN_CONFIG") else None)
+        if path is None and Path("teiten.toml").is_file():
+            path = Path("teiten.toml")
+        if path is not None:
+            for k, v in _read_file(path).items():
+                values[k] = _parse(k, v, str(path))
+                origin[k] = str(path)
+        for s in SETTINGS:
+            key = "TEITEN_" + s.name.upper()
+            if key in env:
+                values[s.name] = _parse(s.name, env[key], key)
+                origin[s.name] = key
+    for k, v in (overrides or {}).items():
+        if v is None or (isinstance(v, tuple | list) and not v):
+            continue
+        values[k] = _parse(k, v, "option")
+        origin[k] = "option"
+    return Settings(values, origin)

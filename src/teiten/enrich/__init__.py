@@ -1,0 +1,1 @@
+"""Enrichment of sources at ingest: the country each address is allocated to."""

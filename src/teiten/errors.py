@@ -1,0 +1,40 @@
+"""The exceptions teiten raises for the operator's mistakes.
+
+Bad *packets* never raise: decoders record a reason in the ``decode_error``
+column and go on. Exceptions are for things the operator can fix::
+
+    TeitenError
+    ├── InputError          an input file is missing, unreadable or not a capture
+    ├── ConfigError         a setting, option or settings file is wrong
+    ├── StoreError          the data directory is missing, locked or damaged
+    ├── QueryError          a query failed (bad SQL, unknown view or column)
+    └── DependencyError     an optional dependency is not installed
+
+The CLI turns each into a one-line message and a non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class TeitenError(Exception):
+    """Base class of every error teiten raises on purpose."""
+
+
+class InputError(TeitenError):
+    """An input file is missing, unreadable, or of a format teiten cannot read."""
+
+
+class ConfigError(TeitenError):
+    """A setting, command-line option or settings file is wrong."""
+
+
+class StoreError(TeitenError):
+    """The data directory is missing, locked by another writer, or damaged."""
+
+
+class QueryError(TeitenError):
+    """A query over the store failed."""
+
+
+class DependencyError(TeitenError):
+    """An optional dependency is needed but not installed; the message names the extra."""

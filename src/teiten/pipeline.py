@@ -1,0 +1,227 @@
+"""Ingest: the one place that knows the order of the stages.
+
+read (capture) → decode → mark direction → fingerprint → enrich → store.
+
+Each input file becomes one catalog entry; its packets become visible only
+when all of them are written. With ``threads >= 2`` decoding (numba, GIL
+released) overlaps with Parquet writing (Arrow, GIL released) in a second
+thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import queue
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from teiten.capture import expand_paths, open_source
+from teiten.capture.source import Source
+from teiten.config import Settings
+from teiten.decode.batch import PacketBatch
+from teiten.decode.decoder import decode
+from teiten.enrich.country import COUNTRIES, CountryEnricher, IptoccSource
+from teiten.enrich.network import NetworkSet
+from teiten.errors import InputError, TeitenError
+from teiten.fingerprint import registry
+from teiten.schema import DECODE_ERRORS
+from teiten.store.lake import Lake, PacketWriter
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(input name, bytes read, bytes total)``."""
+
+
+@dataclass
+class InputResult:
+    """What happened to one input."""
+
+    path: str
+    status: str
+    """``ingested``, ``duplicate`` (content already in the store) or ``failed``."""
+    input_id: int | None = None
+    records: int = 0
+    packets: int = 0
+    outbound: int = 0
+    malformed: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class IngestResult:
+    """What an ingest run did, input by input."""
+
+    inputs: list[InputResult] = field(default_factory=list)
+    seconds: float = 0.0
+    enrichment: str = ""
+
+    @property
+    def packets(self) -> int:
+        return sum(r.packets for r in self.inputs)
+
+    @property
+    def malformed(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for r in self.inputs:
+            total.update(r.malformed)
+        return total
+
+    @property
+    def skipped(self) -> Counter[str]:
+        total: Counter[str] = Counter()
+        for r in self.inputs:
+            total.update(r.skipped)
+        return total
+
+    @property
+    def failed(self) -> list[InputResult]:
+        return [r for r in self.inputs if r.status == "failed"]
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes (the catalog's identity of an input)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+class _Stages:
+    """The per-batch stages after decoding, with their state (caches, labels)."""
+
+    def __init__(self, settings: Settings, input_id: int) -> None:
+        self.nets = NetworkSet(settings.sensor_networks)
+        self.enricher = CountryEnricher(IptoccSource())
+        self.labels = {"sensor": [str(settings.sensor)], "src_cc": COUNTRIES}
+        self.input_id = input_id
+
+    def apply(self, batch: PacketBatch) -> dict[str, Any]:
+        c = batch.columns
+        n = len(batch)
+        c["sensor"] = np.zeros(n, np.int32)
+        c["input_id"] = np.full(n, self.input_id, np.uint32)
+        c["is_outbound"] = self.nets.contains(c["ip_version"], c["src_ip4"], c["src_ip6"])
+        c["fp"] = registry.apply(c)
+        self.enricher.fill(c)
+        return c
+
+
+def _batches(source: Source, stages: _Stages) -> Iterator[dict[str, Any]]:
+    for chunk in source.chunks():
+        if len(chunk):
+            yield stages.apply(decode(chunk))
+
+
+def _threaded(gen: Iterator[dict[str, Any]], depth: int = 2) -> Iterator[dict[str, Any]]:
+    """Run a generator in a worker thread, ``depth`` batches ahead of the consumer."""
+    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in gen:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as e:  # handed to the consumer thread
+            q.put(e)
+
+    t = threading.Thread(target=work, name="teiten-decode", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
+
+
+def ingest_file(lake: Lake, path: Path, settings: Settings,
+                progress: Progress | None = None) -> InputResult:
+    """Ingest one capture file into a locked lake."""
+    start = time.perf_counter()
+    try:
+        size = path.stat().st_size
+        digest = content_hash(path)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from None
+    done = lake.catalog.find_done(digest)
+    if done is not None:
+        return InputResult(str(path), "duplicate", done.id,
+                           message=f"already ingested as input {done.id} ({done.path})")
+    input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
+    writer = PacketWriter(lake, input_id, row_group_rows=int(settings.row_group_rows))
+    result = InputResult(str(path), "ingested", input_id)
+    malformed = np.zeros(len(DECODE_ERRORS), np.int64)
+    try:
+        source = open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
+        stages = _Stages(settings, input_id)
+        batches = _batches(source, stages)
+        if int(settings.threads) >= 2:
+            batches = _threaded(batches)
+        for c in batches:
+            malformed += np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
+            result.outbound += int(np.count_nonzero(c["is_outbound"]))
+            result.packets += len(c["ts"])
+            writer.write(c, stages.labels)
+            if progress:
+                progress(str(path), source.stats.bytes, size)
+        staged = writer.close()
+    except BaseException as e:
+        writer.abort()
+        lake.discard(input_id)
+        lake.catalog.fail(input_id, str(e) or type(e).__name__)
+        raise
+    result.records = source.stats.records
+    result.skipped = dict(source.stats.skipped)
+    result.malformed = {DECODE_ERRORS[i]: int(v) for i, v in enumerate(malformed) if i and v}
+    files = lake.publish(input_id, staged)
+    lake.catalog.commit(input_id, files, records=result.records, packets=result.packets,
+                        malformed=result.malformed, skipped=result.skipped,
+                        enrichment=stages.enricher.description)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def ingest(paths: Sequence[str | Path], settings: Settings,
+           progress: Progress | None = None) -> IngestResult:
+    """Ingest capture files, directories or globs into the data directory.
+
+    A file that cannot be read is reported as failed and the others go on;
+    a file whose content is already in the store is skipped.
+
+    >>> result = ingest(["captures/"], load_settings())   # doctest: +SKIP
+    >>> result.packets
+    """
+    start = time.perf_counter()
+    files = expand_paths(paths)
+    out = IngestResult()
+    with Lake(settings.data_dir, create=True) as lake:
+        lake.lock()
+        for path in files:
+            try:
+                r = ingest_file(lake, path, settings, progress)
+            except TeitenError as e:
+                r = InputResult(str(path), "failed", message=str(e))
+            out.inputs.append(r)
+    out.seconds = time.perf_counter() - start
+    out.enrichment = f"iptocc {IptoccSource().version}"
+    return out

@@ -1,0 +1,97 @@
+"""The column tables teiten stores, declared once as data.
+
+Everything else derives from these declarations: the numpy dtypes the decoder
+fills, the Arrow schema and Parquet encodings the store writes, and the data
+model page in the docs (``docs/data-model.md`` is checked against it by a test).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Column:
+    """One stored column."""
+
+    name: str
+    dtype: str
+    """numpy dtype name (``uint32``…), or ``str`` (int32 codes in memory, a
+    dictionary-encoded string column on disk) or ``bytes16`` (an IPv6 address)."""
+    doc: str
+    encoding: str = "plain"
+    """Parquet encoding hint: ``plain``, ``dict`` (few distinct values) or ``delta`` (sorted)."""
+    nullable: bool = False
+
+    @property
+    def numpy_dtype(self) -> np.dtype[Any]:
+        return np.dtype(self.dtype)
+
+
+# Reasons a packet could not be decoded completely. Code 0 means none.
+# Declared as data: the decoder writes the code, views and reports show the name.
+DECODE_ERRORS: tuple[str, ...] = (
+    "",  # 0: decoded
+    "unsupported_link",  # 1: link type teiten does not decode
+    "truncated_link",  # 2: capture ends inside the link header
+    "not_ip",  # 3: link payload is not IPv4/IPv6 (ARP, LLDP, …)
+    "truncated_ip",  # 4: capture ends inside the IP header
+    "bad_ip_header",  # 5: IPv4 IHL < 5, total length < header, version mismatch
+    "truncated_l4",  # 6: capture ends inside the TCP/UDP/ICMP header
+    "bad_tcp_header",  # 7: TCP data offset < 5
+    "truncated_ext",  # 8: IPv6 extension header chain runs past the capture
+)
+
+
+def decode_error_code(name: str) -> int:
+    """Code of a decode-error reason, e.g. ``decode_error_code("truncated_ip") == 4``."""
+    return DECODE_ERRORS.index(name)
+
+
+PACKETS: tuple[Column, ...] = (
+    Column("ts", "int64", "Capture time, ns since the epoch, UTC.", "delta"),
+    Column("sensor", "str", "Sensor name given at ingest.", "dict"),
+    Column("input_id", "uint32", "Catalog id of the input file the packet came from.", "dict"),
+    Column("ip_version", "uint8", "4 or 6; 0 when the packet is not IP.", "dict"),
+    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6).", "plain"),
+    Column("dst_ip4", "uint32", "IPv4 destination address as an integer (0 for IPv6).", "dict"),
+    Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", "plain", True),
+    Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", "dict", True),
+    Column("proto", "uint8", "IP protocol number of the transport header (6 TCP, 17 UDP…).", "dict"),
+    Column("src_port", "uint16", "TCP/UDP source port; ICMP type.", "plain"),
+    Column("dst_port", "uint16", "TCP/UDP destination port; ICMP code.", "dict"),
+    Column("tcp_flags", "uint8", "TCP flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16…).", "dict"),
+    Column("tcp_seq", "uint32", "TCP sequence number.", "plain"),
+    Column("tcp_ack", "uint32", "TCP acknowledgement number.", "plain"),
+    Column("tcp_window", "uint16", "TCP window (unscaled).", "dict"),
+    Column("tcp_options_len", "uint8", "Bytes of TCP options (data offset × 4 − 20).", "dict"),
+    Column("tcp_mss", "uint16", "TCP MSS option value, 0 when absent.", "dict"),
+    Column("ip_id", "uint16", "IPv4 identification (IPv6: low 16 bits of the fragment id).", "plain"),
+    Column("ip_ttl", "uint8", "IPv4 TTL or IPv6 hop limit.", "dict"),
+    Column("ip_len", "uint16", "IP total length in bytes as stated in the header.", "dict"),
+    Column("ip_frag", "uint16", "IPv4 flags and fragment offset field (DF 0x4000, MF 0x2000).", "dict"),
+    Column("payload_len", "uint16", "Transport payload bytes as stated by the headers.", "dict"),
+    Column("fp", "uint32", "Bitmask of scanner fingerprints (see teiten.fingerprint).", "dict"),
+    Column("src_cc", "str", "ISO country the source address is allocated to ('' unknown).", "dict"),
+    Column("is_outbound", "bool", "True when the source is inside the sensor's own networks.", "dict"),
+    Column("decode_error", "uint8", "Decode-error code (see DECODE_ERRORS), 0 if none.", "dict"),
+)
+
+# Columns the decoder fills (the rest are filled by the pipeline: sensor,
+# input_id, fp, src_cc, is_outbound).
+DECODED: tuple[str, ...] = tuple(
+    c.name for c in PACKETS if c.name not in {"sensor", "input_id", "fp", "src_cc", "is_outbound"}
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {"packets": PACKETS}
+
+
+def column(table: str, name: str) -> Column:
+    """Look up one declared column, e.g. ``column("packets", "tcp_seq").dtype == "uint32"``."""
+    for c in TABLES[table]:
+        if c.name == name:
+            return c
+    raise KeyError(f"{table}.{name}")

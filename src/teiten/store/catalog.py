@@ -1,0 +1,180 @@
+"""The catalog of ingested inputs and of the lake files each one committed.
+
+The catalog is the lake's source of truth: a Parquet file is part of the data
+only once the catalog lists it, and the catalog lists an input's files in the
+same transaction that marks the input done. So an interrupted ingest leaves
+nothing visible, and re-ingesting a file whose content hash is already
+committed adds nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from contextlib import contextmanager
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from teiten.errors import StoreError
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS inputs (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    sensor      TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('ingesting', 'done', 'failed')),
+    started     REAL NOT NULL,
+    finished    REAL,
+    records     INTEGER NOT NULL DEFAULT 0,
+    packets     INTEGER NOT NULL DEFAULT 0,
+    malformed   TEXT NOT NULL DEFAULT '{}',
+    skipped     TEXT NOT NULL DEFAULT '{}',
+    enrichment  TEXT NOT NULL DEFAULT '',
+    message     TEXT NOT NULL DEFAULT ''
+);
+CREATE UNIQUE INDEX IF NOT EXISTS inputs_done_hash ON inputs(sha256) WHERE status = 'done';
+CREATE TABLE IF NOT EXISTS files (
+    input_id    INTEGER NOT NULL REFERENCES inputs(id),
+    tbl         TEXT NOT NULL,
+    path        TEXT NOT NULL UNIQUE,
+    rows        INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL
+);
+"""
+
+
+@dataclass
+class InputRecord:
+    """One row of the catalog's ``inputs`` table."""
+
+    id: int
+    path: str
+    size: int
+    sha256: str
+    sensor: str
+    status: str
+    started: float
+    finished: float | None
+    records: int
+    packets: int
+    malformed: dict[str, int] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    enrichment: str = ""
+    message: str = ""
+
+
+class Catalog:
+    """The SQLite catalog inside a data directory (``catalog.sqlite``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_DDL)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"catalog {path} is damaged or not a catalog: {e}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def find_done(self, sha256: str) -> InputRecord | None:
+        """The committed input with this content hash, if any."""
+        row = self._db.execute(
+            "SELECT * FROM inputs WHERE sha256 = ? AND status = 'done'", (sha256,)
+        ).fetchone()
+        return None if row is None else _record(row)
+
+    def begin(self, path: str, size: int, sha256: str, sensor: str) -> int:
+        """Register an input being ingested; returns its id."""
+        cur = self._db.execute(
+            "INSERT INTO inputs (path, size, sha256, sensor, status, started)"
+            " VALUES (?, ?, ?, ?, 'ingesting', ?)",
+            (path, size, sha256, sensor, time.time()),
+        )
+        assert cur.lastrowid is not None
+        return cur.lastrowid
+
+    def commit(
+        self,
+        input_id: int,
+        files: list[tuple[str, str, int, int]],
+        *,
+        records: int,
+        packets: int,
+        malformed: dict[str, int],
+        skipped: dict[str, int],
+        enrichment: str,
+    ) -> None:
+        """Make an input's files part of the lake, in one transaction.
+
+        ``files`` holds ``(table, relative path, rows, bytes)``.
+        """
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
+                [(input_id, *f) for f in files],
+            )
+            self._db.execute(
+                "UPDATE inputs SET status='done', finished=?, records=?, packets=?,"
+                " malformed=?, skipped=?, enrichment=? WHERE id=?",
+                (
+                    time.time(),
+                    records,
+                    packets,
+                    json.dumps(malformed, sort_keys=True),
+                    json.dumps(skipped, sort_keys=True),
+                    enrichment,
+                    input_id,
+                ),
+            )
+
+    def fail(self, input_id: int, message: str) -> None:
+        """Mark an input failed (its staged files are discarded by the caller)."""
+        self._db.execute(
+            "UPDATE inputs SET status='failed', finished=?, message=? WHERE id=?",
+            (time.time(), message[:500], input_id),
+        )
+
+    def abandon_unfinished(self) -> list[int]:
+        """Mark inputs left 'ingesting' by a crashed run as failed; return their ids."""
+        ids = [r[0] for r in self._db.execute("SELECT id FROM inputs WHERE status='ingesting'")]
+        for i in ids:
+            self.fail(i, "interrupted")
+        return ids
+
+    def files(self, table: str) -> list[str]:
+        """Relative paths of the committed files of a table, in commit order."""
+        return [
+            r[0]
+            for r in self._db.execute(
+                "SELECT f.path FROM files f JOIN inputs i ON i.id = f.input_id"
+                " WHERE f.tbl = ? AND i.status = 'done' ORDER BY f.rowid",
+                (table,),
+            )
+        ]
+
+    def inputs(self) -> list[InputRecord]:
+        return [_record(r) for r in self._db.execute("SELECT * FROM inputs ORDER BY id")]
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+
+def _record(row: tuple[Any, ...]) -> InputRecord:
+    values = list(row)
+    values[10] = json.loads(values[10])
+    values[11] = json.loads(values[11])
+    return InputRecord(*values)

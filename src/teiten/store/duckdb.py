@@ -1,0 +1,67 @@
+"""The embedded engine: DuckDB over the lake's committed Parquet files."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from teiten.errors import QueryError
+from teiten.fingerprint import registry
+from teiten.store.lake import Lake
+from teiten.store.views import DUCKDB, packets_view
+
+_EMPTY_PACKETS = "packets_empty"
+
+
+def _ip6_text(col: pa.Array) -> pa.Array:
+    return pa.array(
+        [None if v is None else str(ipaddress.IPv6Address(v)) for v in col.to_pylist()],
+        pa.string(),
+    )
+
+
+class DuckDBEngine:
+    """DuckDB in memory, with views over the committed files of a lake."""
+
+    dialect = "duckdb"
+
+    def __init__(self, lake: Lake, *, threads: int | None = None) -> None:
+        self.lake = lake
+        self.con = duckdb.connect(":memory:")
+        self.con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self.con.execute(f"SET threads = {int(threads)}")
+        self.con.create_function(
+            "teiten_ip6_text", _ip6_text, ["BLOB"], "VARCHAR", type="arrow",
+            null_handling="special",
+        )
+        self._create_views()
+
+    def _create_views(self) -> None:
+        files = [str(p) for p in self.lake.files("packets")]
+        if files:
+            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            raw = f"read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
+        else:
+            from teiten.store.arrow import arrow_schema
+
+            self.con.register(_EMPTY_PACKETS, arrow_schema().empty_table())
+            raw = _EMPTY_PACKETS
+        self.con.execute(f"CREATE VIEW packets_raw AS SELECT * FROM {raw}")
+        names = [(f.bit, f.name) for f in registry.all_fingerprints()]
+        self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        try:
+            result = self.con.execute(sql, list(params) if params else None)
+            return result.fetch_arrow_table()
+        except duckdb.Error as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise QueryError(first) from None
+
+    def close(self) -> None:
+        self.con.close()

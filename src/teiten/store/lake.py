@@ -1,0 +1,244 @@
+"""The data directory: a day-partitioned Parquet lake written atomically, plus its catalog.
+
+Layout::
+
+    DATA/catalog.sqlite                       the catalog (teiten.store.catalog)
+    DATA/packets/date=YYYY-MM-DD/inNNNNNN-PPP.parquet
+    DATA/.staging/NNNNNN/…                     files of an ingest under way
+
+An ingest writes into ``.staging``; :meth:`Lake.commit` moves the files into
+place and lists them in the catalog in one transaction. Readers read only the
+files the catalog lists, so no reader ever sees part of an input, and a crashed
+ingest leaves only staging files and unlisted files that the next writer clears.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from teiten.errors import StoreError
+from teiten.schema import PACKETS
+from teiten.store.arrow import arrow_schema, to_table
+from teiten.store.catalog import Catalog
+
+NS_PER_DAY = 86_400 * 1_000_000_000
+
+# Parquet writer settings, derived from the schema's encoding hints. Columns of
+# random numbers (sequence numbers, IP ids, source ports) do not compress, so
+# they are stored plain and uncompressed; the rest are dictionary- or
+# delta-encoded and compressed with zstd.
+_RANDOM = [c.name for c in PACKETS if c.encoding == "plain"]
+
+
+def writer_options() -> dict[str, Any]:
+    """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`."""
+    return {
+        "compression": {c.name: ("none" if c.name in _RANDOM else "zstd") for c in PACKETS},
+        "compression_level": {c.name: 1 for c in PACKETS if c.name not in _RANDOM},
+        "use_dictionary": [c.name for c in PACKETS if c.encoding == "dict"],
+        "column_encoding": {c.name: "DELTA_BINARY_PACKED" for c in PACKETS if c.encoding == "delta"}
+        | {c: "PLAIN" for c in _RANDOM},
+        "write_statistics": ["ts"],
+        "data_page_size": 1 << 20,
+    }
+
+
+def day_text(day: int) -> str:
+    """``YYYY-MM-DD`` of a day number (days since 1970-01-01)."""
+    return str(np.datetime64(day, "D"))
+
+
+class Lake:
+    """A data directory opened for reading, or for writing with :meth:`writer`."""
+
+    def __init__(self, root: Path, *, create: bool = False) -> None:
+        self.root = Path(root)
+        if not self.root.is_dir():
+            if not create:
+                raise StoreError(
+                    f"no data directory at {self.root} (ingest something first, or pass --data)"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+        self.catalog = Catalog(self.root / "catalog.sqlite")
+        self._lock: IO[str] | None = None
+
+    def close(self) -> None:
+        self.unlock()
+        self.catalog.close()
+
+    def __enter__(self) -> Lake:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # --- writing -------------------------------------------------------------
+
+    def lock(self) -> None:
+        """Take the writer lock and clear what a crashed writer left."""
+        f = open(self.root / ".lock", "w")  # noqa: SIM115 - held until unlock()
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            raise StoreError(f"{self.root} is being written by another teiten process") from None
+        self._lock = f
+        self.catalog.abandon_unfinished()
+        shutil.rmtree(self.root / ".staging", ignore_errors=True)
+        self._remove_unlisted()
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def _remove_unlisted(self) -> None:
+        listed = {self.root / p for p in self.catalog.files("packets")}
+        for path in (self.root / "packets").glob("date=*/*.parquet"):
+            if path not in listed:
+                path.unlink()
+
+    def staging(self, input_id: int) -> Path:
+        path = self.root / ".staging" / f"{input_id:06d}"
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def discard(self, input_id: int) -> None:
+        shutil.rmtree(self.root / ".staging" / f"{input_id:06d}", ignore_errors=True)
+
+    def publish(self, input_id: int, staged: list[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
+        """Move staged files into the lake; returns catalog rows (table, path, rows, bytes).
+
+        ``staged`` holds ``(table, path relative to the lake root, rows)``. The
+        files become visible to readers only when the catalog commit lists them.
+        """
+        out = []
+        stage = self.staging(input_id)
+        for table, rel, rows in staged:
+            src = stage / rel
+            dst = self.root / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            size = src.stat().st_size
+            os.replace(src, dst)
+            out.append((table, rel, rows, size))
+        self.discard(input_id)
+        return out
+
+    # --- reading -------------------------------------------------------------
+
+    def files(self, table: str = "packets") -> list[Path]:
+        """Absolute paths of the committed files of a table."""
+        return [self.root / p for p in self.catalog.files(table)]
+
+
+class PacketWriter:
+    """Writes packet batches of one input into staged Parquet files, one or more per day."""
+
+    def __init__(self, lake: Lake, input_id: int, *, row_group_rows: int = 1 << 20,
+                 max_open_days: int = 4) -> None:
+        self.lake = lake
+        self.input_id = input_id
+        self.row_group_rows = row_group_rows
+        self.max_open_days = max_open_days
+        self.schema = arrow_schema()
+        self.options = writer_options()
+        self._stage = lake.staging(input_id)
+        self._open: dict[int, _DayFile] = {}
+        self._parts: dict[int, int] = {}
+        self.staged: list[tuple[str, str, int]] = []
+
+    def write(self, columns: dict[str, Any], labels: dict[str, list[str]]) -> None:
+        """Add packets; they are split by UTC day."""
+        ts = columns["ts"]
+        if len(ts) == 0:
+            return
+        days = ts // NS_PER_DAY
+        first, last = int(days[0]), int(days[-1])
+        if first == last and (days == first).all():
+            self._day(first).add(to_table(columns, labels, self.schema))
+            return
+        table = to_table(columns, labels, self.schema)
+        for day in np.unique(days).tolist():
+            self._day(int(day)).add(table.filter(pa.array(days == day)))
+
+    def _day(self, day: int) -> _DayFile:
+        f = self._open.get(day)
+        if f is None:
+            if len(self._open) >= self.max_open_days:
+                oldest = min(self._open)
+                self._finish(oldest)
+            part = self._parts.get(day, 0)
+            self._parts[day] = part + 1
+            rel = f"packets/date={day_text(day)}/in{self.input_id:06d}-{part:03d}.parquet"
+            f = self._open[day] = _DayFile(self._stage, rel, self)
+        return f
+
+    def _finish(self, day: int) -> None:
+        f = self._open.pop(day)
+        rows = f.close()
+        if rows:
+            self.staged.append(("packets", f.rel, rows))
+
+    def close(self) -> list[tuple[str, str, int]]:
+        """Flush and close every file; returns ``(table, relative path, rows)`` staged."""
+        for day in sorted(self._open):
+            self._finish(day)
+        return self.staged
+
+    def abort(self) -> None:
+        for f in self._open.values():
+            f.abort()
+        self._open.clear()
+
+
+class _DayFile:
+    """One staged Parquet file, buffering tables until a row group is full."""
+
+    def __init__(self, stage: Path, rel: str, owner: PacketWriter) -> None:
+        self.rel = rel
+        self.path = stage / rel
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.owner = owner
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.owner.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.pending_rows:
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
+        table = pa.concat_tables(self.pending).combine_chunks()
+        self.writer.write_table(table, row_group_size=table.num_rows)
+        self.rows += table.num_rows
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> int:
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        return self.rows
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.path.unlink(missing_ok=True)

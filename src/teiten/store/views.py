@@ -1,0 +1,104 @@
+"""The friendly SQL views over the stored tables, generated from declarations.
+
+Storage is compact (integer IPv4 addresses, ns timestamps, fingerprint
+bitmasks); the views show text addresses, timestamps, protocol names and
+fingerprint names. One :class:`Dialect` per engine supplies the few
+expressions that differ between DuckDB and Spark SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from teiten.schema import DECODE_ERRORS
+
+PROTO_NAMES: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """Engine-specific SQL pieces."""
+
+    name: str
+    timestamp_ns: Callable[[str], str]
+    """Expression turning an int64 ns column into a UTC TIMESTAMP."""
+    ip6_text: Callable[[str], str]
+    """Expression turning a 16-byte binary column into IPv6 text."""
+
+
+DUCKDB = Dialect(
+    "duckdb",
+    timestamp_ns=lambda c: f"make_timestamp({c} // 1000)",
+    ip6_text=lambda c: f"teiten_ip6_text({c})",
+)
+
+SPARK = Dialect(
+    "spark",
+    timestamp_ns=lambda c: f"timestamp_micros({c} div 1000)",
+    ip6_text=lambda c: f"teiten_ip6_text({c})",
+)
+
+
+def ip4_text(col: str) -> str:
+    """Portable SQL for dotted-quad text of an integer IPv4 column."""
+    parts = [f"({col} >> {s}) & 255" if s else f"{col} & 255" for s in (24, 16, 8, 0)]
+    return "concat_ws('.', " + ", ".join(f"CAST({p} AS VARCHAR(3))" for p in parts) + ")"
+
+
+def address_text(d: Dialect, side: str) -> str:
+    return (
+        f"CASE ip_version WHEN 4 THEN {ip4_text(side + '_ip4')}"
+        f" WHEN 6 THEN {d.ip6_text(side + '_ip6')} END"
+    )
+
+
+def proto_text() -> str:
+    whens = " ".join(f"WHEN {n} THEN '{t}'" for n, t in sorted(PROTO_NAMES.items()))
+    return f"CASE proto {whens} ELSE CAST(proto AS VARCHAR(3)) END"
+
+
+def decode_error_text() -> str:
+    whens = " ".join(f"WHEN {i} THEN '{n}'" for i, n in enumerate(DECODE_ERRORS) if n)
+    return f"CASE decode_error {whens} END"
+
+
+def fingerprint_list(names_by_bit: list[tuple[int, str]]) -> str:
+    """SQL for the list of fingerprint names set in the ``fp`` bitmask."""
+    if not names_by_bit:
+        return "CAST([] AS VARCHAR[])"
+    items = ", ".join(f"CASE WHEN (fp >> {b}) & 1 = 1 THEN '{n}' END" for b, n in names_by_bit)
+    return f"list_filter([{items}], x -> x IS NOT NULL)"
+
+
+def packets_view(d: Dialect, source: str, names_by_bit: list[tuple[int, str]]) -> str:
+    """``SELECT`` of the friendly ``packets`` view over the stored rows in ``source``."""
+    return f"""
+SELECT
+    {d.timestamp_ns("ts")} AS ts,
+    ts AS ts_ns,
+    sensor,
+    {address_text(d, "src")} AS src,
+    {address_text(d, "dst")} AS dst,
+    ip_version,
+    {proto_text()} AS proto,
+    proto AS proto_number,
+    CAST(src_port AS INTEGER) AS src_port,
+    CAST(dst_port AS INTEGER) AS dst_port,
+    CAST(tcp_flags AS INTEGER) AS tcp_flags,
+    CAST(tcp_seq AS BIGINT) AS tcp_seq,
+    CAST(tcp_ack AS BIGINT) AS tcp_ack,
+    CAST(tcp_window AS INTEGER) AS tcp_window,
+    CAST(tcp_options_len AS INTEGER) AS tcp_options_len,
+    CAST(tcp_mss AS INTEGER) AS tcp_mss,
+    CAST(ip_id AS INTEGER) AS ip_id,
+    CAST(ip_ttl AS INTEGER) AS ip_ttl,
+    CAST(ip_len AS INTEGER) AS ip_len,
+    CAST(ip_frag AS INTEGER) AS ip_frag,
+    CAST(payload_len AS INTEGER) AS payload_len,
+    CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
+    {fingerprint_list(names_by_bit)} AS fingerprints,
+    CASE WHEN is_outbound THEN 'out' ELSE 'in' END AS direction,
+    {decode_error_text()} AS decode_error,
+    CAST(input_id AS BIGINT) AS input_id
+FROM {source}"""

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from teiten.decode.batch import empty_columns
+from teiten.enrich.country import COUNTRIES, country_code
+from teiten.errors import StoreError
+from teiten.store.lake import NS_PER_DAY, Lake, PacketWriter
+
+DAY0 = 17440  # 2017-10-01
+
+
+def _columns(n: int, day: int, start: int = 0) -> dict[str, np.ndarray]:
+    c = empty_columns(n)
+    c["ts"] = (day * NS_PER_DAY + np.arange(start, start + n) * 1_000_000).astype(np.int64)
+    c["ip_version"][:] = 4
+    c["src_ip4"] = np.arange(n, dtype=np.uint32) + 0x01000000
+    c["proto"][:] = 6
+    c["dst_port"][:] = 23
+    c["src_cc"][:] = country_code("JP")
+    return c
+
+
+LABELS = {"sensor": ["s1"], "src_cc": COUNTRIES}
+
+
+def _ingest(lake: Lake, days: list[int], n: int = 100) -> int:
+    input_id = lake.catalog.begin("x.pcap", 1, f"hash{days}", "s1")
+    w = PacketWriter(lake, input_id, row_group_rows=64)
+    for d in days:
+        for start in range(0, n, 40):
+            w.write(_columns(min(40, n - start), d, start), LABELS)
+    files = lake.publish(input_id, w.close())
+    lake.catalog.commit(input_id, files, records=n * len(days), packets=n * len(days),
+                        malformed={}, skipped={}, enrichment="test")
+    return input_id
+
+
+def test_partitions_by_day_and_commits(tmp_path: Path) -> None:
+    with Lake(tmp_path, create=True) as lake:
+        lake.lock()
+        _ingest(lake, [DAY0, DAY0 + 1])
+        files = lake.files()
+    assert sorted(p.parent.name for p in files) == ["date=2017-10-01", "date=2017-10-02"]
+    t = pq.read_table(files[0])
+    assert t.num_rows == 100 and t.column("src_cc").to_pylist()[0] == "JP"
+    assert pq.ParquetFile(files[0]).metadata.num_row_groups == 2  # 80 rows once 64 are pending, then 20
+
+
+def test_batch_spanning_midnight_is_split(tmp_path: Path) -> None:
+    with Lake(tmp_path, create=True) as lake:
+        lake.lock()
+        input_id = lake.catalog.begin("x", 1, "h", "s1")
+        w = PacketWriter(lake, input_id)
+        c = _columns(10, DAY0)
+        c["ts"][5:] += NS_PER_DAY
+        w.write(c, LABELS)
+        staged = w.close()
+    assert sorted(rows for _, _, rows in staged) == [5, 5]
+
+
+def test_uncommitted_files_are_invisible_and_cleared(tmp_path: Path) -> None:
+    with Lake(tmp_path, create=True) as lake:
+        lake.lock()
+        _ingest(lake, [DAY0])
+        # a crashed ingest: files published into the lake but never committed
+        input_id = lake.catalog.begin("y", 1, "h2", "s1")
+        w = PacketWriter(lake, input_id)
+        w.write(_columns(10, DAY0 + 5), LABELS)
+        lake.publish(input_id, w.close())
+        assert len(lake.files()) == 1
+        orphan = tmp_path / "packets/date=2017-10-06"
+        assert any(orphan.iterdir())
+        lake.unlock()
+        lake.lock()  # the next writer clears what the crash left
+        assert not any(orphan.iterdir())
+        assert [r.status for r in lake.catalog.inputs()] == ["done", "failed"]
+
+
+def test_second_writer_is_refused(tmp_path: Path) -> None:
+    with Lake(tmp_path, create=True) as a, Lake(tmp_path) as b:
+        a.lock()
+        with pytest.raises(StoreError, match="another teiten process"):
+            b.lock()
+
+
+def test_missing_data_dir(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no data directory"):
+        Lake(tmp_path / "nope")
+
+
+def test_damaged_catalog(tmp_path: Path) -> None:
+    (tmp_path / "catalog.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="damaged"):
+        Lake(tmp_path)
