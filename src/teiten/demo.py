@@ -41,35 +41,51 @@ class DemoResult:
 
 
 def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Sum daily trend rows into weeks (starting Monday) per port+segment, one row per week."""
-    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    """Sum daily trend rows into weeks (from Monday), one row per week.
+
+    Each port+segment becomes one column: ``"packets (most sources in a day)"``.
+    """
+    packets: dict[tuple[str, str], int] = defaultdict(int)
+    sources: dict[tuple[str, str], int] = defaultdict(int)
+    keys: list[str] = []
     for r in rows:
         day = dt.date.fromisoformat(r["date"])
         week = (day - dt.timedelta(days=day.weekday())).isoformat()
-        key = f"{r['port']} {r['segment']}".replace(" all", "")
-        row = out[week]
-        row["week"] = week
-        row[f"{key} packets"] = row.get(f"{key} packets", 0) + r["packets"]
-        row[f"{key} max sources/day"] = max(row.get(f"{key} max sources/day", 0), r["sources"])
-    return [out[w] for w in sorted(out)]
+        key = r["port"] if r["segment"] == "all" else f"{r['port']} {r['segment']}"
+        if key not in keys:
+            keys.append(key)
+        packets[week, key] += r["packets"]
+        sources[week, key] = max(sources[week, key], r["sources"])
+    weeks = sorted({w for w, _ in packets})
+    return [
+        {"week": w} | {k: f"{packets[w, k]:,} ({sources[w, k]:,})" for k in keys} for w in weeks
+    ]
 
 
 def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1) -> DemoResult:
     """Run the whole demo into ``out`` (created; its ``data`` folder is the store)."""
     out.mkdir(parents=True, exist_ok=True)
     sim = simulate(SCENARIO, out / "capture", scale=scale, seed=seed)
-    settings = settings.replace(data=str(out / "data"), sensor="npa-2017-sim",
-                                sensor_networks=list(sim.sensor_networks), home_country="JP")
+    settings = settings.replace(
+        data=str(out / "data"),
+        sensor="npa-2017-sim",
+        sensor_networks=list(sim.sensor_networks),
+        home_country="JP",
+    )
     ingested = ingest(sim.pcaps, settings)
     with open_engine(settings) as engine:
         window = Window.from_dates(FIRST, LAST, str(settings.tz))
         ports = top_ports(engine, window, top=10, home_country="JP")
         exploit = trend(engine, parse_ports(["52869/tcp"]), window)
-        telnet = trend(engine, parse_ports(["23/tcp", "2323/tcp"]), window, split="domestic",
-                       home_country="JP")
+        telnet = trend(
+            engine, parse_ports(["23/tcp", "2323/tcp"]), window, split="domestic", home_country="JP"
+        )
     charts = [
         trend_chart(exploit, out / "52869-tcp.png", title="52869/TCP packets per day"),
-        trend_chart(telnet, out / "telnet-domestic-foreign.png",
-                    title="23/TCP and 2323/TCP packets per day, domestic vs foreign"),
+        trend_chart(
+            telnet,
+            out / "telnet-domestic-foreign.png",
+            title="23/TCP and 2323/TCP packets per day, domestic vs foreign",
+        ),
     ]
     return DemoResult(out, ingested, ports, exploit, telnet, charts, sim)

@@ -5,6 +5,7 @@ column and go on. Exceptions are for things the operator can fix::
 
     TeitenError
     ├── InputError          an input file is missing, unreadable or not a capture
+    │   └── FormatError     a file is not of any format teiten reads
     ├── ConfigError         a setting, option or settings file is wrong
     ├── StoreError          the data directory is missing, locked or damaged
     ├── QueryError          a query failed (bad SQL, unknown view or column)
@@ -22,6 +23,10 @@ class TeitenError(Exception):
 
 class InputError(TeitenError):
     """An input file is missing, unreadable, or of a format teiten cannot read."""
+
+
+class FormatError(InputError):
+    """A file is not of any format teiten reads (a directory's other files are skipped)."""
 
 
 class ConfigError(TeitenError):

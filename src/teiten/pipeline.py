@@ -29,7 +29,7 @@ from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
 from teiten.enrich.country import COUNTRIES, CountryEnricher, IptoccSource
 from teiten.enrich.network import NetworkSet
-from teiten.errors import InputError, TeitenError
+from teiten.errors import FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.schema import DECODE_ERRORS
 from teiten.store.lake import Lake, PacketWriter
@@ -44,7 +44,8 @@ class InputResult:
 
     path: str
     status: str
-    """``ingested``, ``duplicate`` (content already in the store) or ``failed``."""
+    """``ingested``, ``duplicate`` (content already in the store), ``not_capture``
+    (a file found in a directory that is not a capture) or ``failed``."""
     input_id: int | None = None
     records: int = 0
     packets: int = 0
@@ -95,9 +96,9 @@ def content_hash(path: Path) -> str:
 class _Stages:
     """The per-batch stages after decoding, with their state (caches, labels)."""
 
-    def __init__(self, settings: Settings, input_id: int) -> None:
+    def __init__(self, settings: Settings, input_id: int, enricher: CountryEnricher) -> None:
         self.nets = NetworkSet(settings.sensor_networks)
-        self.enricher = CountryEnricher(IptoccSource())
+        self.enricher = enricher
         self.labels = {"sensor": [str(settings.sensor)], "src_cc": COUNTRIES}
         self.input_id = input_id
 
@@ -154,10 +155,16 @@ def _threaded(gen: Iterator[dict[str, Any]], depth: int = 2) -> Iterator[dict[st
         t.join()
 
 
-def ingest_file(lake: Lake, path: Path, settings: Settings,
-                progress: Progress | None = None) -> InputResult:
+def ingest_file(
+    lake: Lake,
+    path: Path,
+    settings: Settings,
+    enricher: CountryEnricher,
+    progress: Progress | None = None,
+) -> InputResult:
     """Ingest one capture file into a locked lake."""
     start = time.perf_counter()
+    source = open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     try:
         size = path.stat().st_size
         digest = content_hash(path)
@@ -165,15 +172,18 @@ def ingest_file(lake: Lake, path: Path, settings: Settings,
         raise InputError(f"cannot read {path}: {e.strerror}") from None
     done = lake.catalog.find_done(digest)
     if done is not None:
-        return InputResult(str(path), "duplicate", done.id,
-                           message=f"already ingested as input {done.id} ({done.path})")
+        return InputResult(
+            str(path),
+            "duplicate",
+            done.id,
+            message=f"already ingested as input {done.id} ({done.path})",
+        )
     input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
     writer = PacketWriter(lake, input_id, row_group_rows=int(settings.row_group_rows))
     result = InputResult(str(path), "ingested", input_id)
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
     try:
-        source = open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
-        stages = _Stages(settings, input_id)
+        stages = _Stages(settings, input_id, enricher)
         batches = _batches(source, stages)
         if int(settings.threads) >= 2:
             batches = _threaded(batches)
@@ -194,15 +204,22 @@ def ingest_file(lake: Lake, path: Path, settings: Settings,
     result.skipped = dict(source.stats.skipped)
     result.malformed = {DECODE_ERRORS[i]: int(v) for i, v in enumerate(malformed) if i and v}
     files = lake.publish(input_id, staged)
-    lake.catalog.commit(input_id, files, records=result.records, packets=result.packets,
-                        malformed=result.malformed, skipped=result.skipped,
-                        enrichment=stages.enricher.description)
+    lake.catalog.commit(
+        input_id,
+        files,
+        records=result.records,
+        packets=result.packets,
+        malformed=result.malformed,
+        skipped=result.skipped,
+        enrichment=stages.enricher.description,
+    )
     result.seconds = time.perf_counter() - start
     return result
 
 
-def ingest(paths: Sequence[str | Path], settings: Settings,
-           progress: Progress | None = None) -> IngestResult:
+def ingest(
+    paths: Sequence[str | Path], settings: Settings, progress: Progress | None = None
+) -> IngestResult:
     """Ingest capture files, directories or globs into the data directory.
 
     A file that cannot be read is reported as failed and the others go on;
@@ -213,15 +230,20 @@ def ingest(paths: Sequence[str | Path], settings: Settings,
     """
     start = time.perf_counter()
     files = expand_paths(paths)
+    named = {Path(p) for p in paths}
     out = IngestResult()
+    enricher = CountryEnricher(IptoccSource())
     with Lake(settings.data_dir, create=True) as lake:
         lake.lock()
         for path in files:
             try:
-                r = ingest_file(lake, path, settings, progress)
+                r = ingest_file(lake, path, settings, enricher, progress)
+            except FormatError as e:
+                status = "failed" if path in named else "not_capture"
+                r = InputResult(str(path), status, message=str(e))
             except TeitenError as e:
                 r = InputResult(str(path), "failed", message=str(e))
             out.inputs.append(r)
     out.seconds = time.perf_counter() - start
-    out.enrichment = f"iptocc {IptoccSource().version}"
+    out.enrichment = enricher.description
     return out

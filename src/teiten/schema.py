@@ -60,7 +60,9 @@ PACKETS: tuple[Column, ...] = (
     Column("dst_ip4", "uint32", "IPv4 destination address as an integer (0 for IPv6).", "dict"),
     Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", "plain", True),
     Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", "dict", True),
-    Column("proto", "uint8", "IP protocol number of the transport header (6 TCP, 17 UDP…).", "dict"),
+    Column(
+        "proto", "uint8", "IP protocol number of the transport header (6 TCP, 17 UDP…).", "dict"
+    ),
     Column("src_port", "uint16", "TCP/UDP source port; ICMP type.", "plain"),
     Column("dst_port", "uint16", "TCP/UDP destination port; ICMP code.", "dict"),
     Column("tcp_flags", "uint8", "TCP flags byte (FIN 1, SYN 2, RST 4, PSH 8, ACK 16…).", "dict"),
@@ -69,14 +71,20 @@ PACKETS: tuple[Column, ...] = (
     Column("tcp_window", "uint16", "TCP window (unscaled).", "dict"),
     Column("tcp_options_len", "uint8", "Bytes of TCP options (data offset × 4 − 20).", "dict"),
     Column("tcp_mss", "uint16", "TCP MSS option value, 0 when absent.", "dict"),
-    Column("ip_id", "uint16", "IPv4 identification (IPv6: low 16 bits of the fragment id).", "plain"),
+    Column(
+        "ip_id", "uint16", "IPv4 identification (IPv6: low 16 bits of the fragment id).", "plain"
+    ),
     Column("ip_ttl", "uint8", "IPv4 TTL or IPv6 hop limit.", "dict"),
     Column("ip_len", "uint16", "IP total length in bytes as stated in the header.", "dict"),
-    Column("ip_frag", "uint16", "IPv4 flags and fragment offset field (DF 0x4000, MF 0x2000).", "dict"),
+    Column(
+        "ip_frag", "uint16", "IPv4 flags and fragment offset field (DF 0x4000, MF 0x2000).", "dict"
+    ),
     Column("payload_len", "uint16", "Transport payload bytes as stated by the headers.", "dict"),
     Column("fp", "uint32", "Bitmask of scanner fingerprints (see teiten.fingerprint).", "dict"),
     Column("src_cc", "str", "ISO country the source address is allocated to ('' unknown).", "dict"),
-    Column("is_outbound", "bool", "True when the source is inside the sensor's own networks.", "dict"),
+    Column(
+        "is_outbound", "bool", "True when the source is inside the sensor's own networks.", "dict"
+    ),
     Column("decode_error", "uint8", "Decode-error code (see DECODE_ERRORS), 0 if none.", "dict"),
 )
 

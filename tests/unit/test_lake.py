@@ -35,8 +35,15 @@ def _ingest(lake: Lake, days: list[int], n: int = 100) -> int:
         for start in range(0, n, 40):
             w.write(_columns(min(40, n - start), d, start), LABELS)
     files = lake.publish(input_id, w.close())
-    lake.catalog.commit(input_id, files, records=n * len(days), packets=n * len(days),
-                        malformed={}, skipped={}, enrichment="test")
+    lake.catalog.commit(
+        input_id,
+        files,
+        records=n * len(days),
+        packets=n * len(days),
+        malformed={},
+        skipped={},
+        enrichment="test",
+    )
     return input_id
 
 
@@ -48,7 +55,9 @@ def test_partitions_by_day_and_commits(tmp_path: Path) -> None:
     assert sorted(p.parent.name for p in files) == ["date=2017-10-01", "date=2017-10-02"]
     t = pq.read_table(files[0])
     assert t.num_rows == 100 and t.column("src_cc").to_pylist()[0] == "JP"
-    assert pq.ParquetFile(files[0]).metadata.num_row_groups == 2  # 80 rows once 64 are pending, then 20
+    assert (
+        pq.ParquetFile(files[0]).metadata.num_row_groups == 2
+    )  # 80 rows once 64 are pending, then 20
 
 
 def test_batch_spanning_midnight_is_split(tmp_path: Path) -> None:

@@ -11,16 +11,20 @@ from teiten.enrich.network import NetworkSet
 from teiten.errors import ConfigError
 
 
-@given(st.lists(st.integers(0, 2**32 - 1), max_size=50), st.integers(0, 2**32 - 1),
-       st.integers(0, 32))
+@given(
+    st.lists(st.integers(0, 2**32 - 1), max_size=50), st.integers(0, 2**32 - 1), st.integers(0, 32)
+)
 def test_ip4_membership_matches_ipaddress(ips: list[int], base: int, plen: int) -> None:
     net = ipaddress.ip_network((base, plen), strict=False)
     got = NetworkSet([str(net)]).contains_ip4(np.array(ips, np.uint32))
     assert got.tolist() == [ipaddress.ip_address(i) in net for i in ips]
 
 
-@given(st.lists(st.binary(min_size=16, max_size=16), max_size=20), st.binary(min_size=16, max_size=16),
-       st.integers(0, 128))
+@given(
+    st.lists(st.binary(min_size=16, max_size=16), max_size=20),
+    st.binary(min_size=16, max_size=16),
+    st.integers(0, 128),
+)
 def test_ip6_membership_matches_ipaddress(ips: list[bytes], base: bytes, plen: int) -> None:
     net = ipaddress.ip_network((base, plen), strict=False)
     arr = np.frombuffer(b"".join(ips), np.uint8).reshape(-1, 16)

@@ -11,8 +11,9 @@ from teiten.store.engine import Engine, open_engine
 from teiten.store.views import proto_text
 
 
-def top_ports(engine: Engine, window: Window, *, top: int = 20,
-              home_country: str = "JP") -> list[dict[str, Any]]:
+def top_ports(
+    engine: Engine, window: Window, *, top: int = 20, home_country: str = "JP"
+) -> list[dict[str, Any]]:
     """The ``top`` TCP/UDP destination ports of inbound packets in the window.
 
     Each row: ``port`` (``23/tcp``), ``sources``, ``packets``, ``domestic_sources``.
@@ -30,14 +31,19 @@ GROUP BY 1, 2
 ORDER BY sources DESC, packets DESC, dst_port
 LIMIT {int(top)}"""
     return [
-        {"port": f"{r['dst_port']}/{r['proto']}", "sources": int(r["sources"]),
-         "packets": int(r["packets"]), "domestic_sources": int(r["domestic_sources"])}
+        {
+            "port": f"{r['dst_port']}/{r['proto']}",
+            "sources": int(r["sources"]),
+            "packets": int(r["packets"]),
+            "domestic_sources": int(r["domestic_sources"]),
+        }
         for r in engine.query(sql).to_pylist()
     ]
 
 
-def port_ranking(settings: Settings, *, first: str | None = None, last: str | None = None,
-                 top: int = 20) -> list[dict[str, Any]]:
+def port_ranking(
+    settings: Settings, *, first: str | None = None, last: str | None = None, top: int = 20
+) -> list[dict[str, Any]]:
     """``teiten ports``: the top ports over a window of local dates (default: all data)."""
     with open_engine(settings) as engine:
         window = resolve_window(engine, first, last, str(settings.tz))

@@ -11,10 +11,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from teiten.errors import ConfigError
-from teiten.fingerprint import registry
 from teiten.analysis.window import Window, resolve_window
 from teiten.config import Settings
+from teiten.errors import ConfigError
+from teiten.fingerprint import registry
 from teiten.store.engine import Engine, open_engine
 
 PROTOS = {"tcp": 6, "udp": 17}
@@ -88,15 +88,23 @@ WHERE {_base_where(window)} AND {_port_filter(ports)} {extra}
 GROUP BY 1, 2, 3, 4"""
 
 
-def trend(engine: Engine, ports: list[Port], window: Window, *, split: str = "none",
-          home_country: str = "JP") -> list[dict[str, Any]]:
+def trend(
+    engine: Engine,
+    ports: list[Port],
+    window: Window,
+    *,
+    split: str = "none",
+    home_country: str = "JP",
+) -> list[dict[str, Any]]:
     """One row per port, bucket and segment, zero-filled over the window."""
     if split == "fingerprint":
-        parts = [_query(ports, window, f"'{f.name}'", f"AND (fp >> {f.bit}) & 1 = 1")
-                 for f in registry.all_fingerprints()]
+        parts = [
+            _query(ports, window, f"'{f.name}'", f"AND (fp >> {f.bit}) & 1 = 1")
+            for f in registry.registered()
+        ]
         parts.append(_query(ports, window, "'none'", "AND fp = 0"))
         sql = " UNION ALL ".join(parts)
-        shown = [f.name for f in registry.all_fingerprints()] + ["none"]
+        shown = [f.name for f in registry.registered()] + ["none"]
     else:
         segment, shown = segment_sql(split, home_country)
         sql = _query(ports, window, segment)
@@ -111,14 +119,27 @@ def trend(engine: Engine, ports: list[Port], window: Window, *, split: str = "no
                 r = found.get((PROTOS[p.proto], p.number, b, s))
                 if r is None and s not in shown:
                     continue
-                rows.append({"port": str(p), key: window.label(b), "segment": s,
-                             "packets": int(r["packets"]) if r else 0,
-                             "sources": int(r["sources"]) if r else 0})
+                rows.append(
+                    {
+                        "port": str(p),
+                        key: window.label(b),
+                        "segment": s,
+                        "packets": int(r["packets"]) if r else 0,
+                        "sources": int(r["sources"]) if r else 0,
+                    }
+                )
     return rows
 
 
-def port_trend(settings: Settings, ports: list[str], *, first: str | None = None,
-               last: str | None = None, by: str = "day", split: str = "none") -> list[dict[str, Any]]:
+def port_trend(
+    settings: Settings,
+    ports: list[str],
+    *,
+    first: str | None = None,
+    last: str | None = None,
+    by: str = "day",
+    split: str = "none",
+) -> list[dict[str, Any]]:
     """``teiten trend``: series for ports over a window of local dates (default: all data)."""
     parsed = parse_ports(ports)
     if split not in SPLITS:

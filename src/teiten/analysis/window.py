@@ -9,6 +9,7 @@ the same on DuckDB and Spark and costs integer arithmetic per row.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -79,8 +80,12 @@ class Window:
         if last < first:
             raise ConfigError(f"the window ends ({last}) before it starts ({first})")
         zone = ZoneInfo(tz)
-        return cls(local_midnight_ns(first, zone),
-                   local_midnight_ns(last + dt.timedelta(days=1), zone), zone, by)
+        return cls(
+            local_midnight_ns(first, zone),
+            local_midnight_ns(last + dt.timedelta(days=1), zone),
+            zone,
+            by,
+        )
 
     def bucket_sql(self, ts: str = "ts") -> str:
         """SQL for the local bucket number of an int64 ns column (days or hours since epoch)."""
@@ -89,7 +94,9 @@ class Window:
         if len(changes) == 1:
             offset = str(changes[0][1])
         else:
-            whens = " ".join(f"WHEN {ts} < {b} THEN {a[1]}" for a, (b, _) in zip(changes, changes[1:]))
+            whens = " ".join(
+                f"WHEN {ts} < {b} THEN {a[1]}" for a, (b, _) in itertools.pairwise(changes)
+            )
             offset = f"CASE {whens} ELSE {changes[-1][1]} END"
         return f"(({ts} + {offset}) // {size})"
 
@@ -114,8 +121,9 @@ def data_span(engine: Engine) -> tuple[int, int] | None:
     return None if a is None else (int(a), int(b))
 
 
-def resolve_window(engine: Engine, first: str | None, last: str | None, tz: str,
-                   by: str = "day") -> Window | None:
+def resolve_window(
+    engine: Engine, first: str | None, last: str | None, tz: str, by: str = "day"
+) -> Window | None:
     """The window between two local dates; a missing end is taken from the data.
 
     Returns None when a date is missing and the store holds no packets.

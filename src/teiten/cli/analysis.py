@@ -23,8 +23,15 @@ _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (l
 @click.option("--top", type=click.IntRange(1, 65536), default=20, show_default=True)
 @format_option
 @click.pass_context
-def ports_command(ctx: click.Context, data: Path | None, tz: str | None, first: str | None,
-                  last: str | None, top: int, fmt: str) -> None:
+def ports_command(
+    ctx: click.Context,
+    data: Path | None,
+    tz: str | None,
+    first: str | None,
+    last: str | None,
+    top: int,
+    fmt: str,
+) -> None:
     """Destination ports ranked by unique sources, then packets (inbound only).
 
     \b
@@ -40,22 +47,46 @@ def ports_command(ctx: click.Context, data: Path | None, tz: str | None, first: 
 @_from
 @_to
 @click.option("--by", type=click.Choice(["day", "hour"]), default="day", show_default=True)
-@click.option("--split", type=click.Choice(SPLITS), default="none", show_default=True,
-              help="Segments: domestic = allocated to the home country vs foreign.")
+@click.option(
+    "--split",
+    type=click.Choice(SPLITS),
+    default="none",
+    show_default=True,
+    help="Segments: domestic = allocated to the home country vs foreign.",
+)
 @format_option
-@click.option("--chart", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also draw the series to FILE.png or FILE.svg.")
+@click.option(
+    "--chart",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also draw the series to FILE.png or FILE.svg.",
+)
 @click.pass_context
-def trend_command(ctx: click.Context, ports: tuple[str, ...], data: Path | None,
-                  tz: str | None, first: str | None, last: str | None, by: str, split: str,
-                  fmt: str, chart: Path | None) -> None:
+def trend_command(
+    ctx: click.Context,
+    ports: tuple[str, ...],
+    data: Path | None,
+    tz: str | None,
+    first: str | None,
+    last: str | None,
+    by: str,
+    split: str,
+    fmt: str,
+    chart: Path | None,
+) -> None:
     """Packets and unique sources per port, day (or hour) and segment.
 
     \b
     Example:  teiten trend 23/tcp 2323/tcp --split domestic --chart telnet.png
     """
-    rows = port_trend(settings_from(ctx, data=data, tz=tz), list(ports), first=first,
-                      last=last, by=by, split=split)
+    rows = port_trend(
+        settings_from(ctx, data=data, tz=tz),
+        list(ports),
+        first=first,
+        last=last,
+        by=by,
+        split=split,
+    )
     emit(rows, fmt)
     if chart is not None:
         trend_chart(rows, chart, title=" ".join(ports))

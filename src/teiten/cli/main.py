@@ -28,10 +28,19 @@ class TeitenGroup(click.Group):
 
 def data_option(f: F) -> F:
     """``--data DIR`` and ``--tz ZONE``, shared by every command that reads the store."""
-    f = click.option("--tz", default=None, metavar="ZONE",
-                     help="Time zone days are cut in (default: setting tz, UTC).")(f)
-    return click.option("--data", default=None, metavar="DIR", type=click.Path(path_type=Path),
-                        help="Data directory (default: setting data, ./teiten-data).")(f)
+    f = click.option(
+        "--tz",
+        default=None,
+        metavar="ZONE",
+        help="Time zone days are cut in (default: setting tz, UTC).",
+    )(f)
+    return click.option(
+        "--data",
+        default=None,
+        metavar="DIR",
+        type=click.Path(path_type=Path),
+        help="Data directory (default: setting data, ./teiten-data).",
+    )(f)
 
 
 def settings_from(ctx: click.Context, **options: Any) -> Settings:
@@ -41,8 +50,12 @@ def settings_from(ctx: click.Context, **options: Any) -> Settings:
 
 
 @click.group(cls=TeitenGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Settings file (default: $TEITEN_CONFIG or ./teiten.toml).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Settings file (default: $TEITEN_CONFIG or ./teiten.toml).",
+)
 @click.version_option(package_name="teiten")
 @click.pass_context
 def cli(ctx: click.Context, config: Path | None) -> None:
@@ -80,6 +93,9 @@ def main() -> None:
     except Exception as e:  # a bug: one line, details on request
         if os.environ.get("TEITEN_DEBUG"):
             raise
-        click.echo(f"teiten: internal error: {type(e).__name__}: {e} "
-                   "(set TEITEN_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"teiten: internal error: {type(e).__name__}: {e} "
+            "(set TEITEN_DEBUG=1 for the traceback)",
+            err=True,
+        )
         sys.exit(70)

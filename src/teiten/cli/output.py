@@ -18,7 +18,11 @@ from teiten.escape import terminal
 
 FORMATS = ("table", "csv", "json")
 format_option = click.option(
-    "--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
     help="Output format.",
 )
 
@@ -43,8 +47,13 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str] | None = None,
-           title: str | None = None) -> str:
+def render(
+    rows: Sequence[dict[str, Any]],
+    fmt: str,
+    *,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> str:
     """The rows as text in one of :data:`FORMATS`."""
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
@@ -63,8 +72,12 @@ def render(rows: Sequence[dict[str, Any]], fmt: str, *, columns: Sequence[str] |
         table.add_column(c, justify="right" if numeric else "left")
     for r in rows:
         table.add_row(*[Text(_cell(r.get(c))) for c in cols])
-    console = Console(file=io.StringIO(), width=200 if not sys.stdout.isatty() else None,
-                      force_terminal=False, color_system=None)
+    console = Console(
+        file=io.StringIO(),
+        width=200 if not sys.stdout.isatty() else None,
+        force_terminal=False,
+        color_system=None,
+    )
     console.print(table)
     out = console.file.getvalue()  # type: ignore[attr-defined]
     return str(out).rstrip("\n")

@@ -15,11 +15,17 @@ from teiten.store.engine import run_query
 @click.argument("sql")
 @data_option
 @format_option
-@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Rows printed at most (0: all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Rows printed at most (0: all).",
+)
 @click.pass_context
-def query_command(ctx: click.Context, sql: str, data: Path | None, tz: str | None, fmt: str,
-                  limit: int) -> None:
+def query_command(
+    ctx: click.Context, sql: str, data: Path | None, tz: str | None, fmt: str, limit: int
+) -> None:
     """Run SQL over the views packets (and packets_raw, the stored columns).
 
     \b

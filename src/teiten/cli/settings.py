@@ -18,8 +18,12 @@ def settings_command(settings: Settings, fmt: str) -> None:
     Example:  TEITEN_HOME_COUNTRY=DE teiten settings
     """
     rows = [
-        {"name": s.name, "value": settings.values[s.name], "origin": settings.origin[s.name],
-         "meaning": s.doc}
+        {
+            "name": s.name,
+            "value": settings.values[s.name],
+            "origin": settings.origin[s.name],
+            "meaning": s.doc,
+        }
         for s in SETTINGS
     ]
     emit(rows, fmt)

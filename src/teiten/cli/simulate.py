@@ -14,10 +14,19 @@ from teiten.simulate import simulate
 
 @click.command("simulate")
 @click.argument("scenario")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), required=True,
-              help="Folder for the capture and truth.json.")
-@click.option("--scale", type=click.FloatRange(min=0.001, max=100), default=1.0,
-              show_default=True, help="Multiplies every volume.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder for the capture and truth.json.",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.001, max=100),
+    default=1.0,
+    show_default=True,
+    help="Multiplies every volume.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def simulate_command(scenario: str, out: Path, scale: float, seed: int) -> None:
     """Write a scenario's capture (real pcap) and its ground truth.
@@ -30,12 +39,19 @@ def simulate_command(scenario: str, out: Path, scale: float, seed: int) -> None:
     for p in result.pcaps:
         click.echo(f"capture: {p}")
     click.echo(f"truth:   {result.truth}")
-    click.echo(f"packets: {result.packets:,}; sensor network(s): {', '.join(result.sensor_networks)}")
+    click.echo(
+        f"packets: {result.packets:,}; sensor network(s): {', '.join(result.sensor_networks)}"
+    )
 
 
 @click.command("demo")
-@click.option("--out", type=click.Path(path_type=Path, file_okay=False), default=Path("teiten-demo"),
-              show_default=True, help="Folder for the capture, the store and the charts.")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("teiten-demo"),
+    show_default=True,
+    help="Folder for the capture, the store and the charts.",
+)
 @click.option("--scale", type=click.FloatRange(min=0.001, max=100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.pass_obj
@@ -54,10 +70,18 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
     click.echo("")
     emit(result.top_ports, "table", title="Top ports by unique sources, 2017-10-01..12-18")
     click.echo("")
-    emit(weekly(result.exploit_series), "table", title="52869/TCP by week (UTC)")
+    emit(
+        weekly(result.exploit_series),
+        "table",
+        title="52869/TCP by week: packets (most unique sources in a day)",
+    )
     click.echo("")
-    emit(weekly(result.telnet_series), "table",
-         title="23/TCP and 2323/TCP by week, domestic (JP-allocated) vs foreign")
+    emit(
+        weekly(result.telnet_series),
+        "table",
+        title="23/TCP and 2323/TCP by week, domestic (JP-allocated) vs foreign:"
+        " packets (most unique sources in a day)",
+    )
     click.echo("")
     for c in result.charts:
         click.echo(f"chart: {c}")

@@ -21,13 +21,9 @@ class PacketBatch:
     """Decoded packets, one array per column."""
 
     columns: dict[str, npt.NDArray[Any]]
-    payload_offset: npt.NDArray[np.int64] = field(
-        default_factory=lambda: np.zeros(0, np.int64)
-    )
+    payload_offset: npt.NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, np.int64))
     """Start of the transport payload within the source chunk's ``data``; -1 if none."""
-    payload_caplen: npt.NDArray[np.uint32] = field(
-        default_factory=lambda: np.zeros(0, np.uint32)
-    )
+    payload_caplen: npt.NDArray[np.uint32] = field(default_factory=lambda: np.zeros(0, np.uint32))
     """Payload bytes actually captured (≤ ``payload_len``)."""
     labels: dict[str, list[str]] = field(default_factory=dict)
     """For ``str`` columns (stored as int32 codes): the text of each code."""

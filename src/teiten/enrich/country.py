@@ -159,7 +159,7 @@ class CountryEnricher:
         return out
 
     def codes_ip6(self, ips: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
-        """Country codes of IPv6 addresses given as ``(n, 16)`` bytes (looked up per distinct one)."""
+        """Country codes of IPv6 addresses as ``(n, 16)`` bytes, one lookup per distinct one."""
         if ips.shape[0] == 0:
             return np.zeros(0, np.int16)
         uniq, inv = np.unique(ips, axis=0, return_inverse=True)

@@ -27,7 +27,9 @@ class NetworkSet:
             try:
                 net = ipaddress.ip_network(str(text).strip(), strict=False)
             except ValueError:
-                raise ConfigError(f"not a network: {text!r} (expected a CIDR such as 203.0.113.0/24)") from None
+                raise ConfigError(
+                    f"not a network: {text!r} (expected a CIDR such as 203.0.113.0/24)"
+                ) from None
             self.cidrs.append(str(net))
             if net.version == 4:
                 self.v4.append((int(net.network_address), int(net.netmask)))
@@ -56,8 +58,12 @@ class NetworkSet:
             out |= hit
         return out
 
-    def contains(self, ip_version: npt.NDArray[np.uint8], ip4: npt.NDArray[np.uint32],
-                 ip6: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    def contains(
+        self,
+        ip_version: npt.NDArray[np.uint8],
+        ip4: npt.NDArray[np.uint32],
+        ip6: npt.NDArray[np.uint8],
+    ) -> npt.NDArray[np.bool_]:
         """Membership of a batch's addresses (one side: src or dst columns)."""
         out = np.zeros(ip_version.shape[0], np.bool_)
         if self.v4:

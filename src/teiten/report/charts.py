@@ -13,8 +13,14 @@ from teiten.errors import ConfigError
 CHART_SUFFIXES = (".png", ".svg")
 
 
-def trend_chart(rows: Sequence[dict[str, Any]], path: Path, *, title: str = "",
-                measure: str = "packets", onset: str | None = None) -> Path:
+def trend_chart(
+    rows: Sequence[dict[str, Any]],
+    path: Path,
+    *,
+    title: str = "",
+    measure: str = "packets",
+    onset: str | None = None,
+) -> Path:
     """Draw one line per (port, segment) of ``trend`` rows; the format follows the suffix."""
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise ConfigError(f"chart file must end in .png or .svg: {path}")
@@ -32,14 +38,15 @@ def trend_chart(rows: Sequence[dict[str, Any]], path: Path, *, title: str = "",
     fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
     for label, points in lines.items():
         points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], label=label, linewidth=1.4)
+        xs = mdates.date2num([p[0] for p in points])  # type: ignore[no-untyped-call]
+        ax.plot(xs, [p[1] for p in points], label=label, linewidth=1.4)
     if onset:
-        ax.axvline(dt.datetime.fromisoformat(onset), color="#c0392b", linestyle="--",
-                   linewidth=1, label=f"onset {onset}")
+        x = float(mdates.date2num(dt.datetime.fromisoformat(onset)))  # type: ignore[no-untyped-call]
+        ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1, label=f"onset {onset}")
     ax.set_title(title)
     ax.set_ylabel(measure)
     ax.grid(True, alpha=0.3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
     ax.set_ylim(bottom=0)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import duckdb
+import duckdb.func
 import pyarrow as pa
 
 from teiten.errors import QueryError
@@ -36,8 +37,12 @@ class DuckDBEngine:
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.con.create_function(
-            "teiten_ip6_text", _ip6_text, ["BLOB"], "VARCHAR", type="arrow",
-            null_handling="special",
+            "teiten_ip6_text",
+            _ip6_text,
+            ["BLOB"],
+            "VARCHAR",
+            type=duckdb.func.ARROW,
+            null_handling=duckdb.func.SPECIAL,
         )
         self._create_views()
 
@@ -52,13 +57,15 @@ class DuckDBEngine:
             self.con.register(_EMPTY_PACKETS, arrow_schema().empty_table())
             raw = _EMPTY_PACKETS
         self.con.execute(f"CREATE VIEW packets_raw AS SELECT * FROM {raw}")
-        names = [(f.bit, f.name) for f in registry.all_fingerprints()]
+        names = [(f.bit, f.name) for f in registry.registered()]
         self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
-            result = self.con.execute(sql, list(params) if params else None)
-            return result.fetch_arrow_table()
+            rel = self.con.sql(sql, params=list(params) if params else None)
+            if rel is None:  # a statement without a result (SET, CREATE …)
+                return pa.table({})
+            return rel.to_arrow_table()
         except duckdb.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise QueryError(first) from None

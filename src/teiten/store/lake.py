@@ -118,7 +118,9 @@ class Lake:
     def discard(self, input_id: int) -> None:
         shutil.rmtree(self.root / ".staging" / f"{input_id:06d}", ignore_errors=True)
 
-    def publish(self, input_id: int, staged: list[tuple[str, str, int]]) -> list[tuple[str, str, int, int]]:
+    def publish(
+        self, input_id: int, staged: list[tuple[str, str, int]]
+    ) -> list[tuple[str, str, int, int]]:
         """Move staged files into the lake; returns catalog rows (table, path, rows, bytes).
 
         ``staged`` holds ``(table, path relative to the lake root, rows)``. The
@@ -146,8 +148,9 @@ class Lake:
 class PacketWriter:
     """Writes packet batches of one input into staged Parquet files, one or more per day."""
 
-    def __init__(self, lake: Lake, input_id: int, *, row_group_rows: int = 1 << 20,
-                 max_open_days: int = 4) -> None:
+    def __init__(
+        self, lake: Lake, input_id: int, *, row_group_rows: int = 1 << 20, max_open_days: int = 4
+    ) -> None:
         self.lake = lake
         self.input_id = input_id
         self.row_group_rows = row_group_rows

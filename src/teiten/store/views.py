@@ -25,18 +25,22 @@ class Dialect:
     """Expression turning an int64 ns column into a UTC TIMESTAMP."""
     ip6_text: Callable[[str], str]
     """Expression turning a 16-byte binary column into IPv6 text."""
+    non_null_list: Callable[[str], str]
+    """Expression for the list of the non-null items of a comma-separated SQL list."""
 
 
 DUCKDB = Dialect(
     "duckdb",
     timestamp_ns=lambda c: f"make_timestamp({c} // 1000)",
     ip6_text=lambda c: f"teiten_ip6_text({c})",
+    non_null_list=lambda items: f"list_filter([{items}], lambda x: x IS NOT NULL)",
 )
 
 SPARK = Dialect(
     "spark",
     timestamp_ns=lambda c: f"timestamp_micros({c} div 1000)",
     ip6_text=lambda c: f"teiten_ip6_text({c})",
+    non_null_list=lambda items: f"filter(array({items}), x -> x IS NOT NULL)",
 )
 
 
@@ -63,12 +67,10 @@ def decode_error_text() -> str:
     return f"CASE decode_error {whens} END"
 
 
-def fingerprint_list(names_by_bit: list[tuple[int, str]]) -> str:
+def fingerprint_list(d: Dialect, names_by_bit: list[tuple[int, str]]) -> str:
     """SQL for the list of fingerprint names set in the ``fp`` bitmask."""
-    if not names_by_bit:
-        return "CAST([] AS VARCHAR[])"
     items = ", ".join(f"CASE WHEN (fp >> {b}) & 1 = 1 THEN '{n}' END" for b, n in names_by_bit)
-    return f"list_filter([{items}], x -> x IS NOT NULL)"
+    return d.non_null_list(items or "CAST(NULL AS VARCHAR)")
 
 
 def packets_view(d: Dialect, source: str, names_by_bit: list[tuple[int, str]]) -> str:
@@ -97,7 +99,7 @@ SELECT
     CAST(ip_frag AS INTEGER) AS ip_frag,
     CAST(payload_len AS INTEGER) AS payload_len,
     CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
-    {fingerprint_list(names_by_bit)} AS fingerprints,
+    {fingerprint_list(d, names_by_bit)} AS fingerprints,
     CASE WHEN is_outbound THEN 'out' ELSE 'in' END AS direction,
     {decode_error_text()} AS decode_error,
     CAST(input_id AS BIGINT) AS input_id
