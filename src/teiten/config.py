@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -39,6 +40,13 @@ def _networks(value: Any) -> tuple[str, ...]:
         if item:
             out.append(str(ipaddress.ip_network(item, strict=False)))
     return tuple(out)
+
+
+def _sensor(value: Any) -> str:
+    s = str(value).strip()
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", s):
+        raise ValueError("use 1-64 letters, digits, '.', '_' or '-' (it names a folder)")
+    return s
 
 
 def _tz(value: Any) -> str:
@@ -75,7 +83,7 @@ class Setting:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("data", str, "teiten-data", "Data directory (Parquet lake and catalog)."),
-    Setting("sensor", str, "sensor", "Sensor name recorded with ingested packets."),
+    Setting("sensor", _sensor, "sensor", "Sensor name recorded with ingested packets."),
     Setting(
         "sensor_networks",
         _networks,

@@ -27,7 +27,7 @@ from teiten.capture.source import Source
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
-from teiten.enrich.country import COUNTRIES, CountryEnricher, IptoccSource
+from teiten.enrich.country import CountryEnricher, IptoccSource
 from teiten.enrich.network import NetworkSet
 from teiten.errors import FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
@@ -99,7 +99,6 @@ class _Stages:
     def __init__(self, settings: Settings, input_id: int, enricher: CountryEnricher) -> None:
         self.nets = NetworkSet(settings.sensor_networks)
         self.enricher = enricher
-        self.labels = {"sensor": [str(settings.sensor)], "src_cc": COUNTRIES}
         self.input_id = input_id
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:
@@ -179,7 +178,9 @@ def ingest_file(
             message=f"already ingested as input {done.id} ({done.path})",
         )
     input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
-    writer = PacketWriter(lake, input_id, row_group_rows=int(settings.row_group_rows))
+    writer = PacketWriter(
+        lake, input_id, str(settings.sensor), row_group_rows=int(settings.row_group_rows)
+    )
     result = InputResult(str(path), "ingested", input_id)
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
     try:
@@ -191,7 +192,7 @@ def ingest_file(
             malformed += np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
             result.outbound += int(np.count_nonzero(c["is_outbound"]))
             result.packets += len(c["ts"])
-            writer.write(c, stages.labels)
+            writer.write(c)
             if progress:
                 progress(str(path), source.stats.bytes, size)
         staged = writer.close()

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from teiten.decode.batch import empty_columns
-from teiten.enrich.country import COUNTRIES, country_code
+from teiten.enrich.country import country_code
 from teiten.errors import StoreError
 from teiten.store.lake import NS_PER_DAY, Lake, PacketWriter
 
@@ -25,15 +25,14 @@ def _columns(n: int, day: int, start: int = 0) -> dict[str, np.ndarray]:
     return c
 
 
-LABELS = {"sensor": ["s1"], "src_cc": COUNTRIES}
 
 
 def _ingest(lake: Lake, days: list[int], n: int = 100) -> int:
     input_id = lake.catalog.begin("x.pcap", 1, f"hash{days}", "s1")
-    w = PacketWriter(lake, input_id, row_group_rows=64)
+    w = PacketWriter(lake, input_id, "s1", row_group_rows=64)
     for d in days:
         for start in range(0, n, 40):
-            w.write(_columns(min(40, n - start), d, start), LABELS)
+            w.write(_columns(min(40, n - start), d, start))
     files = lake.publish(input_id, w.close())
     lake.catalog.commit(
         input_id,
@@ -53,8 +52,9 @@ def test_partitions_by_day_and_commits(tmp_path: Path) -> None:
         _ingest(lake, [DAY0, DAY0 + 1])
         files = lake.files()
     assert sorted(p.parent.name for p in files) == ["date=2017-10-01", "date=2017-10-02"]
-    t = pq.read_table(files[0])
-    assert t.num_rows == 100 and t.column("src_cc").to_pylist()[0] == "JP"
+    assert {p.parent.parent.name for p in files} == {"sensor=s1"}
+    t = pq.read_table(files[0], partitioning=None)
+    assert t.num_rows == 100
     assert (
         pq.ParquetFile(files[0]).metadata.num_row_groups == 2
     )  # 80 rows once 64 are pending, then 20
@@ -64,10 +64,10 @@ def test_batch_spanning_midnight_is_split(tmp_path: Path) -> None:
     with Lake(tmp_path, create=True) as lake:
         lake.lock()
         input_id = lake.catalog.begin("x", 1, "h", "s1")
-        w = PacketWriter(lake, input_id)
+        w = PacketWriter(lake, input_id, "s1")
         c = _columns(10, DAY0)
         c["ts"][5:] += NS_PER_DAY
-        w.write(c, LABELS)
+        w.write(c)
         staged = w.close()
     assert sorted(rows for _, _, rows in staged) == [5, 5]
 
@@ -78,11 +78,11 @@ def test_uncommitted_files_are_invisible_and_cleared(tmp_path: Path) -> None:
         _ingest(lake, [DAY0])
         # a crashed ingest: files published into the lake but never committed
         input_id = lake.catalog.begin("y", 1, "h2", "s1")
-        w = PacketWriter(lake, input_id)
-        w.write(_columns(10, DAY0 + 5), LABELS)
+        w = PacketWriter(lake, input_id, "s1")
+        w.write(_columns(10, DAY0 + 5))
         lake.publish(input_id, w.close())
         assert len(lake.files()) == 1
-        orphan = tmp_path / "packets/date=2017-10-06"
+        orphan = tmp_path / "packets/sensor=s1/date=2017-10-06"
         assert any(orphan.iterdir())
         lake.unlock()
         lake.lock()  # the next writer clears what the crash left

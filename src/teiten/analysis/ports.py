@@ -7,6 +7,7 @@ from typing import Any
 from teiten.analysis.series import SOURCES_SQL
 from teiten.analysis.window import Window, resolve_window
 from teiten.config import Settings
+from teiten.enrich.country import country_code
 from teiten.store.engine import Engine, open_engine
 from teiten.store.views import proto_text
 
@@ -18,11 +19,11 @@ def top_ports(
 
     Each row: ``port`` (``23/tcp``), ``sources``, ``packets``, ``domestic_sources``.
     """
-    home = home_country.replace("'", "")
+    home = country_code(home_country)
     sql = f"""
 SELECT {proto_text()} AS proto, dst_port, count(*) AS packets, {SOURCES_SQL} AS sources,
-       count(DISTINCT src_ip4) FILTER (WHERE ip_version = 4 AND src_cc = '{home}')
-       + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6 AND src_cc = '{home}')
+       count(DISTINCT src_ip4) FILTER (WHERE ip_version = 4 AND src_cc_code = {home})
+       + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6 AND src_cc_code = {home})
          AS domestic_sources
 FROM packets_raw
 WHERE NOT is_outbound AND proto IN (6, 17) AND decode_error = 0

@@ -13,6 +13,7 @@ from typing import Any
 
 from teiten.analysis.window import Window, resolve_window
 from teiten.config import Settings
+from teiten.enrich.country import country_code
 from teiten.errors import ConfigError
 from teiten.fingerprint import registry
 from teiten.store.engine import Engine, open_engine
@@ -59,9 +60,9 @@ def segment_sql(split: str, home_country: str) -> tuple[str, list[str]]:
     if split == "none":
         return "'all'", ["all"]
     if split == "domestic":
-        home = home_country.replace("'", "")
+        home = country_code(home_country)
         return (
-            f"CASE WHEN src_cc = '{home}' THEN 'domestic' WHEN src_cc = '' THEN 'unknown'"
+            f"CASE WHEN src_cc_code = {home} THEN 'domestic' WHEN src_cc_code = 0 THEN 'unknown'"
             " ELSE 'foreign' END",
             ["domestic", "foreign"],
         )

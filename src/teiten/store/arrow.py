@@ -1,4 +1,4 @@
-"""Conversion of packet batches to Arrow tables, with the schema derived from teiten.schema."""
+"""Conversion of packet batches to Arrow tables in the stored layout (teiten.store.layout)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from teiten.schema import PACKETS, Column
+from teiten.store.layout import Stored, stored_columns, to_physical
+
+_PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
 
 
-def arrow_type(c: Column) -> pa.DataType:
-    """The Arrow type a declared column is stored as."""
-    if c.dtype == "str":
-        return pa.dictionary(pa.int32(), pa.string())
+def arrow_type(c: Stored) -> pa.DataType:
+    """The Arrow type a stored column is written as."""
     if c.dtype == "bytes16":
         return pa.binary(16)
     if c.dtype == "bool":
@@ -22,13 +22,31 @@ def arrow_type(c: Column) -> pa.DataType:
     return pa.from_numpy_dtype(np.dtype(c.dtype))
 
 
-def arrow_schema(columns: tuple[Column, ...] = PACKETS) -> pa.Schema:
-    """The Arrow schema of a declared table."""
-    return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in columns])
+def arrow_schema() -> pa.Schema:
+    """The Arrow schema of stored packet files."""
+    return pa.schema(
+        [pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in stored_columns()]
+    )
 
 
-def _dictionary(codes: npt.NDArray[np.int32], labels: list[str]) -> pa.DictionaryArray:
-    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(labels, pa.string()))
+def writer_options() -> dict[str, Any]:
+    """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`, derived from the layout.
+
+    Every column is zstd-compressed at level 1; the encoding comes from the
+    layout (dictionary, delta, or byte-stream-split). Statistics are written
+    for the timestamp only (the other columns' min/max prune nothing).
+    """
+    stored = stored_columns()
+    return {
+        "compression": "zstd",
+        "compression_level": 1,
+        "use_dictionary": [c.name for c in stored if c.encoding == "dict"],
+        "column_encoding": {
+            c.name: _PARQUET_ENCODING[c.encoding] for c in stored if c.encoding in _PARQUET_ENCODING
+        },
+        "write_statistics": ["ts_us"],
+        "data_page_size": 1 << 20,
+    }
 
 
 def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
@@ -37,26 +55,20 @@ def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.
         return pa.nulls(n, pa.binary(16))
     flat = pa.py_buffer(np.ascontiguousarray(values).reshape(-1))
     mask = pa.array(valid).buffers()[1]
-    return pa.Array.from_buffers(pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum()))
+    return pa.Array.from_buffers(
+        pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum())
+    )
 
 
-def to_table(
-    columns: dict[str, npt.NDArray[Any]],
-    labels: dict[str, list[str]],
-    schema: pa.Schema | None = None,
-) -> pa.Table:
-    """An Arrow table of the declared packet columns (primitive columns are not copied).
-
-    ``str`` columns are int32 codes into ``labels[name]``.
-    """
+def to_table(columns: dict[str, npt.NDArray[Any]], schema: pa.Schema | None = None) -> pa.Table:
+    """An Arrow table of a batch of logical columns, in the stored layout."""
     schema = schema or arrow_schema()
+    physical = to_physical(columns)
     is_v6 = columns["ip_version"] == 6
     arrays: list[pa.Array] = []
-    for c in PACKETS:
-        v = columns[c.name]
-        if c.dtype == "str":
-            arrays.append(_dictionary(v, labels[c.name]))
-        elif c.dtype == "bytes16":
+    for c in stored_columns():
+        v = physical[c.name]
+        if c.dtype == "bytes16":
             arrays.append(_bytes16(v, is_v6))
         else:
             arrays.append(pa.array(v))

@@ -12,8 +12,9 @@ import pyarrow as pa
 
 from teiten.errors import QueryError
 from teiten.fingerprint import registry
+from teiten.store.arrow import arrow_schema
 from teiten.store.lake import Lake
-from teiten.store.views import DUCKDB, packets_view
+from teiten.store.views import DUCKDB, packets_view, raw_view
 
 _EMPTY_PACKETS = "packets_empty"
 
@@ -50,13 +51,18 @@ class DuckDBEngine:
         files = [str(p) for p in self.lake.files("packets")]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            raw = f"read_parquet([{listing}], hive_partitioning = true, union_by_name = true)"
+            stored = (
+                f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
+                " hive_types = {'sensor': VARCHAR, 'date': DATE})"
+            )
         else:
-            from teiten.store.arrow import arrow_schema
-
-            self.con.register(_EMPTY_PACKETS, arrow_schema().empty_table())
-            raw = _EMPTY_PACKETS
-        self.con.execute(f"CREATE VIEW packets_raw AS SELECT * FROM {raw}")
+            empty = arrow_schema().empty_table()
+            empty = empty.append_column("sensor", pa.array([], pa.string()))
+            empty = empty.append_column("filename", pa.array([], pa.string()))
+            self.con.register(_EMPTY_PACKETS, empty)
+            stored = _EMPTY_PACKETS
+        self.con.execute(f"CREATE VIEW packets_stored AS SELECT * FROM {stored}")
+        self.con.execute("CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored"))
         names = [(f.bit, f.name) for f in registry.registered()]
         self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
 

@@ -3,7 +3,7 @@
 Layout::
 
     DATA/catalog.sqlite                       the catalog (teiten.store.catalog)
-    DATA/packets/date=YYYY-MM-DD/inNNNNNN-PPP.parquet
+    DATA/packets/sensor=NAME/date=YYYY-MM-DD/inNNNNNN-PPP.parquet
     DATA/.staging/NNNNNN/…                     files of an ingest under way
 
 An ingest writes into ``.staging``; :meth:`Lake.commit` moves the files into
@@ -26,31 +26,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
-from teiten.schema import PACKETS
-from teiten.store.arrow import arrow_schema, to_table
+from teiten.store.arrow import arrow_schema, to_table, writer_options
 from teiten.store.catalog import Catalog
 
 NS_PER_DAY = 86_400 * 1_000_000_000
-
-# Parquet writer settings, derived from the schema's encoding hints. Columns of
-# random numbers (sequence numbers, IP ids, source ports) do not compress, so
-# they are stored plain and uncompressed; the rest are dictionary- or
-# delta-encoded and compressed with zstd.
-_RANDOM = [c.name for c in PACKETS if c.encoding == "plain"]
-
-
-def writer_options() -> dict[str, Any]:
-    """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`."""
-    return {
-        "compression": {c.name: ("none" if c.name in _RANDOM else "zstd") for c in PACKETS},
-        "compression_level": {c.name: 1 for c in PACKETS if c.name not in _RANDOM},
-        "use_dictionary": [c.name for c in PACKETS if c.encoding == "dict"],
-        "column_encoding": {c.name: "DELTA_BINARY_PACKED" for c in PACKETS if c.encoding == "delta"}
-        | {c: "PLAIN" for c in _RANDOM},
-        "write_statistics": ["ts"],
-        "data_page_size": 1 << 20,
-    }
-
 
 def day_text(day: int) -> str:
     """``YYYY-MM-DD`` of a day number (days since 1970-01-01)."""
@@ -106,7 +85,7 @@ class Lake:
 
     def _remove_unlisted(self) -> None:
         listed = {self.root / p for p in self.catalog.files("packets")}
-        for path in (self.root / "packets").glob("date=*/*.parquet"):
+        for path in (self.root / "packets").glob("sensor=*/date=*/*.parquet"):
             if path not in listed:
                 path.unlink()
 
@@ -149,10 +128,17 @@ class PacketWriter:
     """Writes packet batches of one input into staged Parquet files, one or more per day."""
 
     def __init__(
-        self, lake: Lake, input_id: int, *, row_group_rows: int = 1 << 20, max_open_days: int = 4
+        self,
+        lake: Lake,
+        input_id: int,
+        sensor: str,
+        *,
+        row_group_rows: int = 1 << 20,
+        max_open_days: int = 4,
     ) -> None:
         self.lake = lake
         self.input_id = input_id
+        self.sensor = sensor
         self.row_group_rows = row_group_rows
         self.max_open_days = max_open_days
         self.schema = arrow_schema()
@@ -162,7 +148,7 @@ class PacketWriter:
         self._parts: dict[int, int] = {}
         self.staged: list[tuple[str, str, int]] = []
 
-    def write(self, columns: dict[str, Any], labels: dict[str, list[str]]) -> None:
+    def write(self, columns: dict[str, Any]) -> None:
         """Add packets; they are split by UTC day."""
         ts = columns["ts"]
         if len(ts) == 0:
@@ -170,9 +156,9 @@ class PacketWriter:
         days = ts // NS_PER_DAY
         first, last = int(days[0]), int(days[-1])
         if first == last and (days == first).all():
-            self._day(first).add(to_table(columns, labels, self.schema))
+            self._day(first).add(to_table(columns, self.schema))
             return
-        table = to_table(columns, labels, self.schema)
+        table = to_table(columns, self.schema)
         for day in np.unique(days).tolist():
             self._day(int(day)).add(table.filter(pa.array(days == day)))
 
@@ -184,7 +170,10 @@ class PacketWriter:
                 self._finish(oldest)
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
-            rel = f"packets/date={day_text(day)}/in{self.input_id:06d}-{part:03d}.parquet"
+            rel = (
+                f"packets/sensor={self.sensor}/date={day_text(day)}/"
+                f"in{self.input_id:06d}-{part:03d}.parquet"
+            )
             f = self._open[day] = _DayFile(self._stage, rel, self)
         return f
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from teiten.schema import DECODE_ERRORS
+from teiten.schema import DECODE_ERRORS, PACKETS
+from teiten.store.layout import logical_sql
 
 PROTO_NAMES: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 
@@ -27,6 +28,12 @@ class Dialect:
     """Expression turning a 16-byte binary column into IPv6 text."""
     non_null_list: Callable[[str], str]
     """Expression for the list of the non-null items of a comma-separated SQL list."""
+    xor: Callable[[str, str], str]
+    """Bitwise XOR of two BIGINT expressions."""
+    intdiv: Callable[[str, str], str]
+    """Integer division of two BIGINT expressions."""
+    source_file: str
+    """Expression for the path of the Parquet file a row was read from."""
 
 
 DUCKDB = Dialect(
@@ -34,6 +41,9 @@ DUCKDB = Dialect(
     timestamp_ns=lambda c: f"make_timestamp({c} // 1000)",
     ip6_text=lambda c: f"teiten_ip6_text({c})",
     non_null_list=lambda items: f"list_filter([{items}], lambda x: x IS NOT NULL)",
+    xor=lambda a, b: f"xor({a}, {b})",
+    intdiv=lambda a, b: f"({a} // {b})",
+    source_file="filename",
 )
 
 SPARK = Dialect(
@@ -41,6 +51,9 @@ SPARK = Dialect(
     timestamp_ns=lambda c: f"timestamp_micros({c} div 1000)",
     ip6_text=lambda c: f"teiten_ip6_text({c})",
     non_null_list=lambda items: f"filter(array({items}), x -> x IS NOT NULL)",
+    xor=lambda a, b: f"({a} ^ {b})",
+    intdiv=lambda a, b: f"({a} div {b})",
+    source_file="input_file_name()",
 )
 
 
@@ -104,3 +117,18 @@ SELECT
     {decode_error_text()} AS decode_error,
     CAST(input_id AS BIGINT) AS input_id
 FROM {source}"""
+
+
+def raw_view(d: Dialect, source: str) -> str:
+    """``SELECT`` of ``packets_raw``: the logical columns (teiten.schema) over stored rows.
+
+    ``source`` must provide the stored columns plus the hive path column ``sensor``.
+    """
+    exprs = logical_sql(d.xor, d.intdiv)
+    exprs["input_id"] = (
+        f"CAST(regexp_extract({d.source_file}, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
+    )
+    exprs["sensor"] = "sensor"
+    names = [c.name for c in PACKETS] + ["src_cc_code"]
+    cols = ",\n    ".join(f"{exprs[n]} AS {n}" if exprs[n] != n else n for n in names)
+    return f"SELECT\n    {cols}\nFROM {source}"

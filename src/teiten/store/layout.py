@@ -1,0 +1,170 @@
+"""How the logical packet columns are laid out in Parquet, declared as data.
+
+The decoder and the views speak in the logical columns of
+:data:`teiten.schema.PACKETS`. On disk they are stored more compactly, because
+the Parquet writer's cost grows with the number of columns and its size with
+their entropy:
+
+* **packed** — several few-valued fields share one int64 column (``shape``:
+  protocol, flags, TTL, …; ``lens``: the length fields and the source's
+  country code), which the writer dictionary-encodes as a whole;
+* **residuals** — a column XORed with the value a known scanner derives it
+  from (``tcp_seq`` ^ ``dst_ip4`` is 0 for Mirai probes; ``ip_id`` ^ the Masscan
+  formula is 0 for Masscan probes), so a fingerprinted scanner's fields cost
+  nearly nothing and any other value stays as random as it was;
+* **split** — ``ts`` (ns) as ``ts_us`` (delta-encoded µs) plus ``ts_ns``
+  (the remainder, 0 for µs captures);
+* **from the path** — ``sensor`` and ``input_id`` are constant per file and
+  live in its path: ``packets/sensor=S/date=D/inNNNNNN-PPP.parquet``.
+
+:func:`to_physical` applies the layout to a batch; :func:`logical_sql` gives
+the SQL expressions that undo it, per engine dialect.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from teiten.schema import PACKETS
+
+
+@dataclass(frozen=True)
+class Packed:
+    """Several logical columns stored as bit fields of one int64, from bit 62 down.
+
+    Bit 63 stays clear so the value is a non-negative int64 in every engine
+    (Spark has no unsigned types).
+    """
+
+    name: str
+    fields: tuple[tuple[str, int], ...]
+
+    def shifts(self) -> list[tuple[str, int, int]]:
+        """``(column, shift, bits)`` for each field."""
+        out, top = [], 63
+        for column, bits in self.fields:
+            top -= bits
+            out.append((column, top, bits))
+        return out
+
+
+PACKED: tuple[Packed, ...] = (
+    Packed("shape", (("proto", 8), ("tcp_flags", 8), ("ip_ttl", 8), ("tcp_options_len", 8),
+                     ("ip_version", 4), ("decode_error", 4), ("is_outbound", 1),
+                     ("ip_frag", 16))),
+    Packed("lens", (("ip_len", 16), ("payload_len", 16), ("tcp_mss", 16), ("src_cc", 10))),
+)
+
+# stored column → the *stored* columns whose XOR (masked to the column's width)
+# it is stored against, applied in this order.
+RESIDUALS: dict[str, tuple[str, ...]] = {
+    # Mirai: seq == destination address, so the stored value is 0.
+    "tcp_seq": ("dst_ip4",),
+    # Masscan: ip_id == (dst ^ dport ^ seq) & 0xffff == (dport ^ stored seq) & 0xffff.
+    "ip_id": ("dst_port", "tcp_seq"),
+}
+
+FROM_PATH: tuple[str, ...] = ("sensor", "input_id")
+SPLIT_TS = ("ts_us", "ts_ns")
+
+_PACKED_COLUMNS = {c for p in PACKED for c, _ in p.fields}
+
+
+@dataclass(frozen=True)
+class Stored:
+    """One physical column: name, numpy dtype, Parquet encoding (``dict``/``delta``/``split``)."""
+
+    name: str
+    dtype: str
+    encoding: str
+    nullable: bool = False
+
+
+def stored_columns() -> tuple[Stored, ...]:
+    """The physical columns, in file order (derived from the schema and the layout)."""
+    out = [Stored("ts_us", "int64", "delta"), Stored("ts_ns", "uint16", "dict")]
+    for c in PACKETS:
+        if c.name in _PACKED_COLUMNS or c.name in FROM_PATH or c.name == "ts":
+            continue
+        if c.dtype == "bytes16":
+            out.append(Stored(c.name, c.dtype, "dict", c.nullable))
+        else:
+            # src_ip4 repeats (scanners send many probes): dictionary; the
+            # rest of the wide integers: byte-stream-split, whose high bytes
+            # zstd then squeezes.
+            encoding = "dict" if c.name == "src_ip4" else "split"
+            out.append(Stored(c.name, c.dtype, encoding, c.nullable))
+    out += [Stored(p.name, "int64", "dict") for p in PACKED]
+    return tuple(out)
+
+
+def _residual_key(stored: dict[str, npt.NDArray[Any]], name: str) -> npt.NDArray[Any]:
+    dtype = stored[name].dtype
+    key = np.zeros(stored[name].shape[0], dtype)
+    for other in RESIDUALS[name]:
+        key ^= stored[other].astype(dtype)  # truncates to the column's width
+    return key
+
+
+def to_physical(columns: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
+    """The stored columns of a batch of logical columns (sensor and input_id dropped)."""
+    ts = columns["ts"]
+    out: dict[str, npt.NDArray[Any]] = {
+        "ts_us": ts // 1000,
+        "ts_ns": (ts % 1000).astype(np.uint16),
+    }
+    for s in stored_columns()[2:]:
+        if s.name in columns:
+            out[s.name] = columns[s.name]
+    for name in RESIDUALS:
+        out[name] = columns[name] ^ _residual_key(out, name)
+    for p in PACKED:
+        word = np.zeros(ts.shape[0], np.int64)
+        for column, shift, _bits in p.shifts():
+            word |= columns[column].astype(np.int64) << np.int64(shift)
+        out[p.name] = word
+    return out
+
+
+def country_text(code: str, intdiv: Callable[[str, str], str]) -> str:
+    """SQL for the two-letter text of a country code (teiten.enrich.country), '' if 0."""
+    first = f"chr(CAST(65 + {intdiv(f'({code} - 1)', '26')} AS INTEGER))"
+    second = f"chr(CAST(65 + ({code} - 1) % 26 AS INTEGER))"
+    return f"CASE WHEN {code} = 0 THEN '' ELSE concat({first}, {second}) END"
+
+
+def logical_sql(
+    xor: Callable[[str, str], str], intdiv: Callable[[str, str], str]
+) -> dict[str, str]:
+    """SQL for every stored logical column in terms of the physical ones.
+
+    ``xor(a, b)`` and ``intdiv(a, b)`` are the dialect's bitwise XOR and
+    integer division of BIGINT expressions. ``src_cc_code`` (the integer code
+    of ``src_cc``, cheaper to compare) is included too.
+    ``sensor`` and ``input_id`` are not included: they come from the path.
+    """
+    sql: dict[str, str] = {"ts": "(ts_us * 1000 + ts_ns)"}
+    for p in PACKED:
+        for column, shift, bits in p.shifts():
+            expr = f"(({p.name} >> {shift}) & {(1 << bits) - 1})"
+            if column == "is_outbound":
+                expr = f"({expr} = 1)"
+            elif column == "src_cc":
+                sql["src_cc_code"] = expr
+                expr = country_text(expr, intdiv)
+            sql[column] = expr
+    for c in PACKETS:
+        if c.name not in sql and c.name not in FROM_PATH:
+            sql[c.name] = c.name
+    for name, others in RESIDUALS.items():
+        width = np.dtype(next(c.dtype for c in PACKETS if c.name == name)).itemsize * 8
+        expr = f"CAST({name} AS BIGINT)"
+        for other in others:
+            expr = xor(expr, f"CAST({other} AS BIGINT)")
+        sql[name] = f"({expr} & {(1 << width) - 1})"
+    return sql

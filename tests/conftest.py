@@ -1,0 +1,34 @@
+"""Shared fixtures: settings over a temporary data directory, and simulated captures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from teiten.config import Settings, load_settings
+from teiten.simulate import SimulationResult, simulate
+
+DATA = Path(__file__).parent / "data"
+SENSOR_NET = "203.0.113.0/24"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        env={},
+        overrides={"data": str(tmp_path / "store"), "sensor_networks": [SENSOR_NET],
+                   "sensor": "test-sensor"},
+    )
+
+
+@pytest.fixture(scope="session")
+def smoke(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    """The simulator's small scenario (two days around the onset), written once per run."""
+    return simulate("smoke", tmp_path_factory.mktemp("smoke"), seed=3)
+
+
+@pytest.fixture(scope="session")
+def npa_small(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+    """The seed scenario at a small scale (the whole 79 days)."""
+    return simulate("npa-2017", tmp_path_factory.mktemp("npa"), scale=0.05, seed=5)
