@@ -1,0 +1,5 @@
+"""``python -m teiten``: the command line."""
+
+from teiten.cli.main import main
+
+main()
