@@ -17,8 +17,11 @@ SENSOR_NET = "203.0.113.0/24"
 def settings(tmp_path: Path) -> Settings:
     return load_settings(
         env={},
-        overrides={"data": str(tmp_path / "store"), "sensor_networks": [SENSOR_NET],
-                   "sensor": "test-sensor"},
+        overrides={
+            "data": str(tmp_path / "store"),
+            "sensor_networks": [SENSOR_NET],
+            "sensor": "test-sensor",
+        },
     )
 
 

@@ -15,8 +15,9 @@ from teiten.simulate import SimulationResult
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> Result:
-    return CliRunner().invoke(cli, list(args), env={"TEITEN_CONFIG": "", **(env or {})},
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        cli, list(args), env={"TEITEN_CONFIG": "", **(env or {})}, catch_exceptions=False
+    )
 
 
 @pytest.fixture
@@ -29,8 +30,21 @@ def store(tmp_path: Path, smoke: SimulationResult) -> str:
 
 
 def test_trend_json_rows_zero_filled(store: str) -> None:
-    r = run("trend", "23/tcp", "52869", "--data", store, "--split", "domestic",
-            "--from", "2017-10-30", "--to", "2017-11-01", "--format", "json")
+    r = run(
+        "trend",
+        "23/tcp",
+        "52869",
+        "--data",
+        store,
+        "--split",
+        "domestic",
+        "--from",
+        "2017-10-30",
+        "--to",
+        "2017-11-01",
+        "--format",
+        "json",
+    )
     assert r.exit_code == 0, r.output
     rows = json.loads(r.output)
     assert set(rows[0]) == {"port", "date", "segment", "packets", "sources"}
@@ -44,8 +58,20 @@ def test_trend_json_rows_zero_filled(store: str) -> None:
 
 def test_trend_hour_csv_and_chart(store: str, tmp_path: Path) -> None:
     chart = tmp_path / "t.svg"
-    r = run("trend", "23/tcp", "--data", store, "--by", "hour", "--format", "csv",
-            "--chart", str(chart), "--tz", "Asia/Tokyo")
+    r = run(
+        "trend",
+        "23/tcp",
+        "--data",
+        store,
+        "--by",
+        "hour",
+        "--format",
+        "csv",
+        "--chart",
+        str(chart),
+        "--tz",
+        "Asia/Tokyo",
+    )
     assert r.exit_code == 0, r.output
     lines = r.output.splitlines()
     assert lines[0] == "port,hour,segment,packets,sources"
@@ -66,8 +92,15 @@ def test_ports_and_query(store: str) -> None:
     r = run("ports", "--data", store, "--top", "3", "--format", "json")
     rows = json.loads(r.output)
     assert [x["port"] for x in rows][:1] == ["23/tcp"] and len(rows) == 3
-    r = run("query", "SELECT src, dst, proto, fingerprints, direction FROM packets "
-            "WHERE direction = 'out' LIMIT 2", "--data", store, "--format", "json")
+    r = run(
+        "query",
+        "SELECT src, dst, proto, fingerprints, direction FROM packets "
+        "WHERE direction = 'out' LIMIT 2",
+        "--data",
+        store,
+        "--format",
+        "json",
+    )
     out = json.loads(r.output)
     assert len(out) == 2 and out[0]["src"].startswith("203.0.113.") and out[0]["proto"] == "tcp"
 
@@ -110,6 +143,10 @@ def test_console_script_reports_internal_errors_in_one_line(tmp_path: Path) -> N
     # a bad settings file through the real entry point: one line, exit 1
     bad = tmp_path / "teiten.toml"
     bad.write_text("threads = 'many'\n")
-    p = subprocess.run([sys.executable, "-m", "teiten", "--config", str(bad), "settings"],
-                       capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "teiten", "--config", str(bad), "settings"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "threads" in p.stderr

@@ -12,8 +12,11 @@ from teiten.demo import run_demo, weekly
 
 
 def _mean(rows: list[dict[str, object]], segment: str, before: bool, key: str = "sources") -> float:
-    sel = [int(r[key]) for r in rows  # type: ignore[call-overload]
-           if r["segment"] == segment and (str(r["date"]) < "2017-11-01") == before]
+    sel = [
+        int(r[key])
+        for r in rows  # type: ignore[call-overload]
+        if r["segment"] == segment and (str(r["date"]) < "2017-11-01") == before
+    ]
     return sum(sel) / len(sel)
 
 
@@ -33,8 +36,12 @@ def test_demo_shows_the_seed_series(tmp_path: Path) -> None:
 
 
 def test_demo_command_prints_tables(tmp_path: Path) -> None:
-    r = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "d"), "--scale", "0.02"],
-                           env={"TEITEN_CONFIG": ""}, catch_exceptions=False)
+    r = CliRunner().invoke(
+        cli,
+        ["demo", "--out", str(tmp_path / "d"), "--scale", "0.02"],
+        env={"TEITEN_CONFIG": ""},
+        catch_exceptions=False,
+    )
     assert r.exit_code == 0, r.output
     for words in ("Top ports", "52869/TCP by week", "domestic (JP-allocated) vs foreign", "chart:"):
         assert words in r.output

@@ -37,8 +37,9 @@ def _expected(path: Path) -> dict[str, np.ndarray]:
         c = decode(chunk).columns
         c["fp"] = registry.apply(c)
         enricher.fill(c)
-        c["is_outbound"] = NetworkSet([SENSOR_NET]).contains(c["ip_version"], c["src_ip4"],
-                                                               c["src_ip6"])
+        c["is_outbound"] = NetworkSet([SENSOR_NET]).contains(
+            c["ip_version"], c["src_ip4"], c["src_ip6"]
+        )
         parts.append(c)
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
@@ -49,8 +50,11 @@ def test_every_logical_column_reads_back_exactly(settings: Settings, path: Path)
     assert result.inputs[0].status == "ingested"
     want = _expected(path)
     names = [*DECODED, "fp", "is_outbound", "src_cc"]
-    table = run_query(settings, f"SELECT {', '.join(names)} FROM packets_raw ORDER BY ts, "
-                                 "src_port, dst_port, tcp_seq, ip_id")
+    table = run_query(
+        settings,
+        f"SELECT {', '.join(names)} FROM packets_raw ORDER BY ts, "
+        "src_port, dst_port, tcp_seq, ip_id",
+    )
     order = np.lexsort([want[k] for k in ("ip_id", "tcp_seq", "dst_port", "src_port", "ts")])
     assert table.num_rows == len(order)
     for name in names:
@@ -58,8 +62,10 @@ def test_every_logical_column_reads_back_exactly(settings: Settings, path: Path)
         if name == "src_cc":
             exp = [COUNTRIES[int(i)] for i in want[name][order]]
         elif want[name].ndim == 2:
-            exp = [bytes(r) if v == 6 else None
-                   for r, v in zip(want[name][order], want["ip_version"][order], strict=True)]
+            exp = [
+                bytes(r) if v == 6 else None
+                for r, v in zip(want[name][order], want["ip_version"][order], strict=True)
+            ]
         else:
             exp = want[name][order].tolist()
         assert got == exp, name
@@ -102,8 +108,9 @@ def test_interrupted_ingest_leaves_nothing_and_can_be_rerun(
         assert [r.status for r in lake.catalog.inputs()] == ["failed", "done"]
 
 
-def test_truncated_capture_keeps_complete_records(settings: Settings, tmp_path: Path,
-                                                  smoke: SimulationResult) -> None:
+def test_truncated_capture_keeps_complete_records(
+    settings: Settings, tmp_path: Path, smoke: SimulationResult
+) -> None:
     data = smoke.pcaps[0].read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(data[: len(data) // 2 + 7])
@@ -136,8 +143,14 @@ def test_series_match_simulator_truth(settings: Settings, smoke: SimulationResul
     ports = [k for k in truth["keys"] if k.split("/")[0].isdigit()]  # not other/…, icmp
     assert "52869/tcp" in ports and "2323/tcp" in ports
     rows = port_trend(settings, ports, split="domestic")
-    got = {(r["date"], r["port"], r["segment"]): (r["packets"], r["sources"])
-           for r in rows if r["packets"]}
-    want = {(r["date"], r["port"], r["segment"]): (r["packets"], r["sources"])
-            for r in truth["series"] if r["port"] in ports}
+    got = {
+        (r["date"], r["port"], r["segment"]): (r["packets"], r["sources"])
+        for r in rows
+        if r["packets"]
+    }
+    want = {
+        (r["date"], r["port"], r["segment"]): (r["packets"], r["sources"])
+        for r in truth["series"]
+        if r["port"] in ports
+    }
     assert got == want

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_generated_docs_are_current() -> None:
-    p = subprocess.run([sys.executable, str(ROOT / "scripts/gen_docs.py"), "--check"],
-                       capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/gen_docs.py"), "--check"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
 

@@ -93,17 +93,17 @@ class Columns(NamedTuple):
     payload_caplen: U32
 
 
-@kernel
+@helper
 def _u16(data: U8, p: int) -> int:
     return (int(data[p]) << 8) | int(data[p + 1])
 
 
-@kernel
+@helper
 def _u32(data: U8, p: int) -> int:
     return (_u16(data, p) << 16) | _u16(data, p + 2)
 
 
-@kernel
+@helper
 def _ethertype_net(ethertype: int) -> int:
     if ethertype == 0x0800:
         return NET_IP4
@@ -112,7 +112,7 @@ def _ethertype_net(ethertype: int) -> int:
     return NET_OTHER
 
 
-@kernel
+@helper
 def _family_net(family: int) -> int:
     """BSD address family (NULL / LOOP link types) → what comes next."""
     if family == 2:
@@ -122,7 +122,7 @@ def _family_net(family: int) -> int:
     return NET_OTHER
 
 
-@kernel
+@helper
 def _vlan(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, int]:
     """Skip 802.1Q / 802.1ad / QinQ tags: ``(pos, net, error)``."""
     for _ in range(MAX_VLAN_TAGS):
@@ -136,7 +136,7 @@ def _vlan(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, int]:
     return p, net, NOT_IP if net == NET_OTHER else 0
 
 
-@kernel
+@helper
 def _link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
     """Decode the link header: ``(pos of the network header, net, error)``."""
     if linktype == 1:  # Ethernet
@@ -178,7 +178,7 @@ def _payload(out: Columns, i: int, p: int, bound: int, stated_end: int) -> None:
         out.payload_caplen[i] = bound - p
 
 
-@kernel
+@helper
 def _tcp_mss(data: U8, p: int, stop: int) -> int:
     """Value of the MSS option among the TCP options in ``[p, stop)``, 0 if absent."""
     for _ in range(MAX_TCP_OPTIONS):

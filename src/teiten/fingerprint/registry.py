@@ -112,20 +112,16 @@ def apply(
 
 def _apply_block(block: Columns, fps: Sequence[Fingerprint], out: npt.NDArray[np.uint32]) -> None:
     for fp in fps:
-        if fp.name in _failed:
-            continue
-        if any(fp is b for b in BUILTINS):
-            hit = fp.predicate(block)
-        else:
-            checked = _plugin_hit(fp, block, out.shape[0])
-            if checked is None:
-                continue
-            hit = checked
-        out |= hit.astype(np.uint32) << np.uint32(fp.bit)  # faster than a where= mask
+        builtin = any(fp is b for b in BUILTINS)
+        hit = fp.predicate(block) if builtin else _plugin_hit(fp, block, out.shape[0])
+        if hit is not None:
+            out |= hit.astype(np.uint32) << np.uint32(fp.bit)  # faster than a where= mask
 
 
 def _plugin_hit(fp: Fingerprint, block: Columns, n: int) -> npt.NDArray[np.bool_] | None:
-    """A plugin's predicate result, or None (and the plugin disabled) if it fails."""
+    """A plugin's predicate result; None if it failed now or before (it is then disabled)."""
+    if fp.name in _failed:
+        return None
     try:
         hit = np.asarray(fp.predicate(block), dtype=np.bool_)
         if hit.shape != (n,):

@@ -55,9 +55,7 @@ def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.
         return pa.nulls(n, pa.binary(16))
     flat = pa.py_buffer(np.ascontiguousarray(values).reshape(-1))
     mask = pa.array(valid).buffers()[1]
-    return pa.Array.from_buffers(
-        pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum())
-    )
+    return pa.Array.from_buffers(pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum()))
 
 
 def to_table(columns: dict[str, npt.NDArray[Any]], schema: pa.Schema | None = None) -> pa.Table:

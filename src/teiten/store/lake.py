@@ -31,6 +31,7 @@ from teiten.store.catalog import Catalog
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
+
 def day_text(day: int) -> str:
     """``YYYY-MM-DD`` of a day number (days since 1970-01-01)."""
     return str(np.datetime64(day, "D"))

@@ -54,9 +54,19 @@ class Packed:
 
 
 PACKED: tuple[Packed, ...] = (
-    Packed("shape", (("proto", 8), ("tcp_flags", 8), ("ip_ttl", 8), ("tcp_options_len", 8),
-                     ("ip_version", 4), ("decode_error", 4), ("is_outbound", 1),
-                     ("ip_frag", 16))),
+    Packed(
+        "shape",
+        (
+            ("proto", 8),
+            ("tcp_flags", 8),
+            ("ip_ttl", 8),
+            ("tcp_options_len", 8),
+            ("ip_version", 4),
+            ("decode_error", 4),
+            ("is_outbound", 1),
+            ("ip_frag", 16),
+        ),
+    ),
     Packed("lens", (("ip_len", 16), ("payload_len", 16), ("tcp_mss", 16), ("src_cc", 10))),
 )
 
