@@ -147,15 +147,18 @@ class CountryEnricher:
         nmiss = _probe(self._keys, self._vals, ips, out, misses)
         if nmiss == 0:
             return out
-        new = _unique(ips[misses[:nmiss]])
-        if self._used + len(new) > len(self._keys) // 2:
-            self._keys[:] = 0
-            self._used = 0
+        missed = misses[:nmiss]
+        new = _unique(ips[missed])
         text = ip4_text(new)
         self.lookups += len(text)
         codes = np.array([country_code(c) for c in self.source.lookup(text)], np.int16)
-        self._used += _insert(self._keys, self._vals, new, codes)
-        _probe(self._keys, self._vals, ips, out, misses)
+        out[missed] = codes[np.searchsorted(new, ips[missed])]
+        capacity = len(self._keys) // 2  # keep the table at most half full
+        if self._used + len(new) > capacity:
+            self._keys[:] = 0
+            self._used = 0
+        if len(new) <= capacity:
+            self._used += _insert(self._keys, self._vals, new, codes)
         return out
 
     def codes_ip6(self, ips: npt.NDArray[np.uint8]) -> npt.NDArray[np.int16]:
