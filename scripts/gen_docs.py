@@ -56,7 +56,9 @@ def stored_columns() -> str:
     packed = {p.name: p for p in PACKED}
     for s in stored_columns():
         if s.name in packed:
-            holds = ", ".join(f"`{c}` (bits {sh}–{sh + b - 1})" for c, sh, b in packed[s.name].shifts())
+            holds = ", ".join(
+                f"`{c}` (bits {sh}–{sh + b - 1})" for c, sh, b in packed[s.name].shifts()
+            )
         elif s.name in RESIDUALS:
             holds = f"`{s.name}` XOR " + " XOR ".join(f"stored `{o}`" for o in RESIDUALS[s.name])
         elif s.name == "ts_us":
@@ -100,11 +102,15 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "packets-view": packets_view,
 }
 
-_BLOCK = re.compile(r"(<!-- BEGIN GENERATED: ([\w-]+) -->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.S)
+_BLOCK = re.compile(
+    r"(<!-- BEGIN GENERATED: ([\w-]+) -->\n)(.*?)(<!-- END GENERATED: \2 -->)", re.S
+)
 
 
 def render(text: str) -> str:
-    return _BLOCK.sub(lambda m: m.group(1) + BLOCKS[m.group(2)]().rstrip() + "\n" + m.group(4), text)
+    return _BLOCK.sub(
+        lambda m: m.group(1) + BLOCKS[m.group(2)]().rstrip() + "\n" + m.group(4), text
+    )
 
 
 def main(check: bool) -> int:
