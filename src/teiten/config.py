@@ -49,6 +49,13 @@ def _sensor(value: Any) -> str:
     return s
 
 
+def _url(value: Any) -> str:
+    s = str(value).strip()
+    if s and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", s):
+        raise ValueError("expected an http:// or https:// URL")
+    return s
+
+
 def _tz(value: Any) -> str:
     try:
         ZoneInfo(str(value))
@@ -95,6 +102,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
     Setting("chunk_mb", _positive_int, 16, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
+    Setting("webhook_url", _url, "", "Alerts are POSTed here as JSON when set (http/https)."),
+    Setting("webhook_secret", str, "", "HMAC-SHA256 key for the X-Teiten-Signature header."),
+    Setting("webhook_retries", _threads, 4, "Delivery attempts per alert, with backoff."),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

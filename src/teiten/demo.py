@@ -1,7 +1,8 @@
 """``teiten demo``: the seed case end to end on a simulated sensor, with no external data.
 
 simulate ``npa-2017`` → ingest into ``OUT/data`` → top ports → the seed's two
-series (52869/TCP; 23+2323/TCP domestic vs foreign) → charts in ``OUT``.
+series (52869/TCP; 23+2323/TCP domestic vs foreign) → charts in ``OUT`` →
+surge detection and campaigns.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from teiten.analysis.alerts import Alert
+from teiten.analysis.detection import run_detection
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window
@@ -38,6 +41,7 @@ class DemoResult:
     """23/tcp and 2323/tcp per day, domestic vs foreign."""
     charts: list[Path] = field(default_factory=list)
     simulation: Any = None
+    alerts: list[Alert] = field(default_factory=list)
 
 
 def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -88,4 +92,24 @@ def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1
             title="23/TCP and 2323/TCP packets per day, domestic vs foreign",
         ),
     ]
-    return DemoResult(out, ingested, ports, exploit, telnet, charts, sim)
+    detection = run_detection(settings)
+    return DemoResult(out, ingested, ports, exploit, telnet, charts, sim, detection.found)
+
+
+def campaign_lines(alerts: list[Alert]) -> list[str]:
+    """Plain-language summary of each campaign among the alerts."""
+    lines = []
+    for cid in sorted({a.campaign for a in alerts if a.campaign}):
+        members = [a for a in alerts if a.campaign == cid]
+        ports = ", ".join(f"{a.port} ({a.segment})" for a in members)
+        lines.append(f"campaign {cid}: {ports}, onset {min(a.onset for a in members)}")
+        for a in members:
+            segs = a.evidence.get("segments", {})
+            flat = [s for s, e in segs.items() if s != "all" and not e["rose"]]
+            mirai = a.evidence.get("fingerprints", {}).get("mirai", 0.0)
+            note = f"; no rise from {', '.join(flat)} sources" if flat else ""
+            lines.append(
+                f"  {a.port}: x{a.ratio} unique sources vs baseline, "
+                f"Mirai fingerprint on {mirai:.0%} of packets{note}"
+            )
+    return lines

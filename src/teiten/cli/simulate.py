@@ -6,9 +6,10 @@ from pathlib import Path
 
 import click
 
+from teiten.analysis.detection import alert_row
 from teiten.cli.ingest import summary
 from teiten.cli.output import emit
-from teiten.demo import run_demo, weekly
+from teiten.demo import campaign_lines, run_demo, weekly
 from teiten.simulate import simulate
 
 
@@ -82,6 +83,10 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
         title="23/TCP and 2323/TCP by week, domestic (JP-allocated) vs foreign:"
         " packets (most unique sources in a day)",
     )
+    click.echo("")
+    emit([alert_row(a) for a in result.alerts], "table", title="Alerts (teiten detect)")
+    for line in campaign_lines(result.alerts):
+        click.echo(line)
     click.echo("")
     for c in result.charts:
         click.echo(f"chart: {c}")

@@ -10,7 +10,7 @@ import duckdb
 import duckdb.func
 import pyarrow as pa
 
-from teiten.errors import QueryError
+from teiten.errors import QueryError, StoreError
 from teiten.fingerprint import registry
 from teiten.store.arrow import arrow_schema
 from teiten.store.lake import Lake
@@ -45,7 +45,11 @@ class DuckDBEngine:
             type=duckdb.func.ARROW,
             null_handling=duckdb.func.SPECIAL,
         )
-        self._create_views()
+        try:
+            self._create_views()
+        except duckdb.Error as e:
+            first = str(e).strip().splitlines()[0]
+            raise StoreError(f"cannot read the store at {lake.root}: {first}") from None
 
     def _create_views(self) -> None:
         files = [str(p) for p in self.lake.files("packets")]

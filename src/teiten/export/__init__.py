@@ -1,0 +1,1 @@
+"""Exports and deliveries: webhooks (and later STIX, CSV/JSON)."""
