@@ -19,8 +19,9 @@ Method (``docs/detection.md`` explains it at length):
 5. **Onset**: a one-sided CUSUM of the daily excess over the detection day's
    baseline (in scale units, minus a slack ``k``) runs over the ``baseline_days``
    before the detection; the onset is the day after the CUSUM last stood at
-   zero (Page's change-point estimate), moved forward past any day that is not
-   itself ``onset_z`` scales above the old level.
+   zero (Page's change-point estimate; one day's contribution is capped so a
+   lone spike cannot carry it), moved forward to the start of the run of days
+   ``onset_z`` scales above the old level that leads up to the detection.
 """
 
 from __future__ import annotations
@@ -230,11 +231,19 @@ def _cusum_onset(x: F64, baseline: F64, scale: F64, detected: int, p: SurgeParam
     s = 0.0
     onset = lookback
     for t in range(lookback, detected + 1):
-        s = max(0.0, s + (x[t] - ref) / sc - p.cusum_k)
+        s = max(0.0, s + min((x[t] - ref) / sc, 3 * p.onset_z) - p.cusum_k)
         if s == 0.0:
             onset = t + 1
-    # The CUSUM can start on a noisy day just before the rise: begin at the
-    # first day that is itself clearly above the old level.
-    while onset < detected and (x[onset] - ref) / sc < p.onset_z:
-        onset += 1
+    # The CUSUM can start on a noisy day or a lone spike before the rise: the
+    # onset is the start of the run of clearly raised days (one quiet day
+    # allowed) that leads up to the detection.
+    run, gap = detected, 0
+    for t in range(detected - 1, onset - 1, -1):
+        if (x[t] - ref) / sc >= p.onset_z:
+            run, gap = t, 0
+        else:
+            gap += 1
+            if gap > 1:
+                break
+    onset = max(onset, run)
     return min(onset, detected)
