@@ -112,14 +112,34 @@ class _Stages:
         return c
 
 
-def _batches(source: Source, stages: _Stages) -> Iterator[dict[str, Any]]:
+@dataclass
+class _Prepared:
+    """A decoded batch's stored tables, with what the summary counts."""
+
+    parts: list[tuple[int, Any]]
+    packets: int
+    outbound: int
+    malformed: Any
+
+
+def _batches(source: Source, stages: _Stages, writer: PacketWriter) -> Iterator[_Prepared]:
     for chunk in source.chunks():
         if len(chunk):
-            yield stages.apply(decode(chunk))
+            c = stages.apply(decode(chunk))
+            yield _Prepared(
+                writer.prepare(c),
+                len(c["ts"]),
+                int(np.count_nonzero(c["is_outbound"])),
+                np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS)),
+            )
 
 
-def _threaded(gen: Iterator[dict[str, Any]], depth: int = 2) -> Iterator[dict[str, Any]]:
-    """Run a generator in a worker thread, ``depth`` batches ahead of the consumer."""
+def _threaded(gen: Iterator[_Prepared], depth: int = 8) -> Iterator[_Prepared]:
+    """Run a generator in a worker thread, ``depth`` batches ahead of the consumer.
+
+    The depth lets the worker go on decoding while the consumer writes a whole
+    row group (several batches) at once.
+    """
     q: queue.Queue[Any] = queue.Queue(maxsize=depth)
     done = object()
     stop = threading.Event()
@@ -185,14 +205,14 @@ def ingest_file(
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
     try:
         stages = _Stages(settings, input_id, enricher)
-        batches = _batches(source, stages)
+        batches = _batches(source, stages, writer)
         if int(settings.threads) >= 2:
             batches = _threaded(batches)
-        for c in batches:
-            malformed += np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
-            result.outbound += int(np.count_nonzero(c["is_outbound"]))
-            result.packets += len(c["ts"])
-            writer.write(c)
+        for b in batches:
+            malformed += b.malformed
+            result.outbound += b.outbound
+            result.packets += b.packets
+            writer.write_parts(b.parts)
             if progress:
                 progress(str(path), source.stats.bytes, size)
         staged = writer.close()

@@ -87,18 +87,18 @@ def test_reingest_adds_nothing(settings: Settings, smoke: SimulationResult) -> N
 def test_interrupted_ingest_leaves_nothing_and_can_be_rerun(
     settings: Settings, smoke: SimulationResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = pipeline.PacketWriter.write
+    real = pipeline.PacketWriter.write_parts
     calls = {"n": 0}
 
-    def crash(self: Any, columns: Any) -> None:
+    def crash(self: Any, parts: Any) -> None:
         calls["n"] += 1
-        real(self, columns)
+        real(self, parts)
         raise KeyboardInterrupt  # the operator pressed Ctrl-C mid-ingest
 
-    monkeypatch.setattr(pipeline.PacketWriter, "write", crash)
+    monkeypatch.setattr(pipeline.PacketWriter, "write_parts", crash)
     with pytest.raises(KeyboardInterrupt):
         ingest(smoke.pcaps, settings.replace(chunk_mb=1))
-    monkeypatch.setattr(pipeline.PacketWriter, "write", real)
+    monkeypatch.setattr(pipeline.PacketWriter, "write_parts", real)
     assert calls["n"] == 1
     with open_engine(settings) as engine:
         assert engine.query("SELECT count(*) AS n FROM packets").column("n")[0].as_py() == 0

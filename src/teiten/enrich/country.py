@@ -21,6 +21,16 @@ from numba import njit
 COUNTRIES: list[str] = [""] + [chr(a) + chr(b) for a in range(65, 91) for b in range(65, 91)]
 
 
+_CODES = {cc: i for i, cc in enumerate(COUNTRIES) if cc}
+
+
+def codes_of(answers: list[str | None]) -> npt.NDArray[np.int16]:
+    """Codes of a source's answers (two-letter codes, any case, or None)."""
+    return np.array(
+        [_CODES.get(a) or (country_code(a) if a else 0) for a in answers], np.int16
+    )
+
+
 def country_code(cc: str | None) -> int:
     """The int code of a two-letter country (``country_code("JP")``), 0 when unknown."""
     if not cc or len(cc) != 2 or not cc.isascii() or not cc.isalpha():
@@ -151,7 +161,7 @@ class CountryEnricher:
         new = _unique(ips[missed])
         text = ip4_text(new)
         self.lookups += len(text)
-        codes = np.array([country_code(c) for c in self.source.lookup(text)], np.int16)
+        codes = codes_of(self.source.lookup(text))
         out[missed] = codes[np.searchsorted(new, ips[missed])]
         capacity = len(self._keys) // 2  # keep the table at most half full
         if self._used + len(new) > capacity:
@@ -168,8 +178,7 @@ class CountryEnricher:
         uniq, inv = np.unique(ips, axis=0, return_inverse=True)
         text = [str(ipaddress.IPv6Address(bytes(row))) for row in uniq]
         self.lookups += len(text)
-        codes = np.array([country_code(c) for c in self.source.lookup(text)], np.int16)
-        return codes[inv.reshape(-1)]
+        return codes_of(self.source.lookup(text))[inv.reshape(-1)]
 
     def fill(self, columns: dict[str, npt.NDArray[Any]]) -> None:
         """Set ``columns["src_cc"]`` (int32 codes into :data:`COUNTRIES`)."""

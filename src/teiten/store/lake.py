@@ -151,17 +151,24 @@ class PacketWriter:
 
     def write(self, columns: dict[str, Any]) -> None:
         """Add packets; they are split by UTC day."""
+        self.write_parts(self.prepare(columns))
+
+    def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
+        """The stored tables of a batch, one per UTC day (needs no state: any thread)."""
         ts = columns["ts"]
         if len(ts) == 0:
-            return
+            return []
         days = ts // NS_PER_DAY
-        first, last = int(days[0]), int(days[-1])
-        if first == last and (days == first).all():
-            self._day(first).add(to_table(columns, self.schema))
-            return
         table = to_table(columns, self.schema)
-        for day in np.unique(days).tolist():
-            self._day(int(day)).add(table.filter(pa.array(days == day)))
+        first = int(days[0])
+        if first == int(days[-1]) and (days == first).all():
+            return [(first, table)]
+        return [(int(d), table.filter(pa.array(days == d))) for d in np.unique(days).tolist()]
+
+    def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
+        """Add tables made by :meth:`prepare`."""
+        for day, table in parts:
+            self._day(day).add(table)
 
     def _day(self, day: int) -> _DayFile:
         f = self._open.get(day)
@@ -220,7 +227,8 @@ class _DayFile:
             return
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
-        table = pa.concat_tables(self.pending).combine_chunks()
+        # A chunked table makes one row group without copying the chunks together.
+        table = pa.concat_tables(self.pending)
         self.writer.write_table(table, row_group_size=table.num_rows)
         self.rows += table.num_rows
         self.pending, self.pending_rows = [], 0
