@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 from teiten.errors import StoreError
 from teiten.store.arrow import arrow_schema, to_table, writer_options
 from teiten.store.catalog import Catalog
+from teiten.store.order import source_order
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 
@@ -227,8 +228,9 @@ class _DayFile:
             return
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
-        # A chunked table makes one row group without copying the chunks together.
         table = pa.concat_tables(self.pending)
+        order = source_order(table.column("src_ip4").to_numpy())
+        table = table.take(pa.array(order))  # grouped by source: see store/order.py
         self.writer.write_table(table, row_group_size=table.num_rows)
         self.rows += table.num_rows
         self.pending, self.pending_rows = [], 0

@@ -104,10 +104,10 @@ def stored_columns() -> tuple[Stored, ...]:
         if c.dtype == "bytes16":
             out.append(Stored(c.name, c.dtype, "dict", c.nullable))
         else:
-            # src_ip4 repeats (scanners send many probes): dictionary; the
-            # rest of the wide integers: byte-stream-split, whose high bytes
+            # src_ip4 is sorted within a row group (store/order.py): delta;
+            # the other wide integers: byte-stream-split, whose high bytes
             # zstd then squeezes.
-            encoding = "dict" if c.name == "src_ip4" else "split"
+            encoding = "delta" if c.name == "src_ip4" else "split"
             out.append(Stored(c.name, c.dtype, encoding, c.nullable))
     out += [Stored(p.name, "int64", "dict") for p in PACKED]
     return tuple(out)
