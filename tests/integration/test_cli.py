@@ -150,3 +150,57 @@ def test_console_script_reports_internal_errors_in_one_line(tmp_path: Path) -> N
         check=False,
     )
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "threads" in p.stderr
+
+
+def test_trend_measures(store: str, tmp_path: Path) -> None:
+    r = run(
+        "trend",
+        "23/tcp",
+        "--data",
+        store,
+        "--measure",
+        "per_address",
+        "--measure",
+        "sources24",
+        "--format",
+        "json",
+        "--chart",
+        str(tmp_path / "c.png"),
+    )
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output.split("\nchart written")[0])
+    busy = [x for x in rows if x["packets"]]
+    assert busy and all(x["sources24"] <= x["sources"] for x in rows)
+    assert all(0 < x["per_address"] <= x["packets"] for x in busy)
+    active = run(
+        "query",
+        "SELECT count(DISTINCT dst) AS n FROM packets WHERE direction = 'in'"
+        " AND ts < TIMESTAMP '2017-11-01'",
+        "--data",
+        store,
+        "--format",
+        "json",
+    )
+    n = json.loads(active.output)[0]["n"]
+    first = busy[0]
+    assert first["per_address"] == round(first["packets"] / n, 3)
+
+
+def test_series_view_matches_trend(store: str) -> None:
+    q = run(
+        "query",
+        "SELECT CAST(date AS VARCHAR) AS date, segment, packets, sources"
+        " FROM series WHERE port = 23 AND proto = 'tcp' ORDER BY 1, 2",
+        "--data",
+        store,
+        "--format",
+        "json",
+    )
+    view = json.loads(q.output)
+    t = run("trend", "23/tcp", "--data", store, "--split", "domestic", "--format", "json")
+    trend = [
+        {k: x[k] for k in ("date", "segment", "packets", "sources")}
+        for x in json.loads(t.output)
+        if x["packets"]
+    ]
+    assert view == trend

@@ -20,6 +20,12 @@ from teiten.store.engine import Engine, open_engine
 
 PROTOS = {"tcp": 6, "udp": 17}
 SPLITS = ("none", "domestic", "country", "fingerprint")
+MEASURES = ("packets", "sources", "sources24", "per_address")
+"""``packets``; ``sources`` (unique addresses); ``sources24`` (unique IPv4 /24s);
+``per_address``: packets per sensor address active in the bucket (NICTER-style
+normalisation, so sensors of different sizes compare)."""
+
+SOURCES24_SQL = "count(DISTINCT src_ip4 >> 8) FILTER (WHERE ip_version = 4)"
 
 # Unique sources over both address families, portable SQL.
 SOURCES_SQL = (
@@ -83,10 +89,20 @@ def _base_where(window: Window) -> str:
 def _query(ports: list[Port], window: Window, segment: str, extra: str = "") -> str:
     return f"""
 SELECT proto, dst_port, {window.bucket_sql()} AS bucket, {segment} AS segment,
-       count(*) AS packets, {SOURCES_SQL} AS sources
+       count(*) AS packets, {SOURCES_SQL} AS sources, {SOURCES24_SQL} AS sources24
 FROM packets_raw
 WHERE {_base_where(window)} AND {_port_filter(ports)} {extra}
 GROUP BY 1, 2, 3, 4"""
+
+
+def active_addresses(engine: Engine, window: Window) -> dict[int, int]:
+    """Sensor addresses that received anything, per bucket."""
+    sql = f"""
+SELECT {window.bucket_sql()} AS bucket,
+       count(DISTINCT dst_ip4) FILTER (WHERE ip_version = 4)
+       + count(DISTINCT dst_ip6) FILTER (WHERE ip_version = 6) AS n
+FROM packets_raw WHERE {_base_where(window)} GROUP BY 1"""
+    return {int(r["bucket"]): int(r["n"]) for r in engine.query(sql).to_pylist()}
 
 
 def trend(
@@ -96,8 +112,17 @@ def trend(
     *,
     split: str = "none",
     home_country: str = "JP",
+    measures: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """One row per port, bucket and segment, zero-filled over the window."""
+    """One row per port, bucket and segment, zero-filled over the window.
+
+    Rows always hold ``packets`` and ``sources``; ``measures`` adds
+    ``sources24`` and/or ``per_address``.
+    """
+    unknown = set(measures) - set(MEASURES)
+    if unknown:
+        raise ConfigError(f"--measure must be among {', '.join(MEASURES)}, not {sorted(unknown)}")
+    active = active_addresses(engine, window) if "per_address" in measures else {}
     if split == "fingerprint":
         parts = [
             _query(ports, window, f"'{f.name}'", f"AND (fp >> {f.bit}) & 1 = 1")
@@ -120,15 +145,20 @@ def trend(
                 r = found.get((PROTOS[p.proto], p.number, b, s))
                 if r is None and s not in shown:
                     continue
-                rows.append(
-                    {
-                        "port": str(p),
-                        key: window.label(b),
-                        "segment": s,
-                        "packets": int(r["packets"]) if r else 0,
-                        "sources": int(r["sources"]) if r else 0,
-                    }
-                )
+                row = {
+                    "port": str(p),
+                    key: window.label(b),
+                    "segment": s,
+                    "packets": int(r["packets"]) if r else 0,
+                    "sources": int(r["sources"]) if r else 0,
+                }
+                if "sources24" in measures:
+                    row["sources24"] = int(r["sources24"]) if r else 0
+                if "per_address" in measures:
+                    row["per_address"] = (
+                        round(row["packets"] / active[b], 3) if active.get(b) else 0.0
+                    )
+                rows.append(row)
     return rows
 
 
@@ -140,6 +170,7 @@ def port_trend(
     last: str | None = None,
     by: str = "day",
     split: str = "none",
+    measures: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """``teiten trend``: series for ports over a window of local dates (default: all data)."""
     parsed = parse_ports(ports)
@@ -149,4 +180,11 @@ def port_trend(
         window = resolve_window(engine, first, last, str(settings.tz), by)
         if window is None:
             return []
-        return trend(engine, parsed, window, split=split, home_country=str(settings.home_country))
+        return trend(
+            engine,
+            parsed,
+            window,
+            split=split,
+            home_country=str(settings.home_country),
+            measures=measures,
+        )

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from teiten.analysis.ports import port_ranking
-from teiten.analysis.series import SPLITS, port_trend
+from teiten.analysis.series import MEASURES, SPLITS, port_trend
 from teiten.cli.main import data_option, settings_from
 from teiten.cli.output import emit, format_option
 from teiten.report.charts import trend_chart
@@ -54,6 +54,13 @@ def ports_command(
     show_default=True,
     help="Segments: domestic = allocated to the home country vs foreign.",
 )
+@click.option(
+    "--measure",
+    "measures",
+    multiple=True,
+    type=click.Choice(MEASURES),
+    help="Extra columns (sources24, per_address); the first one is charted.",
+)
 @format_option
 @click.option(
     "--chart",
@@ -71,6 +78,7 @@ def trend_command(
     last: str | None,
     by: str,
     split: str,
+    measures: tuple[str, ...],
     fmt: str,
     chart: Path | None,
 ) -> None:
@@ -86,10 +94,12 @@ def trend_command(
         last=last,
         by=by,
         split=split,
+        measures=measures,
     )
     emit(rows, fmt)
     if chart is not None:
-        trend_chart(rows, chart, title=" ".join(ports))
+        measure = measures[0] if measures else "packets"
+        trend_chart(rows, chart, title=f"{' '.join(ports)}: {measure}", measure=measure)
         click.echo(f"chart written to {chart}", err=True)
 
 

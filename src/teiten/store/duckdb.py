@@ -14,7 +14,7 @@ from teiten.errors import QueryError, StoreError
 from teiten.fingerprint import registry
 from teiten.store.arrow import arrow_schema
 from teiten.store.lake import Lake
-from teiten.store.views import DUCKDB, packets_view, raw_view
+from teiten.store.views import DUCKDB, packets_view, raw_view, series_view
 
 _EMPTY_PACKETS = "packets_empty"
 
@@ -31,8 +31,9 @@ class DuckDBEngine:
 
     dialect = "duckdb"
 
-    def __init__(self, lake: Lake, *, threads: int | None = None) -> None:
+    def __init__(self, lake: Lake, *, threads: int | None = None, home_country: str = "JP") -> None:
         self.lake = lake
+        self.home_country = home_country
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
@@ -69,6 +70,7 @@ class DuckDBEngine:
         self.con.execute("CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored"))
         names = [(f.bit, f.name) for f in registry.registered()]
         self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
+        self.con.execute("CREATE VIEW series AS " + series_view(self.home_country))
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:

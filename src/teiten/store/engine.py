@@ -30,7 +30,7 @@ def open_engine(settings: Settings) -> Iterator[Engine]:
     from teiten.store.lake import Lake
 
     with Lake(settings.data_dir) as lake:
-        engine = DuckDBEngine(lake)
+        engine = DuckDBEngine(lake, home_country=str(settings.home_country))
         try:
             yield engine
         finally:

@@ -132,3 +132,25 @@ def raw_view(d: Dialect, source: str) -> str:
     names = [c.name for c in PACKETS] + ["src_cc_code"]
     cols = ",\n    ".join(f"{exprs[n]} AS {n}" if exprs[n] != n else n for n in names)
     return f"SELECT\n    {cols}\nFROM {source}"
+
+
+def series_view(home_country: str) -> str:
+    """``SELECT`` of the ``series`` view: inbound packets and sources per UTC day,
+    protocol, destination port and segment (domestic / foreign / unknown)."""
+    from teiten.enrich.country import country_code
+
+    home = country_code(home_country)
+    return f"""
+SELECT
+    DATE '1970-01-01' + CAST(ts // 86400000000000 AS INTEGER) AS date,
+    {proto_text()} AS proto,
+    CAST(dst_port AS INTEGER) AS port,
+    CASE WHEN src_cc_code = {home} THEN 'domestic' WHEN src_cc_code = 0 THEN 'unknown'
+         ELSE 'foreign' END AS segment,
+    count(*) AS packets,
+    count(DISTINCT src_ip4) FILTER (WHERE ip_version = 4)
+      + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6) AS sources,
+    count(DISTINCT src_ip4 >> 8) FILTER (WHERE ip_version = 4) AS sources24
+FROM packets_raw
+WHERE NOT is_outbound AND decode_error = 0 AND proto IN (6, 17)
+GROUP BY 1, 2, 3, 4"""
