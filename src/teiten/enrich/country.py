@@ -26,9 +26,7 @@ _CODES = {cc: i for i, cc in enumerate(COUNTRIES) if cc}
 
 def codes_of(answers: list[str | None]) -> npt.NDArray[np.int16]:
     """Codes of a source's answers (two-letter codes, any case, or None)."""
-    return np.array(
-        [_CODES.get(a) or (country_code(a) if a else 0) for a in answers], np.int16
-    )
+    return np.array([(_CODES.get(a) or country_code(a)) if a else 0 for a in answers], np.int16)
 
 
 def country_code(cc: str | None) -> int:
