@@ -1,0 +1,1 @@
+"""Sessions from captures: bounded reassembly of what clients sent."""

@@ -1,0 +1,130 @@
+"""Bounded TCP reassembly: order, overlaps, retransmissions, caps, eviction."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from teiten.decode.batch import PacketBatch, empty_columns
+from teiten.flows.reassembly import Reassembler, Session
+
+CLIENT, SERVER = 0x01020304, 0xCB007101
+S = 1_000_000_000
+
+
+def batch(packets: list[tuple[int, int, bytes, int, bool]]) -> tuple[PacketBatch, np.ndarray]:
+    """(ts_s, seq, payload, flags, outbound) per packet, one client/server pair."""
+    n = len(packets)
+    c = empty_columns(n)
+    data = b"".join(p[2] for p in packets)
+    offsets = np.cumsum([0] + [len(p[2]) for p in packets])[:-1]
+    for i, (ts, seq, _payload, flags, out) in enumerate(packets):
+        c["ts"][i] = ts * S
+        c["ip_version"][i], c["proto"][i] = 4, 6
+        c["src_ip4"][i], c["dst_ip4"][i] = (SERVER, CLIENT) if out else (CLIENT, SERVER)
+        c["src_port"][i], c["dst_port"][i] = (52869, 40000) if out else (40000, 52869)
+        c["tcp_seq"][i], c["tcp_flags"][i] = seq, flags
+    c["is_outbound"] = np.array([p[4] for p in packets], bool)
+    b = PacketBatch(c, offsets.astype(np.int64), np.array([len(p[2]) for p in packets], np.uint32))
+    return b, np.frombuffer(data, np.uint8)
+
+
+def run(r: Reassembler, packets: list[tuple[int, int, bytes, int, bool]]) -> list[Session]:
+    b, data = batch(packets)
+    return [*r.feed(b, data), *r.flush()]
+
+
+def test_out_of_order_and_retransmission() -> None:
+    (s,) = run(
+        Reassembler(),
+        [
+            (1, 1006, b"world", 0, False),
+            (1, 1000, b"hello ", 0, False),
+            (2, 1000, b"hello ", 0, False),
+            (2, 7, b"ok", 0, True),
+        ],
+    )
+    assert s.client_bytes == b"hello world" and s.server_bytes == b"ok"
+    assert not s.gap and s.client_total == 17 and s.packets == 4  # retransmission counted
+    assert (s.client, s.client_port, s.server_port) == (CLIENT.to_bytes(4, "big"), 40000, 52869)
+
+
+def test_first_copy_wins_on_overlap() -> None:
+    (s,) = run(Reassembler(), [(1, 100, b"AAAA", 0, False), (1, 102, b"BBBB", 0, False)])
+    assert s.client_bytes == b"AAAABB"
+
+
+def test_gap_stops_the_stream() -> None:
+    (s,) = run(Reassembler(), [(1, 100, b"AAAA", 0, False), (1, 110, b"CCCC", 0, False)])
+    assert s.client_bytes == b"AAAA" and s.gap
+
+
+def test_sequence_wrap() -> None:
+    (s,) = run(Reassembler(), [(1, 2**32 - 3, b"abc", 0, False), (1, 0, b"def", 0, False)])
+    assert s.client_bytes == b"abcdef"
+
+
+def test_per_flow_and_server_caps() -> None:
+    r = Reassembler(per_flow_cap=10, server_cap=3)
+    (s,) = run(r, [(1, 0, b"0123456789abcdef", 0, False), (1, 0, b"server", 0, True)])
+    assert s.client_bytes == b"0123456789" and s.truncated and s.server_bytes == b"ser"
+    assert s.client_total == 16 and r.held == 0
+
+
+def test_idle_and_closed_flows_are_emitted_in_time() -> None:
+    r = Reassembler(idle_s=60, close_s=5)
+    b, data = batch([(0, 0, b"a", 0, False), (1, 1, b"b", 0x01, False)])  # FIN at 1 s
+    assert list(r.feed(b, data)) == []
+    b, data = batch([(10, 0, b"x", 0x10, True)])  # server bytes on the closing flow
+    assert list(r.feed(b, data)) == []
+    b2, data2 = batch([(30, 5, b"", 0, False)])
+    (s,) = list(r.feed(b2, data2))
+    assert s.client_bytes == b"ab"
+
+
+def test_memory_cap_evicts_oldest() -> None:
+    r = Reassembler(memory_cap=100)
+    cols = []
+    for port in range(50):
+        b, data = batch([(1, 0, b"x" * 10, 0, False)])
+        b.columns["src_port"][:] = 1000 + port
+        cols += list(r.feed(b, data))
+    assert r.held <= 100 and len(cols) >= 40 and r.evicted_for_memory == len(cols)
+
+
+def test_udp_datagram_is_a_session() -> None:
+    b, data = batch([(1, 0, b"\x00\x01probe", 0, False)])
+    b.columns["proto"][:] = 17
+    (s,) = list(Reassembler().feed(b, data))
+    assert s.proto == 17 and s.client_bytes == b"\x00\x01probe"
+
+
+def test_syn_floods_hold_nothing() -> None:
+    r = Reassembler()
+    b, data = batch([(1, i, b"", 0x02, False) for i in range(1000)])
+    assert list(r.feed(b, data)) == [] and not r.flows
+
+
+@given(
+    st.binary(min_size=1, max_size=300),
+    st.lists(st.integers(1, 40), min_size=1, max_size=12),
+    st.randoms(use_true_random=False),
+)
+def test_any_segmentation_and_order_gives_the_stream(
+    data: bytes, cuts: list[int], rnd: object
+) -> None:
+    pieces, pos = [], 0
+    for size in cuts * 30:
+        if pos >= len(data):
+            break
+        pieces.append((pos, data[pos : pos + size]))
+        pos += size
+    if pos < len(data):
+        pieces.append((pos, data[pos:]))
+    rnd.shuffle(pieces)  # type: ignore[attr-defined]
+    start = min(p for p, _ in pieces)
+    packets = [(1, 5000 + p, chunk, 0, False) for p, chunk in pieces]
+    packets.sort(key=lambda p: p[1] == 5000 + start, reverse=True)  # first segment first
+    (s,) = run(Reassembler(), packets)
+    assert s.client_bytes == data and not s.gap
