@@ -122,14 +122,14 @@ class Reassembler:
         ts, version = int(c["ts"][i]), int(c["ip_version"][i])
         outbound = bool(c["is_outbound"][i]) if "is_outbound" in c else False
         if proto == 17:
-            key = (dst, src, dport, sport) if outbound else (src, dst, sport, dport)
+            ends = (dst, src, dport, sport) if outbound else (src, dst, sport, dport)
             yield Session(
                 17,
                 version,
-                key[0],
-                key[1],
-                key[2],
-                key[3],
+                ends[0],
+                ends[1],
+                ends[2],
+                ends[3],
                 ts,
                 ts,
                 payload[: self.per_flow_cap] if not outbound else b"",
