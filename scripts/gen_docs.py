@@ -41,12 +41,16 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def logical_columns() -> str:
-    from teiten.schema import PACKETS
+def _columns(table: str) -> str:
+    from teiten.schema import TABLES
 
     rows = ["| column | type | meaning |", "|---|---|---|"]
-    rows += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in PACKETS]
+    rows += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in TABLES[table]]
     return "\n".join(rows)
+
+
+def logical_columns() -> str:
+    return _columns("packets")
 
 
 def stored_columns() -> str:
@@ -80,6 +84,10 @@ def decode_errors() -> str:
 
 
 def packets_view() -> str:
+    return _view("packets")
+
+
+def _view(name: str) -> str:
     from teiten.config import load_settings
     from teiten.store.engine import open_engine
     from teiten.store.lake import Lake
@@ -87,7 +95,7 @@ def packets_view() -> str:
     with tempfile.TemporaryDirectory() as tmp:
         Lake(Path(tmp), create=True).close()
         with open_engine(load_settings(env={}, overrides={"data": tmp})) as engine:
-            t = engine.query("DESCRIBE packets").to_pylist()
+            t = engine.query(f"DESCRIBE {name}").to_pylist()
     rows = ["| column | SQL type |", "|---|---|"]
     rows += [f"| `{r['column_name']}` | {r['column_type']} |" for r in t]
     return "\n".join(rows)
@@ -97,6 +105,11 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "cli": cli_reference,
     "settings": settings_table,
     "logical-columns": logical_columns,
+    "sessions-columns": lambda: _columns("sessions"),
+    "logins-columns": lambda: _columns("logins"),
+    "sessions-view": lambda: _view("sessions"),
+    "logins-view": lambda: _view("logins"),
+    "indicators-view": lambda: _view("indicators"),
     "stored-columns": stored_columns,
     "decode-errors": decode_errors,
     "packets-view": packets_view,

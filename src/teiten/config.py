@@ -102,6 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
     Setting("chunk_mb", _positive_int, 16, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
+    Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
     Setting("webhook_url", _url, "", "Alerts are POSTed here as JSON when set (http/https)."),
     Setting("webhook_secret", str, "", "HMAC-SHA256 key for the X-Teiten-Signature header."),
     Setting("webhook_retries", _threads, 4, "Delivery attempts per alert, with backoff."),

@@ -1,6 +1,7 @@
 """Ingest: the one place that knows the order of the stages.
 
-read (capture) → decode → mark direction → fingerprint → enrich → store.
+read (capture) → decode → mark direction → fingerprint → enrich → store packets;
+                          └→ reassemble payloads → classify → store sessions, logins.
 
 Each input file becomes one catalog entry; its packets become visible only
 when all of them are written. With ``threads >= 2`` decoding (numba, GIL
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from teiten.capture import expand_paths, open_source
 from teiten.capture.source import Source
@@ -31,8 +33,10 @@ from teiten.enrich.country import CountryEnricher, IptoccSource
 from teiten.enrich.network import NetworkSet
 from teiten.errors import FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
+from teiten.flows.reassembly import Reassembler
+from teiten.flows.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionTables
 from teiten.schema import DECODE_ERRORS
-from teiten.store.lake import Lake, PacketWriter
+from teiten.store.lake import Lake, PacketWriter, TableWriter
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -50,6 +54,7 @@ class InputResult:
     records: int = 0
     packets: int = 0
     outbound: int = 0
+    sessions: int = 0
     malformed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
@@ -99,6 +104,8 @@ class _Stages:
     def __init__(self, settings: Settings, input_id: int, enricher: CountryEnricher) -> None:
         self.nets = NetworkSet(settings.sensor_networks)
         self.enricher = enricher
+        self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
+        self.sessions = SessionTables(enricher)
         self.input_id = input_id
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:
@@ -120,18 +127,27 @@ class _Prepared:
     packets: int
     outbound: int
     malformed: Any
+    sessions: pa.Table | None = None
+    logins: pa.Table | None = None
 
 
 def _batches(source: Source, stages: _Stages, writer: PacketWriter) -> Iterator[_Prepared]:
+    """Decode, mark, fingerprint, enrich and reassemble; the chunk buffer is not kept."""
     for chunk in source.chunks():
         if len(chunk):
-            c = stages.apply(decode(chunk))
+            batch = decode(chunk)
+            c = stages.apply(batch)
+            sessions, logins = stages.sessions.rows(stages.reassembler.feed(batch, chunk.data))
             yield _Prepared(
                 writer.prepare(c),
                 len(c["ts"]),
                 int(np.count_nonzero(c["is_outbound"])),
                 np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS)),
+                sessions,
+                logins,
             )
+    sessions, logins = stages.sessions.rows(stages.reassembler.flush())
+    yield _Prepared([], 0, 0, np.zeros(len(DECODE_ERRORS), np.int64), sessions, logins)
 
 
 def _threaded(gen: Iterator[_Prepared], depth: int = 8) -> Iterator[_Prepared]:
@@ -198,9 +214,12 @@ def ingest_file(
             message=f"already ingested as input {done.id} ({done.path})",
         )
     input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
-    writer = PacketWriter(
-        lake, input_id, str(settings.sensor), row_group_rows=int(settings.row_group_rows)
-    )
+    sensor = str(settings.sensor)
+    writer = PacketWriter(lake, input_id, sensor, row_group_rows=int(settings.row_group_rows))
+    side = {
+        "sessions": TableWriter(lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first"),
+        "logins": TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts"),
+    }
     result = InputResult(str(path), "ingested", input_id)
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
     try:
@@ -213,9 +232,13 @@ def ingest_file(
             result.outbound += b.outbound
             result.packets += b.packets
             writer.write_parts(b.parts)
+            for name, table in (("sessions", b.sessions), ("logins", b.logins)):
+                if table is not None:
+                    side[name].write(table)
             if progress:
                 progress(str(path), source.stats.bytes, size)
-        staged = writer.close()
+        staged = writer.close() + [f for w in side.values() for f in w.close()]
+        result.sessions = stages.sessions.count
     except BaseException as e:
         writer.abort()
         lake.discard(input_id)

@@ -19,8 +19,9 @@ class Column:
 
     name: str
     dtype: str
-    """numpy dtype name (``uint32``…), or ``str`` (int32 codes in memory, a
-    dictionary-encoded string column on disk) or ``bytes16`` (an IPv6 address)."""
+    """numpy dtype name (``uint32``…), or ``str`` (packets: int32 codes in
+    memory, a dictionary-encoded string on disk), ``bytes16`` (an IPv6
+    address), ``binary`` or ``list_str``."""
     doc: str
     encoding: str = "plain"
     """Parquet encoding hint: ``plain``, ``dict`` (few distinct values) or ``delta`` (sorted)."""
@@ -94,7 +95,58 @@ DECODED: tuple[str, ...] = tuple(
     c.name for c in PACKETS if c.name not in {"sensor", "input_id", "fp", "src_cc", "is_outbound"}
 )
 
-TABLES: dict[str, tuple[Column, ...]] = {"packets": PACKETS}
+# One row per TCP connection or UDP datagram that carried client payload.
+# "src" is the client (the side outside the sensor), "dst" the sensor.
+SESSIONS: tuple[Column, ...] = (
+    Column("ts_first", "int64", "First payload packet of the session, ns since the epoch, UTC."),
+    Column("ts_last", "int64", "Last packet of the session, ns, UTC."),
+    Column("ip_version", "uint8", "4 or 6."),
+    Column("proto", "uint8", "6 (TCP) or 17 (UDP)."),
+    Column("src_ip4", "uint32", "Client IPv4 address (0 for IPv6)."),
+    Column("dst_ip4", "uint32", "Sensor IPv4 address (0 for IPv6)."),
+    Column("src_ip6", "bytes16", "Client IPv6 address (null for IPv4).", nullable=True),
+    Column("dst_ip6", "bytes16", "Sensor IPv6 address (null for IPv4).", nullable=True),
+    Column("src_port", "uint16", "Client port."),
+    Column("dst_port", "uint16", "Sensor port."),
+    Column("packets", "uint32", "Payload-carrying packets of the session, both directions."),
+    Column("client_total", "uint32", "Client payload bytes seen, including any not kept."),
+    Column("gap", "bool", "The client stream has a hole (a segment was not captured)."),
+    Column("truncated", "bool", "More client bytes were sent than the per-session cap keeps."),
+    Column("src_cc", "str", "Country the client address is allocated to ('' unknown)."),
+    Column("app", "str", "http, telnet or unknown."),
+    Column("kind", "str", "Strongest kind among matched signatures (exploit, …) or ''."),
+    Column("signatures", "list_str", "Ids of the payload signatures that matched."),
+    Column("cves", "list_str", "CVE ids of the matched signatures."),
+    Column("jvn", "list_str", "JVN ids of the matched signatures."),
+    Column("indicator_types", "list_str", "Types of the extracted indicators (url, ip, …)."),
+    Column("indicators", "list_str", "Extracted indicators, exact values (never fetched)."),
+    Column("method", "str", "HTTP method of the first request ('' if none)."),
+    Column("path", "str", "HTTP path of the first request ('' if none)."),
+    Column("soap_action", "str", "SOAP action of the first request ('' if none)."),
+    Column("client_bytes", "binary", "What the client sent (capped, default 64 KiB)."),
+    Column("server_bytes", "binary", "What the sensor answered (capped, default 4 KiB)."),
+    Column("details", "str", "The full classification as JSON (parsed fields, notes)."),
+)
+
+# One row per Telnet login attempt (from captures or Cowrie logs).
+LOGINS: tuple[Column, ...] = (
+    Column("ts", "int64", "Start of the session the attempt was in, ns, UTC."),
+    Column("ip_version", "uint8", "4 or 6."),
+    Column("src_ip4", "uint32", "Client IPv4 address (0 for IPv6)."),
+    Column("src_ip6", "bytes16", "Client IPv6 address (null for IPv4).", nullable=True),
+    Column("dst_port", "uint16", "Sensor port."),
+    Column("username", "str", "Username typed."),
+    Column("password", "str", "Password typed ('' if none was seen)."),
+    Column("success", "int8", "1 logged in, 0 refused, -1 unknown."),
+    Column("mirai_dict", "bool", "The pair is in the Mirai source's default credential table."),
+    Column("commands", "list_str", "Commands typed after the login."),
+)
+
+TABLES: dict[str, tuple[Column, ...]] = {
+    "packets": PACKETS,
+    "sessions": SESSIONS,
+    "logins": LOGINS,
+}
 
 
 def column(table: str, name: str) -> Column:

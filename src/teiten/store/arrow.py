@@ -8,13 +8,20 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from teiten.schema import Column
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
 
 
-def arrow_type(c: Stored) -> pa.DataType:
+def arrow_type(c: Stored | Column) -> pa.DataType:
     """The Arrow type a stored column is written as."""
+    if c.dtype == "str":
+        return pa.string()
+    if c.dtype == "binary":
+        return pa.binary()
+    if c.dtype == "list_str":
+        return pa.list_(pa.string())
     if c.dtype == "bytes16":
         return pa.binary(16)
     if c.dtype == "bool":
@@ -27,6 +34,11 @@ def arrow_schema() -> pa.Schema:
     return pa.schema(
         [pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in stored_columns()]
     )
+
+
+def table_schema(columns: tuple[Column, ...]) -> pa.Schema:
+    """The Arrow schema of a declared table stored as declared (sessions, logins)."""
+    return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in columns])
 
 
 def writer_options() -> dict[str, Any]:

@@ -12,11 +12,10 @@ import pyarrow as pa
 
 from teiten.errors import QueryError, StoreError
 from teiten.fingerprint import registry
-from teiten.store.arrow import arrow_schema
+from teiten.schema import LOGINS, SESSIONS
+from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
-from teiten.store.views import DUCKDB, packets_view, raw_view, series_view
-
-_EMPTY_PACKETS = "packets_empty"
+from teiten.store.views import DUCKDB, packets_view, payload_views, raw_view, series_view
 
 
 def _ip6_text(col: pa.Array) -> pa.Array:
@@ -52,25 +51,34 @@ class DuckDBEngine:
             first = str(e).strip().splitlines()[0]
             raise StoreError(f"cannot read the store at {lake.root}: {first}") from None
 
-    def _create_views(self) -> None:
-        files = [str(p) for p in self.lake.files("packets")]
+    def _stored(self, table: str, schema: pa.Schema) -> str:
+        """A view over the committed files of a table (an empty one when there are none)."""
+        files = [str(p) for p in self.lake.files(table)]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            stored = (
+            source = (
                 f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
                 " hive_types = {'sensor': VARCHAR, 'date': DATE})"
             )
         else:
-            empty = arrow_schema().empty_table()
+            empty = schema.empty_table()
             empty = empty.append_column("sensor", pa.array([], pa.string()))
             empty = empty.append_column("filename", pa.array([], pa.string()))
-            self.con.register(_EMPTY_PACKETS, empty)
-            stored = _EMPTY_PACKETS
-        self.con.execute(f"CREATE VIEW packets_stored AS SELECT * FROM {stored}")
+            source = f"{table}_empty"
+            self.con.register(source, empty)
+        self.con.execute(f"CREATE VIEW {table}_stored AS SELECT * FROM {source}")
+        return f"{table}_stored"
+
+    def _create_views(self) -> None:
+        self._stored("packets", arrow_schema())
         self.con.execute("CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored"))
         names = [(f.bit, f.name) for f in registry.registered()]
         self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
         self.con.execute("CREATE VIEW series AS " + series_view(self.home_country))
+        for table, columns in (("sessions", SESSIONS), ("logins", LOGINS)):
+            self._stored(table, table_schema(columns))
+        for name, sql in payload_views(DUCKDB).items():
+            self.con.execute(f"CREATE VIEW {name} AS {sql}")
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:

@@ -4,6 +4,7 @@ Layout::
 
     DATA/catalog.sqlite                       the catalog (teiten.store.catalog)
     DATA/packets/sensor=NAME/date=YYYY-MM-DD/inNNNNNN-PPP.parquet
+    DATA/sessions/…, DATA/logins/…            the same layout
     DATA/.staging/NNNNNN/…                     files of an ingest under way
 
 An ingest writes into ``.staging``; :meth:`Lake.commit` moves the files into
@@ -31,6 +32,7 @@ from teiten.store.catalog import Catalog
 from teiten.store.order import source_order
 
 NS_PER_DAY = 86_400 * 1_000_000_000
+TABLE_DIRS = ("packets", "sessions", "logins")
 
 
 def day_text(day: int) -> str:
@@ -86,10 +88,11 @@ class Lake:
             self._lock = None
 
     def _remove_unlisted(self) -> None:
-        listed = {self.root / p for p in self.catalog.files("packets")}
-        for path in (self.root / "packets").glob("sensor=*/date=*/*.parquet"):
-            if path not in listed:
-                path.unlink()
+        for table in TABLE_DIRS:
+            listed = {self.root / p for p in self.catalog.files(table)}
+            for path in (self.root / table).glob("sensor=*/date=*/*.parquet"):
+                if path not in listed:
+                    path.unlink()
 
     def staging(self, input_id: int) -> Path:
         path = self.root / ".staging" / f"{input_id:06d}"
@@ -245,3 +248,62 @@ class _DayFile:
         if self.writer is not None:
             self.writer.close()
         self.path.unlink(missing_ok=True)
+
+
+class TableWriter:
+    """Writes one input's rows of a small table (sessions, logins) into staged day files.
+
+    Rows are buffered and written as a new part file per day whenever the
+    buffer passes ``flush_bytes``, so memory stays bounded however many
+    sessions an input holds.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        input_id: int,
+        sensor: str,
+        table: str,
+        schema: pa.Schema,
+        ts_column: str,
+        *,
+        flush_bytes: int = 64 << 20,
+    ) -> None:
+        self.lake, self.input_id, self.sensor, self.table = lake, input_id, sensor, table
+        self.schema, self.ts_column, self.flush_bytes = schema, ts_column, flush_bytes
+        self._stage = lake.staging(input_id)
+        self._pending: list[pa.Table] = []
+        self._bytes = 0
+        self._parts: dict[int, int] = {}
+        self.staged: list[tuple[str, str, int]] = []
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._bytes += table.nbytes
+        if self._bytes >= self.flush_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._bytes = [], 0
+        days = table.column(self.ts_column).to_numpy() // NS_PER_DAY
+        for day in np.unique(days).tolist():
+            part = self._parts.get(day, 0)
+            self._parts[day] = part + 1
+            rel = (
+                f"{self.table}/sensor={self.sensor}/date={day_text(day)}/"
+                f"in{self.input_id:06d}-{part:03d}.parquet"
+            )
+            path = self._stage / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            rows = table.filter(pa.array(days == day))
+            pq.write_table(rows, path, compression="zstd")
+            self.staged.append((self.table, rel, rows.num_rows))
+
+    def close(self) -> list[tuple[str, str, int]]:
+        self._flush()
+        return self.staged

@@ -154,3 +154,66 @@ SELECT
 FROM packets_raw
 WHERE NOT is_outbound AND decode_error = 0 AND proto IN (6, 17)
 GROUP BY 1, 2, 3, 4"""
+
+
+def _ts(d: Dialect, col: str) -> str:
+    return d.timestamp_ns(col)
+
+
+def payload_views(d: Dialect) -> dict[str, str]:
+    """``SELECT``s of the ``sessions``, ``logins`` and ``indicators`` views."""
+    sessions = f"""
+SELECT
+    {_ts(d, "ts_first")} AS ts_first,
+    {_ts(d, "ts_last")} AS ts_last,
+    sensor,
+    {address_text(d, "src")} AS src,
+    CAST(src_port AS INTEGER) AS src_port,
+    {address_text(d, "dst")} AS dst,
+    CAST(dst_port AS INTEGER) AS dst_port,
+    {proto_text()} AS proto,
+    CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
+    app,
+    CASE WHEN kind = '' THEN NULL ELSE kind END AS kind,
+    signatures, cves, jvn, indicators, indicator_types,
+    CASE WHEN method = '' THEN NULL ELSE method END AS method,
+    CASE WHEN path = '' THEN NULL ELSE path END AS path,
+    CASE WHEN soap_action = '' THEN NULL ELSE soap_action END AS soap_action,
+    CAST(packets AS BIGINT) AS packets,
+    CAST(client_total AS BIGINT) AS client_total,
+    gap, truncated, client_bytes, server_bytes, details,
+    CAST(regexp_extract({d.source_file}, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)
+        AS input_id,
+    ts_first AS ts_first_ns
+FROM sessions_stored"""
+    src = (
+        f"CASE ip_version WHEN 4 THEN {ip4_text('src_ip4')} WHEN 6 THEN {d.ip6_text('src_ip6')} END"
+    )
+    logins = f"""
+SELECT
+    {_ts(d, "ts")} AS ts,
+    sensor,
+    {src} AS src,
+    CAST(dst_port AS INTEGER) AS dst_port,
+    username,
+    password,
+    CASE success WHEN 1 THEN TRUE WHEN 0 THEN FALSE END AS success,
+    mirai_dict,
+    commands
+FROM logins_stored"""
+    indicators = """
+SELECT
+    type,
+    value,
+    min(ts_first) AS first_seen,
+    max(ts_last) AS last_seen,
+    count(*) AS sessions,
+    count(DISTINCT src) AS sources,
+    list_sort(list_distinct(flatten(list(signatures)))) AS signatures
+FROM (
+    SELECT unnest(indicator_types) AS type, unnest(indicators) AS value,
+           ts_first, ts_last, src, signatures
+    FROM sessions
+)
+GROUP BY type, value"""
+    return {"sessions": sessions, "logins": logins, "indicators": indicators}
