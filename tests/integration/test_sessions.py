@@ -1,0 +1,61 @@
+"""Sessions at ingest: every simulated exploit gets its CVE and indicators, the benign UPnP
+request none, Telnet logins come back with the right Mirai-dictionary flag."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from teiten.config import Settings
+from teiten.pipeline import ingest
+from teiten.simulate import SimulationResult
+from teiten.store.engine import run_query
+
+
+@pytest.fixture
+def stored(settings: Settings, smoke: SimulationResult) -> Settings:
+    result = ingest(smoke.pcaps, settings)
+    assert result.inputs[0].sessions > 0
+    return settings
+
+
+def _sessions(settings: Settings) -> dict[tuple[str, int], dict[str, object]]:
+    rows = run_query(settings, "SELECT * FROM sessions WHERE proto = 'tcp'").to_pylist()
+    return {(r["src"], r["src_port"]): r for r in rows}
+
+
+def test_exploits_benign_and_logins(stored: Settings, smoke: SimulationResult) -> None:
+    truth = json.loads(smoke.truth.read_text())
+    sessions = _sessions(stored)
+    logins = run_query(stored, "SELECT * FROM logins").to_pylist()
+    kinds = set()
+    for t in truth["sessions"]:
+        s = sessions[(t["src"], t["sport"])]
+        kinds.add(t["kind"])
+        assert sorted(s["cves"]) == sorted(t["cves"]), t["kind"]
+        if t["kind"] == "benign.upnp":
+            assert s["kind"] == "benign" and not s["cves"] and not s["indicators"]
+        if t["kind"].startswith("exploit"):
+            assert s["kind"] == "exploit"
+            for url in t["indicators"]["urls"]:
+                assert url in s["indicators"], (url, s["indicators"])
+        if t["kind"] == "telnet.login":
+            mine = [
+                (x["username"], x["password"], x["mirai_dict"])
+                for x in logins
+                if x["src"] == t["src"]
+            ]
+            want = [(x["username"], x["password"], x["mirai_dict"]) for x in t["logins"]]
+            assert mine == want
+    assert {"exploit.realtek-miniigd", "benign.upnp", "telnet.login"} <= kinds
+
+
+def test_indicators_view_and_reingest(stored: Settings, smoke: SimulationResult) -> None:
+    rows = run_query(stored, "SELECT * FROM indicators").to_pylist()
+    okiru = [r for r in rows if r["type"] == "filename" and r["value"] == "okiru.sh"]
+    assert okiru and "sig.realtek-miniigd-soap-cve-2014-8361" in okiru[0]["signatures"]
+    before = run_query(stored, "SELECT count(*) AS n FROM sessions").column("n")[0].as_py()
+    ingest(smoke.pcaps, stored)
+    after = run_query(stored, "SELECT count(*) AS n FROM sessions").column("n")[0].as_py()
+    assert before == after
