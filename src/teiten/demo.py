@@ -8,6 +8,7 @@ surge detection and campaigns.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,12 +16,14 @@ from typing import Any
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.detection import run_detection
+from teiten.analysis.payloads import list_indicators, list_payloads, sensor_addresses, show_payload
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window
 from teiten.config import Settings
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import trend_chart
+from teiten.report.redact import Redactor, download_hosts
 from teiten.simulate import simulate
 from teiten.store.engine import open_engine
 
@@ -42,6 +45,9 @@ class DemoResult:
     charts: list[Path] = field(default_factory=list)
     simulation: Any = None
     alerts: list[Alert] = field(default_factory=list)
+    sample: dict[str, Any] | None = None
+    """A classified CVE-2014-8361 session, its bytes masked for publication."""
+    indicators: list[dict[str, Any]] = field(default_factory=list)
 
 
 def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -93,7 +99,49 @@ def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1
         ),
     ]
     detection = run_detection(settings)
-    return DemoResult(out, ingested, ports, exploit, telnet, charts, sim, detection.found)
+    return DemoResult(
+        out,
+        ingested,
+        ports,
+        exploit,
+        telnet,
+        charts,
+        sim,
+        detection.found,
+        masked_sample(settings),
+        list_indicators(settings, limit=8),
+    )
+
+
+def masked_sample(settings: Settings, cve: str = "CVE-2014-8361") -> dict[str, Any] | None:
+    """The first session classified to ``cve``, with sensor and download hosts masked."""
+    rows = list_payloads(settings, cve=cve, limit=1)
+    if not rows:
+        return None
+    row = show_payload(settings, rows[0]["id"])
+    text = bytes(row["client_bytes"]).decode("utf-8", "backslashreplace")
+    with open_engine(settings) as engine:
+        addresses = sensor_addresses(engine)
+    hosts = set()
+    for value in row["indicators"]:
+        hosts |= download_hosts(value) if "://" in value else set()
+    hosts |= {
+        v
+        for v, t in zip(row["indicators"], row["indicator_types"], strict=True)
+        if t in ("ip", "domain")
+    }
+    mask = Redactor(settings.sensor_networks, addresses, hosts)
+    args = json.loads(row["details"]).get("requests", [{}])[0].get("soap") or {}
+    injected = [
+        mask(str(v))
+        for v in (args.get("args") or {}).values()
+        if any(ch in str(v) for ch in "`$;|&")
+    ]
+    return {
+        **{k: row[k] for k in ("id", "signatures", "cves", "jvn", "kind", "dst_port")},
+        "request": mask(text),
+        "injected": injected,
+    }
 
 
 def campaign_lines(alerts: list[Alert]) -> list[str]:

@@ -105,7 +105,7 @@ class _Stages:
         self.nets = NetworkSet(settings.sensor_networks)
         self.enricher = enricher
         self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
-        self.sessions = SessionTables(enricher)
+        self.sessions = SessionTables(enricher, input_id)
         self.input_id = input_id
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:

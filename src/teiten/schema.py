@@ -98,6 +98,7 @@ DECODED: tuple[str, ...] = tuple(
 # One row per TCP connection or UDP datagram that carried client payload.
 # "src" is the client (the side outside the sensor), "dst" the sensor.
 SESSIONS: tuple[Column, ...] = (
+    Column("id", "str", "Session id: s<input id>-<number within the input>, stable."),
     Column("ts_first", "int64", "First payload packet of the session, ns since the epoch, UTC."),
     Column("ts_last", "int64", "Last packet of the session, ns, UTC."),
     Column("ip_version", "uint8", "4 or 6."),

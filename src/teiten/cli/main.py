@@ -73,9 +73,29 @@ def cli(ctx: click.Context, config: Path | None) -> None:
 
 
 def _register() -> None:
-    from teiten.cli import advisory, analysis, detect, ingest, query, settings, simulate
+    from teiten.cli import (
+        advisory,
+        analysis,
+        detect,
+        ingest,
+        payloads,
+        query,
+        settings,
+        signatures,
+        simulate,
+    )
 
-    for module in (ingest, query, analysis, detect, advisory, simulate, settings):
+    for module in (
+        ingest,
+        query,
+        analysis,
+        detect,
+        payloads,
+        signatures,
+        advisory,
+        simulate,
+        settings,
+    ):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -8,9 +8,10 @@ from typing import Any
 import click
 
 from teiten.classify.classifier import Report, Verdict, explain_file
+from teiten.classify.indicators import defang_text
 from teiten.classify.signatures import Signature, load_signatures
-from teiten.cli.main import TeitenGroup
 from teiten.cli.output import emit, format_option
+from teiten.errors import TeitenError
 from teiten.escape import terminal
 
 LIST_COLUMNS = ("id", "kind", "protocol", "severity", "cves", "jvn", "ports", "title")
@@ -24,7 +25,21 @@ rules_option = click.option(
 )
 
 
-@click.group("signatures", cls=TeitenGroup)
+class _Group(click.Group):
+    """Reports TeitenError as one line and exit 1, like ``teiten.cli.main.TeitenGroup``.
+
+    Not imported from there: ``teiten.cli.main`` imports this module while it
+    registers commands, so importing it back would be circular.
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TeitenError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group("signatures", cls=_Group)
 def signatures_group() -> None:
     """Payload signatures: list them, or test them on a raw request file."""
 
@@ -64,8 +79,8 @@ def test_command(file: Path, dst_port: int | None, verbose: bool, rules: tuple[P
     """Run the signatures over a raw client stream and explain each match.
 
     FILE holds the bytes a client sent (an HTTP request, pipelined requests, or
-    a Telnet stream); at most 64 KiB is read. Attacker text is printed escaped
-    and indicators defanged; nothing in the file is resolved or run.
+    a Telnet stream); at most 64 KiB is read. Attacker text is printed escaped,
+    URLs defanged; nothing in the file is resolved or run.
 
     \b
     Example:
@@ -107,7 +122,8 @@ def _verdict_lines(label: str, v: Verdict) -> list[str]:
     out = [f"{label} {s.id} [{s.kind}, {s.severity}] {ids}".rstrip(), f"    {terminal(s.title)}"]
     for check in v.checks:
         mark = "ok" if check.ok else "no"
-        seen = f": {terminal(check.evidence, 200)}" if check.evidence is not None else ""
+        evidence = check.evidence
+        seen = f": {terminal(defang_text(evidence), 200)}" if evidence is not None else ""
         out.append(f"  {mark}  {check.group}: {terminal(check.condition, 200)}{seen}")
     return out
 

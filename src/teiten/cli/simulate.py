@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
@@ -9,7 +10,9 @@ import click
 from teiten.analysis.detection import alert_row
 from teiten.cli.ingest import summary
 from teiten.cli.output import emit
+from teiten.cli.payloads import _defanged
 from teiten.demo import campaign_lines, run_demo, weekly
+from teiten.escape import terminal
 from teiten.simulate import simulate
 
 
@@ -87,6 +90,25 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
     emit([alert_row(a) for a in result.alerts], "table", title="Alerts (teiten detect)")
     for line in campaign_lines(result.alerts):
         click.echo(line)
+    click.echo("")
+    if result.sample:
+        sample = result.sample
+        click.echo(
+            f"Payload sample {sample['id']} ({', '.join(sample['cves'])}, "
+            f"{', '.join(sample['jvn'])}; {', '.join(sample['signatures'])}), masked:"
+        )
+        for line in sample["request"].splitlines()[:40]:
+            for piece in textwrap.wrap(line, 96, drop_whitespace=False) or [""]:
+                click.echo("  " + terminal(piece, limit=200))
+        for cmd in sample["injected"]:
+            click.echo(f"  injected command: {terminal(cmd, limit=300)}")
+        click.echo("")
+    emit(
+        _defanged(result.indicators, "value"),
+        "table",
+        title="Top indicators (defanged; never fetched)",
+        columns=["type", "value", "sessions", "sources", "first_seen"],
+    )
     click.echo("")
     for c in result.charts:
         click.echo(f"chart: {c}")

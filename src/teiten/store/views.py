@@ -164,6 +164,7 @@ def payload_views(d: Dialect) -> dict[str, str]:
     """``SELECT``s of the ``sessions``, ``logins`` and ``indicators`` views."""
     sessions = f"""
 SELECT
+    id,
     {_ts(d, "ts_first")} AS ts_first,
     {_ts(d, "ts_last")} AS ts_last,
     sensor,

@@ -1,0 +1,109 @@
+"""Classified payloads and indicators read back from the store (``teiten payloads``,
+``teiten indicators``).
+
+Indicators that name one of the sensor's own addresses — a Host header, a URL
+pointing back at the sensor — are never listed: sensor addresses are secret.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+import numpy as np
+
+from teiten.analysis.window import Window, parse_date
+from teiten.config import Settings
+from teiten.enrich.network import NetworkSet
+from teiten.errors import QueryError
+from teiten.store.engine import Engine, open_engine
+
+_ID = re.compile(r"s\d{1,9}-\d{1,12}")
+_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?\[?([0-9a-fA-F:.]+)\]?(?::\d+)?(?:/|$)")
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _window_sql(settings: Settings, first: str | None, last: str | None) -> str:
+    if not first and not last:
+        return ""
+    a = parse_date(first or "1970-01-01")
+    b = parse_date(last or "2999-12-31")
+    w = Window.from_dates(a, b, str(settings.tz))
+    return f" AND ts_first_ns >= {w.start_ns} AND ts_first_ns < {w.end_ns}"
+
+
+def list_payloads(
+    settings: Settings,
+    *,
+    signature: str | None = None,
+    cve: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
+    """Sessions with their classification, newest last (``teiten payloads``)."""
+    where = "TRUE" + _window_sql(settings, first, last)
+    if signature:
+        where += f" AND list_contains(signatures, {_quote(signature)})"
+    if cve:
+        where += f" AND list_contains(cves, {_quote(cve.upper())})"
+    sql = (
+        f"SELECT id, ts_first, src, src_port, dst_port, proto, app, kind, signatures, cves, "
+        f"indicators, client_total AS bytes FROM sessions WHERE {where} "
+        f"ORDER BY ts_first_ns, id LIMIT {int(limit)}"
+    )
+    with open_engine(settings) as engine:
+        rows: list[dict[str, Any]] = engine.query(sql).to_pylist()
+    return rows
+
+
+def show_payload(settings: Settings, session_id: str) -> dict[str, Any]:
+    """One session with its bytes (``teiten payloads --show ID``)."""
+    if not _ID.fullmatch(session_id):
+        raise QueryError(f"not a session id: {session_id!r} (ids look like s3-17)")
+    with open_engine(settings) as engine:
+        rows = engine.query(f"SELECT * FROM sessions WHERE id = {_quote(session_id)}").to_pylist()
+    if not rows:
+        raise QueryError(f"no session {session_id}")
+    return dict(rows[0])
+
+
+def sensor_addresses(engine: Engine) -> set[str]:
+    """Every address that received packets or sessions (the sensor's, by definition)."""
+    sql = (
+        "SELECT DISTINCT dst AS a FROM packets WHERE direction = 'in' "
+        "UNION SELECT DISTINCT dst FROM sessions"
+    )
+    return {a for a in engine.query(sql).column("a").to_pylist() if a}
+
+
+def names_sensor(value: str, addresses: set[str], nets: NetworkSet) -> bool:
+    """Whether an indicator value is, or points at, a sensor address."""
+    m = _HOST.match(value.lower())
+    host = m.group(1) if m else value
+    if host in addresses or value in addresses:
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return any(a in value for a in addresses)
+    if ip.version == 4:
+        return bool(nets.contains_ip4(np.array([int(ip)], np.uint32))[0])
+    return any(ip in ipaddress.ip_network(c) for c in nets.cidrs if ":" in c)
+
+
+def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, Any]]:
+    """Indicators with first/last seen and counts, sensor addresses left out."""
+    nets = NetworkSet(settings.sensor_networks)
+    with open_engine(settings) as engine:
+        addresses = sensor_addresses(engine)
+        rows = engine.query(
+            "SELECT type, value, first_seen, last_seen, sessions, sources, signatures "
+            "FROM indicators ORDER BY sessions DESC, type, value"
+        ).to_pylist()
+    kept = [r for r in rows if not names_sensor(str(r["value"]), addresses, nets)]
+    return kept[:limit]

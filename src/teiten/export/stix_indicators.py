@@ -1,0 +1,26 @@
+"""``teiten indicators --format stix``: the store's indicators as a STIX 2.1 bundle."""
+
+from __future__ import annotations
+
+from teiten.analysis.payloads import list_indicators, sensor_addresses
+from teiten.config import Settings
+from teiten.store.engine import open_engine
+
+
+def stix_export(settings: Settings, *, limit: int = 1000) -> str:
+    """A STIX 2.1 bundle (JSON text) of the indicators; sensor addresses never appear."""
+    from teiten.export.stix import stix_bundle
+
+    indicators = list_indicators(settings, limit=limit)
+    with open_engine(settings) as engine:
+        addresses = sensor_addresses(engine)
+        sessions = engine.query(
+            "SELECT id, ts_first, ts_last, signatures, cves, jvn, indicators FROM sessions"
+            " WHERE len(indicators) > 0"
+        ).to_pylist()
+    return stix_bundle(
+        indicators,
+        sessions,
+        sensor_addresses=addresses,
+        sensor_networks=tuple(settings.sensor_networks),
+    )
