@@ -100,7 +100,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
     Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
-    Setting("chunk_mb", _positive_int, 16, "Read buffer per input, MiB."),
+    Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
     Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
     Setting("webhook_url", _url, "", "Alerts are POSTed here as JSON when set (http/https)."),

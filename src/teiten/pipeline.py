@@ -11,6 +11,7 @@ thread.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import queue
 import threading
@@ -92,6 +93,25 @@ class IngestResult:
         return [r for r in self.inputs if r.status == "failed"]
 
 
+def keep_freed_memory() -> None:
+    """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
+
+    Every batch allocates a few tens of MB of column arrays; by default glibc
+    serves such sizes with fresh ``mmap`` pages and unmaps them when freed, so
+    each batch pays the kernel's first-touch page faults again. On this kind
+    of machine that cost a third of the ingest time. Raising the mmap and trim
+    thresholds lets the heap reuse the same pages; peak memory is unchanged
+    (it is bounded by the pipeline's queue). A no-op off glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 1 << 30)
+    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
+
+
 def content_hash(path: Path) -> str:
     """SHA-256 of a file's bytes (the catalog's identity of an input)."""
     with open(path, "rb") as f:
@@ -150,7 +170,7 @@ def _batches(source: Source, stages: _Stages, writer: PacketWriter) -> Iterator[
     yield _Prepared([], 0, 0, np.zeros(len(DECODE_ERRORS), np.int64), sessions, logins)
 
 
-def _threaded(gen: Iterator[_Prepared], depth: int = 8) -> Iterator[_Prepared]:
+def _threaded(gen: Iterator[_Prepared], depth: int = 4) -> Iterator[_Prepared]:
     """Run a generator in a worker thread, ``depth`` batches ahead of the consumer.
 
     The depth lets the worker go on decoding while the consumer writes a whole
@@ -273,6 +293,7 @@ def ingest(
     >>> result.packets
     """
     start = time.perf_counter()
+    keep_freed_memory()
     files = expand_paths(paths)
     named = {Path(p) for p in paths}
     out = IngestResult()

@@ -70,11 +70,21 @@ def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.
     return pa.Array.from_buffers(pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum()))
 
 
-def to_table(columns: dict[str, npt.NDArray[Any]], schema: pa.Schema | None = None) -> pa.Table:
-    """An Arrow table of a batch of logical columns, in the stored layout."""
+def to_table(
+    columns: dict[str, npt.NDArray[Any]],
+    schema: pa.Schema | None = None,
+    order: npt.NDArray[np.int64] | None = None,
+) -> pa.Table:
+    """An Arrow table of a batch of logical columns, in the stored layout.
+
+    ``order`` permutes the rows (see ``store/order.py``).
+    """
     schema = schema or arrow_schema()
     physical = to_physical(columns)
     is_v6 = columns["ip_version"] == 6
+    if order is not None:
+        physical = {k: v[order] for k, v in physical.items()}
+        is_v6 = is_v6[order]
     arrays: list[pa.Array] = []
     for c in stored_columns():
         v = physical[c.name]

@@ -158,16 +158,24 @@ class PacketWriter:
         self.write_parts(self.prepare(columns))
 
     def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
-        """The stored tables of a batch, one per UTC day (needs no state: any thread)."""
+        """The stored tables of a batch, one per UTC day, rows grouped by source.
+
+        Needs no writer state, so it runs in the decoding thread.
+        """
         ts = columns["ts"]
         if len(ts) == 0:
             return []
         days = ts // NS_PER_DAY
-        table = to_table(columns, self.schema)
         first = int(days[0])
         if first == int(days[-1]) and (days == first).all():
-            return [(first, table)]
-        return [(int(d), table.filter(pa.array(days == d))) for d in np.unique(days).tolist()]
+            order = source_order(columns["src_ip4"])
+            return [(first, to_table(columns, self.schema, order))]
+        parts = []
+        for d in np.unique(days).tolist():
+            rows = np.flatnonzero(days == d)
+            order = rows[source_order(columns["src_ip4"][rows])]
+            parts.append((int(d), to_table(columns, self.schema, order)))
+        return parts
 
     def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
         """Add tables made by :meth:`prepare`."""
@@ -231,9 +239,8 @@ class _DayFile:
             return
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
+        # Each batch is already grouped by source (prepare); chunks are not copied.
         table = pa.concat_tables(self.pending)
-        order = source_order(table.column("src_ip4").to_numpy())
-        table = table.take(pa.array(order))  # grouped by source: see store/order.py
         self.writer.write_table(table, row_group_size=table.num_rows)
         self.rows += table.num_rows
         self.pending, self.pending_rows = [], 0

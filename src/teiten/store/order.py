@@ -1,8 +1,8 @@
-"""Row order inside a stored row group: by source address, time order kept within a source.
+"""Row order inside a stored batch: by source address, time order kept within a source.
 
 Darknet sources send many probes, and much of a probe is constant per source
 (a Mirai bot's source port and window, a scanner's TTL and options, the
-source's country). Grouping a row group's rows by source puts those runs next
+source's country). Grouping each ingested batch's rows by source puts those runs next
 to each other, where dictionary, delta and zstd encodings shrink them: on the
 benchmark capture 18.5 → 14.1 bytes per packet, and the Parquet writer runs
 faster on the sorted columns. Row groups still cover a time range, so their
