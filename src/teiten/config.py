@@ -49,6 +49,14 @@ def _sensor(value: Any) -> str:
     return s
 
 
+def _source_spec(value: Any) -> str:
+    s = str(value).strip()
+    kind = s.split(":", 1)[0]
+    if kind not in ("iptocc", "rir", "mmdb", "none") or (kind in ("rir", "mmdb") and ":" not in s):
+        raise ValueError("expected iptocc, none, rir:FILE[,FILE…] or mmdb:FILE")
+    return s
+
+
 def _url(value: Any) -> str:
     s = str(value).strip()
     if s and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", s):
@@ -99,6 +107,13 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
     Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
+    Setting(
+        "country_source",
+        _source_spec,
+        "iptocc",
+        "Allocated country: iptocc, rir:FILE[,FILE…] (RIR delegated stats) or mmdb:FILE.",
+    ),
+    Setting("asn_source", _source_spec, "none", "Source AS numbers: none or mmdb:FILE."),
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),

@@ -30,8 +30,10 @@ from teiten.capture.source import Source
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
-from teiten.enrich.country import CountryEnricher, IptoccSource
+from teiten.enrich.asn import AsnEnricher
+from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
+from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.flows.reassembly import Reassembler
@@ -93,6 +95,12 @@ class IngestResult:
         return [r for r in self.inputs if r.status == "failed"]
 
 
+def enrichment_text(country: CountryEnricher, asn: AsnEnricher | None) -> str:
+    """What enriched the sources, as recorded in the catalog (``iptocc 3.3.170``)."""
+    text = country.description
+    return text if asn is None else f"{text}; asn {asn.description}"
+
+
 def keep_freed_memory() -> None:
     """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
 
@@ -121,9 +129,16 @@ def content_hash(path: Path) -> str:
 class _Stages:
     """The per-batch stages after decoding, with their state (caches, labels)."""
 
-    def __init__(self, settings: Settings, input_id: int, enricher: CountryEnricher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        input_id: int,
+        enricher: CountryEnricher,
+        asn: AsnEnricher | None = None,
+    ) -> None:
         self.nets = NetworkSet(settings.sensor_networks)
         self.enricher = enricher
+        self.asn = asn
         self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
         self.sessions = SessionTables(enricher, input_id)
         self.input_id = input_id
@@ -136,6 +151,8 @@ class _Stages:
         c["is_outbound"] = self.nets.contains(c["ip_version"], c["src_ip4"], c["src_ip6"])
         c["fp"] = registry.apply(c)
         self.enricher.fill(c)
+        if self.asn is not None:
+            self.asn.fill(c)
         return c
 
 
@@ -216,6 +233,7 @@ def ingest_file(
     settings: Settings,
     enricher: CountryEnricher,
     progress: Progress | None = None,
+    asn: AsnEnricher | None = None,
 ) -> InputResult:
     """Ingest one capture file into a locked lake."""
     start = time.perf_counter()
@@ -243,7 +261,9 @@ def ingest_file(
     result = InputResult(str(path), "ingested", input_id)
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
     try:
-        stages = _Stages(settings, input_id, enricher)
+        stages = _Stages(settings, input_id, enricher, asn)
+        if asn is not None:
+            writer.labels["src_as_org"] = asn.orgs
         batches = _batches(source, stages, writer)
         if int(settings.threads) >= 2:
             batches = _threaded(batches)
@@ -275,7 +295,7 @@ def ingest_file(
         packets=result.packets,
         malformed=result.malformed,
         skipped=result.skipped,
-        enrichment=stages.enricher.description,
+        enrichment=enrichment_text(enricher, asn),
     )
     result.seconds = time.perf_counter() - start
     return result
@@ -297,12 +317,14 @@ def ingest(
     files = expand_paths(paths)
     named = {Path(p) for p in paths}
     out = IngestResult()
-    enricher = CountryEnricher(IptoccSource())
+    enricher = CountryEnricher(open_country_source(str(settings.country_source)))
+    asn_source = open_asn_source(str(settings.asn_source))
+    asn = AsnEnricher(asn_source) if asn_source is not None else None
     with Lake(settings.data_dir, create=True) as lake:
         lake.lock()
         for path in files:
             try:
-                r = ingest_file(lake, path, settings, enricher, progress)
+                r = ingest_file(lake, path, settings, enricher, progress, asn)
             except FormatError as e:
                 status = "failed" if path in named else "not_capture"
                 r = InputResult(str(path), status, message=str(e))
@@ -310,5 +332,5 @@ def ingest(
                 r = InputResult(str(path), "failed", message=str(e))
             out.inputs.append(r)
     out.seconds = time.perf_counter() - start
-    out.enrichment = enricher.description
+    out.enrichment = enrichment_text(enricher, asn)
     return out

@@ -84,6 +84,10 @@ PACKETS: tuple[Column, ...] = (
     Column("fp", "uint32", "Bitmask of scanner fingerprints (see teiten.fingerprint).", "dict"),
     Column("src_cc", "str", "ISO country the source address is allocated to ('' unknown).", "dict"),
     Column(
+        "src_asn", "uint32", "Autonomous system of the source (0 unknown or no ASN source).", "dict"
+    ),
+    Column("src_as_org", "str", "Name of the source's autonomous system ('' unknown).", "dict"),
+    Column(
         "is_outbound", "bool", "True when the source is inside the sensor's own networks.", "dict"
     ),
     Column("decode_error", "uint8", "Decode-error code (see DECODE_ERRORS), 0 if none.", "dict"),
@@ -92,7 +96,9 @@ PACKETS: tuple[Column, ...] = (
 # Columns the decoder fills (the rest are filled by the pipeline: sensor,
 # input_id, fp, src_cc, is_outbound).
 DECODED: tuple[str, ...] = tuple(
-    c.name for c in PACKETS if c.name not in {"sensor", "input_id", "fp", "src_cc", "is_outbound"}
+    c.name
+    for c in PACKETS
+    if c.name not in {"sensor", "input_id", "fp", "src_cc", "src_asn", "src_as_org", "is_outbound"}
 )
 
 # One row per TCP connection or UDP datagram that carried client payload.

@@ -19,7 +19,7 @@ from teiten.fingerprint import registry
 from teiten.store.engine import Engine, open_engine
 
 PROTOS = {"tcp": 6, "udp": 17}
-SPLITS = ("none", "domestic", "country", "fingerprint")
+SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
 MEASURES = ("packets", "sources", "sources24", "per_address")
 """``packets``; ``sources`` (unique addresses); ``sources24`` (unique IPv4 /24s);
 ``per_address``: packets per sensor address active in the bucket (NICTER-style
@@ -74,6 +74,11 @@ def segment_sql(split: str, home_country: str) -> tuple[str, list[str]]:
         )
     if split == "country":
         return "CASE WHEN src_cc = '' THEN 'unknown' ELSE CAST(src_cc AS VARCHAR) END", []
+    if split == "asn":
+        return (
+            "CASE WHEN src_asn = 0 THEN 'unknown' ELSE concat('AS', CAST(src_asn AS VARCHAR)) END",
+            [],
+        )
     raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
 
 

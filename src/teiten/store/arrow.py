@@ -16,6 +16,8 @@ _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT
 
 def arrow_type(c: Stored | Column) -> pa.DataType:
     """The Arrow type a stored column is written as."""
+    if c.dtype == "str" and isinstance(c, Stored):
+        return pa.dictionary(pa.int32(), pa.string())
     if c.dtype == "str":
         return pa.string()
     if c.dtype == "binary":
@@ -74,10 +76,12 @@ def to_table(
     columns: dict[str, npt.NDArray[Any]],
     schema: pa.Schema | None = None,
     order: npt.NDArray[np.int64] | None = None,
+    labels: dict[str, list[str]] | None = None,
 ) -> pa.Table:
     """An Arrow table of a batch of logical columns, in the stored layout.
 
-    ``order`` permutes the rows (see ``store/order.py``).
+    ``order`` permutes the rows (see ``store/order.py``); ``str`` columns are
+    int32 codes into ``labels[name]`` (a column without labels is all '').
     """
     schema = schema or arrow_schema()
     physical = to_physical(columns)
@@ -90,6 +94,10 @@ def to_table(
         v = physical[c.name]
         if c.dtype == "bytes16":
             arrays.append(_bytes16(v, is_v6))
+        elif c.dtype == "str":
+            text = (labels or {}).get(c.name) or [""]
+            codes = v if (labels or {}).get(c.name) else np.zeros(len(is_v6), np.int32)
+            arrays.append(pa.DictionaryArray.from_arrays(pa.array(codes, pa.int32()), text))
         else:
             arrays.append(pa.array(v))
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -152,6 +152,8 @@ class PacketWriter:
         self._open: dict[int, _DayFile] = {}
         self._parts: dict[int, int] = {}
         self.staged: list[tuple[str, str, int]] = []
+        self.labels: dict[str, list[str]] = {}
+        """Text of the codes of ``str`` columns (e.g. ``src_as_org``), growing."""
 
     def write(self, columns: dict[str, Any]) -> None:
         """Add packets; they are split by UTC day."""
@@ -169,13 +171,16 @@ class PacketWriter:
         first = int(days[0])
         if first == int(days[-1]) and (days == first).all():
             order = source_order(columns["src_ip4"])
-            return [(first, to_table(columns, self.schema, order))]
+            return [(first, to_table(columns, self.schema, order, self._labels()))]
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
             order = rows[source_order(columns["src_ip4"][rows])]
-            parts.append((int(d), to_table(columns, self.schema, order)))
+            parts.append((int(d), to_table(columns, self.schema, order, self._labels())))
         return parts
+
+    def _labels(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
 
     def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
         """Add tables made by :meth:`prepare`."""
@@ -240,7 +245,8 @@ class _DayFile:
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
         # Each batch is already grouped by source (prepare); chunks are not copied.
-        table = pa.concat_tables(self.pending)
+        # Dictionary columns (src_as_org) may differ per batch as labels grow.
+        table = pa.concat_tables(self.pending).unify_dictionaries()
         self.writer.write_table(table, row_group_size=table.num_rows)
         self.rows += table.num_rows
         self.pending, self.pending_rows = [], 0

@@ -101,7 +101,7 @@ def stored_columns() -> tuple[Stored, ...]:
     for c in PACKETS:
         if c.name in _PACKED_COLUMNS or c.name in FROM_PATH or c.name == "ts":
             continue
-        if c.dtype == "bytes16":
+        if c.dtype in ("bytes16", "str"):
             out.append(Stored(c.name, c.dtype, "dict", c.nullable))
         else:
             # src_ip4 is sorted within a row group (store/order.py): delta;
@@ -128,9 +128,12 @@ def to_physical(columns: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[A
         "ts_us": ts // 1000,
         "ts_ns": (ts % 1000).astype(np.uint16),
     }
+    n = ts.shape[0]
     for s in stored_columns()[2:]:
         if s.name in columns:
             out[s.name] = columns[s.name]
+        elif s.dtype not in ("bytes16",) and s.name not in {p.name for p in PACKED}:
+            out[s.name] = np.zeros(n, np.int32 if s.dtype == "str" else s.dtype)
     for name in RESIDUALS:
         out[name] = columns[name] ^ _residual_key(out, name)
     for p in PACKED:

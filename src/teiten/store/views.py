@@ -112,6 +112,8 @@ SELECT
     CAST(ip_frag AS INTEGER) AS ip_frag,
     CAST(payload_len AS INTEGER) AS payload_len,
     CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
+    CASE WHEN src_asn = 0 THEN NULL ELSE CAST(src_asn AS BIGINT) END AS src_asn,
+    CASE WHEN src_as_org = '' THEN NULL ELSE CAST(src_as_org AS VARCHAR) END AS src_as_org,
     {fingerprint_list(d, names_by_bit)} AS fingerprints,
     CASE WHEN is_outbound THEN 'out' ELSE 'in' END AS direction,
     {decode_error_text()} AS decode_error,
