@@ -58,3 +58,59 @@ def test_rir_country_and_mmdb_asn(tmp_path: Path) -> None:
     )
     segs = {x["segment"]: x["sources"] for x in json.loads(r.output)}
     assert segs == {"AS64496": 2, "AS64498": 1, "unknown": 1}
+
+
+def test_enrich_recomputes_stored_columns(tmp_path: Path) -> None:
+    pcap = tmp_path / "in.pcap"
+    wrpcap(
+        str(pcap),
+        [
+            Ether() / IP(src=s, dst="203.0.113.9") / TCP(dport=23, flags="S")
+            for s in ("1.0.16.5", "3.4.1.1")
+        ],
+    )
+    runner = CliRunner()
+    store = str(tmp_path / "s")
+    env = {"TEITEN_CONFIG": ""}
+    assert runner.invoke(cli, ["ingest", str(pcap), "--data", store], env=env).exit_code == 0
+
+    def rows() -> dict[str, dict[str, object]]:
+        r = runner.invoke(
+            cli,
+            [
+                "query",
+                "SELECT src, src_cc, src_asn, src_as_org, tcp_seq, ip_len FROM packets",
+                "--data",
+                store,
+                "--format",
+                "json",
+            ],
+            env=env,
+        )
+        return {x["src"]: x for x in json.loads(r.output)}
+
+    before = rows()
+    assert before["3.4.1.1"]["src_cc"] == "US" and before["1.0.16.5"]["src_asn"] is None
+    r = runner.invoke(
+        cli,
+        [
+            "enrich",
+            "--data",
+            store,
+            "--source",
+            f"rir:{DATA / 'delegated-apnic-extended-latest'}",
+            "--asn-source",
+            f"mmdb:{DATA / 'asn.mmdb'}",
+        ],
+        env=env,
+    )
+    assert r.exit_code == 0, r.output
+    assert "re-enriched 2 packets" in r.output
+    after = rows()
+    assert after["3.4.1.1"]["src_cc"] is None  # not in the APNIC file
+    assert after["1.0.16.5"]["src_cc"] == "JP" and after["1.0.16.5"]["src_asn"] == 64496
+    for src in before:  # every other column untouched
+        assert (after[src]["tcp_seq"], after[src]["ip_len"]) == (
+            before[src]["tcp_seq"],
+            before[src]["ip_len"],
+        )

@@ -30,7 +30,7 @@ from teiten.simulate.payloads import (
 
 Key = tuple[str, int, str, int]
 SIM_ONLY_PAIRS = MIRAI_CREDENTIALS - MIRAI_PAIRS
-"""Pairs the simulator calls Mirai's that the source's bytes do not hold (see test_classify_telnet)."""
+"""Pairs the simulator calls Mirai's that scanner.c's bytes do not hold (test_classify_telnet)."""
 
 
 def _indicators(c: Any) -> dict[str, set[str]]:
@@ -106,7 +106,7 @@ def test_smoke_capture_sessions_match_the_truth(smoke: SimulationResult) -> None
         assert sorted(c.cves) == sorted(s["cves"]), s["kind"]
         assert _indicators(c) == {k: set(v) for k, v in s["indicators"].items()}
         if s["kind"] == "benign.upnp":
-            assert c.kind == "benign" and not c.signatures
+            assert c.signatures == ("sig.upnp-addportmapping-benign",) and c.kind == "benign"
         elif s["kind"].startswith("exploit."):
             assert c.kind == "exploit"
         else:
@@ -150,7 +150,15 @@ def test_hostile_input_is_harmless(data: bytes) -> None:
 
 
 def test_billion_laughs_in_a_request_is_refused() -> None:
-    from tests_support_bomb import BOMB  # noqa: F401  # pragma: no cover
+    entities = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    bomb = (f'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY l0 "lol">{entities}]>'
+            '<u:AddPortMapping xmlns:u="x"><NewInternalClient>&l9;</NewInternalClient>'
+            "</u:AddPortMapping>").encode()  # fmt: skip
+    request = b"POST /picdesc.xml HTTP/1.1\r\nSOAPAction: x#AddPortMapping\r\n"
+    request += b"Content-Length: %d\r\n\r\n%s" % (len(bomb), bomb)
+    (r,) = classify(request).requests
+    assert r.soap is not None and "DTDForbidden" in r.soap.notes[0]
+    assert r.soap.arguments == {"NewInternalClient": "&l9;"}  # never expanded
 
 
 @settings(max_examples=200)
@@ -179,4 +187,4 @@ def test_payload_shaped_input_never_raises(parts: list[bytes]) -> None:
 def test_docstring_examples(module: str) -> None:
     m = importlib.import_module(f"teiten.classify.{module}")
     result = doctest.testmod(m)
-    assert result.failed == 0 and (result.attempted > 0 or module == "mirai_credentials")
+    assert result.failed == 0 and result.attempted > 0

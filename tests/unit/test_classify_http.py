@@ -40,7 +40,8 @@ def test_pipelined_requests_honour_content_length() -> None:
 
 def test_chunked_body_and_what_follows() -> None:
     data = (b"POST /p HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\nGET /next HTTP/1.1\r\n\r\n")  # fmt: skip
+            b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\n"
+            b"GET /next HTTP/1.1\r\n\r\n")  # fmt: skip
     first, second = parse_http(data).requests
     assert first.body == b"abcde" and second.target == "/next"
 

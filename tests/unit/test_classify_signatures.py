@@ -1,4 +1,4 @@
-"""The shipped signatures: each one's positive and negative samples, the loader's checks, the docs."""
+"""The shipped signatures: their positive and negative samples, the loader's checks, the docs."""
 
 from __future__ import annotations
 
@@ -53,15 +53,20 @@ MATCHES: dict[str, set[str]] = {
     "masscan.http": {"sig.scanner-masscan-http"},
     "telnet-mirai.bin": {"sig.mirai-telnet-busybox-token"},
     "telnet-admin.bin": set(),
-    "pipelined-chunked.http": {"sig.linksys-hnap-probe-themoon",
-                               "sig.netgear-dgn2200-ping-cve-2017-6077"},
+    "pipelined-chunked.http": {
+        "sig.linksys-hnap-probe-themoon",
+        "sig.netgear-dgn2200-ping-cve-2017-6077",
+    },
 }
 """Every sample file → exactly the signatures it must match."""
 
 NEAR_MISSES: dict[str, set[str]] = {
     "sig.realtek-miniigd-soap-cve-2014-8361": {"realtek-no-injection.http", "upnp-benign.http"},
-    "sig.upnp-addportmapping-benign": {"upnp-public-client.http", "realtek-seed.http",
-                                       "realtek-picsdesc-desc-arg.http"},
+    "sig.upnp-addportmapping-benign": {
+        "upnp-public-client.http",
+        "realtek-seed.http",
+        "realtek-picsdesc-desc-arg.http",
+    },
     "sig.huawei-hg532-upgrade-cve-2017-17215": {"huawei-plain-upgrade.http"},
     "sig.gpon-diag-form-cve-2018-10561": {"gpon-diag-no-bypass.http"},
     "sig.gpon-hello-world-user-agent": {"hello-world-get.http"},
@@ -138,7 +143,7 @@ path = '^/x'
 @pytest.mark.parametrize(
     ("replace", "by", "message"),
     [
-        ('kind = "exploit"', 'kind = "exploit"\ncolour = "red"', ":6: signature 1: colour: unknown key"),
+        ('kind = "exploit"', 'kind = "exploit"\nhue = 1', ":6: signature 1: hue: unknown key"),
         ("path = '^/x'", "path = '^/(x'", ":10: signature 1: match.path: bad regular expression"),
         ('source = "s"\n', "", ":2: signature 1: source: missing"),
         ("path = '^/x'", "command = 'x'", ":10: signature 1: match.command: not a condition for"),
@@ -170,7 +175,7 @@ def test_loader_on_files(tmp_path: Path) -> None:
         load_signatures([tmp_path])
     with pytest.raises(ConfigError, match="no \\[\\[signature\\]\\] tables"):
         parse_signature_file("# nothing\n", "c.toml")
-    with pytest.raises(ConfigError, match="c.toml:1: unknown top-level key 'title'"):
+    with pytest.raises(ConfigError, match=r"c\.toml:1: unknown top-level key 'title'"):
         parse_signature_file("title = 'x'\n" + GOOD, "c.toml")
 
 

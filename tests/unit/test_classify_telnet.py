@@ -23,7 +23,8 @@ def test_iac_negotiation_and_subnegotiation_are_stripped() -> None:
     data, options, notes = strip_iac(CLIENT_OPTS + b"ro\xff\xffot\r\n")
     assert data == b"ro\xffot\r\n" and notes == ()
     assert options == ("WONT ECHO", "WILL NAWS", "SB NAWS 00500018", "DO ECHO", "DO SGA")
-    assert strip_iac(b"a\xff\xf1b\xff\xfa\x18")[::2] == (b"ab", ("subnegotiation not ended by IAC SE",))
+    unended = strip_iac(b"a\xff\xf1b\xff\xfa\x18")
+    assert (unended[0], unended[2]) == (b"ab", ("subnegotiation not ended by IAC SE",))
     assert strip_iac(b"a\xff\xfb")[2] == ("stream ends inside an IAC command",)
 
 
@@ -37,17 +38,24 @@ def test_mirai_order_without_server() -> None:
     s = parse_telnet(CLIENT_OPTS + b"root\r\n\r\nenable\r\nsh\r\n/bin/busybox MIRAI\r\n")
     (login,) = logins(s)
     assert (login.username, login.password, login.success, login.mirai_dict) == (
-        "root", "", None, True)  # root with an empty password is in the table
+        "root",
+        "",
+        None,
+        True,
+    )  # root with an empty password is in the table
     assert login.commands == ("enable", "sh", "/bin/busybox MIRAI")
     assert logins(parse_telnet(b"root\r\n"))[0].password is None
 
 
 def test_prompts_decide_with_server_bytes() -> None:
     client = b"root\r\ntoor\r\nadmin\r\nadmin\r\nenable\r\n/bin/busybox ECCHI\r\n"
-    server = (b"\xff\xfd\x01\r\nlogin: Password: \r\nLogin incorrect\r\nlogin: Password: "
-              b"\r\nBusyBox v1.12.1 built-in shell (ash)\r\n# \r\n# ECCHI: applet not found\r\n# ")
+    server = (
+        b"\xff\xfd\x01\r\nlogin: Password: \r\nLogin incorrect\r\nlogin: Password: "
+        b"\r\nBusyBox v1.12.1 built-in shell (ash)\r\n# \r\n# ECCHI: applet not found\r\n# "
+    )
     s = parse_telnet(client, server)
-    assert s.events is not None and s.events[:5] == ("login", "password", "fail", "login", "password")
+    assert s.events is not None
+    assert s.events[:5] == ("login", "password", "fail", "login", "password")
     first, second = logins(s)
     assert (first.username, first.password, first.success, first.mirai_dict) == (
         "root", "toor", False, False)  # fmt: skip
@@ -67,10 +75,10 @@ def test_mirai_table_is_decoded_from_the_source() -> None:
     assert MIRAI_AUTH_TABLE[0] == ("root", "xc3511", 10)
     assert is_mirai_pair("Administrator", "meinsm") and is_mirai_pair("admin", "4321")
     assert not is_mirai_pair("Root", "xc3511")
-    # The simulator took one pair from scanner.c's comment instead of its bytes.
-    assert MIRAI_CREDENTIALS - MIRAI_PAIRS == {("Administrator", "admin")}
-    assert MIRAI_PAIRS - MIRAI_CREDENTIALS == {
-        ("Administrator", "meinsm"), ("admin", "4321"), ("mother", "fucker")}
+    # The simulator uses a subset of the decoded table (the vulgar pair left out).
+    sim_only, source_only = MIRAI_CREDENTIALS - MIRAI_PAIRS, MIRAI_PAIRS - MIRAI_CREDENTIALS
+    assert sim_only == set()
+    assert source_only <= {("admin", "4321"), ("mother", "fucker")}
 
 
 @given(st.binary(max_size=2048), st.none() | st.binary(max_size=512))

@@ -19,6 +19,7 @@ resolved, fetched or run.
 from __future__ import annotations
 
 from teiten.classify.classifier import (
+    Check,
     Classification,
     Report,
     Request,
@@ -29,7 +30,7 @@ from teiten.classify.classifier import (
     explain_file,
 )
 from teiten.classify.http import HttpParse, HttpRequest, parse_http
-from teiten.classify.indicators import Indicator, defang, extract_indicators
+from teiten.classify.indicators import Indicator, defang, defang_text, extract_indicators
 from teiten.classify.mirai_credentials import MIRAI_AUTH_TABLE, is_mirai_pair
 from teiten.classify.signatures import Fields, Signature, SignatureSet, load_signatures
 from teiten.classify.soap import SoapMessage, parse_soap
@@ -37,6 +38,7 @@ from teiten.classify.telnet import Login, TelnetSession, logins, parse_telnet
 
 __all__ = [
     "MIRAI_AUTH_TABLE",
+    "Check",
     "Classification",
     "Fields",
     "HttpParse",
@@ -52,6 +54,7 @@ __all__ = [
     "Verdict",
     "classify",
     "defang",
+    "defang_text",
     "detect_app",
     "explain",
     "explain_file",

@@ -25,7 +25,7 @@ from urllib.parse import unquote, unquote_plus
 
 from teiten.classify.http import MAX_INPUT, HttpRequest, looks_like_http, parse_http
 from teiten.classify.indicators import Indicator, extract_indicators
-from teiten.classify.signatures import KINDS, Check, Fields, Signature, SignatureSet
+from teiten.classify.signatures import KINDS, Evidence, Fields, Signature, SignatureSet
 from teiten.classify.signatures import load_signatures as _load
 from teiten.classify.soap import SoapMessage, header_action, looks_like_soap, parse_soap
 from teiten.classify.telnet import Login, TelnetSession, commands_of, logins, parse_telnet
@@ -204,6 +204,29 @@ def _classify_telnet(
 
 
 @dataclass(frozen=True)
+class Check:
+    """One condition's outcome in an explanation; ``ok`` is what the signature needs."""
+
+    group: str
+    """``match``, ``any 1``, ``none 1``…"""
+    key: str
+    condition: str
+    ok: bool
+    evidence: Evidence
+
+
+def checks(sig: Signature, f: Fields) -> tuple[Check, ...]:
+    """Every condition's outcome, to show why a signature did or did not match ``f``."""
+    out = [Check("match", c.key, c.text, (e := c.test(f)) is not None, e) for c in sig.match_all]
+    for label, groups, want in (("any", sig.any_of, True), ("none", sig.none_of, False)):
+        for i, group in enumerate(groups, 1):
+            for c in group:
+                e = c.test(f)
+                out.append(Check(f"{label} {i}", c.key, c.text, (e is not None) == want, e))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One signature's outcome on a stream, with every condition's check."""
 
@@ -213,8 +236,10 @@ class Verdict:
 
     @property
     def near_miss(self) -> bool:
-        """Not matched, but at least one condition was as the signature needs."""
-        return not self.matched and any(c.ok for c in self.checks)
+        """Not matched, though a ``match`` or ``any`` condition other than the method held."""
+        return not self.matched and any(
+            c.ok and c.key != "method" and not c.group.startswith("none") for c in self.checks
+        )
 
 
 @dataclass(frozen=True)
@@ -244,16 +269,14 @@ def explain(
         all_fields = []
     verdicts = []
     for sig in sigs.for_protocol(result.app):
-        tries = [Verdict(sig, sig.matches(f), sig.explain(f)) for f in all_fields]
+        tries = [Verdict(sig, sig.matches(f), checks(sig, f)) for f in all_fields]
         if tries:
             verdicts.append(max(tries, key=lambda v: (v.matched, sum(c.ok for c in v.checks))))
     verdicts.sort(key=lambda v: not v.matched)
     return Report(result, tuple(verdicts))
 
 
-def explain_file(
-    path: Path, *, dst_port: int | None = None, rules: Sequence[Path] = ()
-) -> Report:
+def explain_file(path: Path, *, dst_port: int | None = None, rules: Sequence[Path] = ()) -> Report:
     """:func:`explain` over a raw request file (at most 64 KiB of it is read)."""
     try:
         with open(path, "rb") as f:

@@ -26,9 +26,7 @@ MAX_CHUNKS = 1024
 _REQUEST_LINE = re.compile(r"[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]{1,32})[ \t]+(\S+)(?:[ \t]+(\S+))?")
 _METHOD_START = re.compile(rb"[A-Z][A-Z_-]{1,31} +[^\s]")
 _VERSION = re.compile(r"HTTP/\d(?:\.\d)?\Z")
-_KNOWN_METHODS = frozenset(
-    b"GET POST HEAD PUT DELETE OPTIONS CONNECT TRACE PATCH".split()
-)
+_KNOWN_METHODS = frozenset(b"GET POST HEAD PUT DELETE OPTIONS CONNECT TRACE PATCH".split())
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _CHUNK_SIZE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,8})")
 

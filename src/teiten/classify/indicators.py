@@ -30,10 +30,13 @@ import html
 import ipaddress
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import unquote
 
 MAX_TEXT = 64 * 1024
 MAX_INDICATORS = 256
+CACHE_SIZE = 256
+CACHE_TEXT = 4096
 TYPES = ("url", "domain", "ip", "ip_port", "filename")
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "tftp": 69}
 _DEFANGED_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "tftp": "tfxp"}
@@ -87,6 +90,11 @@ def defang(value: str) -> str:
     return f"{_DEFANGED_SCHEMES.get(scheme.lower(), scheme)}://{_break_dot(host)}{slash}{tail}"
 
 
+def defang_text(text: str) -> str:
+    """``text`` with every URL in it defanged (for showing matched payload text to people)."""
+    return _URL.sub(lambda m: defang(m[0]), text)
+
+
 def _break_dot(host: str) -> str:
     name, colon, port = host.rpartition(":") if host.count(":") == 1 else (host, "", "")
     head, dot, last = name.rpartition(".")
@@ -122,7 +130,20 @@ def _char_8(m: re.Match[str]) -> str:
 
 
 def extract_indicators(text: str) -> tuple[Indicator, ...]:
-    """The indicators in attacker text (decoded first), deduplicated in first-seen order."""
+    """The indicators in attacker text (decoded first), deduplicated in first-seen order.
+
+    Results for the last :data:`CACHE_SIZE` distinct short texts are kept (bots
+    repeat the same command to every address they scan).
+    """
+    return _extract_cached(text) if len(text) <= CACHE_TEXT else _extract(text)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _extract_cached(text: str) -> tuple[Indicator, ...]:
+    return _extract(text)
+
+
+def _extract(text: str) -> tuple[Indicator, ...]:
     text = decode(text)
     if not _INTERESTING.search(text):
         return ()

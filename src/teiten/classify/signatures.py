@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from importlib import resources
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,7 @@ _OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none")
 _ID = re.compile(r"sig\.[a-z0-9][a-z0-9.-]{2,80}")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,7}")
 _JVN = re.compile(r"JVN(?:DB-\d{4}-\d{6}|VU#\d{8}|#\d{8})")
+_URL = re.compile(r"https?://\S+")
 _EVIDENCE = 160
 
 Evidence = str | None
@@ -74,16 +76,6 @@ class Condition:
 
 
 @dataclass(frozen=True)
-class Check:
-    """One condition's outcome in an explanation; ``ok`` is what the signature needs."""
-
-    group: str
-    condition: str
-    ok: bool
-    evidence: Evidence
-
-
-@dataclass(frozen=True)
 class Signature:
     """One validated signature with its compiled conditions."""
 
@@ -112,16 +104,6 @@ class Signature:
             return False
         return not (self.none_of and any(_holds(g, f) for g in self.none_of))
 
-    def explain(self, f: Fields) -> tuple[Check, ...]:
-        """Every condition's outcome, for showing why a signature did or did not match."""
-        checks = [Check("match", c.text, (e := c.test(f)) is not None, e) for c in self.match_all]
-        for label, groups, want in (("any", self.any_of, True), ("none", self.none_of, False)):
-            for i, group in enumerate(groups, 1):
-                for c in group:
-                    e = c.test(f)
-                    checks.append(Check(f"{label} {i}", c.text, (e is not None) == want, e))
-        return tuple(checks)
-
 
 def _holds(group: tuple[Condition, ...], f: Fields) -> bool:
     return all(c.test(f) is not None for c in group)
@@ -147,10 +129,7 @@ class SignatureSet:
 
     def get(self, signature_id: str) -> Signature:
         """The signature with this id (KeyError if there is none)."""
-        for s in self.signatures:
-            if s.id == signature_id:
-                return s
-        raise KeyError(signature_id)
+        return {s.id: s for s in self.signatures}[signature_id]
 
 
 def load_signatures(paths: Sequence[Path] = (), *, builtin: bool = True) -> SignatureSet:
@@ -244,52 +223,48 @@ def _signature(entry: Any, file: str) -> Signature:
     for key in _REQUIRED:
         if key not in entry:
             raise _Bad(key, "missing")
-    sid, protocol = _string(entry, "id"), _choice(entry, "protocol", PROTOCOLS)
+    sid, protocol = _string(entry, "id"), _string(entry, "protocol", PROTOCOLS)
     if not _ID.fullmatch(sid):
         raise _Bad("id", f"{sid!r} is not of the form sig.lower-case-words")
     return Signature(
-        id=sid, title=_string(entry, "title"), kind=_choice(entry, "kind", KINDS),
-        protocol=protocol, severity=_choice(entry, "severity", SEVERITIES),
+        id=sid, title=_string(entry, "title"), kind=_string(entry, "kind", KINDS),
+        protocol=protocol, severity=_string(entry, "severity", SEVERITIES),
         source=_string(entry, "source"), file=file,
         match_all=_conditions(entry["match"], "match", protocol),
         any_of=_groups(entry.get("any", []), "any", protocol),
         none_of=_groups(entry.get("none", []), "none", protocol),
-        cves=_strings(entry, "cves", _CVE), jvn=_strings(entry, "jvn", _JVN),
-        references=_strings(entry, "references", re.compile(r"https?://\S+")),
-        ports=_ports(entry), description=str(entry.get("description", "")),
+        cves=_list(entry, "cves", _matcher(_CVE), "a CVE id (CVE-YYYY-NNNN)"),
+        jvn=_list(entry, "jvn", _matcher(_JVN), "a JVN id (JVNDB-YYYY-NNNNNN, JVN#NNNNNNNN)"),
+        references=_list(entry, "references", _matcher(_URL), "an http(s) URL"),
+        ports=_list(entry, "ports", _is_port, "a port number (1-65535)"),
+        description=str(entry.get("description", "")),
     )  # fmt: skip
 
 
-def _string(entry: dict[str, Any], key: str) -> str:
+def _string(entry: dict[str, Any], key: str, choices: tuple[str, ...] = ()) -> str:
     value = entry[key]
     if not isinstance(value, str) or not value.strip():
         raise _Bad(key, "must be a non-empty string")
-    return value
-
-
-def _choice(entry: dict[str, Any], key: str, choices: tuple[str, ...]) -> str:
-    value = _string(entry, key)
-    if value not in choices:
+    if choices and value not in choices:
         raise _Bad(key, f"{value!r} is not one of {', '.join(choices)}")
     return value
 
 
-def _strings(entry: dict[str, Any], key: str, form: re.Pattern[str]) -> tuple[str, ...]:
+def _matcher(form: re.Pattern[str]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and form.fullmatch(v) is not None
+
+
+def _is_port(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and 0 < v < 65536
+
+
+def _list(entry: dict[str, Any], key: str, ok: Callable[[Any], bool], form: str) -> tuple[Any, ...]:
     value = entry.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise _Bad(key, "must be a list of strings")
+    if not isinstance(value, list):
+        raise _Bad(key, "must be a list")
     for v in value:
-        if not form.fullmatch(v):
-            raise _Bad(key, f"{v!r} is not of the form {form.pattern}")
-    return tuple(value)
-
-
-def _ports(entry: dict[str, Any]) -> tuple[int, ...]:
-    value = entry.get("ports", [])
-    if not isinstance(value, list) or not all(
-        isinstance(p, int) and not isinstance(p, bool) and 0 < p < 65536 for p in value
-    ):
-        raise _Bad("ports", "must be a list of port numbers (1–65535)")
+        if not ok(v):
+            raise _Bad(key, f"{v!r} is not {form}")
     return tuple(value)
 
 
@@ -353,14 +328,8 @@ def _cut(text: str) -> str:
     return text if len(text) <= _EVIDENCE else text[:_EVIDENCE] + "…"
 
 
-_FIELD: dict[str, Callable[[Fields], tuple[str, ...]]] = {
-    "targets": lambda f: f.targets, "bodies": lambda f: f.bodies,
-    "soap_actions": lambda f: f.soap_actions, "commands": lambda f: f.commands,
-}  # fmt: skip
-
-
 def _search_in(name: str, pattern: re.Pattern[str]) -> Callable[[Fields], Evidence]:
-    texts, search, whole = _FIELD[name], pattern.search, name != "bodies"
+    texts, search, whole = attrgetter(name), pattern.search, name != "bodies"
 
     def test(f: Fields) -> Evidence:
         for text in texts(f):
@@ -373,7 +342,7 @@ def _search_in(name: str, pattern: re.Pattern[str]) -> Callable[[Fields], Eviden
 
 
 def _contains_in(name: str, needle: str) -> Callable[[Fields], Evidence]:
-    texts = _FIELD[name]
+    texts = attrgetter(name)
 
     def test(f: Fields) -> Evidence:
         return needle if any(needle in text for text in texts(f)) else None
@@ -382,9 +351,8 @@ def _contains_in(name: str, needle: str) -> Callable[[Fields], Evidence]:
 
 
 def _only(table: dict[str, Any], keys: Iterable[str], where: str) -> None:
-    for key in table:
-        if key not in keys:
-            raise _Bad(f"{where}.{key}", "unknown key")
+    if unknown := next((k for k in table if k not in keys), None):
+        raise _Bad(f"{where}.{unknown}", "unknown key")
 
 
 def _header(table: dict[str, Any], where: str) -> Condition:

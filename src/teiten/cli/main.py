@@ -77,6 +77,7 @@ def _register() -> None:
         advisory,
         analysis,
         detect,
+        enrich,
         ingest,
         payloads,
         query,
@@ -87,6 +88,7 @@ def _register() -> None:
 
     for module in (
         ingest,
+        enrich,
         query,
         analysis,
         detect,

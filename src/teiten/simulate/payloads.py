@@ -68,7 +68,7 @@ MIRAI_CREDENTIALS: frozenset[tuple[str, str]] = frozenset((
     ("admin", "password"), ("root", "root"), ("root", "12345"), ("user", "user"), ("admin", ""),
     ("root", "pass"), ("admin", "admin1234"), ("root", "1111"), ("admin", "smcadmin"),
     ("admin", "1111"), ("root", "666666"), ("root", "password"), ("root", "1234"),
-    ("root", "klv123"), ("Administrator", "admin"), ("service", "service"),
+    ("root", "klv123"), ("Administrator", "meinsm"), ("service", "service"),
     ("supervisor", "supervisor"), ("guest", "guest"), ("guest", "12345"),
     ("admin1", "password"), ("administrator", "1234"), ("666666", "666666"),
     ("888888", "888888"), ("ubnt", "ubnt"), ("root", "klv1234"), ("root", "Zte521"),
