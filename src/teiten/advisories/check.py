@@ -37,7 +37,12 @@ Status = Literal[
     "affected", "possibly_affected", "cannot_compare", "not_affected", "fixed", "unknown_model"
 ]
 WORST_FIRST: tuple[Status, ...] = (
-    "affected", "possibly_affected", "cannot_compare", "not_affected", "fixed", "unknown_model"
+    "affected",
+    "possibly_affected",
+    "cannot_compare",
+    "not_affected",
+    "fixed",
+    "unknown_model",
 )
 _BANNER_LIMIT = 1024
 
@@ -159,8 +164,15 @@ def _find(advisory: Advisory, key: str) -> Product | None:
     return (exact or family)[0] if exact or family else None
 
 
-def _verdict(advisory: Advisory, product: Product, status: Status, text: str,
-             model: str, version: str, lang: str) -> Verdict:
+def _verdict(
+    advisory: Advisory,
+    product: Product,
+    status: Status,
+    text: str,
+    model: str,
+    version: str,
+    lang: str,
+) -> Verdict:
     return Verdict(
         status=status,
         message=text,
@@ -191,9 +203,13 @@ def judge(product: Product, version: str) -> tuple[Status, str, dict[str, str]]:
     """The status of one listed product at ``version``, a message key and its fields."""
     v = parse_version(version)
     shown = str(v) if v else version[:80]
-    fields = {"version": shown, "against": _against(product), "model": product.model,
-              "fixed": str(product.fixed) if product.fixed else "",
-              "date": product.fixed_date.isoformat() if product.fixed_date else ""}
+    fields = {
+        "version": shown,
+        "against": _against(product),
+        "model": product.model,
+        "fixed": str(product.fixed) if product.fixed else "",
+        "date": product.fixed_date.isoformat() if product.fixed_date else "",
+    }
     inside = any_contains(product.affected, v)
     if inside.order == 1:
         before = v is not None and product.fixed is not None and compare(v, product.fixed).order
@@ -226,8 +242,14 @@ def _catalog(
     return [*advisories, *(a for d in extra_dirs for a in load_advisory_dir(d))]
 
 
-def check(model: str, version: str, *, lang: str = "en",
-          advisories: Sequence[Advisory] | None = None, extra_dirs: Sequence[Path] = ()) -> Verdict:
+def check(
+    model: str,
+    version: str,
+    *,
+    lang: str = "en",
+    advisories: Sequence[Advisory] | None = None,
+    extra_dirs: Sequence[Path] = (),
+) -> Verdict:
     """The verdict for a model at a firmware version.
 
     Over ``advisories`` (default: the bundled ones) plus those in ``extra_dirs``.
@@ -243,8 +265,9 @@ def check(model: str, version: str, *, lang: str = "en",
         product = _find(a, key)
         if product is not None:
             status, text, fields = judge(product, version)
-            found.append(_verdict(a, product, status, message(lang, text, **fields),
-                                  model, version, lang))
+            found.append(
+                _verdict(a, product, status, message(lang, text, **fields), model, version, lang)
+            )
     if not found:
         return _unknown(model, version, lang, advisories)
     return _worst(found)
@@ -282,14 +305,23 @@ def _contains(text: str, wanted: str) -> bool:
 
 def banner_matches(rule: BannerRule, server: str, manufacturer: str, model_name: str) -> bool:
     """Whether every field the rule sets occurs, as whole words, in the banner's field."""
-    pairs = ((rule.server, server), (rule.manufacturer, manufacturer),
-             (rule.model_name, model_name))
+    pairs = (
+        (rule.server, server),
+        (rule.manufacturer, manufacturer),
+        (rule.model_name, model_name),
+    )
     return any(w for w, _ in pairs) and all(_contains(h, w) for w, h in pairs if w)
 
 
-def check_banner(*, server_header: str = "", manufacturer: str = "", model_name: str = "",
-                 lang: str = "en", advisories: Sequence[Advisory] | None = None,
-                 extra_dirs: Sequence[Path] = ()) -> Verdict:
+def check_banner(
+    *,
+    server_header: str = "",
+    manufacturer: str = "",
+    model_name: str = "",
+    lang: str = "en",
+    advisories: Sequence[Advisory] | None = None,
+    extra_dirs: Sequence[Path] = (),
+) -> Verdict:
     """The verdict for a device known only by banners (HTTP Server header, UPnP description).
 
     >>> check_banner(server_header="Linux/2.6 UPnP/1.0 miniupnpd/1.0").status

@@ -93,8 +93,9 @@ class _Reader:
     def warn(self, path: str, message: str) -> None:
         self.warnings.append(f"{path}: {message}")
 
-    def obj(self, parent: dict[str, Any], key: str, path: str, *,
-            required: bool = False) -> dict[str, Any]:
+    def obj(
+        self, parent: dict[str, Any], key: str, path: str, *, required: bool = False
+    ) -> dict[str, Any]:
         value = parent.get(key)
         if value is None and not required:
             return {}
@@ -110,8 +111,15 @@ class _Reader:
             self.fail(path, "expected an array")
         return ((f"{path}[{i}]", v) for i, v in enumerate(value))
 
-    def text(self, parent: dict[str, Any], key: str, path: str, *, required: bool = False,
-             limit: int = 2000) -> str:
+    def text(
+        self,
+        parent: dict[str, Any],
+        key: str,
+        path: str,
+        *,
+        required: bool = False,
+        limit: int = 2000,
+    ) -> str:
         value = parent.get(key)
         if value is None and not required:
             return ""
@@ -149,8 +157,9 @@ def read_csaf(path: Path) -> Any:
         raise InputError(f"{path}: $: nested too deeply") from None
 
 
-def _walk(r: _Reader, branches: Any, path: str, ctx: _Item, ids: dict[str, _Item],
-          depth: int = 0) -> None:
+def _walk(
+    r: _Reader, branches: Any, path: str, ctx: _Item, ids: dict[str, _Item], depth: int = 0
+) -> None:
     if depth > MAX_DEPTH:
         r.fail(path, f"branches nested deeper than {MAX_DEPTH}")
     for at, raw in r.array(branches, path):
@@ -210,12 +219,23 @@ def _relationship(r: _Reader, rel: dict[str, Any], at: str, ids: dict[str, _Item
     category = r.text(rel, "category", at, required=True)
     part = ids.get(r.text(rel, "product_reference", at, required=True), _Item("", ""))
     whole = ids.get(r.text(rel, "relates_to_product_reference", at, required=True), _Item("", ""))
-    pid = r.text(r.obj(rel, "full_product_name", at, required=True), "product_id",
-                 f"{at}.full_product_name", required=True)
-    simple = (category in _COMBINE and (part.version or part.ranges) and whole.model
-              and not (whole.version or whole.ranges or whole.problem))
-    item = _Item(whole.vendor or part.vendor, whole.model, part.version, part.ranges,
-                 part.problem) if simple else _Item("", "", problem="not a simple relationship")
+    pid = r.text(
+        r.obj(rel, "full_product_name", at, required=True),
+        "product_id",
+        f"{at}.full_product_name",
+        required=True,
+    )
+    simple = (
+        category in _COMBINE
+        and (part.version or part.ranges)
+        and whole.model
+        and not (whole.version or whole.ranges or whole.problem)
+    )
+    item = (
+        _Item(whole.vendor or part.vendor, whole.model, part.version, part.ranges, part.problem)
+        if simple
+        else _Item("", "", problem="not a simple relationship")
+    )
     _register(r, ids, pid, item, f"{at}.full_product_name.product_id")
 
 
@@ -250,8 +270,9 @@ def _day(r: _Reader, parent: dict[str, Any], key: str, path: str) -> date | None
         r.fail(f"{path}.{key}", f"{text!r:.40} is not a date-time")
 
 
-def _status(r: _Reader, c: _Collected, item: _Item, status: str, at: str,
-            fixed: dict[str, list[Version]]) -> None:
+def _status(
+    r: _Reader, c: _Collected, item: _Item, status: str, at: str, fixed: dict[str, list[Version]]
+) -> None:
     key = model_key(item.model)
     m = c.models.setdefault(key, _Model(item.model))
     _add(c.vendors, item.vendor)
@@ -269,8 +290,9 @@ def _status(r: _Reader, c: _Collected, item: _Item, status: str, at: str,
         m.problem = m.problem or f"{at}: a {status} product without a single version"
 
 
-def _product_status(r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _Item],
-                    c: _Collected) -> None:
+def _product_status(
+    r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _Item], c: _Collected
+) -> None:
     statuses = r.obj(vuln, "product_status", at)
     fixed: dict[str, list[Version]] = {}
     for status in ("first_fixed", "fixed", "known_affected", "known_not_affected"):
@@ -291,8 +313,9 @@ def _product_status(r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _I
         m.fixed = later
 
 
-def _remediations(r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _Item],
-                  c: _Collected) -> None:
+def _remediations(
+    r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _Item], c: _Collected
+) -> None:
     for rat, raw in r.items(vuln, "remediations", at):
         rem = r.member(raw, rat)
         category = r.text(rem, "category", rat, required=True)
@@ -305,8 +328,7 @@ def _remediations(r: _Reader, vuln: dict[str, Any], at: str, ids: dict[str, _Ite
                 c.dates[(model_key(item.model), str(item.version))] = when
 
 
-def _vulnerabilities(r: _Reader, doc: dict[str, Any], ids: dict[str, _Item],
-                     c: _Collected) -> None:
+def _vulnerabilities(r: _Reader, doc: dict[str, Any], ids: dict[str, _Item], c: _Collected) -> None:
     for at, raw in r.items(doc, "vulnerabilities", "$"):
         vuln = r.member(raw, at)
         cve = r.text(vuln, "cve", at)
@@ -381,8 +403,9 @@ def _advisory(r: _Reader, doc: dict[str, Any]) -> Advisory:
     products = [p for m in c.models.values() if (p := _product(r, m, c)) is not None]
     if not products:
         r.fail("$.vulnerabilities", "no product status that teiten can use")
-    vendors = ", ".join(c.vendors) or r.text(r.obj(meta, "publisher", "$.document"), "name",
-                                             "$.document.publisher")
+    vendors = ", ".join(c.vendors) or r.text(
+        r.obj(meta, "publisher", "$.document"), "name", "$.document.publisher"
+    )
     return Advisory(
         id=_slug(r, ident),
         vendor=vendors[:200] or "unknown",

@@ -142,8 +142,14 @@ class _Table:
         path = f"{self.where}.{key}" if self.where and key else self.where or key
         raise ConfigError(f"{self.source}: {path}: {message}")
 
-    def text(self, key: str, *, required: bool = False, pattern: re.Pattern[str] | None = None,
-             limit: int = 2000) -> str:
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool = False,
+        pattern: re.Pattern[str] | None = None,
+        limit: int = 2000,
+    ) -> str:
         value = self.data.get(key)
         if value is None:
             if required:
@@ -244,8 +250,19 @@ def _text(t: _Table, key: str, *, required: bool = False) -> Text:
     return text
 
 
-_TOP_KEYS = ("id", "vendor", "title", "cves", "jvn_ids", "published", "notes", "actions",
-             "references", "products", "banners")
+_TOP_KEYS = (
+    "id",
+    "vendor",
+    "title",
+    "cves",
+    "jvn_ids",
+    "published",
+    "notes",
+    "actions",
+    "references",
+    "products",
+    "banners",
+)
 
 
 def parse_advisory(data: dict[str, Any], source: str, stem: str | None = None) -> Advisory:
@@ -269,8 +286,9 @@ def parse_advisory(data: dict[str, Any], source: str, stem: str | None = None) -
         jvn_ids=t.texts("jvn_ids", JVN_PATTERN),
         published=t.value("published", date, "a date written unquoted, like 2017-12-19"),
         products=products,
-        banners=tuple(_banner(b) for b in t.tables("banners", ("server", "manufacturer",
-                                                               "model_name"))),
+        banners=tuple(
+            _banner(b) for b in t.tables("banners", ("server", "manufacturer", "model_name"))
+        ),
         references=tuple(_reference(r) for r in t.tables("references", ("url", "title"))),
         actions=Texts(ja=actions.texts("ja"), en=actions.texts("en")),
         notes=_text(t, "notes"),
@@ -314,8 +332,9 @@ def load_advisory_dir(directory: Traversable | Path) -> list[Advisory]:
     """Every ``*.toml`` advisory in a directory, sorted by id."""
     if not directory.is_dir():
         raise ConfigError(f"{directory}: not a directory of advisories")
-    entries = sorted((e for e in directory.iterdir() if e.name.endswith(".toml")),
-                     key=lambda e: e.name)
+    entries = sorted(
+        (e for e in directory.iterdir() if e.name.endswith(".toml")), key=lambda e: e.name
+    )
     return [_load_entry(e) for e in entries]
 
 

@@ -205,7 +205,7 @@ def parse_range(text: str) -> Range:
             raise ValueError(f"{part!r} does not start with one of {' '.join(_OPS)}")
         version = parse_version(part[len(op) :])
         if version is None:
-            raise ValueError(f"{part[len(op):].strip()!r} is not a version teiten can read")
+            raise ValueError(f"{part[len(op) :].strip()!r} is not a version teiten can read")
         constraints.append((op, version))
     return Range(tuple(constraints))
 
@@ -246,8 +246,9 @@ def parse_vers(text: str) -> tuple[Range, ...] | None:
         bounds.append((op, version))
     if all(op == "=" for op, _ in bounds):
         return tuple(Range((b,)) for b in bounds)
-    if len(bounds) == 1 or (len(bounds) == 2 and bounds[0][0] in (">", ">=")
-                            and bounds[1][0] in ("<", "<=")):
+    if len(bounds) == 1 or (
+        len(bounds) == 2 and bounds[0][0] in (">", ">=") and bounds[1][0] in ("<", "<=")
+    ):
         return (Range(tuple(bounds)),)
     return None
 

@@ -72,8 +72,15 @@ class _Conn:
     rows: list[dict[str, int]] = field(default_factory=list)
     tails: list[bytes] = field(default_factory=list)
 
-    def emit(self, client: bool, flags: int, data: bytes = b"", opts: bytes = b"",
-             seq: int | None = None, gap: int = 0) -> None:
+    def emit(
+        self,
+        client: bool,
+        flags: int,
+        data: bytes = b"",
+        opts: bytes = b"",
+        seq: int | None = None,
+        gap: int = 0,
+    ) -> None:
         """Append one segment, ``gap`` ns after the previous one."""
         self.t += gap + int(self.rng.integers(20_000, 400_000))
         self.t -= self.t % 1000
@@ -151,7 +158,7 @@ def _telnet_session(conn: _Conn, script: list[tuple[bool, bytes]]) -> None:
 
 def _reply(body: bytes) -> bytes:
     head = (
-        "HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset=\"utf-8\"\r\n"
+        'HTTP/1.1 200 OK\r\nContent-Type: text/xml; charset="utf-8"\r\n'
         f"Server: miniupnpd/1.0 UPnP/1.0\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
@@ -204,8 +211,15 @@ class Sources:
     """(day, source) → may start a session that day."""
 
 
-def plan_sessions(ctx: Context, rng: np.random.Generator, kind: str, count: int,
-                  sources: Sources, variants: int, first_day: int = 0) -> list[SessionPlan]:
+def plan_sessions(
+    ctx: Context,
+    rng: np.random.Generator,
+    kind: str,
+    count: int,
+    sources: Sources,
+    variants: int,
+    first_day: int = 0,
+) -> list[SessionPlan]:
     """``count`` sessions of ``kind`` from sources active on a random day ≥ ``first_day``.
 
     The first ``variants`` sessions take variants 0, 1, …; the first is split

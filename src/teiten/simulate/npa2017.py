@@ -81,7 +81,6 @@ class Volumes:
     telnet_sessions: int = 120
 
 
-
 @dataclass
 class Bots:
     """Infected routers in infection order: traits, what each scans, when each is active."""
@@ -251,7 +250,8 @@ def _pings_and_spoofs(ctx: Context, v: Volumes, foreign: sc.Pool) -> PacketColum
 def _bot_sources(groups: tuple[Bots, ...], role: str) -> Sources:
     """Bots of ``groups`` that scan ``role`` (``telnet`` or ``upnp``), active per day."""
     return Sources(
-        np.concatenate([g.addrs for g in groups]), np.concatenate([g.hops for g in groups]),
+        np.concatenate([g.addrs for g in groups]),
+        np.concatenate([g.hops for g in groups]),
         np.concatenate([g.active & getattr(g, role) for g in groups], axis=1),
     )
 

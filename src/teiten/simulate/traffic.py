@@ -53,10 +53,10 @@ MIRAI, ZMAP, MASSCAN, NMAP, BACKSCATTER, EXCHANGE, SPOOFED = range(1, 8)
 
 NS_PER_DAY = 86_400_000_000_000
 MSS1460 = bytes.fromhex("020405b4")
-LINUX_OPTS = bytes.fromhex("020405b4" "0402" "080a0000000000000000" "01" "030307")
+LINUX_OPTS = bytes.fromhex("020405b40402080a000000000000000001030307")
 """MSS 1460, SACK permitted, timestamps (value patched per packet), NOP, window scale 7."""
-WINDOWS_OPTS = bytes.fromhex("020405b4" "01" "030308" "0101" "0402")
-SYNACK_OPTS = bytes.fromhex("020405b4" "0101" "0402")
+WINDOWS_OPTS = bytes.fromhex("020405b40103030801010402")
+SYNACK_OPTS = bytes.fromhex("020405b401010402")
 _UDP_PAYLOADS: dict[int, bytes] = {
     53: bytes.fromhex("1a2b01000001000000000000076578616d706c6503636f6d0000010001"),
     123: bytes.fromhex("e30004fa000100000001000000000000") + bytes(32),
@@ -101,8 +101,16 @@ def unfingerprint(p: PacketColumns, keep_seq: bool = False) -> PacketColumns:
     return p
 
 
-def host_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-              os_kind: npt.ArrayLike, hops: npt.ArrayLike, label: int = 0) -> PacketColumns:
+def host_syns(
+    rng: Gen,
+    ts: I64,
+    src: U32,
+    dst: U32,
+    dport: npt.ArrayLike,
+    os_kind: npt.ArrayLike,
+    hops: npt.ArrayLike,
+    label: int = 0,
+) -> PacketColumns:
     """SYNs from ordinary stacks: ``os_kind`` 0 raw (no options), 1 Linux, 2 Windows."""
     n = len(ts)
     kind = np.broadcast_to(np.asarray(os_kind, np.int64), (n,))
@@ -123,8 +131,9 @@ def host_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     return unfingerprint(p)
 
 
-def udp_probes(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-               hops: npt.ArrayLike, label: int = 0) -> PacketColumns:
+def udp_probes(
+    rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike, hops: npt.ArrayLike, label: int = 0
+) -> PacketColumns:
     """UDP datagrams; well-known ports get their protocol's probe, others no payload."""
     n = len(ts)
     ports = np.broadcast_to(np.asarray(dport, np.int64), (n,))
@@ -140,9 +149,16 @@ def udp_probes(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     return unfingerprint(p)
 
 
-def mirai_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-               bot_sport: npt.ArrayLike, bot_win: npt.ArrayLike,
-               hops: npt.ArrayLike) -> PacketColumns:
+def mirai_syns(
+    rng: Gen,
+    ts: I64,
+    src: U32,
+    dst: U32,
+    dport: npt.ArrayLike,
+    bot_sport: npt.ArrayLike,
+    bot_win: npt.ArrayLike,
+    hops: npt.ArrayLike,
+) -> PacketColumns:
     """Mirai scanner SYNs: seq is the destination address, one port and window per bot."""
     n = len(ts)
     p = make_packets(
@@ -153,8 +169,9 @@ def mirai_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     return unfingerprint(p, keep_seq=True)
 
 
-def zmap_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-              hops: npt.ArrayLike) -> PacketColumns:
+def zmap_syns(
+    rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike, hops: npt.ArrayLike
+) -> PacketColumns:
     """ZMap (≤ 4.0) SYNs: IP id 54321, TTL 255, window 65535."""
     n = len(ts)
     return make_packets(
@@ -164,8 +181,15 @@ def zmap_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     )  # fmt: skip
 
 
-def masscan_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-                 sport: npt.ArrayLike, hops: npt.ArrayLike) -> PacketColumns:
+def masscan_syns(
+    rng: Gen,
+    ts: I64,
+    src: U32,
+    dst: U32,
+    dport: npt.ArrayLike,
+    sport: npt.ArrayLike,
+    hops: npt.ArrayLike,
+) -> PacketColumns:
     """Masscan SYNs: IP id from dst, port and seq; TTL 255; window 1024."""
     n = len(ts)
     seq = _u32(rng, n)
@@ -177,8 +201,15 @@ def masscan_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     )  # fmt: skip
 
 
-def nmap_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
-              sport: npt.ArrayLike, hops: npt.ArrayLike) -> PacketColumns:
+def nmap_syns(
+    rng: Gen,
+    ts: I64,
+    src: U32,
+    dst: U32,
+    dport: npt.ArrayLike,
+    sport: npt.ArrayLike,
+    hops: npt.ArrayLike,
+) -> PacketColumns:
     """Nmap ``-sS`` SYNs: window 1024 and a single MSS 1460 option."""
     n = len(ts)
     tail, lens = templates_tail([MSS1460], np.zeros(n, np.int64))
@@ -190,8 +221,15 @@ def nmap_syns(rng: Gen, ts: I64, src: U32, dst: U32, dport: npt.ArrayLike,
     return unfingerprint(p)
 
 
-def backscatter(rng: Gen, ts: I64, victim: U32, vport: npt.ArrayLike, dst: U32,
-                kind: npt.ArrayLike, hops: npt.ArrayLike) -> PacketColumns:
+def backscatter(
+    rng: Gen,
+    ts: I64,
+    victim: U32,
+    vport: npt.ArrayLike,
+    dst: U32,
+    kind: npt.ArrayLike,
+    hops: npt.ArrayLike,
+) -> PacketColumns:
     """Replies of DoS victims to spoofed sensor addresses: 0 SYN-ACK, 1 RST-ACK, 2 ICMP."""
     n = len(ts)
     k = np.broadcast_to(np.asarray(kind, np.int64), (n,))
@@ -217,8 +255,9 @@ def backscatter(rng: Gen, ts: I64, victim: U32, vport: npt.ArrayLike, dst: U32,
     return unfingerprint(concat([replies, errors]))
 
 
-def quoted_headers(rng: Gen, src: U32, dst: U32, sport: npt.ArrayLike,
-                   dport: npt.ArrayLike) -> npt.NDArray[np.uint8]:
+def quoted_headers(
+    rng: Gen, src: U32, dst: U32, sport: npt.ArrayLike, dport: npt.ArrayLike
+) -> npt.NDArray[np.uint8]:
     """IPv4 header + 8 bytes of the spoofed UDP datagram an ICMP error quotes, ``(n, 28)``."""
     n = len(src)
     inner = np.zeros(n, _QUOTED)
