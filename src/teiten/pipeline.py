@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from teiten.capture import expand_paths, open_source
+from teiten.capture.cowrie import read_cowrie, sniff_cowrie
 from teiten.capture.source import Source
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
@@ -37,7 +38,12 @@ from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.flows.reassembly import Reassembler
-from teiten.flows.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionTables
+from teiten.flows.sessions import (
+    LOGINS_SCHEMA,
+    SESSIONS_SCHEMA,
+    SessionTables,
+    fill_session_countries,
+)
 from teiten.schema import DECODE_ERRORS
 from teiten.store.lake import Lake, PacketWriter, TableWriter
 
@@ -235,9 +241,10 @@ def ingest_file(
     progress: Progress | None = None,
     asn: AsnEnricher | None = None,
 ) -> InputResult:
-    """Ingest one capture file into a locked lake."""
+    """Ingest one capture file (or Cowrie JSON log) into a locked lake."""
     start = time.perf_counter()
-    source = open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
+    cowrie = sniff_cowrie(path)
+    source = None if cowrie else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     try:
         size = path.stat().st_size
         digest = content_hash(path)
@@ -252,6 +259,8 @@ def ingest_file(
             message=f"already ingested as input {done.id} ({done.path})",
         )
     input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
+    if source is None:
+        return _ingest_cowrie(lake, path, settings, enricher, input_id, start)
     sensor = str(settings.sensor)
     writer = PacketWriter(lake, input_id, sensor, row_group_rows=int(settings.row_group_rows))
     side = {
@@ -299,6 +308,52 @@ def ingest_file(
     )
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _ingest_cowrie(
+    lake: Lake,
+    path: Path,
+    settings: Settings,
+    enricher: CountryEnricher,
+    input_id: int,
+    start: float,
+) -> InputResult:
+    """A Cowrie honeypot's JSON log: its sessions and logins, no packets."""
+    sensor = str(settings.sensor)
+    try:
+        read = read_cowrie(path, sensor_networks=settings.sensor_networks, input_id=input_id)
+        sessions = fill_session_countries(read.sessions, enricher)
+        writers = [
+            TableWriter(lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first"),
+            TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts"),
+        ]
+        writers[0].write(sessions)
+        writers[1].write(read.logins)
+        staged = [f for w in writers for f in w.close()]
+    except BaseException as e:
+        lake.discard(input_id)
+        lake.catalog.fail(input_id, str(e) or type(e).__name__)
+        raise
+    files = lake.publish(input_id, staged)
+    skipped = dict(read.stats.skipped)
+    lake.catalog.commit(
+        input_id,
+        files,
+        records=read.stats.records,
+        packets=0,
+        malformed={},
+        skipped=skipped,
+        enrichment=enricher.description,
+    )
+    return InputResult(
+        str(path),
+        "ingested",
+        input_id,
+        records=read.stats.records,
+        sessions=sessions.num_rows,
+        skipped=skipped,
+        seconds=time.perf_counter() - start,
+    )
 
 
 def ingest(

@@ -204,3 +204,22 @@ def test_series_view_matches_trend(store: str) -> None:
         if x["packets"]
     ]
     assert view == trend
+
+
+def test_payloads_indicators_and_stix(store: str, tmp_path: Path) -> None:
+    r = run("payloads", "--data", store, "--cve", "CVE-2014-8361", "--format", "json")
+    rows = json.loads(r.output)
+    assert rows and all("CVE-2014-8361" in x["cves"] for x in rows)
+    shown = run("payloads", "--data", store, "--show", rows[0]["id"])
+    assert "client_bytes" in shown.output and "\\x0d" in shown.output  # CR escaped
+    table = run("indicators", "--data", store)
+    assert "hxxp://" in table.output and "http://" not in table.output
+    out = tmp_path / "b.json"
+    r = run("indicators", "--data", store, "--format", "stix", "--out", str(out))
+    assert r.exit_code == 0, r.output
+    import stix2
+
+    bundle = stix2.parse(out.read_text(), allow_custom=False)
+    assert any(o.type == "indicator" for o in bundle.objects)
+    assert "203.0.113." not in out.read_text()
+    assert run("payloads", "--data", store, "--show", "nope").exit_code == 1

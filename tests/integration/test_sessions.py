@@ -4,6 +4,7 @@ request none, Telnet logins come back with the right Mirai-dictionary flag."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,20 @@ def test_indicators_view_and_reingest(stored: Settings, smoke: SimulationResult)
     ingest(smoke.pcaps, stored)
     after = run_query(stored, "SELECT count(*) AS n FROM sessions").column("n")[0].as_py()
     assert before == after
+
+
+def test_cowrie_log_ingests_into_the_same_tables(settings: Settings) -> None:
+    log = Path(__file__).parent.parent / "data" / "cowrie" / "cowrie.json"
+    s = settings.replace(sensor_networks=["192.0.2.0/24"])
+    r = ingest([log], s).inputs[0]
+    assert r.status == "ingested" and r.packets == 0 and r.sessions == 4
+    assert r.skipped  # the malformed lines are counted, not fatal
+    rows = {x["src"]: x for x in run_query(s, "SELECT * FROM sessions").to_pylist()}
+    mirai = rows["203.0.113.45"]
+    assert mirai["app"] == "telnet" and "sig.mirai-telnet-busybox-token" in mirai["signatures"]
+    assert "http://198.51.100.9/bins/mips" in mirai["indicators"]
+    logins = run_query(
+        s, "SELECT username, password, success, mirai_dict FROM logins WHERE src = '203.0.113.45'"
+    ).to_pylist()
+    assert {"username": "root", "password": "xc3511", "success": True, "mirai_dict": True} in logins
+    assert ingest([log], s).inputs[0].status == "duplicate"

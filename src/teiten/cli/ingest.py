@@ -28,6 +28,7 @@ def summary(result: IngestResult) -> list[str]:
         name = terminal(r.path)
         if r.status == "ingested":
             extra = f", {r.outbound:,} outbound" if r.outbound else ""
+            extra += f", {r.sessions:,} sessions" if r.sessions else ""
             lines.append(f"{name}: {r.packets:,} packets{extra} in {r.seconds:.1f}s")
         elif r.status == "duplicate":
             lines.append(f"{name}: skipped, {terminal(r.message)}")

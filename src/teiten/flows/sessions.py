@@ -153,3 +153,12 @@ class SessionTables:
             pa.Table.from_pydict(cols, schema=SESSIONS_SCHEMA),
             pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
         )
+
+
+def fill_session_countries(table: pa.Table, enricher: CountryEnricher) -> pa.Table:
+    """Set ``src_cc`` of sessions rows made elsewhere (Cowrie logs) from their client address."""
+    ip4 = table.column("src_ip4").to_numpy()
+    codes = enricher.codes_ip4(ip4.astype(np.uint32))
+    cc = [COUNTRIES[int(c)] if a else "" for a, c in zip(ip4.tolist(), codes, strict=True)]
+    i = table.schema.get_field_index("src_cc")
+    return table.set_column(i, table.schema.field(i), pa.array(cc, pa.string()))

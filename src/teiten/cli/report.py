@@ -1,0 +1,65 @@
+"""``teiten report``: write the observation report (HTML, PDF or Markdown, Japanese or English)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teiten.analysis.payloads import sensor_addresses
+from teiten.cli.main import data_option, settings_from
+from teiten.report.model import build_report, report_tz
+from teiten.report.redact import Redactor
+from teiten.report.render import FORMATS, LANGS, render
+from teiten.store.engine import open_engine
+
+
+@click.command("report")
+@data_option
+@click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
+@click.option("--to", "last", metavar="DATE", help="Last day (the report date), YYYY-MM-DD.")
+@click.option("--lang", type=click.Choice(LANGS), default="ja", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("report"),
+    show_default=True,
+    help="Folder the report files are written to.",
+)
+@click.option(
+    "--internal",
+    is_flag=True,
+    help="Keep sensor addresses (never publish such a report). Default: redacted.",
+)
+@click.pass_context
+def report_command(
+    ctx: click.Context,
+    data: Path | None,
+    tz: str | None,
+    first: str | None,
+    last: str | None,
+    lang: str,
+    fmt: str,
+    out: Path,
+    internal: bool,
+) -> None:
+    """Report the rises found in the window, one section per campaign.
+
+    Dates are in the tz setting (Japanese reports: JST unless tz is set).
+    Sensor addresses and attacker download hosts are shown as [redacted].
+
+    \b
+    Example:  teiten report --from 2017-10-01 --to 2017-12-18 --lang ja --format pdf
+    """
+    settings = settings_from(ctx, data=data, tz=tz)
+    report = build_report(
+        settings, first=first, last=last, tz=report_tz(settings, lang), internal=internal
+    )
+    with open_engine(settings) as engine:
+        guard = Redactor(settings.sensor_networks, sensor_addresses(engine))
+    for path in render(report, fmt, lang, out, redactor=guard):
+        click.echo(str(path))
+
+
+COMMANDS = [report_command]
