@@ -66,8 +66,11 @@ def test_list() -> None:
     r = run("list", "--format", "json")
     assert r.exit_code == 0
     ids = {x["id"] for x in json.loads(r.stdout)}
-    assert ids == {"logitec-2017-12-19", "huawei-hg532-cve-2017-17215",
-                   "realtek-sdk-miniigd-cve-2014-8361"}
+    assert ids == {
+        "logitec-2017-12-19",
+        "huawei-hg532-cve-2017-17215",
+        "realtek-sdk-miniigd-cve-2014-8361",
+    }
     rows = json.loads(run("list", "--products", "--format", "json").stdout)
     assert len(rows) == 12 and {"advisory", "model", "fixed_version", "fixed_date"} <= set(rows[0])
     assert run("list", "--lang", "ja").stdout.count("ロジテック") == 1
@@ -80,13 +83,17 @@ def test_import_then_check(tmp_path: Path) -> None:
     assert "11 models" in r.stdout and (out / "teiten-sample-logitec-2017-12-19.toml").is_file()
     again = run("import", str(DATA / "logitec-sample.json"), "--out", str(out))
     assert again.exit_code == 3 and "--replace" in again.output
-    assert run("import", str(DATA / "logitec-sample.json"), "--out", str(out),
-               "--replace").exit_code == 0
+    assert (
+        run("import", str(DATA / "logitec-sample.json"), "--out", str(out), "--replace").exit_code
+        == 0
+    )
     r = run("check", "LAN-W300N/RS", "2.32", "--advisories", str(out), "--format", "json")
     (v,) = json.loads(r.stdout)
     assert r.exit_code == 1 and v["fixed_version"] == "2.33"
     assert {v["advisory_id"], *(a["advisory_id"] for a in v["also"])} == {
-        "logitec-2017-12-19", "teiten-sample-logitec-2017-12-19"}
+        "logitec-2017-12-19",
+        "teiten-sample-logitec-2017-12-19",
+    }
     listed = json.loads(run("list", "--advisories", str(out), "--format", "json").stdout)
     assert len(listed) == 4
 
