@@ -91,10 +91,13 @@ def _base_where(window: Window) -> str:
     return f"NOT is_outbound AND ts >= {window.start_ns} AND ts < {window.end_ns}"
 
 
-def _query(ports: list[Port], window: Window, segment: str, extra: str = "") -> str:
+def _query(
+    ports: list[Port], window: Window, segment: str, extra: str = "", measures: tuple[str, ...] = ()
+) -> str:
+    s24 = SOURCES24_SQL if "sources24" in measures else "0"
     return f"""
 SELECT proto, dst_port, {window.bucket_sql()} AS bucket, {segment} AS segment,
-       count(*) AS packets, {SOURCES_SQL} AS sources, {SOURCES24_SQL} AS sources24
+       count(*) AS packets, {SOURCES_SQL} AS sources, {s24} AS sources24
 FROM packets_raw
 WHERE {_base_where(window)} AND {_port_filter(ports)} {extra}
 GROUP BY 1, 2, 3, 4"""
@@ -130,15 +133,15 @@ def trend(
     active = active_addresses(engine, window) if "per_address" in measures else {}
     if split == "fingerprint":
         parts = [
-            _query(ports, window, f"'{f.name}'", f"AND (fp >> {f.bit}) & 1 = 1")
+            _query(ports, window, f"'{f.name}'", f"AND (fp >> {f.bit}) & 1 = 1", measures)
             for f in registry.registered()
         ]
-        parts.append(_query(ports, window, "'none'", "AND fp = 0"))
+        parts.append(_query(ports, window, "'none'", "AND fp = 0", measures))
         sql = " UNION ALL ".join(parts)
         shown = [f.name for f in registry.registered()] + ["none"]
     else:
         segment, shown = segment_sql(split, home_country)
-        sql = _query(ports, window, segment)
+        sql = _query(ports, window, segment, measures=measures)
     table = engine.query(sql).to_pylist()
     found = {(r["proto"], r["dst_port"], r["bucket"], r["segment"]): r for r in table}
     segments = list(dict.fromkeys(shown + sorted({r["segment"] for r in table} - set(shown))))

@@ -115,8 +115,8 @@ class Window:
 
 
 def data_span(engine: Engine) -> tuple[int, int] | None:
-    """First and last inbound packet time (ns), or None for an empty store."""
-    r = engine.query("SELECT min(ts) AS a, max(ts) AS b FROM packets_raw WHERE NOT is_outbound")
+    """First and last packet time (ns), or None for an empty store (from file statistics)."""
+    r = engine.query("SELECT min(ts) AS a, max(ts) AS b FROM packets_raw")
     a, b = r.column("a")[0].as_py(), r.column("b")[0].as_py()
     return None if a is None else (int(a), int(b))
 

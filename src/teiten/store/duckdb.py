@@ -58,7 +58,7 @@ class DuckDBEngine:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             source = (
                 f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
-                " hive_types = {'sensor': VARCHAR, 'date': DATE})"
+                " union_by_name = true, hive_types = {'sensor': VARCHAR, 'date': DATE})"
             )
         else:
             empty = schema.empty_table()
@@ -71,7 +71,10 @@ class DuckDBEngine:
 
     def _create_views(self) -> None:
         self._stored("packets", arrow_schema())
-        self.con.execute("CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored"))
+        present = {r[0] for r in self.con.execute("DESCRIBE packets_stored").fetchall()}
+        self.con.execute(
+            "CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored", present)
+        )
         names = [(f.bit, f.name) for f in registry.registered()]
         self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
         self.con.execute("CREATE VIEW series AS " + series_view(self.home_country))

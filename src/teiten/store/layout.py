@@ -151,6 +151,10 @@ def country_text(code: str, intdiv: Callable[[str, str], str]) -> str:
     return f"CASE WHEN {code} = 0 THEN '' ELSE concat({first}, {second}) END"
 
 
+ADDED_LATER: dict[str, str] = {"src_asn": "CAST(0 AS UINTEGER)", "src_as_org": "''"}
+"""Stored columns that older stores lack, with the value to read for them."""
+
+
 def logical_sql(
     xor: Callable[[str, str], str], intdiv: Callable[[str, str], str]
 ) -> dict[str, str]:
@@ -174,6 +178,9 @@ def logical_sql(
     for c in PACKETS:
         if c.name not in sql and c.name not in FROM_PATH:
             sql[c.name] = c.name
+    # Columns added after the first release: files written before have none.
+    sql["src_asn"] = "coalesce(src_asn, 0)"
+    sql["src_as_org"] = "coalesce(src_as_org, '')"
     for name, others in RESIDUALS.items():
         width = np.dtype(next(c.dtype for c in PACKETS if c.name == name)).itemsize * 8
         expr = f"CAST({name} AS BIGINT)"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from teiten.schema import DECODE_ERRORS, PACKETS
-from teiten.store.layout import logical_sql
+from teiten.store.layout import ADDED_LATER, logical_sql
 
 PROTO_NAMES: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
 
@@ -121,12 +121,18 @@ SELECT
 FROM {source}"""
 
 
-def raw_view(d: Dialect, source: str) -> str:
+def raw_view(d: Dialect, source: str, present: set[str] | None = None) -> str:
     """``SELECT`` of ``packets_raw``: the logical columns (teiten.schema) over stored rows.
 
-    ``source`` must provide the stored columns plus the hive path column ``sensor``.
+    ``source`` must provide the stored columns plus the hive path column
+    ``sensor``; ``present`` names the stored columns the files have (columns
+    added in later releases read as their default in older stores).
     """
     exprs = logical_sql(d.xor, d.intdiv)
+    if present is not None:
+        for name, default in ADDED_LATER.items():
+            if name not in present:
+                exprs[name] = default
     exprs["input_id"] = (
         f"CAST(regexp_extract({d.source_file}, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
     )
