@@ -23,6 +23,7 @@ from teiten.analysis.window import Window
 from teiten.config import Settings
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import trend_chart
+from teiten.report.publish import write_report
 from teiten.report.redact import Redactor, download_hosts
 from teiten.simulate import simulate
 from teiten.store.engine import open_engine
@@ -48,6 +49,8 @@ class DemoResult:
     sample: dict[str, Any] | None = None
     """A classified CVE-2014-8361 session, its bytes masked for publication."""
     indicators: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[Path] = field(default_factory=list)
+    """The demo reports (Japanese and English, HTML and PDF)."""
 
 
 def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,7 +75,9 @@ def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1) -> DemoResult:
+def run_demo(
+    out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1, reports: bool = True
+) -> DemoResult:
     """Run the whole demo into ``out`` (created; its ``data`` folder is the store)."""
     out.mkdir(parents=True, exist_ok=True)
     sim = simulate(SCENARIO, out / "capture", scale=scale, seed=seed)
@@ -99,7 +104,7 @@ def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1
         ),
     ]
     detection = run_detection(settings)
-    return DemoResult(
+    result = DemoResult(
         out,
         ingested,
         ports,
@@ -111,6 +116,18 @@ def run_demo(out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1
         masked_sample(settings),
         list_indicators(settings, limit=8),
     )
+    if reports:
+        for lang in ("ja", "en"):
+            result.reports += write_report(
+                settings,
+                out,
+                lang=lang,
+                fmts=("html", "pdf"),
+                first=FIRST.isoformat(),
+                last=LAST.isoformat(),
+                alerts=detection.found,
+            )
+    return result
 
 
 def masked_sample(settings: Settings, cve: str = "CVE-2014-8361") -> dict[str, Any] | None:

@@ -8,7 +8,7 @@ import click
 
 from teiten.analysis.ports import port_ranking
 from teiten.analysis.series import MEASURES, SPLITS, port_trend
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import emit, format_option
 from teiten.report.charts import trend_chart
 

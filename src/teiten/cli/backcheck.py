@@ -25,14 +25,12 @@ MAX_TARGET_FILE = 1 << 20
 TABLE_COLUMNS = (
     "target",
     "port",
-    "proto",
     "probe",
     "state",
     "path",
     "server_header",
-    "manufacturer",
-    "model",
-    "firmware",
+    "device",
+    "text",
     "advisories",
     "note",
 )
@@ -85,14 +83,32 @@ def _row(p: Probe) -> dict[str, Any]:
     return row
 
 
+def _table_row(p: Probe) -> dict[str, Any]:
+    """A short row for the table: device fields joined, the worst advisory, text escaped."""
+    device = " ".join(x for x in (p.manufacturer, p.model, p.firmware) if x)
+    ids = p.advisory_ids
+    worst = f"{p.advisory_status} {ids[0]}" if ids else ""
+    more = f" +{len(ids) - 1}" if len(ids) > 1 else ""
+    shown = p.title or ("" if device or p.server_header else terminal(p.banner, 40))
+    return {
+        "target": p.target,
+        "port": f"{p.port}/{p.proto}",
+        "probe": p.probe,
+        "state": p.state,
+        "path": p.path,
+        "server_header": p.server_header,
+        "device": device,
+        "text": shown,
+        "advisories": worst + more,
+        "note": terminal(p.note, 80),
+    }
+
+
 def _show(probes: tuple[Probe, ...], fmt: str, out: Path | None, summary: Summary) -> None:
-    rows = [_row(p) for p in probes]
     if fmt == "table":
-        for r in rows:
-            r["note"] = terminal(r["note"], 80)
-        emit(rows, fmt, columns=TABLE_COLUMNS)
+        emit([_table_row(p) for p in probes], fmt, columns=TABLE_COLUMNS)
     else:
-        emit(rows, fmt)
+        emit([_row(p) for p in probes], fmt)
     if out is not None:
         import pyarrow.parquet as pq
 
@@ -223,6 +239,8 @@ def run_command(
     Example:  teiten backcheck run 198.51.100.7 --allow 198.51.100.0/24 --enable \\
                   --log sent.jsonl --out probes.parquet
     """
+    if not enable:  # before parsing anything: the answer is no whatever the options say
+        raise ConfigError(OFF)
     config = ProbeConfig(
         enabled=enable,
         allow=allow,
@@ -237,8 +255,6 @@ def run_command(
         max_bytes=max_bytes,
         log_path=log_path,
     )
-    if not enable:  # before reading any file: the answer is no whatever they hold
-        raise ConfigError(OFF)
     result = run_backcheck(_targets(targets, from_file), config)
     for r in result.refused:
         click.echo(f"refused {terminal(r.target, 100)}: {r.reason}", err=True)

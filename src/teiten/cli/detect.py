@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from teiten.analysis.detection import alert_row, list_alerts, run_detection
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import emit, format_option
 
 

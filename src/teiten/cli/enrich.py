@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.enrich.recompute import recompute_enrichment
 
 

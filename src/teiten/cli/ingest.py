@@ -16,7 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.escape import terminal
 from teiten.pipeline import IngestResult, ingest
 

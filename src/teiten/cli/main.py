@@ -4,49 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
 
 import click
 
-from teiten.config import Settings, load_settings
+from teiten.cli.common import TeitenGroup
+from teiten.config import load_settings
 from teiten.errors import TeitenError
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class TeitenGroup(click.Group):
-    """A group whose commands report TeitenError as one line and exit 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TeitenError as e:
-            raise click.ClickException(str(e)) from None
-
-
-def data_option(f: F) -> F:
-    """``--data DIR`` and ``--tz ZONE``, shared by every command that reads the store."""
-    f = click.option(
-        "--tz",
-        default=None,
-        metavar="ZONE",
-        help="Time zone days are cut in (default: setting tz, UTC).",
-    )(f)
-    return click.option(
-        "--data",
-        default=None,
-        metavar="DIR",
-        type=click.Path(path_type=Path),
-        help="Data directory (default: setting data, ./teiten-data).",
-    )(f)
-
-
-def settings_from(ctx: click.Context, **options: Any) -> Settings:
-    """The settings of this run: the group's file/env layers plus command options."""
-    base: Settings = ctx.obj
-    return base.replace(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()})
 
 
 @click.group(cls=TeitenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,11 +40,13 @@ def _register() -> None:
     from teiten.cli import (
         advisory,
         analysis,
+        backcheck,
         detect,
         enrich,
         ingest,
         payloads,
         query,
+        report,
         settings,
         signatures,
         simulate,
@@ -95,6 +61,8 @@ def _register() -> None:
         payloads,
         signatures,
         advisory,
+        backcheck,
+        report,
         simulate,
         settings,
     ):

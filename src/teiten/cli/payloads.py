@@ -9,7 +9,7 @@ import click
 
 from teiten.analysis.payloads import list_indicators, list_payloads, show_payload
 from teiten.classify.indicators import defang
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import FORMATS, emit, format_option
 from teiten.escape import terminal
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.main import data_option, settings_from
+from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import emit, format_option
 from teiten.store.engine import run_query
 

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import click
 
-from teiten.analysis.payloads import sensor_addresses
-from teiten.cli.main import data_option, settings_from
-from teiten.report.model import build_report, report_tz
-from teiten.report.redact import Redactor
-from teiten.report.render import FORMATS, LANGS, render
-from teiten.store.engine import open_engine
+from teiten.cli.common import data_option, settings_from
+from teiten.report.publish import write_report
+from teiten.report.render import FORMATS, LANGS
 
 
 @click.command("report")
@@ -53,12 +50,9 @@ def report_command(
     Example:  teiten report --from 2017-10-01 --to 2017-12-18 --lang ja --format pdf
     """
     settings = settings_from(ctx, data=data, tz=tz)
-    report = build_report(
-        settings, first=first, last=last, tz=report_tz(settings, lang), internal=internal
-    )
-    with open_engine(settings) as engine:
-        guard = Redactor(settings.sensor_networks, sensor_addresses(engine))
-    for path in render(report, fmt, lang, out, redactor=guard):
+    for path in write_report(
+        settings, out, lang=lang, fmts=(fmt,), first=first, last=last, internal=internal
+    ):
         click.echo(str(path))
 
 

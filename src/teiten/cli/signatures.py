@@ -10,8 +10,8 @@ import click
 from teiten.classify.classifier import Report, Verdict, explain_file
 from teiten.classify.indicators import defang_text
 from teiten.classify.signatures import Signature, load_signatures
+from teiten.cli.common import TeitenGroup
 from teiten.cli.output import emit, format_option
-from teiten.errors import TeitenError
 from teiten.escape import terminal
 
 LIST_COLUMNS = ("id", "kind", "protocol", "severity", "cves", "jvn", "ports", "title")
@@ -25,21 +25,7 @@ rules_option = click.option(
 )
 
 
-class _Group(click.Group):
-    """Reports TeitenError as one line and exit 1, like ``teiten.cli.main.TeitenGroup``.
-
-    Not imported from there: ``teiten.cli.main`` imports this module while it
-    registers commands, so importing it back would be circular.
-    """
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TeitenError as e:
-            raise click.ClickException(str(e)) from None
-
-
-@click.group("signatures", cls=_Group)
+@click.group("signatures", cls=TeitenGroup)
 def signatures_group() -> None:
     """Payload signatures: list them, or test them on a raw request file."""
 

@@ -112,6 +112,8 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
     click.echo("")
     for c in result.charts:
         click.echo(f"chart: {c}")
+    for r in result.reports:
+        click.echo(f"report: {r}")
 
 
 COMMANDS = [simulate_command, demo_command]

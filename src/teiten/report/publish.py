@@ -1,0 +1,45 @@
+"""Writing a finished report: build it from the store, render it, check it leaks nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from teiten.analysis.alerts import Alert
+from teiten.analysis.payloads import sensor_addresses
+from teiten.config import Settings
+from teiten.report.model import build_report, report_tz
+from teiten.report.redact import Redactor
+from teiten.report.render import render
+from teiten.store.engine import open_engine
+
+
+def write_report(
+    settings: Settings,
+    out: Path,
+    *,
+    lang: str = "ja",
+    fmts: tuple[str, ...] = ("html",),
+    first: str | None = None,
+    last: str | None = None,
+    internal: bool = False,
+    alerts: list[Alert] | None = None,
+) -> list[Path]:
+    """Build the report once and render it in each format; returns the files written.
+
+    Unless ``internal``, every HTML, Markdown and SVG file is searched again for
+    sensor addresses before it is kept (see ``report.render``).
+    """
+    report = build_report(
+        settings,
+        first=first,
+        last=last,
+        tz=report_tz(settings, lang),
+        internal=internal,
+        alerts=alerts,
+    )
+    with open_engine(settings) as engine:
+        guard = None if internal else Redactor(settings.sensor_networks, sensor_addresses(engine))
+    files: list[Path] = []
+    for fmt in fmts:
+        files += render(report, fmt, lang, out, redactor=guard)
+    return files

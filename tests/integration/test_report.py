@@ -1,0 +1,199 @@
+"""``teiten report`` on the seed scenario: structure, golden text, redaction, escaping, PDF."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from teiten.analysis.payloads import sensor_addresses
+from teiten.config import Settings, load_settings
+from teiten.pipeline import ingest
+from teiten.report.model import Report, Section, build_report, report_tz
+from teiten.report.redact import Redactor
+from teiten.report.render import render
+from teiten.simulate import SimulationResult
+from teiten.store.engine import open_engine
+
+BASELINES = Path(__file__).parents[1] / "baselines" / "report"
+SENSOR_NET = "203.0.113.0/24"
+UPDATE = os.environ.get("TEITEN_UPDATE_GOLDEN") == "1"
+MODELS = ("LAN-WH300N/DR", "LAN-W300N/R", "LAN-W300N3L", "LAN-WH300N/DGRU")
+INJECTIONS = (
+    "<script>document.title='pwned'</script>",
+    "<img src=x onerror=\"document.body.appendChild(document.createElement('pwned'))\">",
+    "[click](javascript:document.title='pwned')",
+    "```\n# heading\n``````\n| a | b |",
+    "</pre><svg onload=document.title='pwned'>",
+)
+
+
+@pytest.fixture(scope="module")
+def store(npa_small: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = load_settings(
+        env={},
+        overrides={
+            "data": str(tmp_path_factory.mktemp("report") / "store"),
+            "sensor_networks": [SENSOR_NET],
+            "sensor": "test-sensor",
+        },
+    )
+    ingest(npa_small.pcaps, settings)
+    return settings
+
+
+@pytest.fixture(scope="module")
+def reports(store: Settings) -> dict[str, Report]:
+    return {lang: build_report(store, tz=report_tz(store, lang)) for lang in ("ja", "en")}
+
+
+@pytest.fixture(scope="module")
+def guard(store: Settings) -> Redactor:
+    with open_engine(store) as engine:
+        return Redactor([SENSOR_NET], sensor_addresses(engine))
+
+
+def _golden(name: str, text: str) -> None:
+    path = BASELINES / name
+    if UPDATE or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs (TEITEN_UPDATE_GOLDEN=1)"
+
+
+def test_one_section_per_campaign_with_numbered_figures(reports: dict[str, Report]) -> None:
+    r = reports["ja"]
+    assert r.tz == "Asia/Tokyo" and r.date == r.last and reports["en"].tz == "UTC"
+    (s,) = r.sections
+    assert s.ports[0] == "52869/tcp" and s.onset == "2017-11-01"
+    assert s.figures == {"trend": 1, "sample": 2, "segments": 3, "flow": 4}
+    assert s.sample is not None and "[redacted]" in s.sample["request"]
+    assert any("busybox wget http://[redacted]/" in c for c in s.sample["injected"])
+    assert s.mirai_ports == ["23/tcp", "2323/tcp"] and s.probes is None
+    assert s.flow is not None and s.flow["scan_ports"] == ["23/tcp", "2323/tcp"]
+    logitec = next(a for a in s.advisories if a["vendor"] == "Logitec")
+    assert len(logitec["products"]) == 11
+    json.loads(r.to_json())
+
+
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_markdown_and_chart_data_match_the_golden_files(
+    reports: dict[str, Report], tmp_path: Path, lang: str
+) -> None:
+    paths = render(reports[lang], "md", lang, tmp_path)
+    _golden(f"report.{lang}.md", paths[0].read_text(encoding="utf-8"))
+    charts = [c for s in reports[lang].sections for c in s.charts]
+    _golden(f"charts-{lang}.json", json.dumps([c.__dict__ for c in charts], indent=1) + "\n")
+    assert all(p.exists() for p in paths[1:]) and {p.suffix for p in paths[1:]} == {".png", ".svg"}
+
+
+def _texts(paths: list[Path]) -> dict[Path, str]:
+    out = {}
+    for p in paths:
+        if p.suffix == ".pdf":
+            out[p] = subprocess.run(
+                ["pdftotext", "-layout", str(p), "-"], check=True, capture_output=True, text=True
+            ).stdout
+        elif p.suffix in (".html", ".md", ".svg"):
+            out[p] = p.read_text(encoding="utf-8")
+    return out
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+@pytest.mark.parametrize("lang", ["ja", "en"])
+def test_no_output_names_a_sensor_address(
+    reports: dict[str, Report], guard: Redactor, tmp_path: Path, lang: str
+) -> None:
+    paths = [p for fmt in ("html", "md", "pdf") for p in render(reports[lang], fmt, lang, tmp_path)]
+    texts = _texts(paths)
+    assert len(texts) == len(paths) - 3  # every file but the three PNGs
+    for path, text in texts.items():
+        assert guard.leaks(text) == [], path.name
+        assert "198.51.100." not in text, path.name  # download hosts masked too
+    pdf = re.sub(r"\s+", "", texts[tmp_path / f"report.{lang}.pdf"])
+    for words in ("52869/TCP", "2017-11-01", "CVE-2014-8361", *MODELS):
+        assert words in pdf, words
+    mirai = "Mirai ボットの特徴を有していました" if lang == "ja" else "theMiraifeature"
+    assert mirai.replace(" ", "") in pdf
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs poppler-utils")
+def test_pdf_pages_render(reports: dict[str, Report], tmp_path: Path) -> None:
+    (pdf,) = render(reports["ja"], "pdf", "ja", tmp_path)
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert 3 <= len(pages) <= 8
+
+
+def test_internal_report_keeps_sensor_addresses(store: Settings, tmp_path: Path) -> None:
+    r = build_report(store, tz="UTC", internal=True)
+    assert r.sections[0].sample is not None
+    assert re.search(r"Host: 203\.0\.113\.\d+", r.sections[0].sample["request"])
+
+
+def _hostile(report: Report) -> Report:
+    r = copy.deepcopy(report)
+    section: Section = r.sections[0]
+    assert section.sample is not None
+    section.sample["request"] = "POST /" + "\n".join(INJECTIONS) + " HTTP/1.1"
+    section.sample["injected"] = list(INJECTIONS)
+    section.probes = [{"summary": s} for s in INJECTIONS]
+    return r
+
+
+def test_markdown_interprets_no_attacker_text(reports: dict[str, Report], tmp_path: Path) -> None:
+    (md, *_) = render(_hostile(reports["en"]), "md", "en", tmp_path)
+    text = md.read_text(encoding="utf-8")
+    outside = re.sub(r"(?ms)^(`{3,})text\n.*?\n\1$", "", text)
+    for raw in ("<script>", "<img", "](javascript:", "<svg", "```\n# heading"):
+        assert re.search(r"(?<!\\)" + re.escape(raw), outside) is None, raw
+    assert "\\<script\\>" in text  # the probe summaries, escaped inline
+
+
+def test_html_escapes_attacker_text(reports: dict[str, Report], tmp_path: Path) -> None:
+    (page,) = render(_hostile(reports["en"]), "html", "en", tmp_path)
+    html = page.read_text(encoding="utf-8")
+    for raw in ("<script>", "<img src=x", "<svg onload"):
+        assert raw not in html
+    assert "&lt;script&gt;" in html and "data:image/png;base64," in html
+    assert not re.search(r"""(?:src|href)=["']?(?:https?:|//)""", html)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+def test_no_script_runs_in_a_browser(reports: dict[str, Report], tmp_path: Path) -> None:
+    (page,) = render(_hostile(reports["en"]), "html", "en", tmp_path)
+    profile = tmp_path / "profile"
+    dom = subprocess.run(
+        [
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+            "--disable-background-networking", "--disable-component-update", "--no-first-run",
+            "--disable-sync", "--disable-quic", f"--user-data-dir={profile}",
+            "--virtual-time-budget=2000", "--dump-dom", page.as_uri(),
+        ],
+        check=True, capture_output=True, text=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "<title>Internet observation report" in dom
+    assert "pwned</title>" not in dom and "<pwned" not in dom and "<script" not in dom
+    assert "&lt;script&gt;document.title" in dom
+
+
+def test_report_command(store: Settings, tmp_path: Path) -> None:
+    from teiten.cli.report import report_command
+
+    result = CliRunner().invoke(
+        report_command,
+        ["--lang", "en", "--format", "md", "--out", str(tmp_path / "r"), "--to", "2017-12-18"],
+        obj=store,
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert "report.en.md" in result.output
+    assert "2017-12-18" in (tmp_path / "r" / "report.en.md").read_text(encoding="utf-8")

@@ -1,0 +1,68 @@
+"""Report chart style: a real CJK font for Japanese, and a clear error without one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from teiten.errors import DependencyError
+from teiten.report import style
+from teiten.report.flow import flow_figure, flow_texts
+from teiten.report.model import Chart
+
+FLOW = {
+    "exploit_port": "52869/tcp",
+    "cves": ["CVE-2014-8361"],
+    "downloads": ["http://[redacted]/okiru.sh"],
+    "scan_ports": ["23/tcp", "2323/tcp"],
+    "scan_segment": "domestic",
+    "shared_sources": 95,
+    "overlap": 0.7,
+}
+
+
+def test_cjk_font_has_the_japanese_glyphs() -> None:
+    from matplotlib import font_manager
+    from matplotlib.ft2font import FT2Font
+
+    family = style.cjk_font()
+    path = font_manager.findfont(
+        font_manager.FontProperties(family=family), fallback_to_default=False
+    )
+    font = FT2Font(path)
+    for ch in "国内外増加開始パケット数感染探索":
+        assert font.get_char_index(ord(ch)) != 0, ch
+
+
+def test_missing_cjk_font_names_the_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib import font_manager
+
+    style.cjk_font.cache_clear()
+    monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    try:
+        with pytest.raises(DependencyError, match="fonts-noto-cjk"):
+            style.cjk_font()
+    finally:
+        style.cjk_font.cache_clear()
+
+
+def test_series_chart_writes_png_and_searchable_svg(tmp_path: Path) -> None:
+    chart = Chart(1, "segments", ["23/tcp"], ["2017-10-31", "2017-11-01"],
+                  {"domestic": [1, 50], "foreign": [5, 5]}, "2017-11-01")  # fmt: skip
+    png, svg = style.series_chart(chart, tmp_path / "fig1", "ja")
+    assert png.read_bytes().startswith(b"\x89PNG")
+    text = svg.read_text(encoding="utf-8")
+    assert "国内 (23/TCP)" in text and "増加開始 2017-11-01" in text
+    assert style.cjk_font() in text
+
+
+def test_flow_boxes_come_from_the_evidence(tmp_path: Path) -> None:
+    texts = flow_texts(FLOW, "en")
+    assert "52869/TCP" in texts[0] and "CVE-2014-8361" in texts[0]
+    assert "[redacted]/okiru.sh" in texts[1] and "95 sources" in texts[2]
+    assert "23/TCP / 2323/TCP" in texts[3]
+    other = flow_texts(FLOW | {"exploit_port": "37215/tcp", "scan_ports": ["5555/tcp"]}, "ja")
+    assert "37215/TCP" in other[0] and "5555/TCP" in other[3]
+    png, svg = flow_figure(FLOW, tmp_path / "flow", "ja")
+    assert png.stat().st_size > 1000 and "感染した機器" in svg.read_text(encoding="utf-8")
