@@ -17,6 +17,8 @@ import click
 from teiten.backcheck.model import Probe, Summary, summarize, to_table
 from teiten.backcheck.prober import DEFAULT_PORTS, OFF, TELNET_PORTS, ProbeConfig, run_backcheck
 from teiten.backcheck.scans import read_scan
+from teiten.backcheck.store import load_probes, store_probes
+from teiten.cli.common import settings_from
 from teiten.cli.output import emit, format_option
 from teiten.errors import ConfigError, InputError, TeitenError
 from teiten.escape import terminal
@@ -120,6 +122,23 @@ def _show(probes: tuple[Probe, ...], fmt: str, out: Path | None, summary: Summar
     click.echo(terminal(summary.sentence, 1000), err=True)
 
 
+def store_options(f: Any) -> Any:
+    """``--data DIR`` and ``--store/--no-store``: keep the rows in the data directory."""
+    f = click.option(
+        "--store/--no-store",
+        default=True,
+        show_default=True,
+        help="Keep the probe rows in the data directory (probes view, report).",
+    )(f)
+    return click.option(
+        "--data",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="DIR",
+        help="Data directory (default: setting data).",
+    )(f)
+
+
 out_option = click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -213,7 +232,10 @@ summary_port_option = click.option(
 @out_option
 @summary_port_option
 @format_option
+@store_options
+@click.pass_context
 def run_command(
+    ctx: click.Context,
     targets: tuple[str, ...],
     from_file: Path | None,
     allow: tuple[str, ...],
@@ -230,6 +252,8 @@ def run_command(
     out: Path | None,
     summary_port: int,
     fmt: str,
+    data: Path | None,
+    store: bool,
 ) -> list[Probe]:
     """Probe TARGETS (IP addresses) to identify the devices behind them.
 
@@ -256,6 +280,8 @@ def run_command(
         log_path=log_path,
     )
     result = run_backcheck(_targets(targets, from_file), config)
+    if store:
+        store_probes(settings_from(ctx, data=data), result.probes, "run")
     for r in result.refused:
         click.echo(f"refused {terminal(r.target, 100)}: {r.reason}", err=True)
     click.echo(
@@ -279,8 +305,17 @@ def run_command(
 @out_option
 @summary_port_option
 @format_option
+@store_options
+@click.pass_context
 def import_command(
-    file: Path, format_in: str, out: Path | None, summary_port: int, fmt: str
+    ctx: click.Context,
+    file: Path,
+    format_in: str,
+    out: Path | None,
+    summary_port: int,
+    fmt: str,
+    data: Path | None,
+    store: bool,
 ) -> list[Probe]:
     """Read a masscan, ZGrab2 or Nmap result FILE as probe rows (nothing is sent).
 
@@ -288,6 +323,8 @@ def import_command(
     Example:  teiten backcheck import masscan.json --out probes.parquet
     """
     scan = read_scan(file, format_in)
+    if store:
+        store_probes(settings_from(ctx, data=data), scan.probes, f"import {file.name}")
     click.echo(
         f"read {scan.records} records ({scan.fmt}): {len(scan.probes)} rows, "
         f"{scan.skipped} skipped",
@@ -297,6 +334,27 @@ def import_command(
         click.echo(f"skipped {terminal(why, 200)}", err=True)
     _show(scan.probes, fmt, out, summarize(scan.probes, port=summary_port))
     return list(scan.probes)
+
+
+@backcheck_group.command("show")
+@click.option(
+    "--data",
+    type=click.Path(path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Data directory (default: setting data).",
+)
+@summary_port_option
+@format_option
+@click.pass_context
+def show_command(ctx: click.Context, data: Path | None, summary_port: int, fmt: str) -> None:
+    """Show the stored back-check rows and their summary.
+
+    \b
+    Example:  teiten backcheck show --format json
+    """
+    probes = tuple(load_probes(settings_from(ctx, data=data)))
+    _show(probes, fmt, None, summarize(probes, port=summary_port))
 
 
 COMMANDS = [backcheck_group]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
+from teiten.backcheck.store import stored_summary
 from teiten.config import Settings
 from teiten.report.model import build_report, report_tz
 from teiten.report.redact import Redactor
@@ -29,6 +30,8 @@ def write_report(
     Unless ``internal``, every HTML, Markdown and SVG file is searched again for
     sensor addresses before it is kept (see ``report.render``).
     """
+    summary = stored_summary(settings)
+    probes = None if summary is None else [{"summary": summary.sentence, **summary.to_dict()}]
     report = build_report(
         settings,
         first=first,
@@ -36,6 +39,7 @@ def write_report(
         tz=report_tz(settings, lang),
         internal=internal,
         alerts=alerts,
+        probes=probes,
     )
     with open_engine(settings) as engine:
         guard = None if internal else Redactor(settings.sensor_networks, sensor_addresses(engine))

@@ -82,6 +82,10 @@ class DuckDBEngine:
             self._stored(table, table_schema(columns))
         for name, sql in payload_views(DUCKDB).items():
             self.con.execute(f"CREATE VIEW {name} AS {sql}")
+        from teiten.backcheck.model import PROBES_SCHEMA
+
+        self._stored("probes", PROBES_SCHEMA)
+        self.con.execute("CREATE VIEW probes AS SELECT * EXCLUDE (filename) FROM probes_stored")
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:

@@ -32,7 +32,7 @@ from teiten.store.catalog import Catalog
 from teiten.store.order import source_order
 
 NS_PER_DAY = 86_400 * 1_000_000_000
-TABLE_DIRS = ("packets", "sessions", "logins")
+TABLE_DIRS = ("packets", "sessions", "logins", "probes")
 
 
 def day_text(day: int) -> str:
