@@ -118,7 +118,8 @@ def reset_stats(stats: ReadStats) -> None:
 
 
 @jit
-def _u32(buf: U8, i: int, big: bool) -> int:
+def u32(buf: U8, i: int, big: bool) -> int:
+    """The 32-bit unsigned integer at ``buf[i]`` in either byte order (numba)."""
     if big:
         return int(
             (np.int64(buf[i]) << 24)
@@ -157,15 +158,15 @@ def scan_records(
     while n < limit:
         if end - pos < 16:
             return n, pos, 0, 16
-        caplen = _u32(buf, pos + 8, big)
+        caplen = u32(buf, pos + 8, big)
         if caplen > max_caplen:
             return n, pos, 2, 0
         if end - pos < 16 + caplen:
             return n, pos, 0, 16 + caplen
-        ts[n] = _u32(buf, pos, big) * 1_000_000_000 + _u32(buf, pos + 4, big) * frac_ns
+        ts[n] = u32(buf, pos, big) * 1_000_000_000 + u32(buf, pos + 4, big) * frac_ns
         off[n] = pos + 16
         cap[n] = caplen
-        orig[n] = _u32(buf, pos + 12, big)
+        orig[n] = u32(buf, pos + 12, big)
         n += 1
         pos += 16 + caplen
     return n, pos, 1, 0

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from teiten.capture.compressed import MAX_RECORD_BYTES, ByteStream, Window, jit
-from teiten.capture.pcap import BAD, NEED_MORE, RecordArrays, reset_stats
+from teiten.capture.pcap import BAD, NEED_MORE, RecordArrays, reset_stats, u32
 from teiten.capture.source import I64, U8, U16, U32, ReadStats, RecordChunk
 from teiten.errors import InputError
 
@@ -114,23 +114,6 @@ def parse_idb(block: bytes, big: bool) -> list[int]:
 
 
 @jit
-def _u32(buf: U8, i: int, big: bool) -> int:
-    if big:
-        return int(
-            (np.int64(buf[i]) << 24)
-            | (np.int64(buf[i + 1]) << 16)
-            | (np.int64(buf[i + 2]) << 8)
-            | np.int64(buf[i + 3])
-        )
-    return int(
-        np.int64(buf[i])
-        | (np.int64(buf[i + 1]) << 8)
-        | (np.int64(buf[i + 2]) << 16)
-        | (np.int64(buf[i + 3]) << 24)
-    )
-
-
-@jit
 def _to_ns(raw: int, mode: int, param: int) -> int:
     if mode == 0:
         return raw * param
@@ -153,23 +136,23 @@ def _packet(
             return 2, 0, 0, 0, 0, 0
         if iface.shape[0] == 0:
             return 1, 0, 0, 0, 0, 0
-        orig = _u32(buf, pos + 8, big)
+        orig = u32(buf, pos + 8, big)
         cap = min(orig, blen - 16)
         if iface[0, 1] > 0:
             cap = min(cap, iface[0, 1])
         return -1, 0, pos + 12, cap, orig, last_ts
     if blen < 32:
         return 2, 0, 0, 0, 0, 0
-    word = _u32(buf, pos + 8, big)
+    word = u32(buf, pos + 8, big)
     ifn = word if btype == 6 else ((word >> 16) if big else (word & 0xFFFF))
     if ifn >= iface.shape[0]:
         return 1, 0, 0, 0, 0, 0
-    cap = _u32(buf, pos + 20, big)
+    cap = u32(buf, pos + 20, big)
     if 32 + cap > blen:
         return 2, 0, 0, 0, 0, 0
-    raw = (_u32(buf, pos + 12, big) << 32) | _u32(buf, pos + 16, big)
+    raw = (u32(buf, pos + 12, big) << 32) | u32(buf, pos + 16, big)
     ts = _to_ns(raw, iface[ifn, 2], iface[ifn, 3]) + iface[ifn, 4]
-    return -1, ifn, pos + 28, cap, _u32(buf, pos + 24, big), ts
+    return -1, ifn, pos + 28, cap, u32(buf, pos + 24, big), ts
 
 
 @jit
@@ -193,17 +176,17 @@ def walk_blocks(
     while n < off.shape[0]:
         if end - pos < 12:
             return n, pos, 0, 12, last_ts
-        btype = _u32(buf, pos, big)
+        btype = u32(buf, pos, big)
         if btype == 0x0A0D0D0A or btype == 1:
             return n, pos, 3, 0, last_ts
-        blen = _u32(buf, pos + 4, big)
+        blen = u32(buf, pos + 4, big)
         if blen < 12 or blen % 4 != 0:
             return n, pos, 2, 0, last_ts
         if blen > 64 << 20:
             return n, pos, 4, blen, last_ts
         if end - pos < blen:
             return n, pos, 0, blen, last_ts
-        if _u32(buf, pos + blen - 4, big) != blen:
+        if u32(buf, pos + blen - 4, big) != blen:
             return n, pos, 2, 0, last_ts
         if btype == 2 or btype == 3 or btype == 6:
             err, ifn, o, c, g, t = _packet(buf, pos, blen, btype, big, iface, last_ts)
@@ -242,12 +225,12 @@ class _Section:
 def _control_block(win: Window, sec: _Section, skipped: Counter[str]) -> bool:
     """Consume the SHB or IDB at ``win.start``; False (with a counted reason) to stop."""
     buf, pos = win.buf, win.start
-    is_shb = _u32(buf, pos, False) == SHB  # the walker saw >= 12 bytes here
+    is_shb = u32(buf, pos, False) == SHB  # the walker saw >= 12 bytes here
     big = _byte_order(bytes(buf[pos + 8 : pos + 12])) if is_shb else sec.big
     if big is None:
         skipped["bad_block"] += 1
         return False
-    blen = _u32(win.buf, win.start + 4, big)
+    blen = u32(win.buf, win.start + 4, big)
     if blen % 4 or blen < (MIN_SHB_BYTES if is_shb else MIN_IDB_BYTES) or blen > MAX_RECORD_BYTES:
         skipped["bad_block"] += 1
         return False
