@@ -113,3 +113,16 @@ def test_webhook_delivery_signed_retried_once_each(seed_store: Settings) -> None
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_campaign_evidence_carries_the_back_check(seed_store: Settings) -> None:
+    from pathlib import Path
+
+    from teiten.backcheck.scans import read_scan
+    from teiten.backcheck.store import store_probes
+
+    scan = read_scan(Path(__file__).parent.parent / "data" / "scans" / "nmap.xml")
+    store_probes(seed_store, scan.probes, "import nmap.xml")
+    result = run_detection(seed_store)
+    linked = [a for a in result.found if a.campaign]
+    assert linked and all("52869 open" in a.evidence["backcheck"] for a in linked)

@@ -11,6 +11,7 @@ from teiten.analysis.campaigns import link_campaigns
 from teiten.analysis.series_matrix import daily_matrix
 from teiten.analysis.surge import DEFAULT_PARAMS, SurgeParams
 from teiten.analysis.window import parse_date, resolve_window
+from teiten.backcheck.store import stored_summary
 from teiten.config import Settings
 from teiten.store.alerts import AlertStore
 from teiten.store.engine import open_engine
@@ -43,6 +44,11 @@ def run_detection(
         matrix = daily_matrix(engine, window, str(settings.home_country))
         found = find_alerts(matrix, params)
         link_campaigns(engine, found, window, str(settings.home_country))
+    checked = stored_summary(settings)
+    if checked is not None:  # what the back-check found about the sources
+        for a in found:
+            if a.campaign:
+                a.evidence["backcheck"] = checked.sentence
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     store = AlertStore(settings.data_dir / "catalog.sqlite")
     try:
