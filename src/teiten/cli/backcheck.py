@@ -123,12 +123,17 @@ def _show(probes: tuple[Probe, ...], fmt: str, out: Path | None, summary: Summar
 
 
 def store_options(f: Any) -> Any:
-    """``--data DIR`` and ``--store/--no-store``: keep the rows in the data directory."""
+    """``--data DIR``, ``--store``, ``--no-store``: whether to keep the rows in the data directory.
+
+    Without either flag the rows are kept when ``--data`` is given or the data
+    directory already exists.
+    """
+    f = click.option("--no-store", "no_store", is_flag=True, help="Do not keep the rows.")(f)
     f = click.option(
-        "--store/--no-store",
-        default=True,
-        show_default=True,
-        help="Keep the probe rows in the data directory (probes view, report).",
+        "--store",
+        "store",
+        is_flag=True,
+        help="Keep the rows in the data directory (probes view, report).",
     )(f)
     return click.option(
         "--data",
@@ -137,6 +142,12 @@ def store_options(f: Any) -> Any:
         metavar="DIR",
         help="Data directory (default: setting data).",
     )(f)
+
+
+def _keep(store: bool, no_store: bool, data: Path | None, settings: Any) -> bool:
+    if store and no_store:
+        raise ConfigError("--store and --no-store contradict each other")
+    return store or (not no_store and (data is not None or settings.data_dir.is_dir()))
 
 
 out_option = click.option(
@@ -254,6 +265,7 @@ def run_command(
     fmt: str,
     data: Path | None,
     store: bool,
+    no_store: bool,
 ) -> list[Probe]:
     """Probe TARGETS (IP addresses) to identify the devices behind them.
 
@@ -280,8 +292,9 @@ def run_command(
         log_path=log_path,
     )
     result = run_backcheck(_targets(targets, from_file), config)
-    if store:
-        store_probes(settings_from(ctx, data=data), result.probes, "run")
+    settings = settings_from(ctx, data=data)
+    if _keep(store, no_store, data, settings):
+        store_probes(settings, result.probes, "run")
     for r in result.refused:
         click.echo(f"refused {terminal(r.target, 100)}: {r.reason}", err=True)
     click.echo(
@@ -316,6 +329,7 @@ def import_command(
     fmt: str,
     data: Path | None,
     store: bool,
+    no_store: bool,
 ) -> list[Probe]:
     """Read a masscan, ZGrab2 or Nmap result FILE as probe rows (nothing is sent).
 
@@ -323,8 +337,9 @@ def import_command(
     Example:  teiten backcheck import masscan.json --out probes.parquet
     """
     scan = read_scan(file, format_in)
-    if store:
-        store_probes(settings_from(ctx, data=data), scan.probes, f"import {file.name}")
+    settings = settings_from(ctx, data=data)
+    if _keep(store, no_store, data, settings):
+        store_probes(settings, scan.probes, f"import {file.name}")
     click.echo(
         f"read {scan.records} records ({scan.fmt}): {len(scan.probes)} rows, "
         f"{scan.skipped} skipped",

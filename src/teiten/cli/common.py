@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import click
 
-from teiten.config import Settings
+from teiten.config import Settings, load_settings
 from teiten.errors import TeitenError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,5 +43,5 @@ def data_option(f: F) -> F:
 
 def settings_from(ctx: click.Context, **options: Any) -> Settings:
     """The settings of this run: the group's file/env layers plus command options."""
-    base: Settings = ctx.obj
+    base: Settings = ctx.find_root().obj or load_settings()
     return base.replace(**{k: (str(v) if isinstance(v, Path) else v) for k, v in options.items()})
