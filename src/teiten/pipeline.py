@@ -11,7 +11,6 @@ thread.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import queue
 import threading
@@ -105,25 +104,6 @@ def enrichment_text(country: CountryEnricher, asn: AsnEnricher | None) -> str:
     """What enriched the sources, as recorded in the catalog (``iptocc 3.3.170``)."""
     text = country.description
     return text if asn is None else f"{text}; asn {asn.description}"
-
-
-def keep_freed_memory() -> None:
-    """Ask glibc to keep freed memory for reuse instead of returning it to the OS.
-
-    Every batch allocates a few tens of MB of column arrays; by default glibc
-    serves such sizes with fresh ``mmap`` pages and unmaps them when freed, so
-    each batch pays the kernel's first-touch page faults again. On this kind
-    of machine that cost a third of the ingest time. Raising the mmap and trim
-    thresholds lets the heap reuse the same pages; peak memory is unchanged
-    (it is bounded by the pipeline's queue). A no-op off glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    libc.mallopt(m_mmap_threshold, 1 << 30)
-    libc.mallopt(m_trim_threshold, (1 << 31) - 1)
 
 
 def content_hash(path: Path) -> str:
@@ -368,7 +348,6 @@ def ingest(
     >>> result.packets
     """
     start = time.perf_counter()
-    keep_freed_memory()
     files = expand_paths(paths)
     named = {Path(p) for p in paths}
     out = IngestResult()

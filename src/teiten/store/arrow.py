@@ -87,7 +87,12 @@ def to_table(
     physical = to_physical(columns)
     is_v6 = columns["ip_version"] == 6
     if order is not None:
-        physical = {k: v[order] for k, v in physical.items()}
+        has_v6 = bool(is_v6.any())
+        # IPv6 columns are all null without IPv6 rows: not worth gathering.
+        physical = {
+            k: (v[order] if has_v6 or v.ndim == 1 else np.empty((len(order), 16), np.uint8))
+            for k, v in physical.items()
+        }
         is_v6 = is_v6[order]
     arrays: list[pa.Array] = []
     for c in stored_columns():
