@@ -106,6 +106,40 @@ def enrichment_text(country: CountryEnricher, asn: AsnEnricher | None) -> str:
     return text if asn is None else f"{text}; asn {asn.description}"
 
 
+QUICK_BYTES = 1 << 20
+
+
+def quick_key(path: Path, size: int) -> str:
+    """SHA-256 of the size and the first and last MiB: equal for equal files, cheap."""
+    h = hashlib.sha256(str(size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(QUICK_BYTES))
+        if size > QUICK_BYTES:
+            f.seek(max(QUICK_BYTES, size - QUICK_BYTES))
+            h.update(f.read(QUICK_BYTES))
+    return h.hexdigest()
+
+
+class _Hasher(threading.Thread):
+    """Computes a file's SHA-256 beside the ingest (hashlib releases the GIL)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(name="teiten-hash", daemon=True)
+        self.path, self.digest, self.error = path, "", ""
+
+    def run(self) -> None:
+        try:
+            self.digest = content_hash(self.path)
+        except OSError as e:
+            self.error = e.strerror or str(e)
+
+    def result(self) -> str:
+        self.join()
+        if self.error:
+            raise InputError(f"cannot read {self.path}: {self.error}")
+        return self.digest
+
+
 def content_hash(path: Path) -> str:
     """SHA-256 of a file's bytes (the catalog's identity of an input)."""
     with open(path, "rb") as f:
@@ -227,10 +261,13 @@ def ingest_file(
     source = None if cowrie else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     try:
         size = path.stat().st_size
-        digest = content_hash(path)
+        quick = quick_key(path, size)
+        # Only a file whose quick key matches a committed one can be a duplicate;
+        # any other file is hashed in full beside its ingest.
+        digest = content_hash(path) if lake.catalog.quick_matches(quick) else ""
     except OSError as e:
         raise InputError(f"cannot read {path}: {e.strerror}") from None
-    done = lake.catalog.find_done(digest)
+    done = lake.catalog.find_done(digest) if digest else None
     if done is not None:
         return InputResult(
             str(path),
@@ -238,9 +275,16 @@ def ingest_file(
             done.id,
             message=f"already ingested as input {done.id} ({done.path})",
         )
-    input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor))
+    hasher = None
+    if not digest:
+        hasher = _Hasher(path)
+        hasher.start()
+    input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor), quick)
+    if hasher is not None and source is None:
+        digest = hasher.result()
+        hasher = None
     if source is None:
-        return _ingest_cowrie(lake, path, settings, enricher, input_id, start)
+        return _ingest_cowrie(lake, path, settings, enricher, input_id, start, digest)
     sensor = str(settings.sensor)
     writer = PacketWriter(lake, input_id, sensor, row_group_rows=int(settings.row_group_rows))
     side = {
@@ -285,6 +329,7 @@ def ingest_file(
         malformed=result.malformed,
         skipped=result.skipped,
         enrichment=enrichment_text(enricher, asn),
+        sha256=hasher.result() if hasher is not None else digest,
     )
     result.seconds = time.perf_counter() - start
     return result
@@ -297,6 +342,7 @@ def _ingest_cowrie(
     enricher: CountryEnricher,
     input_id: int,
     start: float,
+    digest: str,
 ) -> InputResult:
     """A Cowrie honeypot's JSON log: its sessions and logins, no packets."""
     sensor = str(settings.sensor)
@@ -324,6 +370,7 @@ def _ingest_cowrie(
         malformed={},
         skipped=skipped,
         enrichment=enricher.description,
+        sha256=digest,
     )
     return InputResult(
         str(path),

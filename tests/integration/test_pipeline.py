@@ -154,3 +154,21 @@ def test_series_match_simulator_truth(settings: Settings, smoke: SimulationResul
         if r["port"] in ports
     }
     assert got == want
+
+
+def test_same_size_and_ends_but_different_middle_is_not_a_duplicate(
+    settings: Settings, npa_small: SimulationResult, tmp_path: Path
+) -> None:
+    data = bytearray(npa_small.pcaps[0].read_bytes())
+    assert len(data) > 3 << 20  # the quick key reads the first and last MiB only
+    other = tmp_path / "other.pcap"
+    middle = len(data) // 2
+    data[middle] ^= 0xFF
+    other.write_bytes(bytes(data))
+    first = ingest([npa_small.pcaps[0]], settings).inputs[0]
+    second = ingest([other], settings).inputs[0]
+    assert first.status == second.status == "ingested"
+    with Lake(settings.data_dir) as lake:
+        hashes = [r.sha256 for r in lake.catalog.inputs()]
+    assert len(set(hashes)) == 2 and all(len(h) == 64 for h in hashes)
+    assert ingest([other], settings).inputs[0].status == "duplicate"

@@ -77,6 +77,9 @@ class Catalog:
             self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_DDL)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(inputs)")}
+            if "quick" not in columns:  # catalogs made before the quick key existed
+                self._db.execute("ALTER TABLE inputs ADD COLUMN quick TEXT NOT NULL DEFAULT ''")
         except sqlite3.DatabaseError as e:
             raise StoreError(f"catalog {path} is damaged or not a catalog: {e}") from None
 
@@ -90,12 +93,23 @@ class Catalog:
         ).fetchone()
         return None if row is None else _record(row)
 
-    def begin(self, path: str, size: int, sha256: str, sensor: str) -> int:
-        """Register an input being ingested; returns its id."""
+    def quick_matches(self, quick: str) -> list[int]:
+        """Ids of committed inputs whose quick key (size, first and last MiB) is ``quick``."""
+        rows = self._db.execute(
+            "SELECT id FROM inputs WHERE quick = ? AND status = 'done'", (quick,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def begin(self, path: str, size: int, sha256: str, sensor: str, quick: str = "") -> int:
+        """Register an input being ingested; returns its id.
+
+        ``sha256`` may be '' while the hash is still being computed; ``commit``
+        then sets it.
+        """
         cur = self._db.execute(
-            "INSERT INTO inputs (path, size, sha256, sensor, status, started)"
-            " VALUES (?, ?, ?, ?, 'ingesting', ?)",
-            (path, size, sha256, sensor, time.time()),
+            "INSERT INTO inputs (path, size, sha256, sensor, status, started, quick)"
+            " VALUES (?, ?, ?, ?, 'ingesting', ?, ?)",
+            (path, size, sha256, sensor, time.time(), quick),
         )
         assert cur.lastrowid is not None
         return cur.lastrowid
@@ -110,6 +124,7 @@ class Catalog:
         malformed: dict[str, int],
         skipped: dict[str, int],
         enrichment: str,
+        sha256: str | None = None,
     ) -> None:
         """Make an input's files part of the lake, in one transaction.
 
@@ -120,6 +135,8 @@ class Catalog:
                 "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
                 [(input_id, *f) for f in files],
             )
+            if sha256 is not None:
+                self._db.execute("UPDATE inputs SET sha256=? WHERE id=?", (sha256, input_id))
             self._db.execute(
                 "UPDATE inputs SET status='done', finished=?, records=?, packets=?,"
                 " malformed=?, skipped=?, enrichment=? WHERE id=?",
@@ -178,7 +195,7 @@ class Catalog:
 
 
 def _record(row: tuple[Any, ...]) -> InputRecord:
-    values = list(row)
+    values = list(row)[:14]  # the columns InputRecord declares (later ones: quick)
     values[10] = json.loads(values[10])
     values[11] = json.loads(values[11])
     return InputRecord(*values)
