@@ -161,13 +161,9 @@ class _Stages:
         self.asn = asn
         self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
         self.sessions = SessionTables(enricher, input_id)
-        self.input_id = input_id
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:
-        c = batch.columns
-        n = len(batch)
-        c["sensor"] = np.zeros(n, np.int32)
-        c["input_id"] = np.full(n, self.input_id, np.uint32)
+        c = batch.columns  # sensor and input_id are not columns on disk: the path holds them
         c["is_outbound"] = self.nets.contains(c["ip_version"], c["src_ip4"], c["src_ip6"])
         c["fp"] = registry.apply(c)
         self.enricher.fill(c)

@@ -73,9 +73,9 @@ def link_campaigns(engine: Engine, alerts: list[Alert], window: Window, home_cou
     home = country_code(home_country)
     surges = [a for a in alerts if a.kind == "surge"]
     sources = [_sources(engine, a, window, home) for a in surges]
-    for a in surges:
+    for a, seen in zip(surges, sources, strict=True):
         a.evidence["fingerprints"] = _fingerprint_mix(engine, a, window, home)
-        a.evidence["sources"] = len(sources[surges.index(a)])
+        a.evidence["sources"] = len(seen)
     parent = list(range(len(surges)))
 
     def find(i: int) -> int:

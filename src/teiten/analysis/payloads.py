@@ -7,20 +7,16 @@ pointing back at the sensor — are never listed: sensor addresses are secret.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from typing import Any
 
-import numpy as np
-
 from teiten.analysis.window import Window, parse_date
 from teiten.config import Settings
-from teiten.enrich.network import NetworkSet
 from teiten.errors import QueryError
+from teiten.export.stix import SensorFilter
 from teiten.store.engine import Engine, open_engine
 
 _ID = re.compile(r"s\d{1,9}-\d{1,12}")
-_HOST = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?\[?([0-9a-fA-F:.]+)\]?(?::\d+)?(?:/|$)")
 
 
 def _quote(text: str) -> str:
@@ -81,29 +77,13 @@ def sensor_addresses(engine: Engine) -> set[str]:
     return {a for a in engine.query(sql).column("a").to_pylist() if a}
 
 
-def names_sensor(value: str, addresses: set[str], nets: NetworkSet) -> bool:
-    """Whether an indicator value is, or points at, a sensor address."""
-    m = _HOST.match(value.lower())
-    host = m.group(1) if m else value
-    if host in addresses or value in addresses:
-        return True
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return any(a in value for a in addresses)
-    if ip.version == 4:
-        return bool(nets.contains_ip4(np.array([int(ip)], np.uint32))[0])
-    return any(ip in ipaddress.ip_network(c) for c in nets.cidrs if ":" in c)
-
-
 def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Indicators with first/last seen and counts, sensor addresses left out."""
-    nets = NetworkSet(settings.sensor_networks)
     with open_engine(settings) as engine:
-        addresses = sensor_addresses(engine)
+        sensor = SensorFilter(sensor_addresses(engine), settings.sensor_networks)
         rows = engine.query(
             "SELECT type, value, first_seen, last_seen, sessions, sources, signatures "
             "FROM indicators ORDER BY sessions DESC, type, value"
         ).to_pylist()
-    kept = [r for r in rows if not names_sensor(str(r["value"]), addresses, nets)]
+    kept = [r for r in rows if not sensor.names_sensor(str(r["type"]), str(r["value"]))]
     return kept[:limit]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,9 +24,7 @@ from teiten.store.lake import Lake
 def store_probes(settings: Settings, probes: Sequence[Probe], label: str) -> int:
     """Commit a run's probes to the data directory; returns the catalog input id."""
     table = to_table(probes)
-    digest = hashlib.sha256(
-        (label + dt.datetime.now(dt.UTC).isoformat()).encode() + table.to_string().encode()
-    ).hexdigest()
+    digest = uuid.uuid4().hex  # each run is new content: never a duplicate of another
     sensor = str(settings.sensor)
     with Lake(settings.data_dir, create=True) as lake:
         lake.lock()

@@ -264,7 +264,8 @@ def _link_sessions(g: _Graph, sessions: Sequence[Mapping[str, Any]], sigs: Signa
         for name in families:
             for cve in cves:
                 g.links[_id("malware", name), "exploits", _id("vulnerability", cve)].add(
-                    first, max(first, last))
+                    first, max(first, last)
+                )
 
 
 def _domain_objects(g: _Graph, jvn: Mapping[str, set[str]]) -> list[Any]:

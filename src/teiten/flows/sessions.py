@@ -29,20 +29,20 @@ DETAILS_MAX = 16 << 10
 """Longest ``details`` JSON kept per session (characters)."""
 
 
-def _addresses(s: Session, prefix: str) -> dict[str, Any]:
+def _addresses(s: Session) -> dict[str, Any]:
     client, server = s.client, s.server
     if s.ip_version == 4:
         return {
-            f"{prefix}src_ip4": int.from_bytes(client, "big"),
-            f"{prefix}dst_ip4": int.from_bytes(server, "big"),
-            f"{prefix}src_ip6": None,
-            f"{prefix}dst_ip6": None,
+            "src_ip4": int.from_bytes(client, "big"),
+            "dst_ip4": int.from_bytes(server, "big"),
+            "src_ip6": None,
+            "dst_ip6": None,
         }
     return {
-        f"{prefix}src_ip4": 0,
-        f"{prefix}dst_ip4": 0,
-        f"{prefix}src_ip6": client,
-        f"{prefix}dst_ip6": server,
+        "src_ip4": 0,
+        "dst_ip4": 0,
+        "src_ip6": client,
+        "dst_ip6": server,
     }
 
 
@@ -132,7 +132,7 @@ class SessionTables:
             row = {
                 "id": f"s{self.input_id}-{self.count + n + 1}",
                 "ts_first": s.ts_first, "ts_last": s.ts_last, "ip_version": s.ip_version,
-                "proto": s.proto, **_addresses(s, ""), "src_port": s.client_port,
+                "proto": s.proto, **_addresses(s), "src_port": s.client_port,
                 "dst_port": s.server_port, "packets": s.packets,
                 "client_total": min(s.client_total, 2**32 - 1), "gap": s.gap,
                 "truncated": s.truncated, "src_cc": cc, "client_bytes": s.client_bytes,
