@@ -1,7 +1,9 @@
 """Settings: declared once, layered bundled defaults < teiten.toml < TEITEN_* env < options.
 
 Nothing reads settings at import time; commands build a :class:`Settings` and
-pass it in. ``teiten settings`` prints every value with where it came from.
+pass it in. ``teiten settings`` prints every value with where it came from;
+settings declared ``secret`` (credentials such as ``webhook_secret``) are shown
+only as ``(set)`` or ``(empty)``, there and in ``repr``.
 
 Example::
 
@@ -86,14 +88,29 @@ def _threads(value: Any) -> int:
     return n
 
 
+MASK_SET = "******** (set)"
+MASK_EMPTY = "(empty)"
+
+
 @dataclass(frozen=True)
 class Setting:
-    """One declared setting: its name, parser, default and meaning."""
+    """One declared setting: its name, parser, default and meaning.
+
+    A ``secret`` setting is a credential: its value is never shown, only whether
+    it is set (:meth:`shown`).
+    """
 
     name: str
     parse: Callable[[Any], Any]
     default: Any
     doc: str
+    secret: bool = False
+
+    def shown(self, value: Any) -> Any:
+        """The value as it may be printed or logged."""
+        if not self.secret:
+            return value
+        return MASK_SET if value not in ("", None, ()) else MASK_EMPTY
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -118,8 +135,20 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
     Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
-    Setting("webhook_url", _url, "", "Alerts are POSTed here as JSON when set (http/https)."),
-    Setting("webhook_secret", str, "", "HMAC-SHA256 key for the X-Teiten-Signature header."),
+    Setting(
+        "webhook_url",
+        _url,
+        "",
+        "Alerts are POSTed here as JSON when set (http/https). Secret (such URLs carry tokens).",
+        secret=True,
+    ),
+    Setting(
+        "webhook_secret",
+        str,
+        "",
+        "Secret HMAC-SHA256 key for X-Teiten-Signature (empty: unsigned, with a warning).",
+        secret=True,
+    ),
     Setting("webhook_retries", _threads, 4, "Delivery attempts per alert, with backoff."),
 )
 
@@ -132,6 +161,13 @@ class Settings:
 
     values: Mapping[str, Any]
     origin: Mapping[str, str] = field(default_factory=dict)
+
+    def shown(self) -> dict[str, Any]:
+        """Every value as it may be printed or logged: secret ones masked."""
+        return {k: _BY_NAME[k].shown(v) if k in _BY_NAME else v for k, v in self.values.items()}
+
+    def __repr__(self) -> str:
+        return f"Settings({self.shown()!r})"
 
     def __getattr__(self, name: str) -> Any:
         try:

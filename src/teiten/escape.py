@@ -1,35 +1,87 @@
 """Escaping of attacker-controlled text before it reaches a terminal, page or report.
 
-Everything a sensor receives is attacker-controlled. ``terminal`` makes a value
-safe to print: control characters, escape sequences, invalid UTF-8 and
-bidirectional overrides become visible ``\\xNN`` / ``\\u….`` escapes, and the
-length is bounded.
+Everything a sensor receives is attacker-controlled. :func:`terminal` makes a
+value safe to print on one line and unambiguous to read back:
+
+- a backslash becomes ``\\\\``, so the text ``\\x04`` can never pass for the byte 0x04;
+- ASCII controls (C0, DEL) become ``\\xNN``;
+- every other character that is not plain visible text becomes ``\\uNNNN`` (or
+  ``\\UNNNNNNNN``): the Unicode categories Cc (C1 controls), Cf (format: bidi
+  overrides and isolates, zero-width characters, U+061C, U+2060–2064, U+180E,
+  U+FEFF), Zl and Zp (U+2028, U+2029), Cs (lone surrogates) and Cn
+  (unassigned, which a later Unicode may make format characters), plus a few
+  letters and marks that render as nothing (Hangul fillers, U+034F, U+17B4/5);
+- bytes that are not UTF-8 become ``\\xNN`` (NN ≥ 80, which a character never
+  produces: characters from U+0080 up are written ``\\u0080``…).
+
+The escaping is one-to-one: distinct texts give distinct outputs (up to the
+length limit), so what an operator reads is exactly what was received. An
+escaped value is an :class:`Escaped` string; escaping it again returns it as is,
+so a field escaped early (to cut it shorter) is not escaped twice by a table.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
-# C0/C1 controls, DEL, and Unicode bidi/format characters that can reorder or hide text.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# Candidates: every character outside printable ASCII that may need escaping is
+# checked against its category; printable ASCII other than the backslash never is.
+_CANDIDATE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
+# Visible-looking categories (letters, marks) whose members render as nothing.
+_INVISIBLE = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0})
+_RAW_BYTE = range(0xDC80, 0xDD00)  # how surrogateescape decoding keeps an undecodable byte
 
 
-def _esc(m: re.Match[str]) -> str:
-    c = m.group(0)
+class Escaped(str):
+    """Text already made safe by :func:`terminal` (escaping it again changes nothing)."""
+
+    __slots__ = ()
+
+
+def _unsafe(c: str) -> bool:
     code = ord(c)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return (
+        code < 0x20
+        or code == 0x5C
+        or code == 0x7F
+        or code in _INVISIBLE
+        or unicodedata.category(c) in _UNSAFE_CATEGORIES
+    )
 
 
-def terminal(value: object, limit: int = 4096) -> str:
-    """Text safe for a terminal line: no control characters, at most ``limit`` characters.
+def _escape_char(c: str, raw_bytes: bool) -> str:
+    code = ord(c)
+    if code == 0x5C:
+        return "\\\\"
+    if code < 0x80:
+        return f"\\x{code:02x}"
+    if raw_bytes and code in _RAW_BYTE:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
-    >>> terminal("ok\\x1b[31mred")
-    'ok\\\\x1b[31mred'
+
+def terminal(value: object, limit: int = 4096) -> Escaped:
+    """Text safe for one terminal line, every unsafe character escaped; at most
+    ``limit`` characters of the value are kept (the rest is counted).
+
+    >>> terminal("ok\\x1b[31mred \\\\x04")
+    'ok\\\\x1b[31mred \\\\\\\\x04'
     """
+    if isinstance(value, Escaped):
+        return value
+    raw_bytes = False
     if isinstance(value, bytes | bytearray | memoryview):
-        text = bytes(value).decode("utf-8", "backslashreplace")
+        raw_bytes, text = True, bytes(value).decode("utf-8", "surrogateescape")
     else:
         text = str(value)
+    more = ""
     if len(text) > limit:
-        text = text[:limit] + f"…(+{len(text) - limit} chars)"
-    return _UNSAFE.sub(_esc, text)
+        text, more = text[:limit], f"…(+{len(text) - limit} chars)"
+
+    def esc(m: re.Match[str]) -> str:
+        c = m.group(0)
+        return _escape_char(c, raw_bytes) if _unsafe(c) else c
+
+    return Escaped(_CANDIDATE.sub(esc, text) + more)

@@ -62,3 +62,35 @@ def test_replace_keeps_other_values() -> None:
     s = load_settings(env={}, overrides={"home_country": "FR"})
     t = s.replace(sensor="x")
     assert t.home_country == "FR" and t.sensor == "x" and s.sensor == "sensor"
+
+
+def test_credentials_are_declared_secret() -> None:
+    secret = {s.name for s in SETTINGS if s.secret}
+    assert {"webhook_secret", "webhook_url"} <= secret
+    assert "home_country" not in secret
+
+
+def test_secret_values_never_in_repr() -> None:
+    s = load_settings(
+        env={
+            "TEITEN_WEBHOOK_SECRET": "hunter2-key",
+            "TEITEN_WEBHOOK_URL": "https://h.example/T0K3N",
+        }
+    )
+    assert s.webhook_secret == "hunter2-key"  # the value itself is there for the code
+    assert "hunter2" not in repr(s) and "T0K3N" not in repr(s)
+    assert s.shown()["webhook_secret"] == "******** (set)"
+    assert load_settings(env={}).shown()["webhook_secret"] == "(empty)"
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_settings_command_masks_secrets(fmt: str) -> None:
+    from click.testing import CliRunner
+
+    from teiten.cli.main import cli
+
+    env = {"TEITEN_WEBHOOK_SECRET": "hunter2-key", "TEITEN_WEBHOOK_URL": "https://h.example/T0K3N"}
+    result = CliRunner().invoke(cli, ["settings", "--format", fmt], env=env)
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "T0K3N" not in result.output
+    assert "(set)" in result.output and "TEITEN_WEBHOOK_SECRET" in result.output

@@ -1,4 +1,10 @@
-"""Printing result rows as a table, CSV or JSON, with every value escaped."""
+"""Printing result rows as a table, CSV or JSON, with every value escaped.
+
+Table cells go through :func:`teiten.escape.terminal`; CSV cells through
+:func:`teiten.csvcell.cell` (escaped, and formula-neutralised); JSON is written
+with ``ensure_ascii`` so control, bidi and every non-ASCII character is a
+``\\uXXXX`` escape and nothing in it can act on a terminal.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from teiten.csvcell import cell
 from teiten.escape import terminal
 
 FORMATS = ("table", "csv", "json")
@@ -62,14 +69,14 @@ def render(
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
-        w.writerow(cols)
+        w.writerow([cell(c) for c in cols])
         for r in rows:
-            w.writerow([_cell(r.get(c)) for c in cols])
+            w.writerow([cell(r.get(c)) for c in cols])
         return buf.getvalue().rstrip("\n")
-    table = Table(title=title, show_edge=False, header_style="bold")
+    table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold")
     for c in cols:
         numeric = bool(rows) and all(isinstance(r.get(c), int | float) for r in rows)
-        table.add_column(c, justify="right" if numeric else "left")
+        table.add_column(Text(terminal(c)), justify="right" if numeric else "left")
     for r in rows:
         table.add_row(*[Text(_cell(r.get(c))) for c in cols])
     console = Console(

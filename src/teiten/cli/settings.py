@@ -1,4 +1,7 @@
-"""``teiten settings``: every setting, its value and where the value came from."""
+"""``teiten settings``: every setting, its value and where the value came from.
+
+Secret settings (credentials) show only ``******** (set)`` or ``(empty)``, in every format.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from teiten.config import SETTINGS, Settings
 @format_option
 @click.pass_obj
 def settings_command(settings: Settings, fmt: str) -> None:
-    """Show every setting with its value and origin.
+    """Show every setting with its value and origin (secret values masked).
 
     \b
     Example:  TEITEN_HOME_COUNTRY=DE teiten settings
@@ -20,7 +23,7 @@ def settings_command(settings: Settings, fmt: str) -> None:
     rows = [
         {
             "name": s.name,
-            "value": settings.values[s.name],
+            "value": s.shown(settings.values[s.name]),
             "origin": settings.origin[s.name],
             "meaning": s.doc,
         }
