@@ -7,8 +7,8 @@
   fenced blocks whose fence is longer than any backtick run inside.
 * PDF: the HTML printed by WeasyPrint, which may load nothing but ``data:`` URIs.
 
-With a :class:`~teiten.report.redact.Redactor`, every text output (and SVG) is
-checked for sensor addresses before :func:`render` returns.
+With a :class:`~teiten.secrecy.Secrecy`, every output (HTML, Markdown, SVG, and
+the PDF's text layer) is checked for sensor addresses before :func:`render` returns.
 """
 
 from __future__ import annotations
@@ -18,20 +18,21 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import jinja2
+from markupsafe import Markup, escape
 
 from teiten.errors import ConfigError, DependencyError, TeitenError
 from teiten.escape import terminal
 from teiten.report.flow import flow_figure
 from teiten.report.model import Report
-from teiten.report.redact import Redactor
 from teiten.report.style import cjk_font, series_chart
+from teiten.secrecy import Secrecy
 
 FORMATS = ("html", "md", "pdf")
 LANGS = ("ja", "en")
 TEMPLATES = Path(__file__).parent / "templates"
-_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|#()!~&{}+=:-])")
 _BACKTICKS = re.compile(r"`+")
 SEGMENT = {"ja": {"all": "全体", "domestic": "国内", "foreign": "国外"},
            "en": {"all": "all", "domestic": "domestic", "foreign": "foreign"}}  # fmt: skip
@@ -42,10 +43,94 @@ def clean(value: object) -> str:
     return "\n".join(terminal(line, 20_000) for line in str(value).split("\n"))
 
 
+# Always interpreted inline: escapes, code spans, emphasis, links, HTML/autolinks,
+# GFM tables and strikethrough.
+_MD_INLINE = re.compile(r"[\\`*\[\]<>|~]")
+# ``_`` between two letters or digits can neither open nor close emphasis.
+_UNDERSCORE = re.compile(r"_+")
+# ``&`` only where it would start an entity or numeric character reference.
+_ENTITY = re.compile(r"&(?=#[0-9]{1,7};|#[xX][0-9a-fA-F]{1,6};|[A-Za-z][A-Za-z0-9]{0,31};)")
+_IMAGE = re.compile(r"!(?=\\\[)")  # run after ``[`` became ``\[``
+# GFM extended autolinks: ``scheme://``, ``www.`` and e-mail addresses.
+_SCHEME = re.compile(r"(?<=[A-Za-z0-9]):(?=//)")
+_WWW = re.compile(r"(?<![A-Za-z0-9])([wW]{3})\.")
+_EMAIL = re.compile(r"(?<=[A-Za-z0-9._+-])@(?=[A-Za-z0-9])")
+# Block syntax at the start of a line: headings, quotes, lists, breaks, setext, fences.
+_LINE_START = re.compile(r"^(?:([#>+=\-])|([0-9]{1,9})([.)]))")
+_CLOSING_HASHES = re.compile(r"(?<= )#+$")
+_URL_SAFE = "/:?#[]@!$&*+,;=%~-._"
+
+
+def _underscore(m: re.Match[str]) -> str:
+    text, start, end = m.string, m.start(), m.end()
+    inert = start > 0 and end < len(text) and text[start - 1].isalnum() and text[end].isalnum()
+    return m.group(0) if inert else "\\_" * len(m.group(0))
+
+
 def md_escape(value: object) -> str:
-    """Inline Markdown text: every character Markdown or HTML could interpret is escaped."""
-    text = " ".join(clean(value).split("\n"))
-    return _MD_SPECIAL.sub(r"\\\1", text)
+    """Inline Markdown showing exactly ``value``: only what Markdown would interpret is escaped.
+
+    The text may stand at the start of a line, in a heading or in a table cell, so
+    block markers at its start, a closing ``#`` run at its end and ``|`` are
+    escaped; inside the line, ``\\ ` * [ ] < > ~ |`` always, ``_`` unless it sits
+    between two letters, ``&`` where it would start an entity, ``!`` before ``[``
+    and the parts of GFM autolinks (``http\\://``, ``www\\.``, ``a\\@b``).
+    Line breaks become spaces and surrounding spaces are dropped (Markdown would
+    drop them too), so the text stays one line and one paragraph.
+    """
+    text = " ".join(clean(value).split("\n")).strip()
+    text = _MD_INLINE.sub(lambda m: "\\" + m.group(0), text)
+    text = _UNDERSCORE.sub(_underscore, text)
+    text = _ENTITY.sub(r"\\&", text)
+    text = _IMAGE.sub(r"\\!", text)
+    text = _SCHEME.sub(r"\\:", text)
+    text = _WWW.sub(r"\1\\.", text)
+    text = _EMAIL.sub(r"\\@", text)
+    text = _LINE_START.sub(_line_start, text, count=1)
+    return _CLOSING_HASHES.sub(lambda m: "\\" + m.group(0), text)
+
+
+def _line_start(m: re.Match[str]) -> str:
+    """``\\#``, ``\\-``, …; an ordered-list number keeps its digits and escapes its ``.``/``)``."""
+    if m.group(1):
+        return "\\" + m.group(1)
+    return m.group(2) + "\\" + m.group(3)
+
+
+def https_url(value: object) -> str | None:
+    """``value`` as a link target if it is an https URL (unsafe characters %-encoded), else None.
+
+    Only ``https://host...`` qualifies: other schemes (``javascript:``, ``data:``,
+    ``http:``), URLs without a host, and hosts outside ASCII are not links.
+    """
+    url = str(value)
+    if url[:8].lower() != "https://" or len(url) > 4096:
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.hostname or not parts.netloc.isascii() or "\\" in parts.netloc:
+        return None
+    return quote(url, safe=_URL_SAFE)
+
+
+def md_ref(ref: dict[str, str]) -> str:
+    """A reference in Markdown: ``[title](https://…)``, or plain escaped text for other URLs."""
+    title, url = str(ref.get("title") or ""), str(ref.get("url") or "")
+    target = https_url(url)
+    if target is None:
+        return f"{md_escape(title)}: {md_escape(url)}" if title else md_escape(url)
+    return f"[{md_escape(title or url)}]({target})"
+
+
+def html_link(url: object) -> Markup:
+    """An https URL as an escaped ``<a href rel="noreferrer noopener">``; anything else as text."""
+    text = clean(url)
+    target = https_url(url)
+    if target is None:
+        return escape(text)
+    return Markup('<a href="{}" rel="noreferrer noopener">{}</a>').format(target, text)
 
 
 def _longest_run(text: str) -> int:
@@ -91,7 +176,7 @@ def _environment(lang: str, autoescape: bool) -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters.update(
-        clean=clean, md=md_escape, code=md_code, fence=md_fence,
+        clean=clean, md=md_escape, code=md_code, fence=md_fence, md_ref=md_ref, link=html_link,
         date=lambda s: jdate(str(s), lang), ports=lambda p: ports_text(list(p), lang),
         segment=lambda s: SEGMENT[lang].get(str(s), str(s)),
         pct=lambda x: f"{float(x) * 100:.1f}%",
@@ -179,18 +264,14 @@ def render_pdf(report: Report, lang: str, out: Path) -> Path:
     return path
 
 
-def check_leaks(paths: list[Path], redactor: Redactor) -> None:
-    """Raise if a sensor address appears in any text output (HTML, Markdown, SVG)."""
-    for p in paths:
-        if p.suffix in (".html", ".md", ".svg"):
-            found = redactor.leaks(p.read_text(encoding="utf-8"))
-            if found:
-                p.unlink()
-                raise TeitenError(f"refusing to publish {p.name}: it names a sensor address")
+def check_leaks(paths: list[Path], secrecy: Secrecy) -> None:
+    """Delete the output and raise if a sensor address appears in any file written
+    (HTML, Markdown, SVG text; a PDF's text layer), in any notation."""
+    secrecy.check_files(paths)
 
 
 def render(
-    report: Report, fmt: str, lang: str, out: Path, *, redactor: Redactor | None = None
+    report: Report, fmt: str, lang: str, out: Path, *, redactor: Secrecy | None = None
 ) -> list[Path]:
     """Write the report in ``fmt`` (html, md, pdf) and ``lang`` (ja, en) into ``out``."""
     if fmt not in FORMATS:
