@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -128,3 +132,86 @@ def test_any_segmentation_and_order_gives_the_stream(
     packets.sort(key=lambda p: p[1] == 5000 + start, reverse=True)  # first segment first
     (s,) = run(Reassembler(), packets)
     assert s.client_bytes == data and not s.gap
+
+
+def test_a_lower_sequence_number_later_never_replaces_received_bytes() -> None:
+    """The classic evasion: "GET" first, then "EVIL" retransmitted over it from a lower seq."""
+    (s,) = run(
+        Reassembler(),
+        [(1, 1000, b"GET / HTTP/1.1\r\n\r\n", 0, False), (1, 999, b"EVIL /x HTTP/1.1", 0, False)],
+    )
+    assert s.client_bytes == b"E" + b"GET / HTTP/1.1\r\n\r\n"  # only the byte never received
+    assert not s.gap
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ((98, b"xxxx"), b"xxAAAA"),  # overlaps the start: only the two new bytes before it
+        ((101, b"yy"), b"AAAA"),  # inside: nothing new
+        ((102, b"zzzz"), b"AAAAzz"),  # overlaps the end: only the two new bytes after it
+        ((99, b"wwwwww"), b"wAAAAw"),  # covers it completely: only the new bytes around it
+        ((100, b"vvvv"), b"AAAA"),  # same place, different bytes
+    ],
+)
+def test_conflicting_retransmissions_keep_the_first_copy(
+    second: tuple[int, bytes], expected: bytes
+) -> None:
+    seq, data = second
+    (s,) = run(Reassembler(), [(1, 100, b"AAAA", 0, False), (1, seq, data, 0, False)])
+    assert s.client_bytes == expected and not s.gap
+
+
+def test_a_filled_hole_keeps_the_bytes_around_it() -> None:
+    (s,) = run(
+        Reassembler(),
+        [
+            (1, 100, b"AB", 0, False),
+            (1, 104, b"EF", 0, False),
+            (1, 101, b"xyzwv", 0, False),  # over B, the hole C D, and E
+            (1, 104, b"QQ", 0, False),
+        ],
+    )
+    assert s.client_bytes == b"AByzEF" and not s.gap
+
+
+def test_the_span_is_capped_without_dropping_held_bytes() -> None:
+    r = Reassembler(per_flow_cap=8)
+    (s,) = run(r, [(1, 100, b"abcd", 0, False), (1, 90, b"0123456789", 0, False)])
+    assert s.client_bytes == b"6789abcd" and s.truncated and r.held == 0
+
+
+def _one_byte_flows(flows: int, segments: int, step: int, reverse: bool) -> list[Session]:
+    packets = []
+    for _ in range(flows):
+        order = range(segments - 1, -1, -1) if reverse else range(segments)
+        packets += [(1, 1000 + k * step, b"x", 0, False) for k in order]
+    b, data = batch(packets)
+    b.columns["src_port"][:] = np.repeat(np.arange(flows) + 1000, segments)
+    r = Reassembler(memory_cap=1 << 40)
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        assert list(r.feed(b, data)) == []
+        real = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(r.flows) == flows
+    assert real / 2 <= r.held <= 2 * real, (r.held, real)
+    return list(r.flush())
+
+
+@pytest.mark.parametrize(
+    ("segments", "step", "reverse"),
+    [(1, 1, False), (100, 1, False), (100, 1, True), (100, 2, False), (100, 3, True)],
+)
+def test_memory_counted_is_within_twice_the_real_memory(
+    segments: int, step: int, reverse: bool
+) -> None:
+    """One-byte segments (in order, reversed, with holes) for many flows vs tracemalloc."""
+    sessions = _one_byte_flows(150, segments, step, reverse)
+    assert len(sessions) == 150
+    held = segments if step == 1 else 1  # with holes, the stream ends at the first
+    assert sessions[0].client_bytes == b"x" * held
+    assert sessions[0].gap == (step > 1)

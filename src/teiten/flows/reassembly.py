@@ -8,22 +8,29 @@ here. The policy, stated once:
   outbound, the destination); without sensor networks, the sender of the
   first payload;
 * client segments are placed by sequence number relative to the first one
-  seen (32-bit wrap handled); **the first copy of a byte wins** (later
-  retransmissions and overlapping segments do not overwrite it); the stream
-  ends at the first gap, and the session says so (``gap``);
-* at most ``per_flow_cap`` client bytes (default 64 KiB) and ``server_cap``
-  server bytes (prompts, banners; 4 KiB) are kept per flow; more is counted,
-  not kept (``truncated``);
+  seen (32-bit wrap handled) into one contiguous buffer per flow; **the first
+  copy of a byte wins**: a retransmission or an overlapping segment — also one
+  with a lower sequence number that arrives later — only fills bytes not yet
+  received, never replaces one. The stream ends at the first gap, and the
+  session says so (``gap``);
+* the client bytes of a flow span at most ``per_flow_cap`` sequence numbers
+  (default 64 KiB) and at most ``server_cap`` server bytes (prompts, banners;
+  4 KiB) are kept; what falls outside is counted, not kept (``truncated``);
+  bytes already held are never dropped to make room;
 * a flow idle for ``idle_s`` seconds of capture time, or closed by FIN/RST
-  and idle for ``close_s``, is emitted; when the bytes held — payload plus
-  :data:`FLOW_OVERHEAD` per flow — exceed ``memory_cap`` the least recently
-  active flows are emitted early;
+  and idle for ``close_s``, is emitted; when the memory held exceeds
+  ``memory_cap`` the least recently active flows are emitted early. The
+  memory counted is what the flow's objects really take: the allocated size
+  of its buffers (``sys.getsizeof``, over-allocation included) plus
+  :data:`FLOW_OVERHEAD` for the flow record, its key and its table entry, so
+  one-byte segments cost what they really cost;
 * every UDP datagram with payload is its own session.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,8 +42,10 @@ import numpy.typing as npt
 from teiten.decode.batch import PacketBatch
 
 FIN, RST = 0x01, 0x04
-FLOW_OVERHEAD = 1024
-"""Bytes a tracked flow costs beyond its payload (Python objects), counted in the cap."""
+FLOW_OVERHEAD = 640
+"""Bytes a tracked flow costs beyond its buffers: the flow record, its key (a tuple of two
+address ``bytes`` and two port ints) and its table entry, measured with ``tracemalloc``
+on CPython 3.11–3.13 (about 520 bytes) and rounded up."""
 FlowKey = tuple[int, bytes, bytes, int, int]
 """(proto, client address, server address, client port, server port)."""
 
@@ -63,7 +72,7 @@ class Session:
     truncated: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _Flow:
     proto: int
     ip_version: int
@@ -71,8 +80,15 @@ class _Flow:
     ts_first: int
     ts_last: int
     base: int = -1
-    segments: dict[int, bytes] = field(default_factory=dict)
+    """Sequence number of the first client segment seen; offsets are relative to it."""
+    lo: int = 0
+    """Relative offset of ``buf[0]`` (always a received byte once ``buf`` is not empty)."""
+    buf: bytearray = field(default_factory=bytearray)
+    """Client bytes from ``lo``, contiguous; positions not received yet are zero."""
+    mask: bytearray | None = None
+    """One byte per position of ``buf``, 1 = received; None while ``buf`` has no hole."""
     held: int = 0
+    """Memory this flow is counted for in :attr:`Reassembler.held`."""
     server: bytearray = field(default_factory=bytearray)
     client_total: int = 0
     packets: int = 0
@@ -162,7 +178,6 @@ class Reassembler:
             if not from_client:
                 return  # server bytes before any client bytes: nothing to attach them to
             flow = self.flows[key] = _Flow(6, version, key, ts, ts)
-            self.held += FLOW_OVERHEAD
         self.flows.move_to_end(key)
         flow.ts_last, flow.packets = ts, flow.packets + 1
         if int(c["tcp_flags"][i]) & (FIN | RST):
@@ -170,9 +185,10 @@ class Reassembler:
         if from_client:
             self._client_segment(flow, int(c["tcp_seq"][i]), payload)
         elif len(flow.server) < self.server_cap:
-            take = payload[: self.server_cap - len(flow.server)]
-            flow.server += take
-            self.held += len(take)
+            flow.server += payload[: self.server_cap - len(flow.server)]
+        cost = _cost(flow)
+        self.held += cost - flow.held
+        flow.held = cost
         if self.held > self.memory_cap:
             yield from self._evict_for_memory()
 
@@ -183,23 +199,26 @@ class Reassembler:
         rel = (seq - flow.base) & 0xFFFFFFFF
         if rel >= 1 << 31:  # before the first segment seen (reordered): keep relative
             rel -= 1 << 32
-        if rel in flow.segments or rel >= self.per_flow_cap or rel < -self.per_flow_cap:
-            flow.truncated |= rel >= self.per_flow_cap
+        a, b = rel, rel + len(payload)
+        # The flow's bytes span at most per_flow_cap offsets; what is held stays.
+        floor, ceiling = -self.per_flow_cap, self.per_flow_cap
+        if flow.buf:
+            floor = max(floor, flow.lo + len(flow.buf) - self.per_flow_cap)
+            ceiling = min(ceiling, flow.lo + self.per_flow_cap)
+        ka, kb = max(a, floor), min(b, ceiling)
+        if ka >= kb:
+            flow.truncated |= b > ceiling or a < floor
             return
-        room = self.per_flow_cap - flow.held
-        if room <= 0:
-            flow.truncated = True
-            return
-        kept = payload[:room]
-        flow.truncated |= len(kept) < len(payload)
-        flow.segments[rel] = kept
-        flow.held += len(kept)
-        self.held += len(kept)
+        flow.truncated |= (ka, kb) != (a, b)
+        _place(flow, ka, payload[ka - a : kb - a])
 
     def _emit(self, key: FlowKey) -> Session:
         flow = self.flows.pop(key)
-        self.held -= flow.held + len(flow.server) + FLOW_OVERHEAD
-        stream, gap = _assemble(flow.segments, self.per_flow_cap)
+        self.held -= flow.held
+        if flow.mask is None:
+            stream, gap = bytes(flow.buf), False
+        else:
+            stream, gap = bytes(flow.buf[: flow.mask.find(0)]), True
         _, client, server, cport, sport = key
         return Session(
             6,
@@ -241,18 +260,44 @@ class Reassembler:
             yield self._emit(k)
 
 
-def _assemble(segments: dict[int, bytes], cap: int) -> tuple[bytes, bool]:
-    """The contiguous stream from the lowest offset; first copy of each byte wins."""
-    if not segments:
-        return b"", False
-    out = bytearray()
-    order = sorted(segments)
-    end = order[0]
-    for rel in order:
-        if rel > end:
-            return bytes(out[:cap]), True
-        data = segments[rel]
-        if rel + len(data) > end:
-            out += data[end - rel :]
-            end = rel + len(data)
-    return bytes(out[:cap]), False
+def _cost(flow: _Flow) -> int:
+    """Bytes the flow really holds: its buffers' allocations plus the fixed overhead."""
+    cost = FLOW_OVERHEAD + sys.getsizeof(flow.buf) + sys.getsizeof(flow.server)
+    return cost + (sys.getsizeof(flow.mask) if flow.mask is not None else 0)
+
+
+def _place(flow: _Flow, at: int, data: bytes) -> None:
+    """Write ``data`` at relative offset ``at`` where no byte was received yet."""
+    buf = flow.buf
+    end = flow.lo + len(buf)
+    if not buf:
+        flow.lo = at
+        buf += data
+        return
+    if flow.mask is None and at == end:  # the usual case: the next bytes in order
+        buf += data
+        return
+    stop = at + len(data)
+    if flow.mask is None and flow.lo <= at and stop <= end:  # a pure retransmission
+        return
+    mask = flow.mask if flow.mask is not None else bytearray(b"\x01") * len(buf)
+    if at < flow.lo:  # reordered: bytes before the first one held
+        grow = flow.lo - at
+        buf[0:0] = bytes(grow)
+        mask[0:0] = bytes(grow)
+        flow.lo = at
+    if stop > flow.lo + len(buf):
+        grow = stop - flow.lo - len(buf)
+        buf += bytes(grow)
+        mask += bytes(grow)
+    i, j = at - flow.lo, stop - flow.lo
+    while i < j:  # each run of positions not received yet takes the new bytes
+        i = mask.find(0, i, j)
+        if i < 0:
+            break
+        k = mask.find(1, i, j)
+        k = j if k < 0 else k
+        buf[i:k] = data[i - (at - flow.lo) : k - (at - flow.lo)]
+        mask[i:k] = b"\x01" * (k - i)
+        i = k
+    flow.mask = mask if mask.find(0) >= 0 else None
