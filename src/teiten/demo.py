@@ -24,7 +24,7 @@ from teiten.config import Settings
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import trend_chart
 from teiten.report.publish import write_report
-from teiten.report.redact import Redactor, download_hosts
+from teiten.secrecy import Secrecy, download_hosts
 from teiten.simulate import simulate
 from teiten.store.engine import open_engine
 
@@ -147,7 +147,7 @@ def masked_sample(settings: Settings, cve: str = "CVE-2014-8361") -> dict[str, A
         for v, t in zip(row["indicators"], row["indicator_types"], strict=True)
         if t in ("ip", "domain")
     }
-    mask = Redactor(settings.sensor_networks, addresses, hosts)
+    mask = Secrecy(settings.sensor_networks, addresses, hosts)
     args = json.loads(row["details"]).get("requests", [{}])[0].get("soap") or {}
     injected = [
         mask(str(v))
