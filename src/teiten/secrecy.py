@@ -35,11 +35,14 @@ from __future__ import annotations
 import html.entities
 import ipaddress
 import re
+import shutil
+import subprocess
 import unicodedata
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
-from teiten.errors import ConfigError
+from teiten.errors import ConfigError, DependencyError, TeitenError
 
 MASK = "[redacted]"
 """What replaces a sensor address (or a masked host) in published text."""
@@ -79,6 +82,9 @@ _EMBEDDING: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (ipaddress.IPv6Network("64:ff9b:1::/48"), "local nat64"),
 )
 """IPv6 prefixes whose last 32 bits are an IPv4 address."""
+_TEXT_SUFFIXES = (".html", ".md", ".svg", ".json", ".csv", ".txt")
+PDF_TIMEOUT = 120
+"""Seconds ``pdftotext`` may take to read back one report."""
 _MAX_GROUPS = 10
 """Colon-separated pieces an IPv6 address can span (8 groups, ``::`` adds up to 2)."""
 
@@ -153,6 +159,10 @@ class Secrecy:
         out.append(text[at:])
         return "".join(out)
 
+    def __call__(self, text: str) -> str:
+        """A :class:`Secrecy` is also the function ``text → redacted text``."""
+        return self.redact(text)
+
     def leaks(self, text: str) -> list[str]:
         """The tokens of ``text`` that still name a sensor address (or a masked host)."""
         return [text[a:b] for a, b in self._spans(text)]
@@ -223,6 +233,50 @@ class Secrecy:
                     a, b = labels[i][1], labels[j - 1][2]
                     if any(self.is_secret(ip) for ip in _ipv4_forms(piece[a - start : b - start])):
                         yield a, b
+
+    def check_files(self, paths: Iterable[Path]) -> None:
+        """Refuse to publish: delete every file (and raise) whose text names a secret.
+
+        HTML, Markdown, SVG, JSON, CSV and text files are read as UTF-8; a PDF's
+        text layer is extracted with ``pdftotext`` (poppler-utils) and searched
+        both as laid out and with its line breaks removed, so an address the
+        layout wrapped over two lines is found too.
+        """
+        for path in paths:
+            if path.suffix == ".pdf":
+                text = pdf_text(path)
+                found = self.leaks(text) or self.leaks(text.replace("\n", ""))
+            elif path.suffix in _TEXT_SUFFIXES:
+                found = self.leaks(path.read_text(encoding="utf-8", errors="replace"))
+            else:
+                continue
+            if found:
+                path.unlink(missing_ok=True)
+                raise TeitenError(f"refusing to publish {path.name}: it names a sensor address")
+
+
+def pdf_text(path: Path) -> str:
+    """The text layer of a PDF, as ``pdftotext`` (poppler-utils) extracts it."""
+    tool = shutil.which("pdftotext")
+    if tool is None:
+        path.unlink(missing_ok=True)
+        raise DependencyError(
+            f"cannot check {path.name} for sensor addresses: install pdftotext "
+            "(Debian: apt install poppler-utils), or publish html/md instead"
+        )
+    try:
+        done = subprocess.run(
+            [tool, "-q", "-enc", "UTF-8", str(path), "-"],
+            capture_output=True,
+            timeout=PDF_TIMEOUT,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    if done is None or done.returncode != 0:
+        path.unlink(missing_ok=True)
+        raise TeitenError(f"cannot read back {path.name} to check it (pdftotext failed)")
+    return done.stdout.decode("utf-8", "replace")
 
 
 def _split(text: str, sep: str, offset: int) -> list[tuple[str, int, int]]:

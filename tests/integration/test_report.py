@@ -17,8 +17,8 @@ from teiten.analysis.payloads import sensor_addresses
 from teiten.config import Settings, load_settings
 from teiten.pipeline import ingest
 from teiten.report.model import Report, Section, build_report, report_tz
-from teiten.report.redact import Redactor
 from teiten.report.render import render
+from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
 from teiten.store.engine import open_engine
 
@@ -55,9 +55,9 @@ def reports(store: Settings) -> dict[str, Report]:
 
 
 @pytest.fixture(scope="module")
-def guard(store: Settings) -> Redactor:
+def guard(store: Settings) -> Secrecy:
     with open_engine(store) as engine:
-        return Redactor([SENSOR_NET], sensor_addresses(engine))
+        return Secrecy([SENSOR_NET], sensor_addresses(engine))
 
 
 def _golden(name: str, text: str) -> None:
@@ -109,7 +109,7 @@ def _texts(paths: list[Path]) -> dict[Path, str]:
 @pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
 @pytest.mark.parametrize("lang", ["ja", "en"])
 def test_no_output_names_a_sensor_address(
-    reports: dict[str, Report], guard: Redactor, tmp_path: Path, lang: str
+    reports: dict[str, Report], guard: Secrecy, tmp_path: Path, lang: str
 ) -> None:
     paths = [p for fmt in ("html", "md", "pdf") for p in render(reports[lang], fmt, lang, tmp_path)]
     texts = _texts(paths)

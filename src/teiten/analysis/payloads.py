@@ -2,7 +2,8 @@
 ``teiten indicators``).
 
 Indicators that name one of the sensor's own addresses — a Host header, a URL
-pointing back at the sensor — are never listed: sensor addresses are secret.
+pointing back at the sensor, in any notation (see ``teiten.secrecy``) — are
+never listed: sensor addresses are secret.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 from teiten.analysis.window import Window, parse_date
 from teiten.config import Settings
 from teiten.errors import QueryError
-from teiten.export.stix import SensorFilter
+from teiten.secrecy import Secrecy
 from teiten.store.engine import Engine, open_engine
 
 _ID = re.compile(r"s\d{1,9}-\d{1,12}")
@@ -80,10 +81,10 @@ def sensor_addresses(engine: Engine) -> set[str]:
 def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, Any]]:
     """Indicators with first/last seen and counts, sensor addresses left out."""
     with open_engine(settings) as engine:
-        sensor = SensorFilter(sensor_addresses(engine), settings.sensor_networks)
+        sensor = Secrecy(settings.sensor_networks, sensor_addresses(engine))
         rows = engine.query(
             "SELECT type, value, first_seen, last_seen, sessions, sources, signatures "
             "FROM indicators ORDER BY sessions DESC, type, value"
         ).to_pylist()
-    kept = [r for r in rows if not sensor.names_sensor(str(r["type"]), str(r["value"]))]
+    kept = [r for r in rows if not sensor.names_sensor(str(r["value"]))]
     return kept[:limit]

@@ -23,7 +23,7 @@ from teiten.analysis.window import Window, resolve_window
 from teiten.classify.signatures import load_signatures
 from teiten.config import Settings
 from teiten.errors import TeitenError
-from teiten.report.redact import MASK, Redactor, download_hosts
+from teiten.secrecy import MASK, Secrecy, download_hosts
 from teiten.store.engine import Engine, open_engine
 
 MIRAI_SHARE = 0.5
@@ -132,7 +132,7 @@ def _session(engine: Engine, ports: list[int], window: Window) -> dict[str, Any]
     return dict(rows[0]) if rows else None
 
 
-def _sample(row: dict[str, Any], mask: Redactor) -> dict[str, Any]:
+def _sample(row: dict[str, Any], mask: Secrecy) -> dict[str, Any]:
     text = bytes(row["client_bytes"] or b"").decode("utf-8", "backslashreplace")
     soap = (json.loads(row["details"] or "{}").get("requests") or [{}])[0].get("soap") or {}
     injected = [
@@ -275,7 +275,7 @@ class _Context:
     engine: Engine
     window: Window
     home: str
-    mask: Redactor
+    mask: Secrecy
     advisories: tuple[Advisory, ...]
     probes: list[dict[str, Any]] | None
 
@@ -366,7 +366,7 @@ def build_report(
         nets = () if internal else settings.sensor_networks
         seen = set() if internal else sensor_addresses(engine)
         ctx = _Context(
-            engine, window, str(settings.home_country), Redactor(nets, seen, hosts),
+            engine, window, str(settings.home_country), Secrecy(nets, seen, hosts),
             load_advisories(), probes,
         )  # fmt: skip
         sections = [_section(ctx, sid, members) for sid, members in _groups(alerts)]

@@ -9,8 +9,8 @@ from teiten.analysis.payloads import sensor_addresses
 from teiten.backcheck.store import stored_summary
 from teiten.config import Settings
 from teiten.report.model import build_report, report_tz
-from teiten.report.redact import Redactor
 from teiten.report.render import render
+from teiten.secrecy import Secrecy
 from teiten.store.engine import open_engine
 
 
@@ -27,8 +27,10 @@ def write_report(
 ) -> list[Path]:
     """Build the report once and render it in each format; returns the files written.
 
-    Unless ``internal``, every HTML, Markdown and SVG file is searched again for
-    sensor addresses before it is kept (see ``report.render``).
+    Unless ``internal``, every file written (HTML, Markdown, SVG, the PDF's text
+    layer) is searched again for sensor addresses in any notation before it is
+    kept; a file that names one is deleted and :class:`TeitenError` raised (see
+    :mod:`teiten.secrecy`).
     """
     summary = stored_summary(settings)
     probes = None if summary is None else [{"summary": summary.sentence, **summary.to_dict()}]
@@ -42,7 +44,7 @@ def write_report(
         probes=probes,
     )
     with open_engine(settings) as engine:
-        guard = None if internal else Redactor(settings.sensor_networks, sensor_addresses(engine))
+        guard = None if internal else Secrecy(settings.sensor_networks, sensor_addresses(engine))
     files: list[Path] = []
     for fmt in fmts:
         files += render(report, fmt, lang, out, redactor=guard)

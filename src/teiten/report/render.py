@@ -23,7 +23,7 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from markupsafe import Markup, escape
 
-from teiten.errors import ConfigError, DependencyError, TeitenError
+from teiten.errors import ConfigError, DependencyError
 from teiten.escape import terminal
 from teiten.report.flow import flow_figure
 from teiten.report.model import Report
