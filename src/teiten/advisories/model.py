@@ -75,6 +75,11 @@ class Reference:
 
     url: str
     title: str = ""
+    title_ja: str = ""
+    """The title in Japanese (a Japanese report falls back to ``title``)."""
+
+    def title_in(self, lang: str) -> str:
+        return (self.title_ja or self.title) if lang == "ja" else self.title
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,11 @@ class Advisory:
     actions: Texts = Texts()
     notes: Text = Text()
     source: str = field(default="", compare=False)
+    vendor_ja: str = ""
+    """The vendor as a Japanese report names it (``ロジテック社``); falls back to ``vendor``."""
+
+    def vendor_in(self, lang: str) -> str:
+        return (self.vendor_ja or self.vendor) if lang == "ja" else self.vendor
 
 
 class _Table:
@@ -253,6 +263,7 @@ def _text(t: _Table, key: str, *, required: bool = False) -> Text:
 _TOP_KEYS = (
     "id",
     "vendor",
+    "vendor_ja",
     "title",
     "cves",
     "jvn_ids",
@@ -289,10 +300,13 @@ def parse_advisory(data: dict[str, Any], source: str, stem: str | None = None) -
         banners=tuple(
             _banner(b) for b in t.tables("banners", ("server", "manufacturer", "model_name"))
         ),
-        references=tuple(_reference(r) for r in t.tables("references", ("url", "title"))),
+        references=tuple(
+            _reference(r) for r in t.tables("references", ("url", "title", "title_ja"))
+        ),
         actions=Texts(ja=actions.texts("ja"), en=actions.texts("en")),
         notes=_text(t, "notes"),
         source=source,
+        vendor_ja=t.text("vendor_ja", limit=200),
     )
     if not advisory.products and not advisory.banners:
         t.fail("products", "an advisory needs [[products]] or [[banners]]")
@@ -301,7 +315,7 @@ def parse_advisory(data: dict[str, Any], source: str, stem: str | None = None) -
 
 def _reference(t: _Table) -> Reference:
     url = t.text("url", required=True, pattern=re.compile(r"https?://\S+"))
-    return Reference(url=url, title=t.text("title"))
+    return Reference(url=url, title=t.text("title"), title_ja=t.text("title_ja"))
 
 
 def load_advisory_text(text: str, source: str, stem: str | None = None) -> Advisory:
@@ -379,6 +393,7 @@ def _product_lines(p: Product) -> list[str]:
 def dump_advisory(a: Advisory) -> str:
     """The advisory as TOML in the documented format (``load_advisory_text`` reads it back)."""
     lines = [f"id = {_q(a.id)}", f"vendor = {_q(a.vendor)}"]
+    lines += [f"vendor_ja = {_q(a.vendor_ja)}"] if a.vendor_ja else []
     lines += [f"cves = {_array(a.cves)}"] if a.cves else []
     lines += [f"jvn_ids = {_array(a.jvn_ids)}"] if a.jvn_ids else []
     lines += [f"published = {a.published.isoformat()}"] if a.published else []
@@ -391,6 +406,7 @@ def dump_advisory(a: Advisory) -> str:
     for r in a.references:
         lines += ["", "[[references]]", f"url = {_q(r.url)}"]
         lines += [f"title = {_q(r.title)}"] if r.title else []
+        lines += [f"title_ja = {_q(r.title_ja)}"] if r.title_ja else []
     for p in a.products:
         lines += _product_lines(p)
     for b in a.banners:

@@ -38,7 +38,7 @@ CONDITIONS = ("method", "path", "header", "soap_action", "body_contains", "soap_
 """Condition keys, in the order they are tested (cheap first)."""
 _PROTOCOL_CONDITIONS = {"http": frozenset(CONDITIONS) - {"command"}, "telnet": {"command"}}
 _REQUIRED = ("id", "title", "kind", "protocol", "severity", "source", "match")
-_OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none")
+_OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none", "title_ja")
 _ID = re.compile(r"sig\.[a-z0-9][a-z0-9.-]{2,80}")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,7}")
 _JVN = re.compile(r"JVN(?:DB-\d{4}-\d{6}|VU#\d{8}|#\d{8})")
@@ -94,6 +94,12 @@ class Signature:
     references: tuple[str, ...] = ()
     ports: tuple[int, ...] = ()
     description: str = ""
+    title_ja: str = ""
+    """The title in Japanese, for Japanese reports (falls back to ``title``)."""
+
+    def title_in(self, lang: str) -> str:
+        """The title in ``lang`` (``ja`` or ``en``)."""
+        return (self.title_ja or self.title) if lang == "ja" else self.title
 
     def matches(self, f: Fields) -> bool:
         """Whether every ``match`` condition, one ``any`` group and no ``none`` group hold."""
@@ -238,6 +244,7 @@ def _signature(entry: Any, file: str) -> Signature:
         references=_list(entry, "references", _matcher(_URL), "an http(s) URL"),
         ports=_list(entry, "ports", _is_port, "a port number (1-65535)"),
         description=str(entry.get("description", "")),
+        title_ja=_string(entry, "title_ja") if "title_ja" in entry else "",
     )  # fmt: skip
 
 

@@ -147,3 +147,22 @@ def _alert(row: tuple[Any, ...]) -> Alert:
     values["ongoing"] = bool(values["ongoing"])
     values["evidence"] = json.loads(values["evidence"])
     return Alert(**values)
+
+
+def read_stored_alerts(path: Path) -> list[Alert]:
+    """Every stored alert, read without writing (no table created, no lock kept)."""
+    if not path.exists():
+        return []
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    try:
+        known = db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"
+        ).fetchone()
+        if known is None:
+            return []
+        rows = db.execute(
+            f"SELECT id, {', '.join(_FIELDS)}, evidence FROM alerts ORDER BY onset, port, segment"
+        ).fetchall()
+    finally:
+        db.close()
+    return [_alert(r) for r in rows]
