@@ -19,10 +19,10 @@ from teiten.analysis.detection import run_detection
 from teiten.analysis.payloads import list_indicators, list_payloads, sensor_addresses, show_payload
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
-from teiten.analysis.window import Window
+from teiten.analysis.window import Window, data_span
 from teiten.config import Settings
 from teiten.pipeline import IngestResult, ingest
-from teiten.report.charts import trend_chart
+from teiten.report.charts import partial_days, trend_chart
 from teiten.report.publish import write_report
 from teiten.secrecy import Secrecy, download_hosts
 from teiten.simulate import simulate
@@ -95,15 +95,9 @@ def run_demo(
         telnet = trend(
             engine, parse_ports(["23/tcp", "2323/tcp"]), window, split="domestic", home_country="JP"
         )
-    charts = [
-        trend_chart(exploit, out / "52869-tcp.png", title="52869/TCP packets per day"),
-        trend_chart(
-            telnet,
-            out / "telnet-domestic-foreign.png",
-            title="23/TCP and 2323/TCP packets per day, domestic vs foreign",
-        ),
-    ]
+        span = data_span(engine)
     detection = run_detection(settings)
+    charts = draw_charts(out, exploit, telnet, detection.found, span, str(settings.tz))
     result = DemoResult(
         out,
         ingested,
@@ -128,6 +122,38 @@ def run_demo(
                 alerts=detection.found,
             )
     return result
+
+
+def draw_charts(
+    out: Path,
+    exploit: list[dict[str, Any]],
+    telnet: list[dict[str, Any]],
+    alerts: list[Alert],
+    span: tuple[int, int] | None,
+    tz: str,
+) -> list[Path]:
+    """The seed's two figures, each with the onsets of the alerts on its ports marked.
+
+    One line per port and segment (23/TCP and 2323/TCP each domestic and
+    foreign), the time zone on the date axis, partial edge days hatched.
+    """
+    days = sorted({str(r["date"]) for r in exploit + telnet})
+    partial = partial_days(span, days, tz)
+
+    def onsets(ports: set[str]) -> list[str]:
+        return sorted({a.onset for a in alerts if a.port in ports})
+
+    return [
+        trend_chart(
+            exploit, out / "52869-tcp.png", title="52869/TCP packets per day",
+            onsets=onsets({"52869/tcp"}), partial=partial, tz=tz,
+        ),
+        trend_chart(
+            telnet, out / "telnet-domestic-foreign.png",
+            title="23/TCP and 2323/TCP packets per day, domestic vs foreign",
+            onsets=onsets({"23/tcp", "2323/tcp"}), partial=partial, tz=tz,
+        ),
+    ]  # fmt: skip
 
 
 def masked_sample(settings: Settings, cve: str = "CVE-2014-8361") -> dict[str, Any] | None:

@@ -10,7 +10,7 @@ from teiten.analysis.ports import port_ranking
 from teiten.analysis.series import MEASURES, SPLITS, port_trend
 from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import emit, format_option
-from teiten.report.charts import trend_chart
+from teiten.report.charts import trend_figure
 
 _from = click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")
@@ -68,6 +68,13 @@ def ports_command(
     default=None,
     help="Also draw the series to FILE.png or FILE.svg.",
 )
+@click.option(
+    "--onset",
+    "onsets",
+    multiple=True,
+    metavar="DATE",
+    help="Mark this onset on the chart (repeatable; default: stored alerts on these ports).",
+)
 @click.pass_context
 def trend_command(
     ctx: click.Context,
@@ -81,14 +88,16 @@ def trend_command(
     measures: tuple[str, ...],
     fmt: str,
     chart: Path | None,
+    onsets: tuple[str, ...],
 ) -> None:
     """Packets and unique sources per port, day (or hour) and segment.
 
     \b
     Example:  teiten trend 23/tcp 2323/tcp --split domestic --chart telnet.png
     """
+    settings = settings_from(ctx, data=data, tz=tz)
     rows = port_trend(
-        settings_from(ctx, data=data, tz=tz),
+        settings,
         list(ports),
         first=first,
         last=last,
@@ -99,7 +108,7 @@ def trend_command(
     emit(rows, fmt)
     if chart is not None:
         measure = measures[0] if measures else "packets"
-        trend_chart(rows, chart, title=f"{' '.join(ports)}: {measure}", measure=measure)
+        trend_figure(settings, rows, chart, measure=measure, onsets=list(onsets) or None)
         click.echo(f"chart written to {chart}", err=True)
 
 

@@ -1,16 +1,61 @@
-"""Charts of per-port series, rendered offline with matplotlib (PNG or SVG)."""
+"""Charts of ``trend`` rows for ``teiten trend --chart`` and the demo, offline (PNG or SVG).
+
+The figures look like the report's (:mod:`teiten.report.style`): one line per
+port and segment, the year and time zone on the date axis, a vertical line at
+each onset, and partial edge days (less than a whole local day of data)
+hatched so that they do not read as a collapse.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from teiten.analysis.window import local_midnight_ns, parse_date
+from teiten.config import Settings
 from teiten.errors import ConfigError
 
 CHART_SUFFIXES = (".png", ".svg")
+FULL_DAY_SLACK_NS = 3_600 * 1_000_000_000
+"""A day whose data misses more than this (an hour) is partial."""
+
+
+def partial_days(span_ns: tuple[int, int] | None, dates: Sequence[str], tz: str) -> list[str]:
+    """The days of ``dates`` (local ``YYYY-MM-DD`` in ``tz``) the data covers only in part.
+
+    ``span_ns`` is the first and last packet time; a day is partial when the data
+    span misses more than :data:`FULL_DAY_SLACK_NS` of it (a capture that starts
+    at 09:00 local time, or a window day with no capture at all).
+    """
+    if span_ns is None:
+        return list(dates)
+    zone = ZoneInfo(tz)
+    out = []
+    for text in dates:
+        day = dt.date.fromisoformat(text)
+        start = local_midnight_ns(day, zone)
+        end = local_midnight_ns(day + dt.timedelta(days=1), zone)
+        covered = min(end, span_ns[1]) - max(start, span_ns[0])
+        if covered < end - start - FULL_DAY_SLACK_NS:
+            out.append(text)
+    return out
+
+
+def series_lines(
+    rows: Sequence[dict[str, Any]], measure: str = "packets"
+) -> tuple[list[str], dict[str, list[float]]]:
+    """Buckets and one series per ``"PORT SEGMENT"`` key (``"PORT"`` when unsplit)."""
+    key = "date" if rows and "date" in rows[0] else "hour"
+    dates = sorted({str(r[key]) for r in rows})
+    index = {d: i for i, d in enumerate(dates)}
+    lines: dict[str, list[float]] = {}
+    for r in rows:
+        name = str(r["port"]) if r["segment"] == "all" else f"{r['port']} {r['segment']}"
+        lines.setdefault(name, [0.0] * len(dates))[index[str(r[key])]] += float(r[measure])
+    return dates, lines
 
 
 def trend_chart(
@@ -19,39 +64,74 @@ def trend_chart(
     *,
     title: str = "",
     measure: str = "packets",
-    onset: str | None = None,
+    onsets: Sequence[str] = (),
+    partial: Sequence[str] = (),
+    tz: str = "UTC",
+    lang: str = "en",
 ) -> Path:
     """Draw one line per (port, segment) of ``trend`` rows; the format follows the suffix."""
     if path.suffix.lower() not in CHART_SUFFIXES:
         raise ConfigError(f"chart file must end in .png or .svg: {path}")
-    import matplotlib
+    from teiten.report.style import figure_style, series_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.dates as mdates
-    import matplotlib.pyplot as plt
-
-    key = "date" if rows and "date" in rows[0] else "hour"
-    lines: dict[str, list[tuple[dt.datetime, int]]] = defaultdict(list)
-    for r in rows:
-        label = r["port"] if r["segment"] == "all" else f"{r['port']} {r['segment']}"
-        lines[label].append((dt.datetime.fromisoformat(r[key]), int(r[measure])))
-    fig, ax = plt.subplots(figsize=(10, 4.2), dpi=110)
-    for label, points in lines.items():
-        points.sort()
-        xs = mdates.date2num([p[0] for p in points])  # type: ignore[no-untyped-call]
-        ax.plot(xs, [p[1] for p in points], label=label, linewidth=1.4)
-    if onset:
-        x = float(mdates.date2num(dt.datetime.fromisoformat(onset)))  # type: ignore[no-untyped-call]
-        ax.axvline(x, color="#c0392b", linestyle="--", linewidth=1, label=f"onset {onset}")
-    ax.set_title(title)
-    ax.set_ylabel(measure)
-    ax.grid(True, alpha=0.3)
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))  # type: ignore[no-untyped-call]
-    ax.set_ylim(bottom=0)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, metadata={"Software": None} if path.suffix == ".png" else {"Date": None})
-    plt.close(fig)
+    dates, lines = series_lines(rows, measure)
+    ports = list(dict.fromkeys(str(r["port"]) for r in rows))
+    with figure_style(lang) as plt:
+        fig = series_figure(
+            plt, dates, lines, lang=lang, tz=tz, onsets=onsets, partial=partial,
+            measure=measure, ports=ports, title=title, size=(10, 4.2),
+        )  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        png = path.suffix.lower() == ".png"
+        fig.savefig(path, dpi=110, metadata={"Software": None} if png else {"Date": None})
+        plt.close(fig)
     return path
+
+
+def stored_onsets(settings: Settings, ports: Sequence[str], first: str, last: str) -> list[str]:
+    """Onsets of the stored alerts on ``ports`` between ``first`` and ``last`` (read only)."""
+    if not (settings.data_dir / "catalog.sqlite").is_file():
+        return []
+    from teiten.analysis.detection import list_alerts
+
+    wanted = {p.lower() for p in ports}
+    return sorted(
+        {
+            str(a["onset"])
+            for a in list_alerts(settings)
+            if str(a["port"]).lower() in wanted and first <= str(a["onset"])[:10] <= last
+        }
+    )
+
+
+def trend_figure(
+    settings: Settings,
+    rows: Sequence[dict[str, Any]],
+    path: Path,
+    *,
+    measure: str = "packets",
+    onsets: Sequence[str] | None = None,
+) -> Path:
+    """``teiten trend --chart``: ``rows`` drawn with the store's partial days marked.
+
+    Onsets are the given dates, or else those of the stored alerts on the charted
+    ports; the axis names the ``tz`` setting the rows were cut in.
+    """
+    from teiten.analysis.window import data_span
+    from teiten.store.engine import open_engine
+
+    dates, _ = series_lines(rows, measure)
+    ports = list(dict.fromkeys(str(r["port"]) for r in rows))
+    tz = str(settings.tz)
+    if onsets is None:
+        onsets = stored_onsets(settings, ports, dates[0][:10], dates[-1][:10]) if dates else []
+    else:
+        onsets = [parse_date(o).isoformat() for o in onsets]
+    partial: list[str] = []
+    if dates and "T" not in dates[0]:
+        with open_engine(settings) as engine:
+            partial = partial_days(data_span(engine), dates, tz)
+    title = f"{', '.join(p.upper() for p in ports)}: {measure}"
+    return trend_chart(
+        rows, path, title=title, measure=measure, onsets=onsets, partial=partial, tz=tz
+    )

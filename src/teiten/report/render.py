@@ -189,7 +189,7 @@ def draw_figures(report: Report, lang: str, folder: Path) -> dict[int, list[Path
     out: dict[int, list[Path]] = {}
     for section in report.sections:
         for chart in section.charts:
-            out[chart.number] = series_chart(chart, folder / f"fig{chart.number}", lang)
+            out[chart.number] = series_chart(chart, folder / f"fig{chart.number}", lang, report.tz)
         if section.flow is not None:
             n = section.figures["flow"]
             out[n] = flow_figure(section.flow, folder / f"fig{n}", lang)

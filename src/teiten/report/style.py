@@ -11,7 +11,7 @@ offline, as PNG or SVG (SVG keeps its text as text so it can be searched).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -32,11 +32,19 @@ CJK_FAMILIES = (
 )
 PALETTE = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000")
 ONSET_COLOR = "#c00000"
+PARTIAL_COLOR = "#7f7f7f"
+SEGMENT_DASHES = {"all": "-", "domestic": "-", "foreign": "--", "unknown": ":"}
 LABELS = {
-    "ja": {"packets": "パケット数(件/日)", "domestic": "国内", "foreign": "国外",
-           "onset": "増加開始", "date": "日付"},
-    "en": {"packets": "packets per day", "domestic": "domestic", "foreign": "foreign",
-           "onset": "onset", "date": "date"},
+    "ja": {"packets": "パケット数（件/日）", "packets/h": "パケット数（件/時）",
+           "sources": "発信元数（件/日）", "sources/h": "発信元数（件/時）",
+           "domestic": "国内", "foreign": "国外", "unknown": "不明", "all": "全体",
+           "onset": "増加開始", "date": "日付（{tz}）", "hour": "日時（{tz}）",
+           "partial": "24時間未満のデータの日"},
+    "en": {"packets": "packets per day", "packets/h": "packets per hour",
+           "sources": "unique sources per day", "sources/h": "unique sources per hour",
+           "domestic": "domestic", "foreign": "foreign", "unknown": "unknown", "all": "all",
+           "onset": "onset", "date": "Date ({tz})", "hour": "Time ({tz})",
+           "partial": "partial day (< 24 h of data)"},
 }  # fmt: skip
 
 
@@ -76,6 +84,7 @@ def rc(lang: str) -> dict[str, Any]:
         "svg.fonttype": "none",
         "svg.hashsalt": "teiten",
         "axes.unicode_minus": False,
+        "text.parse_math": False,
     }
 
 
@@ -100,39 +109,157 @@ def save(fig: Any, stem: Path) -> list[Path]:
     return [png, svg]
 
 
-def line_label(chart: Chart, key: str, lang: str) -> str:
-    """The legend entry of one line: a port, or a segment in the report's language."""
-    if chart.kind == "segments":
-        ports = "+".join(p.split("/")[0] for p in chart.ports)
-        return f"{LABELS[lang].get(key, key)} ({ports}/TCP)"
-    return key.upper()
+def split_key(key: str) -> tuple[str, str]:
+    """``"23/tcp domestic"`` → ``("23/tcp", "domestic")``; ``"52869/tcp"`` → ``(…, "all")``.
+
+    A bare segment (``"domestic"``, an older model's lines summed over the
+    chart's ports) gives an empty port.
+    """
+    port, _, segment = key.partition(" ")
+    if "/" not in port:
+        return "", key
+    return port, segment or "all"
 
 
-def series_chart(chart: Chart, stem: Path, lang: str) -> list[Path]:
-    """Draw one daily-count figure with its onset marked; writes PNG and SVG."""
+def line_label(key: str, lang: str, ports: Sequence[str] = ()) -> str:
+    """The legend entry of one line: ``23/TCP 国内``, ``23/TCP foreign``, ``52869/TCP``."""
+    port, segment = split_key(key)
+    name = LABELS[lang].get(segment, segment)
+    if not port:
+        return f"{name} ({'+'.join(p.split('/')[0] for p in ports)}/TCP)" if ports else name
+    return port.upper() if segment == "all" else f"{port.upper()} {name}"
+
+
+def _label(when: dt.datetime, with_year: bool, hourly: bool) -> str:
+    text = when.strftime("%Y-%m-%d" if with_year else "%m-%d")
+    return f"{text} {when:%H:%M}" if hourly and (when.hour or when.minute) else text
+
+
+def year_formatter(hourly: bool = False) -> Any:
+    """A tick formatter showing the year at the first tick and wherever the year changes.
+
+    ``2017-10-01``, ``10-15``, ``11-01``, …, ``2018-01-01``; hour ticks add ``HH:MM``.
+    """
+    from matplotlib.ticker import Formatter
+
+    class YearDateFormatter(Formatter):
+        def __call__(self, x: float, pos: int | None = None) -> str:
+            return _label(_naive(x), True, hourly)
+
+        def format_ticks(self, values: Any) -> list[str]:
+            days = [_naive(float(v)) for v in values]
+            return [
+                _label(d, i == 0 or d.year != days[i - 1].year, hourly) for i, d in enumerate(days)
+            ]
+
+    return YearDateFormatter()
+
+
+def _naive(x: float) -> dt.datetime:
+    import matplotlib.dates as mdates
+
+    when: dt.datetime = mdates.num2date(x)  # type: ignore[no-untyped-call]
+    return when.replace(tzinfo=None)
+
+
+def _locator(first: dt.datetime, last: dt.datetime, hourly: bool) -> Any:
+    import matplotlib.dates as mdates
+
+    days = (last - first).days + 1
+    if hourly and days <= 3:
+        return mdates.HourLocator(byhour=range(0, 24, 6))  # type: ignore[no-untyped-call]
+    if days > 400:
+        return mdates.MonthLocator()  # type: ignore[no-untyped-call]
+    if days > 62:
+        return mdates.DayLocator(bymonthday=[1, 15])  # type: ignore[no-untyped-call]
+    if days > 16:
+        return mdates.WeekdayLocator(byweekday=0)  # type: ignore[no-untyped-call]
+    return mdates.DayLocator()  # type: ignore[no-untyped-call]
+
+
+def series_figure(
+    plt: Any,
+    dates: Sequence[str],
+    lines: dict[str, list[int]] | dict[str, list[float]],
+    *,
+    lang: str,
+    tz: str,
+    onsets: Sequence[str] = (),
+    partial: Sequence[str] = (),
+    measure: str = "packets",
+    ports: Sequence[str] = (),
+    title: str = "",
+    size: tuple[float, float] = (7.2, 3.0),
+) -> Any:
+    """One figure of per-bucket counts, drawn with the report style already in force.
+
+    ``dates`` are local ``YYYY-MM-DD`` days (or ``YYYY-MM-DDTHH:00`` hours) in ``tz``;
+    ``lines`` holds one series per key (``"23/tcp domestic"``, see :func:`split_key`):
+    one colour per port, one dash per segment. Each day is drawn at its middle; every
+    onset is a vertical line at the start of its day, named with its date; partial
+    days (less than a whole local day of data) are hatched grey with open markers.
+    """
     import matplotlib.dates as mdates
 
     words = LABELS[lang]
-    days = [dt.datetime.fromisoformat(d) for d in chart.dates]
-    xs = mdates.date2num(days)  # type: ignore[no-untyped-call]
+    hourly = any("T" in d for d in dates)
+    step = dt.timedelta(hours=1) if hourly else dt.timedelta(days=1)
+    starts = [dt.datetime.fromisoformat(d) for d in dates]
+    xs = mdates.date2num([t + step / 2 for t in starts])  # type: ignore[no-untyped-call]
+    cut = {d for d in partial if d in dates}
+    port_colour: dict[str, str] = {}
+    fig, ax = plt.subplots(figsize=size)
+    for key, values in lines.items():
+        port, segment = split_key(key)
+        colour = port_colour.setdefault(port, PALETTE[len(port_colour) % len(PALETTE)])
+        dashes = SEGMENT_DASHES.get(segment, "-.")
+        ax.plot(xs, values, color=colour, linewidth=1.5, linestyle=dashes,
+                label=line_label(key, lang, ports), gid=f"line {key}")  # fmt: skip
+        gaps = [i for i, d in enumerate(dates) if d in cut]
+        if gaps:
+            ax.plot([xs[i] for i in gaps], [values[i] for i in gaps], linestyle="none",
+                    marker="o", markersize=4, markerfacecolor="white", color=colour)  # fmt: skip
+    for n, day in enumerate(sorted(cut)):
+        begin = dt.datetime.fromisoformat(day)
+        ax.axvspan(
+            float(mdates.date2num(begin)), float(mdates.date2num(begin + step)),  # type: ignore[no-untyped-call]
+            facecolor="#f2f2f2", edgecolor=PARTIAL_COLOR, hatch="////", linewidth=0,
+            label=words["partial"] if n == 0 else None, gid=f"partial {day}",
+        )  # fmt: skip
+    shown = [o for o in dict.fromkeys(onsets) if o[:10] in {d[:10] for d in dates}]
+    for n, onset in enumerate(sorted(shown)):
+        x = float(mdates.date2num(dt.datetime.fromisoformat(onset)))  # type: ignore[no-untyped-call]
+        ax.axvline(x, color=ONSET_COLOR, linestyle="--", linewidth=1, gid=f"onset {onset}")
+        ax.annotate(
+            f"{words['onset']} {onset}", (x, 1.0), xycoords=("data", "axes fraction"),
+            xytext=(4, -10 - 11 * n), textcoords="offset points", color=ONSET_COLOR, fontsize=8,
+            bbox={"boxstyle": "square,pad=0.1", "facecolor": "white", "edgecolor": "none"},
+        )  # fmt: skip
+    unit = f"{measure}/h" if hourly else measure
+    ax.set_ylabel(words.get(unit, measure))
+    ax.set_xlabel(words["hour" if hourly else "date"].format(tz=tz))
+    if title:
+        ax.set_title(title)
+    ax.set_ylim(bottom=0)
+    if starts:
+        ax.set_xlim(float(mdates.date2num(starts[0])), float(mdates.date2num(starts[-1] + step)))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_locator(_locator(starts[0], starts[-1], hourly))
+    ax.xaxis.set_major_formatter(year_formatter(hourly))
+    fig.autofmt_xdate(rotation=30, ha="right")
+    ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    fig.tight_layout()
+    return fig
+
+
+def series_chart(chart: Chart, stem: Path, lang: str, tz: str = "UTC") -> list[Path]:
+    """Draw one report figure (PNG and SVG) from its :class:`Chart`, in zone ``tz``."""
     with figure_style(lang) as plt:
-        fig, ax = plt.subplots(figsize=(7.2, 3.0))
-        for i, (key, values) in enumerate(chart.lines.items()):
-            color = PALETTE[i % len(PALETTE)]
-            ax.plot(xs, values, color=color, linewidth=1.5, label=line_label(chart, key, lang))
-        if chart.onset in chart.dates:
-            x = float(mdates.date2num(dt.datetime.fromisoformat(chart.onset)))  # type: ignore[no-untyped-call]
-            ax.axvline(x, color=ONSET_COLOR, linestyle="--", linewidth=1)
-            ax.annotate(
-                f"{words['onset']} {chart.onset}", (x, 1.0), xycoords=("data", "axes fraction"),
-                xytext=(4, -10), textcoords="offset points", color=ONSET_COLOR, fontsize=8,
-            )  # fmt: skip
-        ax.set_ylabel(words["packets"])
-        ax.set_ylim(bottom=0)
-        ax.xaxis.set_major_locator(mdates.WeekdayLocator(byweekday=0, interval=2))  # type: ignore[no-untyped-call]
-        ax.xaxis.set_major_formatter(mdates.DateFormatter("%m/%d"))  # type: ignore[no-untyped-call]
-        ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(0.0, 0.92))
-        fig.tight_layout()
+        fig = series_figure(
+            plt, chart.dates, chart.lines, lang=lang, tz=tz,
+            onsets=[chart.onset] if chart.onset else [],
+            partial=list(getattr(chart, "partial", None) or []),
+            measure=chart.measure, ports=chart.ports,
+        )  # fmt: skip
         paths = save(fig, stem)
         plt.close(fig)
     return paths
