@@ -157,10 +157,68 @@ def test_masscan_formula_truncates_to_16_bits() -> None:
 def test_nmap_syn() -> None:
     nmap = {"tcp_window": 1024, "tcp_options_len": 4, "tcp_mss": 1460}
     probe = BASE | nmap
-    assert hits("nmap_syn", probe, BASE6 | nmap) == [True] * 2
-    others = [probe | {"tcp_window": 1025}, probe | {"tcp_mss": 1440}, probe | {"proto": 17}]
+    windows = [probe | {"tcp_window": w} for w in (1024, 2048, 3072, 4096)]
+    assert hits("nmap_syn", *windows, BASE6 | nmap) == [True] * 5
+    others = [probe | {"tcp_window": w} for w in (0, 512, 1023, 1025, 2047, 3000, 5120, 65535)]
+    others += [probe | {"tcp_mss": 1440}, probe | {"proto": 17}]
     others += [probe | {"tcp_options_len": 8}, probe | {"tcp_flags": 0x12}]
     assert not any(hits("nmap_syn", *others))
+
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pcap"
+NMAP_SCANS = {"ndpi/default/pcap/synscan.pcap": 1994, "ndpi/default/pcap/tcp_scan.pcapng": 1}
+"""Real nmap scans and their raw SYN probes (tshark; see bench/fingerprints.py)."""
+CENSYS = [ipaddress.IPv4Network(n) for n in ("162.142.125.0/24", "167.94.138.0/24")]
+CENSYS += [ipaddress.IPv4Network(n) for n in ("167.248.133.0/24", "74.120.14.0/24")]
+"""Censys' published scanner ranges: their SYNs carry nmap's default header (window 1024)."""
+
+
+def corpus_columns(path: Path) -> list[Columns]:
+    from teiten.capture import open_source
+
+    return [decode(chunk).columns for chunk in open_source(path).chunks()]
+
+
+def fingerprint_count(path: Path, name: str) -> int:
+    fp = registry.by_name(name)
+    return sum(int(np.count_nonzero(registry.apply(c, [fp]))) for c in corpus_columns(path))
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not here")
+def test_nmap_recall_on_real_nmap_scans() -> None:
+    found = sum(fingerprint_count(CORPUS / f, "nmap_syn") for f in NMAP_SCANS)
+    assert found >= 0.95 * sum(NMAP_SCANS.values())
+    assert fingerprint_count(CORPUS / "ndpi/default/pcap/tcp_scan.pcapng", "nmap_syn") == 1
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not here")
+def test_connect_scans_are_neither_mirai_nor_nmap() -> None:
+    test7 = CORPUS / "slips" / "test7-malicious.pcap"
+    assert fingerprint_count(test7, "mirai") == 0
+    assert fingerprint_count(test7, "nmap_syn") == 0
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="the shared corpus is not here")
+def test_nmap_matches_nothing_else_in_the_corpus() -> None:
+    """Outside the nmap scans, only Censys' scanners (nmap's exact header) match."""
+    from teiten.capture.files import expand_paths
+    from teiten.errors import TeitenError
+
+    fp = registry.by_name("nmap_syn")
+    strays = []
+    for path in expand_paths([CORPUS]):
+        if any(path.as_posix().endswith(f) for f in NMAP_SCANS):
+            continue
+        try:
+            batches = corpus_columns(path)
+        except TeitenError:
+            continue
+        for c in batches:
+            hit = registry.apply(c, [fp]) != 0
+            for src in c["src_ip4"][hit].tolist():
+                if not any(ipaddress.IPv4Address(src) in n for n in CENSYS):
+                    strays.append((path.name, ipaddress.IPv4Address(src)))
+    assert strays == []
 
 
 # ------------------------------------------------------------------ backscatter
