@@ -44,7 +44,19 @@ DECODE_ERRORS: tuple[str, ...] = (
     "truncated_l4",  # 6: capture ends inside the TCP/UDP/ICMP header
     "bad_tcp_header",  # 7: TCP data offset < 5
     "truncated_ext",  # 8: IPv6 extension header chain runs past the capture
+    "fragment",  # 9: a non-first IPv4/IPv6 fragment: no transport header, so no ports
+    "truncated_ports",  # 10: capture ends before the TCP/UDP destination port
 )
+
+
+PORT_CAPTURED: tuple[str, ...] = ("", "truncated_l4", "bad_tcp_header")
+"""Decode states of a TCP/UDP packet whose destination port was captured.
+
+The one port rule: an inbound TCP or UDP packet counts for its destination
+port when its ``decode_error`` is one of these (a header cut after the ports
+still counts; a non-first ``fragment`` and ``truncated_ports`` never do).
+:func:`teiten.store.views.port_rule` is its SQL form, used by every query.
+"""
 
 
 def decode_error_code(name: str) -> int:

@@ -199,7 +199,7 @@ def test_ipv4_fragments() -> None:
     first = v4(id=0x0F0F, flags="MF", frag=0, proto=17) / Raw(udp[:512])
     later = v4(id=0x0F0F, flags="MF", frag=64, proto=17) / Raw(udp[512:1024])
     check(eth(first), error="", src_port=9999, dst_port=1900, ip_frag=0x2000)
-    check(eth(later), error="", proto=17, src_port=0, dst_port=0, ip_frag=0x2000 | 64)
+    check(eth(later), error="fragment", proto=17, src_port=0, dst_port=0, ip_frag=0x2000 | 64)
     check(eth(later), ip_id=0x0F0F, payload_len=512, payload_offset=34)
 
 
@@ -238,7 +238,7 @@ def test_ipv6_extension_headers_are_walked() -> None:
 
 def test_ipv6_later_fragment_has_no_transport_header() -> None:
     pkt = eth(v6() / IPv6ExtHdrFragment(id=7, offset=68, m=0, nh=17) / Raw(bytes(40)))
-    check(pkt, error="", proto=17, src_port=0, ip_id=7, ip_frag=68, payload_len=40)
+    check(pkt, error="fragment", proto=17, src_port=0, ip_id=7, ip_frag=68, payload_len=40)
 
 
 def test_ipv6_extension_chain_is_bounded() -> None:

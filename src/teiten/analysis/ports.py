@@ -9,7 +9,7 @@ from teiten.analysis.window import Window, resolve_window
 from teiten.config import Settings
 from teiten.enrich.country import country_code
 from teiten.store.engine import Engine, open_engine
-from teiten.store.views import proto_text
+from teiten.store.views import port_rule, proto_text
 
 
 def top_ports(
@@ -26,7 +26,7 @@ SELECT {proto_text()} AS proto, dst_port, count(*) AS packets, {SOURCES_SQL} AS 
        + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6 AND src_cc_code = {home})
          AS domestic_sources
 FROM packets_raw
-WHERE NOT is_outbound AND proto IN (6, 17) AND decode_error = 0
+WHERE NOT is_outbound AND {port_rule()}
   AND ts >= {window.start_ns} AND ts < {window.end_ns}
 GROUP BY 1, 2
 ORDER BY sources DESC, packets DESC, dst_port

@@ -17,6 +17,7 @@ from teiten.enrich.country import country_code
 from teiten.errors import ConfigError
 from teiten.fingerprint import registry
 from teiten.store.engine import Engine, open_engine
+from teiten.store.views import port_rule
 
 PROTOS = {"tcp": 6, "udp": 17}
 SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
@@ -84,7 +85,7 @@ def segment_sql(split: str, home_country: str) -> tuple[str, list[str]]:
 
 def _port_filter(ports: list[Port]) -> str:
     terms = [f"(proto = {PROTOS[p.proto]} AND dst_port = {p.number})" for p in ports]
-    return "(" + " OR ".join(terms) + ")"
+    return f"({' OR '.join(terms)}) AND {port_rule()}"
 
 
 def _base_where(window: Window) -> str:

@@ -16,6 +16,7 @@ from teiten.analysis.series import SOURCES_SQL, Port
 from teiten.analysis.window import Window
 from teiten.enrich.country import country_code
 from teiten.store.engine import Engine
+from teiten.store.views import port_rule
 
 SEGMENTS = ("all", "domestic", "foreign")
 _PROTO_NAMES = {6: "tcp", 17: "udp"}
@@ -54,7 +55,7 @@ WITH daily AS (
          CASE WHEN src_cc_code = {home} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END AS seg,
          count(*) AS packets, {SOURCES_SQL} AS sources
   FROM packets_raw
-  WHERE NOT is_outbound AND proto IN (6, 17) AND decode_error = 0
+  WHERE NOT is_outbound AND {port_rule()}
     AND ts >= {window.start_ns} AND ts < {window.end_ns}
   GROUP BY 1, 2, 3, 4
 ), busy AS (

@@ -40,6 +40,8 @@ BAD_IP_HEADER = decode_error_code("bad_ip_header")
 TRUNCATED_L4 = decode_error_code("truncated_l4")
 BAD_TCP_HEADER = decode_error_code("bad_tcp_header")
 TRUNCATED_EXT = decode_error_code("truncated_ext")
+FRAGMENT = decode_error_code("fragment")
+TRUNCATED_PORTS = decode_error_code("truncated_ports")
 
 # What the link layer says comes next.
 NET_IP4 = 4
@@ -47,7 +49,8 @@ NET_IP6 = 6
 NET_SNIFF = 1  # raw IP: the version nibble decides
 NET_OTHER = 0
 
-MAX_VLAN_TAGS = 8
+MAX_LINK_STEPS = 8  # VLAN tags, LLC/SNAP, MPLS, PPPoE headers walked before giving up
+MAX_MPLS_LABELS = 16
 MAX_IP6_EXT_HEADERS = 8
 MAX_TCP_OPTIONS = 40  # options are at most 40 bytes, each step advances ≥ 1
 
@@ -123,26 +126,122 @@ def _family_net(family: int) -> int:
 
 
 @helper
-def _vlan(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, int]:
-    """Skip 802.1Q / 802.1ad / QinQ tags: ``(pos, net, error)``."""
-    for _ in range(MAX_VLAN_TAGS):
-        if ethertype != 0x8100 and ethertype != 0x88A8 and ethertype != 0x9100:
-            break
-        if end - p < 4:
-            return p, NET_OTHER, TRUNCATED_LINK
-        ethertype = _u16(data, p + 2)
-        p += 4
-    net = _ethertype_net(ethertype)
+def _ppp_net(protocol: int) -> int:
+    """PPP protocol number → what comes next (0x0021 IPv4, 0x0057 IPv6)."""
+    if protocol == 0x0021:
+        return NET_IP4
+    if protocol == 0x0057:
+        return NET_IP6
+    return NET_OTHER
+
+
+@helper
+def _found(p: int, net: int) -> tuple[int, int, int]:
+    """``(pos, net, error)`` once the link layer named what follows."""
     return p, net, NOT_IP if net == NET_OTHER else 0
 
 
 @helper
+def _mpls(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """Skip an MPLS label stack; the first nibble after it tells IPv4 from IPv6."""
+    for _ in range(MAX_MPLS_LABELS):
+        if end - p < 4:
+            return p, NET_OTHER, TRUNCATED_LINK
+        bottom = data[p + 2] & 1
+        p += 4
+        if bottom:
+            if p >= end:
+                return p, NET_OTHER, TRUNCATED_LINK
+            version = data[p] >> 4
+            return _found(p, NET_IP4 if version == 4 else NET_IP6 if version == 6 else NET_OTHER)
+    return p, NET_OTHER, NOT_IP
+
+
+@helper
+def _ethertype(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, int]:
+    """Follow an EtherType through VLAN tags, LLC/SNAP, MPLS and PPPoE: ``(pos, net, error)``."""
+    for _ in range(MAX_LINK_STEPS):
+        if ethertype == 0x8100 or ethertype == 0x88A8 or ethertype == 0x9100:  # 802.1Q/ad, QinQ
+            if end - p < 4:
+                return p, NET_OTHER, TRUNCATED_LINK
+            ethertype = _u16(data, p + 2)
+            p += 4
+        elif ethertype < 0x0600:  # 802.3 length: IP only behind LLC/SNAP with a zero OUI
+            if end - p < 8:
+                return p, NET_OTHER, TRUNCATED_LINK
+            snap = data[p] == 0xAA and data[p + 1] == 0xAA and data[p + 2] == 0x03
+            if not snap or data[p + 3] != 0 or data[p + 4] != 0 or data[p + 5] != 0:
+                return p, NET_OTHER, NOT_IP
+            ethertype = _u16(data, p + 6)
+            p += 8
+        elif ethertype == 0x8847 or ethertype == 0x8848:  # MPLS unicast / multicast
+            return _mpls(data, p, end)
+        elif ethertype == 0x8864:  # PPPoE session: 6-byte header, then the PPP protocol
+            if end - p < 8:
+                return p, NET_OTHER, TRUNCATED_LINK
+            return _found(p + 8, _ppp_net(_u16(data, p + 6)))
+        else:
+            return _found(p, _ethertype_net(ethertype))
+    return p, NET_OTHER, NOT_IP
+
+
+@helper
+def _ppp(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """PPP with or without the HDLC address/control bytes ``ff 03``; protocol maybe 1 byte."""
+    if end - p >= 2 and data[p] == 0xFF and data[p + 1] == 0x03:
+        p += 2
+    if end - p < 1:
+        return p, NET_OTHER, TRUNCATED_LINK
+    if data[p] & 1:  # protocol field compressed to one byte
+        return _found(p + 1, _ppp_net(int(data[p])))
+    if end - p < 2:
+        return p, NET_OTHER, TRUNCATED_LINK
+    return _found(p + 2, _ppp_net(_u16(data, p)))
+
+
+@helper
+def _nflog(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """Linux NFLOG: family byte, version, resource id, then TLVs; the payload is TLV type 9.
+
+    TLV length and type are in the capturing host's byte order: little endian
+    unless the first TLV only makes sense big endian.
+    """
+    if end - p < 4:
+        return p, NET_OTHER, TRUNCATED_LINK
+    family = int(data[p])
+    net = NET_IP4 if family == 2 else NET_IP6 if family == 10 else NET_OTHER
+    q = p + 4
+    little = True
+    if end - q >= 4:
+        length_le = int(data[q]) | (int(data[q + 1]) << 8)
+        little = 4 <= length_le <= end - q
+    for _ in range(64):  # NFLOG has fewer than 20 TLV types
+        if end - q < 4:
+            return q, NET_OTHER, NOT_IP
+        if little:
+            length = int(data[q]) | (int(data[q + 1]) << 8)
+            kind = int(data[q + 2]) | (int(data[q + 3]) << 8)
+        else:
+            length = _u16(data, q)
+            kind = _u16(data, q + 2)
+        if length < 4:
+            return q, NET_OTHER, NOT_IP
+        if (kind & 0x7FFF) == 9:
+            return _found(q + 4, net)
+        q += (length + 3) & ~3
+    return q, NET_OTHER, NOT_IP
+
+
+@helper
 def _link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
-    """Decode the link header: ``(pos of the network header, net, error)``."""
+    """Decode the link header: ``(pos of the network header, net, error)``.
+
+    docs/decoding.md has the table of link types this covers.
+    """
     if linktype == 1:  # Ethernet
         if end - p < 14:
             return p, NET_OTHER, TRUNCATED_LINK
-        return _vlan(data, p + 14, end, _u16(data, p + 12))
+        return _ethertype(data, p + 14, end, _u16(data, p + 12))
     if linktype == 12 or linktype == 14 or linktype == 101:  # raw IP
         return p, NET_SNIFF, 0
     if linktype == 228:
@@ -152,20 +251,39 @@ def _link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
     if linktype == 113:  # Linux SLL: protocol at bytes 14-15
         if end - p < 16:
             return p, NET_OTHER, TRUNCATED_LINK
-        return _vlan(data, p + 16, end, _u16(data, p + 14))
+        return _ethertype(data, p + 16, end, _u16(data, p + 14))
     if linktype == 276:  # Linux SLL2: protocol at bytes 0-1, 20-byte header
         if end - p < 20:
             return p, NET_OTHER, TRUNCATED_LINK
-        return _vlan(data, p + 20, end, _u16(data, p))
+        return _ethertype(data, p + 20, end, _u16(data, p))
     if linktype == 0 or linktype == 108:  # BSD NULL (host order) / LOOP (network order)
         if end - p < 4:
             return p, NET_OTHER, TRUNCATED_LINK
         family = _u32(data, p)
         if linktype == 0 and family > 0xFFFF:  # written little-endian
             family = ((family & 0xFF) << 24) | ((family & 0xFF00) << 8) | (family >> 24)
-        net = _family_net(family)
-        return p + 4, net, NOT_IP if net == NET_OTHER else 0
+        return _found(p + 4, _family_net(family))
+    if linktype == 9 or linktype == 50:  # PPP, PPP in HDLC-like framing
+        if linktype == 50 and end - p >= 1 and (data[p] == 0x0F or data[p] == 0x8F):
+            return _chdlc(data, p, end)  # libpcap also writes Cisco HDLC as 50
+        return _ppp(data, p, end)
+    if linktype == 104:  # Cisco HDLC
+        return _chdlc(data, p, end)
+    if linktype == 51:  # PPPoE without Ethernet: 6-byte PPPoE header, then PPP protocol
+        if end - p < 8:
+            return p, NET_OTHER, TRUNCATED_LINK
+        return _found(p + 8, _ppp_net(_u16(data, p + 6)))
+    if linktype == 239:
+        return _nflog(data, p, end)
     return p, NET_OTHER, UNSUPPORTED_LINK
+
+
+@helper
+def _chdlc(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """Cisco HDLC: address, control, then an EtherType."""
+    if end - p < 4:
+        return p, NET_OTHER, TRUNCATED_LINK
+    return _ethertype(data, p + 4, end, _u16(data, p + 2))
 
 
 @helper
@@ -221,6 +339,8 @@ def _tcp_partial(data: U8, p: int, avail: int, i: int, out: Columns) -> None:
 def _tcp(data: U8, p: int, bound: int, stated_end: int, i: int, out: Columns) -> int:
     avail = bound - p
     _tcp_partial(data, p, avail, i, out)
+    if avail < 4:
+        return TRUNCATED_PORTS
     if avail < 20:
         return TRUNCATED_L4
     header = (int(data[p + 12]) >> 4) * 4
@@ -235,9 +355,10 @@ def _tcp(data: U8, p: int, bound: int, stated_end: int, i: int, out: Columns) ->
 @helper
 def _udp(data: U8, p: int, bound: int, stated_end: int, i: int, out: Columns) -> int:
     avail = bound - p
-    if avail >= 4:
-        out.src_port[i] = _u16(data, p)
-        out.dst_port[i] = _u16(data, p + 2)
+    if avail < 4:
+        return TRUNCATED_PORTS
+    out.src_port[i] = _u16(data, p)
+    out.dst_port[i] = _u16(data, p + 2)
     _payload(out, i, p + 8, bound, stated_end)
     return TRUNCATED_L4 if avail < 8 else 0
 
@@ -286,6 +407,8 @@ def _ipv4(data: U8, p: int, end: int, i: int, out: Columns) -> int:
     out.proto[i] = proto
     out.src_ip4[i] = _u32(data, p + 12)
     out.dst_ip4[i] = _u32(data, p + 16)
+    if total == 0 and header >= 20:  # segmentation offload: the length is the captured one
+        total = min(avail, 0xFFFF)
     if header < 20 or total < header:
         return BAD_IP_HEADER
     if avail < header:
@@ -294,7 +417,7 @@ def _ipv4(data: U8, p: int, end: int, i: int, out: Columns) -> int:
     bound = min(stated_end, end)
     if frag & 0x1FFF:  # a later fragment: no transport header here
         _payload(out, i, p + header, bound, stated_end)
-        return 0
+        return FRAGMENT
     return _l4(data, p + header, bound, stated_end, proto, i, out)
 
 
@@ -360,7 +483,7 @@ def _ipv6(data: U8, p: int, end: int, i: int, out: Columns) -> int:
         return error
     if not first:
         _payload(out, i, q, bound, stated_end)
-        return 0
+        return FRAGMENT
     return _l4(data, q, bound, stated_end, nh, i, out)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from teiten.schema import DECODE_ERRORS, PACKETS
+from teiten.schema import DECODE_ERRORS, PACKETS, PORT_CAPTURED, decode_error_code
 from teiten.store.layout import ADDED_LATER, logical_sql
 
 PROTO_NAMES: dict[int, str] = {1: "icmp", 6: "tcp", 17: "udp", 58: "icmpv6", 132: "sctp"}
@@ -78,6 +78,16 @@ def proto_text() -> str:
 def decode_error_text() -> str:
     whens = " ".join(f"WHEN {i} THEN '{n}'" for i, n in enumerate(DECODE_ERRORS) if n)
     return f"CASE decode_error {whens} END"
+
+
+def port_rule() -> str:
+    """SQL condition: the row is a TCP/UDP packet whose destination port was captured.
+
+    The one rule every per-port query uses (``ports``, the ``series`` view,
+    ``trend``, ``detect``): see :data:`teiten.schema.PORT_CAPTURED`.
+    """
+    codes = ", ".join(str(decode_error_code(n)) for n in PORT_CAPTURED)
+    return f"(proto IN (6, 17) AND decode_error IN ({codes}))"
 
 
 def fingerprint_list(d: Dialect, names_by_bit: list[tuple[int, str]]) -> str:
@@ -160,7 +170,7 @@ SELECT
       + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6) AS sources,
     count(DISTINCT src_ip4 >> 8) FILTER (WHERE ip_version = 4) AS sources24
 FROM packets_raw
-WHERE NOT is_outbound AND decode_error = 0 AND proto IN (6, 17)
+WHERE NOT is_outbound AND {port_rule()}
 GROUP BY 1, 2, 3, 4"""
 
 
