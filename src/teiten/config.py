@@ -81,6 +81,13 @@ def _positive_int(value: Any) -> int:
     return n
 
 
+def _seconds(value: Any) -> float:
+    n = float(value)
+    if not n >= 0:
+        raise ValueError("expected a number of seconds ≥ 0 (inf: no limit)")
+    return n
+
+
 def _threads(value: Any) -> int:
     n = int(value)
     if n < 1 or n > 64:
@@ -135,6 +142,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
     Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
+    Setting(
+        "max_expansion",
+        _positive_int,
+        1000,
+        "Stop an input whose content grows past this many times its compressed size.",
+    ),
+    Setting(
+        "max_days_per_input",
+        _positive_int,
+        64,
+        "Day partitions one input may write; rows of later days go to its quarantine.",
+    ),
+    Setting("lock_wait", _seconds, 0.0, "Seconds ingest waits for another writer (inf: no limit)."),
     Setting(
         "webhook_url",
         _url,

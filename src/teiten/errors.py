@@ -7,7 +7,8 @@ column and go on. Exceptions are for things the operator can fix::
     ├── InputError          an input file is missing, unreadable or not a capture
     │   └── FormatError     a file is not of any format teiten reads
     ├── ConfigError         a setting, option or settings file is wrong
-    ├── StoreError          the data directory is missing, locked or damaged
+    ├── EnrichmentError     an enrichment source (a .mmdb file) is damaged
+    ├── StoreError          the data directory is missing, locked, read-only or damaged
     ├── QueryError          a query failed (bad SQL, unknown view or column)
     └── DependencyError     an optional dependency is not installed
 
@@ -33,8 +34,15 @@ class ConfigError(TeitenError):
     """A setting, command-line option or settings file is wrong."""
 
 
+class EnrichmentError(TeitenError):
+    """An enrichment source is damaged (found when opened, or during a lookup).
+
+    ``ingest`` stops the run at it (committed inputs stay); nothing is retried.
+    """
+
+
 class StoreError(TeitenError):
-    """The data directory is missing, locked by another writer, or damaged."""
+    """The data directory is missing, locked by another writer, read-only, or damaged."""
 
 
 class QueryError(TeitenError):

@@ -11,8 +11,11 @@ thread.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import queue
+import sqlite3
 import threading
 import time
 from collections import Counter
@@ -26,7 +29,7 @@ import pyarrow as pa
 
 from teiten.capture import expand_paths, open_source
 from teiten.capture.cowrie import read_cowrie, sniff_cowrie
-from teiten.capture.source import Source
+from teiten.capture.source import RecordChunk, Source
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
@@ -34,7 +37,7 @@ from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_asn_source, open_country_source
-from teiten.errors import FormatError, InputError, TeitenError
+from teiten.errors import EnrichmentError, FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.flows.reassembly import Reassembler
 from teiten.flows.sessions import (
@@ -44,7 +47,7 @@ from teiten.flows.sessions import (
     fill_session_countries,
 )
 from teiten.schema import DECODE_ERRORS
-from teiten.store.lake import Lake, PacketWriter, TableWriter
+from teiten.store.lake import DayBudget, Lake, PacketWriter, TableWriter
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -56,17 +59,22 @@ class InputResult:
 
     path: str
     status: str
-    """``ingested``, ``duplicate`` (content already in the store), ``not_capture``
+    """``ingested``, ``stopped`` (a limit stopped it; what was read before is
+    committed), ``duplicate`` (content already in the store), ``not_capture``
     (a file found in a directory that is not a capture) or ``failed``."""
     input_id: int | None = None
     records: int = 0
     packets: int = 0
     outbound: int = 0
     sessions: int = 0
+    quarantined: int = 0
+    """Packets stored in the quarantine file (implausible time, or days over the budget)."""
     malformed: dict[str, int] = field(default_factory=dict)
     skipped: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     message: str = ""
+    warnings: list[str] = field(default_factory=list)
+    """Things the operator should know that did not stop the input (no records…)."""
 
 
 @dataclass
@@ -76,6 +84,11 @@ class IngestResult:
     inputs: list[InputResult] = field(default_factory=list)
     seconds: float = 0.0
     enrichment: str = ""
+    warnings: list[str] = field(default_factory=list)
+    """Run-wide warnings (an empty folder, no sensor networks given)."""
+    error: str = ""
+    """Why the run stopped before its last input (disk full, a damaged enrichment
+    source); the inputs committed before it stay in the store."""
 
     @property
     def packets(self) -> int:
@@ -98,6 +111,18 @@ class IngestResult:
     @property
     def failed(self) -> list[InputResult]:
         return [r for r in self.inputs if r.status == "failed"]
+
+    @property
+    def stopped(self) -> list[InputResult]:
+        return [r for r in self.inputs if r.status == "stopped"]
+
+    @property
+    def quarantined(self) -> int:
+        return sum(r.quarantined for r in self.inputs)
+
+    @property
+    def warning_count(self) -> int:
+        return len(self.warnings) + sum(len(r.warnings) for r in self.inputs)
 
 
 def enrichment_text(country: CountryEnricher, asn: AsnEnricher | None) -> str:
@@ -146,6 +171,59 @@ def content_hash(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+JUNK_MIN_RECORDS = 100_000
+"""Records an input must have given before the junk rule may stop it."""
+JUNK_SHARE = 0.99
+"""Share of malformed records (reader skips plus the decode errors in
+:data:`JUNK_ERRORS`) above which an input is stopped as junk."""
+JUNK_ERRORS = np.array(
+    [name not in ("", "unsupported_link", "fragment") for name in DECODE_ERRORS], bool
+)
+"""Decode errors that count as junk: damage, not merely traffic teiten does not decode
+(unsupported link types, non-first fragments)."""
+EXPANSION_FLOOR = 1 << 20
+"""Content bytes below which the expansion rule never stops an input."""
+RECORD_HEADER_BYTES = 16
+"""A pcap record header; content bytes are counted as captured bytes plus this per record
+(a lower bound of the decompressed size for pcapng too)."""
+
+
+class _Guard:
+    """The limits that stop an input early: expansion ratio and junk share.
+
+    Checked after each chunk in the decoding thread; :attr:`reason` is the
+    one-line message once a limit is passed.
+    """
+
+    def __init__(self, source: Source, max_expansion: int) -> None:
+        self.source = source
+        self.max_expansion = max_expansion
+        self.content = 0
+        self.junk = 0
+        self.reason = ""
+
+    def check(self, chunk: RecordChunk, errors: Any) -> bool:
+        """Count a decoded chunk; True when the input must stop."""
+        stats = self.source.stats
+        self.content += int(chunk.caplen.sum(dtype=np.int64)) + RECORD_HEADER_BYTES * len(chunk)
+        self.junk += int(errors[JUNK_ERRORS].sum())
+        skipped = sum(stats.skipped.values())
+        seen = stats.records + skipped
+        junk = self.junk + skipped
+        packed = max(stats.bytes, 1)
+        if self.content > EXPANSION_FLOOR and self.content > self.max_expansion * packed:
+            self.reason = (
+                f"stopped: its content grew past {self.max_expansion:,}× the file's size "
+                f"({self.content:,} bytes from {packed:,}; setting max_expansion)"
+            )
+        elif seen >= JUNK_MIN_RECORDS and junk > JUNK_SHARE * seen:
+            self.reason = (
+                f"stopped: {junk:,} of the first {seen:,} records are malformed "
+                f"(more than {JUNK_SHARE:.0%})"
+            )
+        return bool(self.reason)
+
+
 class _Stages:
     """The per-batch stages after decoding, with their state (caches, labels)."""
 
@@ -184,21 +262,29 @@ class _Prepared:
     logins: pa.Table | None = None
 
 
-def _batches(source: Source, stages: _Stages, writer: PacketWriter) -> Iterator[_Prepared]:
-    """Decode, mark, fingerprint, enrich and reassemble; the chunk buffer is not kept."""
+def _batches(
+    source: Source, stages: _Stages, writer: PacketWriter, guard: _Guard
+) -> Iterator[_Prepared]:
+    """Decode, mark, fingerprint, enrich and reassemble; the chunk buffer is not kept.
+
+    Stops reading (and flushes the reassembler) once ``guard`` says so.
+    """
     for chunk in source.chunks():
         if len(chunk):
             batch = decode(chunk)
             c = stages.apply(batch)
             sessions, logins = stages.sessions.rows(stages.reassembler.feed(batch, chunk.data))
+            errors = np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
             yield _Prepared(
                 writer.prepare(c),
                 len(c["ts"]),
                 int(np.count_nonzero(c["is_outbound"])),
-                np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS)),
+                errors,
                 sessions,
                 logins,
             )
+            if guard.check(chunk, errors):
+                break
     sessions, logins = stages.sessions.rows(stages.reassembler.flush())
     yield _Prepared([], 0, 0, np.zeros(len(DECODE_ERRORS), np.int64), sessions, logins)
 
@@ -282,18 +368,24 @@ def ingest_file(
     if source is None:
         return _ingest_cowrie(lake, path, settings, enricher, input_id, start, digest)
     sensor = str(settings.sensor)
-    writer = PacketWriter(lake, input_id, sensor, row_group_rows=int(settings.row_group_rows))
+    budget = DayBudget(int(settings.max_days_per_input))
+    writer = PacketWriter(
+        lake, input_id, sensor, row_group_rows=int(settings.row_group_rows), budget=budget
+    )
     side = {
-        "sessions": TableWriter(lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first"),
-        "logins": TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts"),
+        "sessions": TableWriter(
+            lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first", budget=budget
+        ),
+        "logins": TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget),
     }
     result = InputResult(str(path), "ingested", input_id)
     malformed = np.zeros(len(DECODE_ERRORS), np.int64)
+    guard = _Guard(source, int(settings.max_expansion))
     try:
         stages = _Stages(settings, input_id, enricher, asn)
         if asn is not None:
             writer.labels["src_as_org"] = asn.orgs
-        batches = _batches(source, stages, writer)
+        batches = _batches(source, stages, writer, guard)
         if int(settings.threads) >= 2:
             batches = _threaded(batches)
         for b in batches:
@@ -308,27 +400,40 @@ def ingest_file(
                 progress(str(path), source.stats.bytes, size)
         staged = writer.close() + [f for w in side.values() for f in w.close()]
         result.sessions = stages.sessions.count
+        result.records = source.stats.records
+        result.skipped = dict(source.stats.skipped)
+        result.malformed = {DECODE_ERRORS[i]: int(v) for i, v in enumerate(malformed) if i and v}
+        result.quarantined = writer.quarantined
+        if guard.reason:
+            result.status, result.message = "stopped", guard.reason
+        elif not result.records and not result.skipped:
+            result.warnings.append("no records (an empty capture)")
+        files = lake.publish(input_id, staged)
+        lake.catalog.commit(
+            input_id,
+            files,
+            records=result.records,
+            packets=result.packets,
+            malformed=result.malformed,
+            skipped=result.skipped,
+            enrichment=enrichment_text(enricher, asn),
+            sha256=hasher.result() if hasher is not None else digest,
+            message=guard.reason,
+        )
     except BaseException as e:
         writer.abort()
-        lake.discard(input_id)
-        lake.catalog.fail(input_id, str(e) or type(e).__name__)
+        _fail(lake, input_id, e)
         raise
-    result.records = source.stats.records
-    result.skipped = dict(source.stats.skipped)
-    result.malformed = {DECODE_ERRORS[i]: int(v) for i, v in enumerate(malformed) if i and v}
-    files = lake.publish(input_id, staged)
-    lake.catalog.commit(
-        input_id,
-        files,
-        records=result.records,
-        packets=result.packets,
-        malformed=result.malformed,
-        skipped=result.skipped,
-        enrichment=enrichment_text(enricher, asn),
-        sha256=hasher.result() if hasher is not None else digest,
-    )
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _fail(lake: Lake, input_id: int, e: BaseException) -> None:
+    """Discard an input's staged files and mark it failed, as far as the disk allows."""
+    lake.discard(input_id)
+    # On a full disk even this update may fail; the next writer marks it failed then.
+    with contextlib.suppress(sqlite3.Error, OSError):
+        lake.catalog.fail(input_id, str(e) or type(e).__name__)
 
 
 def _ingest_cowrie(
@@ -345,29 +450,31 @@ def _ingest_cowrie(
     try:
         read = read_cowrie(path, sensor_networks=settings.sensor_networks, input_id=input_id)
         sessions = fill_session_countries(read.sessions, enricher)
+        budget = DayBudget(int(settings.max_days_per_input))
         writers = [
-            TableWriter(lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first"),
-            TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts"),
+            TableWriter(
+                lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first", budget=budget
+            ),
+            TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget),
         ]
         writers[0].write(sessions)
         writers[1].write(read.logins)
         staged = [f for w in writers for f in w.close()]
+        files = lake.publish(input_id, staged)
+        skipped = dict(read.stats.skipped)
+        lake.catalog.commit(
+            input_id,
+            files,
+            records=read.stats.records,
+            packets=0,
+            malformed={},
+            skipped=skipped,
+            enrichment=enricher.description,
+            sha256=digest,
+        )
     except BaseException as e:
-        lake.discard(input_id)
-        lake.catalog.fail(input_id, str(e) or type(e).__name__)
+        _fail(lake, input_id, e)
         raise
-    files = lake.publish(input_id, staged)
-    skipped = dict(read.stats.skipped)
-    lake.catalog.commit(
-        input_id,
-        files,
-        records=read.stats.records,
-        packets=0,
-        malformed={},
-        skipped=skipped,
-        enrichment=enricher.description,
-        sha256=digest,
-    )
     return InputResult(
         str(path),
         "ingested",
@@ -379,34 +486,82 @@ def _ingest_cowrie(
     )
 
 
+def _expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
+    """The files the arguments name; an empty folder or a pattern matching nothing is a
+    warning, a missing path an error."""
+    files: dict[Path, None] = {}
+    for arg in paths:
+        text = str(arg)
+        try:
+            found = expand_paths([arg])
+        except InputError:
+            if Path(text).exists() or not set("*?[") & set(text):
+                raise
+            found = []
+        if not found:
+            what = "folder" if Path(text).is_dir() else "pattern"
+            warnings.append(f"{text}: no files in this {what}")
+        for f in found:
+            files.setdefault(f, None)
+    return list(files)
+
+
+def _store_error(e: OSError | sqlite3.Error, root: Path) -> str:
+    """One line for a failure to write the data folder (the run stops there)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    full = "No space left" in text or "disk is full" in text
+    if full or (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return (
+            f"disk full while writing {root}; the run stopped, inputs committed before"
+            " stay in the store (free space and run it again)"
+        )
+    return f"cannot write to {root}: {text}; the run stopped (inputs committed before are kept)"
+
+
 def ingest(
     paths: Sequence[str | Path], settings: Settings, progress: Progress | None = None
 ) -> IngestResult:
     """Ingest capture files, directories or globs into the data directory.
 
     A file that cannot be read is reported as failed and the others go on;
-    a file whose content is already in the store is skipped.
+    a file whose content is already in the store is skipped. A full disk or a
+    damaged enrichment source stops the run (:attr:`IngestResult.error`),
+    keeping what was committed. The enrichment sources are opened (and mmdb
+    files checked) before any input is read.
 
     >>> result = ingest(["captures/"], load_settings())   # doctest: +SKIP
     >>> result.packets
     """
     start = time.perf_counter()
-    files = expand_paths(paths)
-    named = {Path(p) for p in paths}
     out = IngestResult()
+    files = _expand(paths, out.warnings)
+    named = {Path(p) for p in paths}
+    if not settings.sensor_networks:
+        out.warnings.append(
+            "no sensor networks given (--sensor-net or setting sensor_networks):"
+            " the sensor's own replies will count as inbound"
+        )
     enricher = CountryEnricher(open_country_source(str(settings.country_source)))
     asn_source = open_asn_source(str(settings.asn_source))
     asn = AsnEnricher(asn_source) if asn_source is not None else None
     with Lake(settings.data_dir, create=True) as lake:
-        lake.lock()
+        lake.lock(wait=float(settings.lock_wait))
         for path in files:
             try:
                 r = ingest_file(lake, path, settings, enricher, progress, asn)
             except FormatError as e:
                 status = "failed" if path in named else "not_capture"
                 r = InputResult(str(path), status, message=str(e))
+            except EnrichmentError as e:
+                out.inputs.append(InputResult(str(path), "failed", message=str(e)))
+                out.error = str(e)
+                break
             except TeitenError as e:
                 r = InputResult(str(path), "failed", message=str(e))
+            except (OSError, sqlite3.Error) as e:
+                out.error = _store_error(e, lake.root)
+                out.inputs.append(InputResult(str(path), "failed", message=out.error))
+                break
             out.inputs.append(r)
     out.seconds = time.perf_counter() - start
     out.enrichment = enrichment_text(enricher, asn)

@@ -23,24 +23,35 @@ from teiten.pipeline import IngestResult, ingest
 
 def summary(result: IngestResult) -> list[str]:
     """Lines describing an ingest run."""
-    lines = []
+    lines = [f"warning: {terminal(w)}" for w in result.warnings]
     for r in result.inputs:
         name = terminal(r.path)
-        if r.status == "ingested":
+        if r.status in ("ingested", "stopped"):
             extra = f", {r.outbound:,} outbound" if r.outbound else ""
             extra += f", {r.sessions:,} sessions" if r.sessions else ""
+            extra += f", {r.quarantined:,} quarantined" if r.quarantined else ""
             lines.append(f"{name}: {r.packets:,} packets{extra} in {r.seconds:.1f}s")
+            if r.status == "stopped":
+                lines.append(f"{name}: STOPPED, {terminal(r.message)}; what was read is kept")
         elif r.status == "duplicate":
             lines.append(f"{name}: skipped, {terminal(r.message)}")
         elif r.status == "not_capture":
             lines.append(f"{name}: skipped, not a capture")
         else:
             lines.append(f"{name}: FAILED: {terminal(r.message)}")
+        lines.extend(f"{name}: warning: {terminal(w)}" for w in r.warnings)
     rate = result.packets / result.seconds if result.seconds else 0.0
     lines.append(
         f"total: {result.packets:,} packets from {len(result.inputs)} input(s) in "
         f"{result.seconds:.1f}s ({rate:,.0f} packets/s); countries: {result.enrichment}"
     )
+    if result.warning_count:
+        lines.append(f"warnings: {result.warning_count}")
+    if result.quarantined:
+        lines.append(
+            f"quarantined (implausible timestamps, or days past max_days_per_input): "
+            f"{result.quarantined:,} packets, left out of every analysis view"
+        )
     if result.malformed:
         parts = ", ".join(f"{k} {v:,}" for k, v in sorted(result.malformed.items()))
         lines.append(f"malformed (stored, flagged): {parts}")
@@ -48,6 +59,20 @@ def summary(result: IngestResult) -> list[str]:
         parts = ", ".join(f"{k} {v:,}" for k, v in sorted(result.skipped.items()))
         lines.append(f"skipped in inputs: {parts}")
     return lines
+
+
+def _wait_seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected seconds, not {value!r} (write --wait=SECONDS, or --wait after the paths)"
+        ) from None
+    if not seconds >= 0:
+        raise click.BadParameter("expected seconds ≥ 0")
+    return seconds
 
 
 @click.command("ingest")
@@ -67,6 +92,17 @@ def summary(result: IngestResult) -> list[str]:
     default=None,
     help="1: one thread; 2 or more: decode and write overlap.",
 )
+@click.option(
+    "--wait",
+    "lock_wait",
+    is_flag=False,
+    flag_value="inf",
+    default=None,
+    metavar="[SECONDS]",
+    callback=_wait_seconds,
+    help="If another ingest holds the data folder, wait for it (up to SECONDS) instead of "
+    "failing at once.",
+)
 @click.pass_context
 def ingest_command(
     ctx: click.Context,
@@ -76,17 +112,27 @@ def ingest_command(
     sensor: str | None,
     sensor_net: tuple[str, ...],
     threads: int | None,
+    lock_wait: float | None,
 ) -> None:
     """Ingest capture files, directories (recursive) or globs.
 
     Reads pcap and pcapng, plain or .gz/.zst/.xz. A file already ingested
     (same content) is skipped, so running the same command again is safe.
+    Exit status 1 when an input failed or was stopped early (junk, expansion)
+    or the run stopped (disk full, damaged enrichment file); warnings (an
+    empty folder or capture, no --sensor-net) leave it 0.
 
     \b
     Example:  teiten ingest /srv/darknet/2017-11/ --sensor tokyo-1 --sensor-net 203.0.113.0/24
     """
     settings = settings_from(
-        ctx, data=data, tz=tz, sensor=sensor, sensor_networks=list(sensor_net), threads=threads
+        ctx,
+        data=data,
+        tz=tz,
+        sensor=sensor,
+        sensor_networks=list(sensor_net),
+        threads=threads,
+        lock_wait=lock_wait,
     )
     if sys.stderr.isatty():
         console = Console(stderr=True)
@@ -109,8 +155,11 @@ def ingest_command(
         result = ingest(paths, settings)
     for line in summary(result):
         click.echo(line)
-    if result.failed:
-        raise click.ClickException(f"{len(result.failed)} input(s) failed (see above)")
+    if result.error:
+        raise click.ClickException(result.error)
+    bad = len(result.failed) + len(result.stopped)
+    if bad:
+        raise click.ClickException(f"{bad} input(s) failed or stopped early (see above)")
 
 
 COMMANDS = [ingest_command]

@@ -25,7 +25,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from teiten.enrich.asn import MAX_ASN, Answer
-from teiten.errors import DependencyError, InputError
+from teiten.errors import DependencyError, EnrichmentError, InputError
 
 EXTRA = "teiten[mmdb]"
 NUMBER_KEYS = ("autonomous_system_number", "asn", "as_number")
@@ -94,8 +94,28 @@ def asn_of(record: Mapping[str, Any]) -> Answer:
     return number, org
 
 
+PROBES = (
+    [f"{a}.{(a * 7) % 256}.{(a * 13) % 256}.{(a * 29) % 256}" for a in range(256)]
+    + [f"{a}.255.255.255" for a in range(256)]
+    + ["::", "::1", "2001:db8::1", "2400:cb00::1", "2a00:1450::1", "ffff:ffff::1"]
+)
+"""Addresses looked up once when a file is opened, to find a damaged search tree or data
+section before any input is read (a spread over every IPv4 /8, and some IPv6)."""
+
+
+def _damage(path: Path, e: BaseException) -> EnrichmentError:
+    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return EnrichmentError(f"{path}: damaged MaxMind DB file ({first[:160]})")
+
+
 class MmdbFile:
-    """One opened ``.mmdb`` file: its records by address, and its version."""
+    """One opened ``.mmdb`` file: its records by address, and its version.
+
+    A file that cannot be opened, whose metadata is out of range, or whose
+    probe lookups (:data:`PROBES`) fail raises :class:`EnrichmentError` at
+    once; a damaged part that the probes missed raises it at the lookup that
+    reaches it. Files come from the operator but may be fuzzed or cut short.
+    """
 
     name = "mmdb"
 
@@ -110,21 +130,36 @@ class MmdbFile:
             raise InputError(f"{self.path}: cannot read: {e.strerror or e}") from None
         except (maxminddb.InvalidDatabaseError, ValueError):
             raise InputError(f"{self.path}: not a MaxMind DB file") from None
-        meta = self._reader.metadata()
-        self.database_type = str(meta.database_type)
-        built = datetime.fromtimestamp(meta.build_epoch, UTC).date().isoformat()
+        except Exception as e:
+            raise _damage(self.path, e) from None
+        try:
+            meta = self._reader.metadata()
+            self.database_type = str(meta.database_type)
+            built = datetime.fromtimestamp(int(meta.build_epoch), UTC).date().isoformat()
+            self.records(PROBES)
+        except EnrichmentError:
+            self._reader.close()
+            raise
+        except Exception as e:
+            self._reader.close()
+            raise _damage(self.path, e) from None
         self.version = f"{self.database_type} {built}"
 
     def records(self, addresses: list[str]) -> list[Mapping[str, Any] | None]:
         """The record of each text address (None: not covered, not an address, or IPv6
-        in an IPv4-only file)."""
+        in an IPv4-only file). A damaged file raises :class:`EnrichmentError`."""
         get = self._reader.get
+        invalid = _maxminddb().InvalidDatabaseError
         out: list[Mapping[str, Any] | None] = []
         for text in addresses:
             try:
                 record = get(text)
+            except invalid as e:
+                raise _damage(self.path, e) from None
             except ValueError:
-                record = None
+                record = None  # not an address, or IPv6 in an IPv4 file
+            except Exception as e:
+                raise _damage(self.path, e) from None
             out.append(record if isinstance(record, Mapping) else None)
         return out
 

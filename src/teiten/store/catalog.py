@@ -10,6 +10,7 @@ committed adds nothing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -69,19 +70,53 @@ class InputRecord:
 
 
 class Catalog:
-    """The SQLite catalog inside a data directory (``catalog.sqlite``)."""
+    """The SQLite catalog inside a data directory (``catalog.sqlite``).
 
-    def __init__(self, path: Path) -> None:
+    Opened for reading (``writable=False``) it never writes: SQLite opens the
+    file with ``mode=ro`` (``immutable=1`` when the folder cannot be written,
+    so no ``-shm``/``-wal`` file is needed), no table is created, and a
+    missing catalog reads as an empty one. Readers therefore work on a
+    read-only data folder.
+    """
+
+    def __init__(self, path: Path, *, writable: bool = True) -> None:
         self.path = path
+        self.writable = writable
         try:
-            self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.executescript(_DDL)
-            columns = {r[1] for r in self._db.execute("PRAGMA table_info(inputs)")}
-            if "quick" not in columns:  # catalogs made before the quick key existed
-                self._db.execute("ALTER TABLE inputs ADD COLUMN quick TEXT NOT NULL DEFAULT ''")
+            if writable:
+                self._db = self._open_for_writing(path)
+            else:
+                self._db = self._open_for_reading(path)
+                self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as e:
+            if _read_only_error(e):
+                raise StoreError(f"data folder {path.parent} is read-only") from None
             raise StoreError(f"catalog {path} is damaged or not a catalog: {e}") from None
+
+    @staticmethod
+    def _open_for_writing(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=30, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_DDL)
+        columns = {r[1] for r in db.execute("PRAGMA table_info(inputs)")}
+        if "quick" not in columns:  # catalogs made before the quick key existed
+            db.execute("ALTER TABLE inputs ADD COLUMN quick TEXT NOT NULL DEFAULT ''")
+        return db
+
+    @staticmethod
+    def _open_for_reading(path: Path) -> sqlite3.Connection:
+        if not path.exists():  # nothing ingested yet: an empty catalog, in memory
+            db = sqlite3.connect(":memory:", isolation_level=None)
+            db.executescript(_DDL)
+            return db
+        # A reader never writes; where the folder cannot be written (a read-only
+        # mount, a copy owned by someone else) SQLite must not try to make its
+        # -shm file either, which only immutable=1 avoids.
+        frozen = not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK)
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if frozen else "")
+        db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+        db.execute("PRAGMA query_only=1")
+        return db
 
     def close(self) -> None:
         self._db.close()
@@ -125,10 +160,12 @@ class Catalog:
         skipped: dict[str, int],
         enrichment: str,
         sha256: str | None = None,
+        message: str = "",
     ) -> None:
         """Make an input's files part of the lake, in one transaction.
 
-        ``files`` holds ``(table, relative path, rows, bytes)``.
+        ``files`` holds ``(table, relative path, rows, bytes)``; ``message`` says
+        why an input was stopped early (what was read before is committed).
         """
         with self._transaction():
             self._db.executemany(
@@ -139,7 +176,7 @@ class Catalog:
                 self._db.execute("UPDATE inputs SET sha256=? WHERE id=?", (sha256, input_id))
             self._db.execute(
                 "UPDATE inputs SET status='done', finished=?, records=?, packets=?,"
-                " malformed=?, skipped=?, enrichment=? WHERE id=?",
+                " malformed=?, skipped=?, enrichment=?, message=? WHERE id=?",
                 (
                     time.time(),
                     records,
@@ -147,6 +184,7 @@ class Catalog:
                     json.dumps(malformed, sort_keys=True),
                     json.dumps(skipped, sort_keys=True),
                     enrichment,
+                    message[:500],
                     input_id,
                 ),
             )
@@ -192,6 +230,11 @@ class Catalog:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def _read_only_error(e: sqlite3.DatabaseError) -> bool:
+    text = str(e).lower()
+    return "readonly" in text or "read-only" in text
 
 
 def _record(row: tuple[Any, ...]) -> InputRecord:

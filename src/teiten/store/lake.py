@@ -15,12 +15,17 @@ ingest leaves only staging files and unlisted files that the next writer clears.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import errno
 import fcntl
 import os
 import shutil
+import sys
+import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +38,59 @@ from teiten.store.order import source_order
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 TABLE_DIRS = ("packets", "sessions", "logins", "probes")
+QUARANTINE = -1
+"""The "day" of rows that go to an input's quarantine file instead of a day partition."""
+EARLIEST_NS = 631_152_000 * 1_000_000_000
+"""1990-01-01 UTC: no capture teiten reads is older; earlier timestamps are implausible."""
+MAX_DAYS_PER_INPUT = 64
+
+
+def quarantine_table(table: str) -> str:
+    """The catalog table of a table's quarantined rows (``packets_quarantine``)."""
+    return f"{table}_quarantine"
+
+
+class DayBudget:
+    """Which UTC days one input may write day partitions for.
+
+    A timestamp before :data:`EARLIEST_NS` or more than a day after now is
+    implausible; so is every day after the first ``max_days`` distinct days
+    of the input. Rows with implausible times go to the input's one
+    quarantine file per table (``quarantine/TABLE/sensor=S/inNNNNNN-PPP.parquet``,
+    catalog table ``TABLE_quarantine``), which analysis views never read. So
+    random timestamps cost a bounded number of files, however many rows.
+    """
+
+    def __init__(self, max_days: int = MAX_DAYS_PER_INPUT, *, now_ns: int | None = None) -> None:
+        self.max_days = max_days
+        self.earliest = EARLIEST_NS
+        self.latest = (time.time_ns() if now_ns is None else now_ns) + NS_PER_DAY
+        self.days: set[int] = set()
+
+    def plausible(self, ts: Any) -> Any:
+        """A boolean mask of the timestamps inside the plausible range."""
+        return (ts >= self.earliest) & (ts <= self.latest)
+
+    def admit(self, day: int) -> bool:
+        """Whether rows of ``day`` (not :data:`QUARANTINE`) get a day partition."""
+        if day in self.days:
+            return True
+        if day == QUARANTINE or len(self.days) >= self.max_days:
+            return False
+        self.days.add(day)
+        return True
+
+
+LOCK_POLL_SECONDS = 0.2
+"""How often a writer waiting for the lock tries again."""
+
+
+def _reason(e: OSError) -> str:
+    return e.strerror or str(e)
+
+
+def _now_text() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def day_text(day: int) -> str:
@@ -41,18 +99,30 @@ def day_text(day: int) -> str:
 
 
 class Lake:
-    """A data directory opened for reading, or for writing with :meth:`writer`."""
+    """A data directory opened for reading, or for writing once :meth:`lock` is called.
+
+    Opened for reading, nothing in the folder is written (no catalog tables,
+    no lock file), so readers work on a read-only data folder. ``create=True``
+    (a writer) makes the folder if needed and opens the catalog for writing.
+    """
 
     def __init__(self, root: Path, *, create: bool = False) -> None:
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} is a file, not a data folder (pass --data DIR)")
         if not self.root.is_dir():
             if not create:
                 raise StoreError(
                     f"no data directory at {self.root} (ingest something first, or pass --data)"
                 )
-            self.root.mkdir(parents=True, exist_ok=True)
-        self.catalog = Catalog(self.root / "catalog.sqlite")
-        self._lock: IO[str] | None = None
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise StoreError(f"cannot create data folder {self.root}: {_reason(e)}") from None
+        if create:
+            self._check_writable()
+        self.catalog = Catalog(self.root / "catalog.sqlite", writable=create)
+        self._lock: int | None = None
 
     def close(self) -> None:
         self.unlock()
@@ -68,31 +138,81 @@ class Lake:
 
     # --- writing -------------------------------------------------------------
 
-    def lock(self) -> None:
-        """Take the writer lock and clear what a crashed writer left."""
-        f = open(self.root / ".lock", "w")  # noqa: SIM115 - held until unlock()
+    def _check_writable(self) -> None:
+        if not os.access(self.root, os.W_OK):
+            raise StoreError(f"data folder {self.root} is read-only")
+
+    def holder(self) -> str:
+        """The writer lock holder's note (``pid 123, teiten ingest, since …``), or ''."""
         try:
-            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.close()
-            raise StoreError(f"{self.root} is being written by another teiten process") from None
-        self._lock = f
+            with open(self.root / ".lock", "rb") as f:
+                text = f.read(200).decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return " ".join(text.split())
+
+    def lock(self, wait: float = 0.0) -> None:
+        """Take the writer lock and clear what a crashed writer left.
+
+        Another writer holding it makes this fail at once (``wait`` 0) or after
+        waiting up to ``wait`` seconds (``math.inf``: until it is free); the
+        message names the holder (pid, command, start time).
+        """
+        self._check_writable()
+        try:
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreError(f"data folder {self.root} is read-only") from None
+            raise StoreError(f"cannot lock data folder {self.root}: {_reason(e)}") from None
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    holder = self.holder()
+                    who = f" ({holder})" if holder else ""
+                    waited = f" after waiting {wait:g}s" if wait > 0 else ""
+                    raise StoreError(
+                        f"{self.root} is being written by another teiten process{who}{waited};"
+                        " wait for it, or use ingest --wait"
+                    ) from None
+                time.sleep(min(LOCK_POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        self._lock = fd
+        try:
+            os.ftruncate(fd, 0)
+            note = f"pid {os.getpid()}, {' '.join(sys.argv[:2])[-80:]}, since {_now_text()}\n"
+            os.pwrite(fd, note.encode("utf-8", "replace"), 0)
+        except OSError:
+            pass  # the note only helps the message of a refused writer
+        if not self.catalog.writable:
+            self.catalog.close()
+            self.catalog = Catalog(self.root / "catalog.sqlite", writable=True)
         self.catalog.abandon_unfinished()
         shutil.rmtree(self.root / ".staging", ignore_errors=True)
         self._remove_unlisted()
 
     def unlock(self) -> None:
         if self._lock is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._lock, 0)
             fcntl.flock(self._lock, fcntl.LOCK_UN)
-            self._lock.close()
+            os.close(self._lock)
             self._lock = None
 
     def _remove_unlisted(self) -> None:
         for table in TABLE_DIRS:
-            listed = {self.root / p for p in self.catalog.files(table)}
-            for path in (self.root / table).glob("sensor=*/date=*/*.parquet"):
-                if path not in listed:
-                    path.unlink()
+            for name, pattern in (
+                (table, f"{table}/sensor=*/date=*/*.parquet"),
+                (quarantine_table(table), f"quarantine/{table}/sensor=*/*.parquet"),
+            ):
+                listed = {self.root / p for p in self.catalog.files(name)}
+                for path in self.root.glob(pattern):
+                    if path not in listed:
+                        path.unlink()
 
     def staging(self, input_id: int) -> Path:
         path = self.root / ".staging" / f"{input_id:06d}"
@@ -130,7 +250,14 @@ class Lake:
 
 
 class PacketWriter:
-    """Writes packet batches of one input into staged Parquet files, one or more per day."""
+    """Writes packet batches of one input into staged Parquet files, one per day.
+
+    Days outside the input's :class:`DayBudget` go to one quarantine file.
+    Every day file stays open until :meth:`close` (so each day is one file,
+    however the input's times are ordered); memory stays bounded because the
+    largest pending day is written out as a row group whenever more than
+    ``max_open_days`` row groups' worth of rows are pending in all.
+    """
 
     def __init__(
         self,
@@ -140,18 +267,21 @@ class PacketWriter:
         *,
         row_group_rows: int = 1 << 20,
         max_open_days: int = 4,
+        budget: DayBudget | None = None,
     ) -> None:
         self.lake = lake
         self.input_id = input_id
         self.sensor = sensor
         self.row_group_rows = row_group_rows
         self.max_open_days = max_open_days
+        self.budget = budget if budget is not None else DayBudget()
         self.schema = arrow_schema()
         self.options = writer_options()
         self._stage = lake.staging(input_id)
         self._open: dict[int, _DayFile] = {}
-        self._parts: dict[int, int] = {}
         self.staged: list[tuple[str, str, int]] = []
+        self.quarantined = 0
+        """Rows written to the quarantine file (implausible time, or a day over the budget)."""
         self.labels: dict[str, list[str]] = {}
         """Text of the codes of ``str`` columns (e.g. ``src_as_org``), growing."""
 
@@ -162,16 +292,18 @@ class PacketWriter:
     def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
         """The stored tables of a batch, one per UTC day, rows grouped by source.
 
-        Needs no writer state, so it runs in the decoding thread.
+        Rows with implausible timestamps come as one table of day
+        :data:`QUARANTINE`. Needs no writer state, so it runs in the decoding thread.
         """
         ts = columns["ts"]
         if len(ts) == 0:
             return []
         days = ts // NS_PER_DAY
         first = int(days[0])
-        if first == int(days[-1]) and (days == first).all():
+        if first == int(days[-1]) and (days == first).all() and self.budget.plausible(ts[0]):
             order = source_order(columns["src_ip4"])
             return [(first, to_table(columns, self.schema, order, self._labels()))]
+        days = np.where(self.budget.plausible(ts), days, QUARANTINE)
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
@@ -185,33 +317,35 @@ class PacketWriter:
     def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
         """Add tables made by :meth:`prepare`."""
         for day, table in parts:
+            if not self.budget.admit(day):
+                day = QUARANTINE
+                self.quarantined += table.num_rows
             self._day(day).add(table)
+        pending = sum(f.pending_rows for f in self._open.values())
+        while pending > self.max_open_days * self.row_group_rows:
+            largest = max(self._open.values(), key=lambda f: f.pending_rows)
+            pending -= largest.pending_rows
+            largest.flush()
 
     def _day(self, day: int) -> _DayFile:
         f = self._open.get(day)
         if f is None:
-            if len(self._open) >= self.max_open_days:
-                oldest = min(self._open)
-                self._finish(oldest)
-            part = self._parts.get(day, 0)
-            self._parts[day] = part + 1
-            rel = (
-                f"packets/sensor={self.sensor}/date={day_text(day)}/"
-                f"in{self.input_id:06d}-{part:03d}.parquet"
-            )
+            name = f"in{self.input_id:06d}-000.parquet"
+            if day == QUARANTINE:
+                rel = f"quarantine/packets/sensor={self.sensor}/{name}"
+            else:
+                rel = f"packets/sensor={self.sensor}/date={day_text(day)}/{name}"
             f = self._open[day] = _DayFile(self._stage, rel, self)
         return f
-
-    def _finish(self, day: int) -> None:
-        f = self._open.pop(day)
-        rows = f.close()
-        if rows:
-            self.staged.append(("packets", f.rel, rows))
 
     def close(self) -> list[tuple[str, str, int]]:
         """Flush and close every file; returns ``(table, relative path, rows)`` staged."""
         for day in sorted(self._open):
-            self._finish(day)
+            f = self._open.pop(day)
+            rows = f.close()
+            if rows:
+                table = quarantine_table("packets") if day == QUARANTINE else "packets"
+                self.staged.append((table, f.rel, rows))
         return self.staged
 
     def abort(self) -> None:
@@ -237,9 +371,10 @@ class _DayFile:
         self.pending.append(table)
         self.pending_rows += table.num_rows
         if self.pending_rows >= self.owner.row_group_rows:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the pending rows as one row group."""
         if not self.pending_rows:
             return
         if self.writer is None:
@@ -252,14 +387,15 @@ class _DayFile:
         self.pending, self.pending_rows = [], 0
 
     def close(self) -> int:
-        self._flush()
+        self.flush()
         if self.writer is not None:
             self.writer.close()
         return self.rows
 
     def abort(self) -> None:
         if self.writer is not None:
-            self.writer.close()
+            with contextlib.suppress(OSError):  # a full disk may refuse the footer
+                self.writer.close()
         self.path.unlink(missing_ok=True)
 
 
@@ -268,7 +404,9 @@ class TableWriter:
 
     Rows are buffered and written as a new part file per day whenever the
     buffer passes ``flush_bytes``, so memory stays bounded however many
-    sessions an input holds.
+    sessions an input holds. Rows of days outside the input's
+    :class:`DayBudget` (shared with its :class:`PacketWriter`) go to a
+    quarantine part file instead.
     """
 
     def __init__(
@@ -281,14 +419,17 @@ class TableWriter:
         ts_column: str,
         *,
         flush_bytes: int = 64 << 20,
+        budget: DayBudget | None = None,
     ) -> None:
         self.lake, self.input_id, self.sensor, self.table = lake, input_id, sensor, table
         self.schema, self.ts_column, self.flush_bytes = schema, ts_column, flush_bytes
+        self.budget = budget if budget is not None else DayBudget()
         self._stage = lake.staging(input_id)
         self._pending: list[pa.Table] = []
         self._bytes = 0
         self._parts: dict[int, int] = {}
         self.staged: list[tuple[str, str, int]] = []
+        self.quarantined = 0
 
     def write(self, table: pa.Table) -> None:
         if table.num_rows == 0:
@@ -303,19 +444,28 @@ class TableWriter:
             return
         table = pa.concat_tables(self._pending)
         self._pending, self._bytes = [], 0
-        days = table.column(self.ts_column).to_numpy() // NS_PER_DAY
+        ts = table.column(self.ts_column).to_numpy()
+        days = np.where(self.budget.plausible(ts), ts // NS_PER_DAY, QUARANTINE)
+        for day in np.unique(days).tolist():
+            if not self.budget.admit(day):
+                days[days == day] = QUARANTINE
         for day in np.unique(days).tolist():
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
-            rel = (
-                f"{self.table}/sensor={self.sensor}/date={day_text(day)}/"
-                f"in{self.input_id:06d}-{part:03d}.parquet"
-            )
+            name = f"in{self.input_id:06d}-{part:03d}.parquet"
+            if day == QUARANTINE:
+                kind = quarantine_table(self.table)
+                rel = f"quarantine/{self.table}/sensor={self.sensor}/{name}"
+            else:
+                kind = self.table
+                rel = f"{self.table}/sensor={self.sensor}/date={day_text(day)}/{name}"
             path = self._stage / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             rows = table.filter(pa.array(days == day))
             pq.write_table(rows, path, compression="zstd")
-            self.staged.append((self.table, rel, rows.num_rows))
+            self.staged.append((kind, rel, rows.num_rows))
+            if day == QUARANTINE:
+                self.quarantined += rows.num_rows
 
     def close(self) -> list[tuple[str, str, int]]:
         self._flush()
