@@ -102,8 +102,9 @@ def test_webhook_delivery_signed_retried_once_each(seed_store: Settings) -> None
         assert result.deliveries[0]["attempts"] == 2  # the 503 was retried
         assert len(_Receiver.received) == len(result.found) == 3
         for headers, body in _Receiver.received:
-            want = "sha256=" + hmac.new(b"k3y", body, hashlib.sha256).hexdigest()
-            assert headers["X-Teiten-Signature"] == want
+            ts = headers["X-Teiten-Timestamp"]
+            signed = hmac.new(b"k3y", f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
+            assert headers["X-Teiten-Signature"] == "sha256=" + signed
             assert json.loads(body)["type"] == "teiten.alert"
             assert headers["Idempotency-Key"].startswith("teiten-alert-")
         run_detection(s)  # state changes new → ongoing: delivered again, once

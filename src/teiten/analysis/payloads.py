@@ -9,6 +9,7 @@ never listed: sensor addresses are secret.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from teiten.analysis.window import Window, parse_date
@@ -88,3 +89,58 @@ def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, 
         ).to_pylist()
     kept = [r for r in rows if not sensor.names_sensor(str(r["value"]))]
     return kept[:limit]
+
+
+_CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
+_ALL = 1 << 62
+
+
+@dataclass(frozen=True)
+class Page:
+    """The rows a listing shows and how many matched in all (``total`` ≥ ``len(rows)``)."""
+
+    rows: list[dict[str, Any]]
+    total: int
+
+
+def _payload_where(
+    settings: Settings, signature: str | None, cve: str | None, first: str | None, last: str | None
+) -> str:
+    if cve and not _CVE.fullmatch(cve):
+        raise QueryError(f"not a CVE id: {cve!r} (ids look like CVE-2014-8361)")
+    where = "TRUE" + _window_sql(settings, first, last)
+    if signature:
+        where += f" AND list_contains(signatures, {_quote(signature)})"
+    if cve:
+        where += f" AND list_contains(cves, {_quote(cve.upper())})"
+    return where
+
+
+def payload_page(
+    settings: Settings,
+    *,
+    signature: str | None = None,
+    cve: str | None = None,
+    first: str | None = None,
+    last: str | None = None,
+    limit: int = 100,
+) -> Page:
+    """``teiten payloads``: the first ``limit`` matching sessions and how many match in all.
+
+    A ``cve`` that is not shaped like ``CVE-2014-8361`` is an error, not an empty list.
+    """
+    where = _payload_where(settings, signature, cve, first, last)
+    rows = list_payloads(
+        settings, signature=signature, cve=cve, first=first, last=last, limit=limit
+    )
+    if len(rows) < limit:
+        return Page(rows, len(rows))
+    with open_engine(settings) as engine:
+        total = engine.query(f"SELECT count(*) AS n FROM sessions WHERE {where}")
+    return Page(rows, int(total.column("n")[0].as_py()))
+
+
+def indicator_page(settings: Settings, *, limit: int = 1000) -> Page:
+    """``teiten indicators``: the first ``limit`` indicators and how many are listed in all."""
+    rows = list_indicators(settings, limit=_ALL)
+    return Page(rows[:limit], len(rows))

@@ -40,6 +40,8 @@ def detect_command(
             f"{result.window[0]}..{result.window[1]}",
             err=True,
         )
+    for warning in sorted({d["warning"] for d in result.deliveries if "warning" in d}):
+        click.echo(f"warning: {warning}", err=True)
     failed = [d for d in result.deliveries if not d["delivered"]]
     if failed:
         raise click.ClickException(

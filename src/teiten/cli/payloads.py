@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from teiten.analysis.payloads import list_indicators, list_payloads, show_payload
+from teiten.analysis.payloads import Page, indicator_page, payload_page, show_payload
 from teiten.classify.indicators import defang
 from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import FORMATS, emit, format_option
@@ -21,6 +21,14 @@ def _defanged(rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
         v = r[key]
         out.append({**r, key: [defang(x) for x in v] if isinstance(v, list) else defang(str(v))})
     return out
+
+
+def _notice(page: Page, noun: str) -> None:
+    """Say on stderr when nothing matched or the listing stopped at ``--limit``."""
+    if not page.rows:
+        click.echo(f"no {noun} match", err=True)
+    elif page.total > len(page.rows):
+        click.echo(f"showing {len(page.rows):,} of {page.total:,} {noun}; use --limit", err=True)
 
 
 def _show(row: dict[str, Any]) -> None:
@@ -41,7 +49,8 @@ def _show(row: dict[str, Any]) -> None:
         "soap_action",
     ):
         click.echo(f"{k}: {terminal(row.get(k))}")
-    click.echo("indicators: " + ", ".join(defang(str(v)) for v in row.get("indicators") or []))
+    shown = ", ".join(terminal(defang(str(v)), 300) for v in row.get("indicators") or [])
+    click.echo(f"indicators: {shown}")
     for side in ("client_bytes", "server_bytes"):
         data = row.get(side) or b""
         click.echo(f"--- {side} ({len(data)} bytes; control bytes escaped) ---")
@@ -52,7 +61,7 @@ def _show(row: dict[str, Any]) -> None:
 @click.command("payloads")
 @data_option
 @click.option("--signature", metavar="ID", help="Only sessions that matched this signature.")
-@click.option("--cve", metavar="CVE", help="Only sessions classified to this CVE.")
+@click.option("--cve", metavar="CVE", help="Only sessions classified to this CVE-YYYY-NNNN.")
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 @click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
@@ -85,10 +94,9 @@ def payloads_command(
         else:
             emit([row], fmt)
         return
-    rows = list_payloads(
-        settings, signature=signature, cve=cve, first=first, last=last, limit=limit
-    )
-    emit(_defanged(rows, "indicators") if fmt == "table" else rows, fmt)
+    page = payload_page(settings, signature=signature, cve=cve, first=first, last=last, limit=limit)
+    emit(_defanged(page.rows, "indicators") if fmt == "table" else page.rows, fmt)
+    _notice(page, "sessions")
 
 
 @click.command("indicators")
@@ -125,10 +133,11 @@ def indicators_command(
 
         text = stix_export(settings, limit=limit)
     else:
-        rows = list_indicators(settings, limit=limit)
+        page = indicator_page(settings, limit=limit)
         from teiten.cli.output import render
 
-        text = render(_defanged(rows, "value") if fmt == "table" else rows, fmt)
+        text = render(_defanged(page.rows, "value") if fmt == "table" else page.rows, fmt)
+        _notice(page, "indicators")
     if out is None:
         click.echo(text)
     else:

@@ -1,0 +1,186 @@
+"""Webhook delivery against loopback HTTP servers (127.0.0.1 only): timestamped signatures a
+receiver can verify, no signature without a secret, and redirects never followed."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from teiten.analysis.alerts import Alert
+from teiten.config import Settings, load_settings
+from teiten.export.webhook import (
+    UNSIGNED_WARNING,
+    deliver_alerts,
+    post,
+    signature,
+    verify_signature,
+)
+from teiten.store.alerts import AlertStore
+
+NOW = 1_700_000_000
+
+
+class _Server:
+    """A loopback server that records what it receives and answers with ``status``."""
+
+    def __init__(self, status: int = 204, location: str = "") -> None:
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.received.append((dict(self.headers), body))
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_POST
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.httpd = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}/hook"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def servers() -> Iterator[list[_Server]]:
+    made: list[_Server] = []
+    yield made
+    for s in made:
+        s.close()
+
+
+def _alert(n: int = 1) -> Alert:
+    return Alert(
+        kind="surge",
+        port="23/tcp",
+        segment="domestic",
+        onset="2017-11-01",
+        detected="2017-11-02",
+        last="2017-11-03",
+        ratio=12.5,
+        score=9.0,
+        baseline=10.0,
+        peak=125.0,
+        ongoing=True,
+        id=n,
+    )
+
+
+def _settings(url: str, secret: str, retries: int = 3) -> Settings:
+    return load_settings(
+        env={},
+        overrides={"webhook_url": url, "webhook_secret": secret, "webhook_retries": retries},
+    )
+
+
+def _deliver(tmp_path: Path, settings: Settings, alerts: list[Alert]) -> list[dict[str, Any]]:
+    store = AlertStore(tmp_path / "catalog.sqlite")
+    try:
+        return deliver_alerts(
+            store, alerts, settings, "2017-11-03T00:00:00+00:00", sleep=lambda s: None,
+            clock=lambda: NOW,
+        )  # fmt: skip
+    finally:
+        store.close()
+
+
+def test_signature_verifies_and_covers_the_timestamp(
+    tmp_path: Path, servers: list[_Server]
+) -> None:
+    servers.append(_Server())
+    records = _deliver(tmp_path, _settings(servers[0].url, "k3y"), [_alert()])
+    assert records[0]["delivered"] and "warning" not in records[0]
+    [(headers, body)] = servers[0].received
+    ts, sig = headers["X-Teiten-Timestamp"], headers["X-Teiten-Signature"]
+    assert ts == str(NOW) and json.loads(body)["type"] == "teiten.alert"
+    assert verify_signature("k3y", ts, body, sig, now=NOW + 10)
+    assert not verify_signature("wrong", ts, body, sig, now=NOW)
+    # a stale request (a replay ten minutes later) is rejected, so is one from the future
+    assert not verify_signature("k3y", ts, body, sig, now=NOW + 301)
+    assert not verify_signature("k3y", ts, body, sig, now=NOW - 301)
+    # the timestamp is signed: a fresh timestamp on an old signature does not verify
+    assert not verify_signature("k3y", str(NOW + 600), body, sig, now=NOW + 600)
+    tampered = body.replace(b"23/tcp", b"24/tcp")
+    assert tampered != body and not verify_signature("k3y", ts, tampered, sig, now=NOW)
+
+
+@pytest.mark.parametrize("ts", ["", "-5", "1e9", "１７００", " 1700000000", "9" * 40])
+def test_malformed_timestamps_are_rejected(ts: str) -> None:
+    body = b"{}"
+    assert not verify_signature("k", ts, body, signature("k", ts, body), now=NOW)
+
+
+def test_no_secret_means_no_signature_header_and_a_warning(
+    tmp_path: Path, servers: list[_Server]
+) -> None:
+    servers.append(_Server())
+    records = _deliver(tmp_path, _settings(servers[0].url, ""), [_alert()])
+    assert records[0]["delivered"] and records[0]["warning"] == UNSIGNED_WARNING
+    [(headers, body)] = servers[0].received
+    assert "X-Teiten-Signature" not in headers and headers["X-Teiten-Timestamp"] == str(NOW)
+    assert not verify_signature("", headers["X-Teiten-Timestamp"], body, "sha256=", now=NOW)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_redirect_is_a_failed_delivery_never_followed(
+    tmp_path: Path, servers: list[_Server], code: int
+) -> None:
+    target = _Server()
+    servers.append(target)
+    redirector = _Server(status=code, location=target.url)
+    servers.append(redirector)
+    records = _deliver(tmp_path, _settings(redirector.url, "k3y", retries=4), [_alert()])
+    assert records[0] == {
+        "key": records[0]["key"],
+        "status": code,
+        "attempts": 1,
+        "delivered": False,
+    }
+    assert len(redirector.received) == 1 and target.received == []
+    assert post(redirector.url, b"{}", {}) == code and target.received == []
+
+
+def test_server_errors_are_retried_and_delivered_once(
+    tmp_path: Path, servers: list[_Server]
+) -> None:
+    servers.append(_Server(status=503))
+    records = _deliver(tmp_path, _settings(servers[0].url, "k3y", retries=3), [_alert()])
+    assert records[0]["attempts"] == 3 and not records[0]["delivered"]
+    assert len(servers[0].received) == 3
+    ok = _Server()
+    servers.append(ok)
+    settings = _settings(ok.url, "k3y")
+    assert _deliver(tmp_path, settings, [_alert(2)])[0]["delivered"]
+    assert _deliver(tmp_path, settings, [_alert(2)]) == []  # remembered: not sent again
+    assert len(ok.received) == 1
+
+
+def test_documented_standalone_verifier_agrees() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "webhooks.md").read_text(encoding="utf-8")
+    code = doc.split("```python\n", 1)[1].split("```", 1)[0]
+    scope: dict[str, Any] = {}
+    exec(compile(code, "docs/webhooks.md", "exec"), scope)  # the project's own docs
+    verify = scope["verify"]
+    body = b'{"type": "teiten.alert"}'
+    sig = signature("k3y", NOW, body)
+    assert verify("k3y", str(NOW), body, sig, now=NOW + 299)
+    assert not verify("k3y", str(NOW), body, sig, now=NOW + 301)
+    assert not verify("k3y", str(NOW), body + b" ", sig, now=NOW)
+    assert not verify("", str(NOW), body, signature("", NOW, body), now=NOW)
