@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window, data_span
 from teiten.config import Settings
+from teiten.errors import ConfigError
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import partial_days, trend_chart
 from teiten.report.publish import write_report
@@ -75,11 +77,51 @@ def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+MARK = ".teiten-demo"
+"""The file that says a folder was made by the demo, and is the demo's to empty."""
+
+
+def prepare_out(out: Path) -> None:
+    """Make ``out`` an empty demo folder, or refuse.
+
+    A missing ``out`` is created (only the folder itself: its parent must exist).
+    An empty folder is used as it is. A folder holding :data:`MARK` was made by
+    an earlier demo and belongs to it: everything in it is removed first, so the
+    store never holds two simulations. Any other non-empty folder is refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"demo --out {out} is a file, not a folder")
+    if not out.exists():
+        if not out.absolute().parent.is_dir():
+            raise ConfigError(
+                f"demo --out {out}: the folder {out.absolute().parent} does not exist"
+            )
+        out.mkdir()
+    entries = list(out.iterdir())
+    if entries and not (out / MARK).is_file():
+        raise ConfigError(
+            f"demo --out {out} is not empty and was not made by teiten demo; "
+            "give a new or empty folder"
+        )
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    (out / MARK).write_text(
+        "Made by teiten demo: a new demo run into this folder empties it first.\n",
+        encoding="utf-8",
+    )
+
+
 def run_demo(
     out: Path, settings: Settings, *, scale: float = 1.0, seed: int = 1, reports: bool = True
 ) -> DemoResult:
-    """Run the whole demo into ``out`` (created; its ``data`` folder is the store)."""
-    out.mkdir(parents=True, exist_ok=True)
+    """Run the whole demo into ``out`` (its ``data`` folder is the store).
+
+    ``out`` is prepared by :func:`prepare_out`: never two simulations mixed in one store.
+    """
+    prepare_out(out)
     sim = simulate(SCENARIO, out / "capture", scale=scale, seed=seed)
     settings = settings.replace(
         data=str(out / "data"),

@@ -101,6 +101,7 @@ def test_enrich_recomputes_stored_columns(tmp_path: Path) -> None:
             f"rir:{DATA / 'delegated-apnic-extended-latest'}",
             "--asn-source",
             f"mmdb:{DATA / 'asn.mmdb'}",
+            "--force",  # the APNIC file alone drops the US source's country
         ],
         env=env,
     )

@@ -8,9 +8,11 @@ never listed: sensor addresses are secret.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from teiten.analysis.window import Window, parse_date
 from teiten.config import Settings
@@ -19,6 +21,23 @@ from teiten.secrecy import Secrecy
 from teiten.store.engine import Engine, open_engine
 
 _ID = re.compile(r"s\d{1,9}-\d{1,12}")
+
+
+def zoned(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
+    """Rows with every timestamp as ISO 8601 text in zone ``tz``, with its offset.
+
+    Stored timestamps are UTC; in zone ``UTC`` they end in ``Z``, elsewhere in
+    the zone's offset at that instant (``2017-11-01T09:00:00+09:00``).
+    """
+    zone = ZoneInfo(tz)
+    utc = tz in ("UTC", "Etc/UTC")
+
+    def text(v: dt.datetime) -> str:
+        aware = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v
+        out = aware.astimezone(zone).isoformat()
+        return out.removesuffix("+00:00") + "Z" if utc else out
+
+    return [{k: text(v) if isinstance(v, dt.datetime) else v for k, v in r.items()} for r in rows]
 
 
 def _quote(text: str) -> str:
@@ -56,7 +75,7 @@ def list_payloads(
     )
     with open_engine(settings) as engine:
         rows: list[dict[str, Any]] = engine.query(sql).to_pylist()
-    return rows
+    return zoned(rows, str(settings.tz))
 
 
 def show_payload(settings: Settings, session_id: str) -> dict[str, Any]:
@@ -67,7 +86,7 @@ def show_payload(settings: Settings, session_id: str) -> dict[str, Any]:
         rows = engine.query(f"SELECT * FROM sessions WHERE id = {_quote(session_id)}").to_pylist()
     if not rows:
         raise QueryError(f"no session {session_id}")
-    return dict(rows[0])
+    return zoned([dict(rows[0])], str(settings.tz))[0]
 
 
 def sensor_addresses(engine: Engine) -> set[str]:
@@ -88,7 +107,7 @@ def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, 
             "FROM indicators ORDER BY sessions DESC, type, value"
         ).to_pylist()
     kept = [r for r in rows if not sensor.names_sensor(str(r["value"]))]
-    return kept[:limit]
+    return zoned(kept[:limit], str(settings.tz))
 
 
 _CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)

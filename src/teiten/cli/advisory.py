@@ -1,9 +1,9 @@
 """``teiten advisory``: check a model's firmware against advisories, list them, import CSAF.
 
-Exit status of ``check``: 0 fixed or not affected, 1 affected, 2 unknown model
-or cannot compare (click's usage errors are 2 as well; they print ``Usage:``).
-An error in an advisory file or an input exits 3, not 1, so that a script never
-reads a broken advisory directory as "affected".
+Exit status of ``check`` follows the one rule of every command (docs/cli.md):
+0 fixed or not affected, 3 affected, 4 unknown model or cannot compare; an
+error (a broken advisory file or directory, a usage error) exits 1 — never a
+code that a script could read as an answer.
 """
 
 from __future__ import annotations
@@ -16,35 +16,24 @@ import click
 from teiten.advisories.check import Verdict, check
 from teiten.advisories.csaf import import_csaf
 from teiten.advisories.model import LANGS, load_advisories
+from teiten.cli.common import (
+    EXIT_AFFECTED,
+    EXIT_OK,
+    EXIT_UNSURE,
+    TeitenGroup,
+    out_folder,
+)
 from teiten.cli.output import emit, format_option
-from teiten.errors import TeitenError
 from teiten.escape import terminal
 
 EXIT_CODES = {
-    "fixed": 0,
-    "not_affected": 0,
-    "affected": 1,
-    "possibly_affected": 1,
-    "cannot_compare": 2,
-    "unknown_model": 2,
+    "fixed": EXIT_OK,
+    "not_affected": EXIT_OK,
+    "affected": EXIT_AFFECTED,
+    "possibly_affected": EXIT_AFFECTED,
+    "cannot_compare": EXIT_UNSURE,
+    "unknown_model": EXIT_UNSURE,
 }
-ERROR_EXIT = 3
-
-
-class AdvisoryError(click.ClickException):
-    """A TeitenError met by an advisory command: one line, exit status 3."""
-
-    exit_code = ERROR_EXIT
-
-
-class AdvisoryGroup(click.Group):
-    """The ``advisory`` group: TeitenError becomes one line and exit status 3."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TeitenError as e:
-            raise AdvisoryError(str(e)) from None
 
 
 advisories_option = click.option(
@@ -64,7 +53,7 @@ lang_option = click.option(
 )
 
 
-@click.group("advisory", cls=AdvisoryGroup)
+@click.group("advisory", cls=TeitenGroup)
 def advisory_group() -> None:
     """Firmware advisories: is a router model at some firmware version affected?"""
 
@@ -109,8 +98,8 @@ def check_command(
     """Say whether MODEL at firmware VERSION is affected or fixed.
 
     \b
-    Exit status: 0 fixed / not affected, 1 affected,
-                 2 unknown model or cannot compare (or a usage error), 3 error.
+    Exit status: 0 fixed / not affected, 3 affected,
+                 4 unknown model or cannot compare, 1 an error.
     Example:  teiten advisory check LAN-W300N/R Ver2.27 --lang ja
     """
     verdict = check(model, version, lang=lang, extra_dirs=dirs)
@@ -164,6 +153,7 @@ def list_command(dirs: tuple[Path, ...], fmt: str, lang: str, products: bool) ->
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
+    callback=out_folder,
     default=Path("teiten-advisories"),
     show_default=True,
     help="Directory to write the advisory file into (use it with --advisories).",

@@ -8,7 +8,7 @@ import click
 
 from teiten.analysis.ports import port_ranking
 from teiten.analysis.series import MEASURES, SPLITS, port_trend
-from teiten.cli.common import data_option, settings_from
+from teiten.cli.common import data_option, out_file, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 from teiten.report.charts import trend_figure
 
@@ -18,6 +18,7 @@ _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (l
 
 @click.command("ports")
 @data_option
+@tz_option
 @_from
 @_to
 @click.option("--top", type=click.IntRange(1, 65536), default=20, show_default=True)
@@ -44,6 +45,7 @@ def ports_command(
 @click.command("trend")
 @click.argument("ports", nargs=-1, required=True)
 @data_option
+@tz_option
 @_from
 @_to
 @click.option("--by", type=click.Choice(["day", "hour"]), default="day", show_default=True)
@@ -65,6 +67,7 @@ def ports_command(
 @click.option(
     "--chart",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=out_file,
     default=None,
     help="Also draw the series to FILE.png or FILE.svg.",
 )

@@ -18,9 +18,9 @@ from teiten.backcheck.model import Probe, Summary, summarize, to_table
 from teiten.backcheck.prober import DEFAULT_PORTS, OFF, TELNET_PORTS, ProbeConfig, run_backcheck
 from teiten.backcheck.scans import read_scan
 from teiten.backcheck.store import load_probes, store_probes
-from teiten.cli.common import settings_from
+from teiten.cli.common import TeitenGroup, out_file, settings_from
 from teiten.cli.output import emit, format_option
-from teiten.errors import ConfigError, InputError, TeitenError
+from teiten.errors import ConfigError, InputError
 from teiten.escape import terminal
 
 MAX_TARGET_FILE = 1 << 20
@@ -38,17 +38,7 @@ TABLE_COLUMNS = (
 )
 
 
-class BackcheckGroup(click.Group):
-    """The ``backcheck`` group: a TeitenError becomes one line and exit status 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except TeitenError as e:
-            raise click.ClickException(str(e)) from None
-
-
-@click.group("backcheck", cls=BackcheckGroup)
+@click.group("backcheck", cls=TeitenGroup)
 def backcheck_group() -> None:
     """Identify the devices behind sources: probe them (opt-in, allowlisted) or import scans."""
 
@@ -153,6 +143,7 @@ def _keep(store: bool, no_store: bool, data: Path | None, settings: Any) -> bool
 out_option = click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=out_file,
     help="Also write the probes table to this Parquet file.",
 )
 summary_port_option = click.option(
@@ -238,6 +229,7 @@ summary_port_option = click.option(
     "--log",
     "log_path",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=out_file,
     help="Append everything sent to this file as JSON lines.",
 )
 @out_option

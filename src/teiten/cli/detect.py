@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from teiten.analysis.detection import alert_row, list_alerts, run_detection
-from teiten.cli.common import data_option, settings_from
+from teiten.cli.common import data_option, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 
 
 @click.command("detect")
 @data_option
+@tz_option
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 @click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")
 @format_option
@@ -54,15 +55,13 @@ def detect_command(
 @click.option("--since", metavar="DATE", help="Only alerts still rising on or after DATE.")
 @format_option
 @click.pass_context
-def alerts_command(
-    ctx: click.Context, data: Path | None, tz: str | None, since: str | None, fmt: str
-) -> None:
+def alerts_command(ctx: click.Context, data: Path | None, since: str | None, fmt: str) -> None:
     """List stored alerts: kind, port, segment, onset, ratio, score, state, campaign.
 
     \b
     Example:  teiten alerts --since 2017-11-01 --format json
     """
-    emit(list_alerts(settings_from(ctx, data=data, tz=tz), since=since), fmt)
+    emit(list_alerts(settings_from(ctx, data=data), since=since), fmt)
 
 
 COMMANDS = [detect_command, alerts_command]

@@ -108,7 +108,6 @@ def ingest_command(
     ctx: click.Context,
     paths: tuple[str, ...],
     data: Path | None,
-    tz: str | None,
     sensor: str | None,
     sensor_net: tuple[str, ...],
     threads: int | None,
@@ -128,7 +127,6 @@ def ingest_command(
     settings = settings_from(
         ctx,
         data=data,
-        tz=tz,
         sensor=sensor,
         sensor_networks=list(sensor_net),
         threads=threads,

@@ -1,4 +1,7 @@
-"""The ``teiten`` command group: common options, settings, and turning errors into one line."""
+"""The ``teiten`` command group: common options, settings, and turning errors into one line.
+
+Exit statuses are one rule for every command: see :mod:`teiten.cli.common`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,10 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.common import TeitenGroup
+from teiten.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, TeitenGroup
 from teiten.config import load_settings
 from teiten.errors import TeitenError
+from teiten.escape import terminal
 
 
 @click.group(cls=TeitenGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,13 +83,13 @@ def main() -> None:
         cli.main(prog_name="teiten", standalone_mode=True)
     except KeyboardInterrupt:
         click.echo("teiten: interrupted", err=True)
-        sys.exit(130)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as e:  # a bug: one line, details on request
         if os.environ.get("TEITEN_DEBUG"):
             raise
         click.echo(
-            f"teiten: internal error: {type(e).__name__}: {e} "
+            f"teiten: internal error: {type(e).__name__}: {terminal(e, 500)} "
             "(set TEITEN_DEBUG=1 for the traceback)",
             err=True,
         )
-        sys.exit(70)
+        sys.exit(EXIT_INTERNAL)

@@ -9,7 +9,7 @@ import click
 
 from teiten.analysis.payloads import Page, indicator_page, payload_page, show_payload
 from teiten.classify.indicators import defang
-from teiten.cli.common import data_option, settings_from
+from teiten.cli.common import data_option, out_file, settings_from, tz_option
 from teiten.cli.output import FORMATS, emit, format_option
 from teiten.escape import terminal
 
@@ -60,6 +60,7 @@ def _show(row: dict[str, Any]) -> None:
 
 @click.command("payloads")
 @data_option
+@tz_option
 @click.option("--signature", metavar="ID", help="Only sessions that matched this signature.")
 @click.option("--cve", metavar="CVE", help="Only sessions classified to this CVE-YYYY-NNNN.")
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
@@ -101,6 +102,7 @@ def payloads_command(
 
 @click.command("indicators")
 @data_option
+@tz_option
 @click.option(
     "--format",
     "fmt",
@@ -112,6 +114,7 @@ def payloads_command(
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
+    callback=out_file,
     default=None,
     help="Write to FILE instead of standard output.",
 )

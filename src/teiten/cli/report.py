@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.common import data_option, settings_from
+from teiten.cli.common import data_option, out_folder, settings_from, tz_option
 from teiten.report.publish import write_report
 from teiten.report.render import FORMATS, LANGS
 
 
 @click.command("report")
 @data_option
+@tz_option
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 @click.option("--to", "last", metavar="DATE", help="Last day (the report date), YYYY-MM-DD.")
 @click.option("--lang", type=click.Choice(LANGS), default="ja", show_default=True)
@@ -20,6 +21,7 @@ from teiten.report.render import FORMATS, LANGS
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
+    callback=out_folder,
     default=Path("report"),
     show_default=True,
     help="Folder the report files are written to.",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from teiten.analysis.detection import alert_row
+from teiten.cli.common import out_folder
 from teiten.cli.ingest import summary
 from teiten.cli.output import emit
 from teiten.cli.payloads import _defanged
@@ -21,8 +22,9 @@ from teiten.simulate import simulate
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
+    callback=out_folder,
     required=True,
-    help="Folder for the capture and truth.json.",
+    help="Folder for the capture and truth.json (its parent must exist).",
 )
 @click.option(
     "--scale",
@@ -52,9 +54,11 @@ def simulate_command(scenario: str, out: Path, scale: float, seed: int) -> None:
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
+    callback=out_folder,
     default=Path("teiten-demo"),
     show_default=True,
-    help="Folder for the capture, the store and the charts.",
+    help="Folder for the capture, the store and the charts: new, empty, or an earlier"
+    " demo's (emptied first).",
 )
 @click.option("--scale", type=click.FloatRange(min=0.001, max=100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)

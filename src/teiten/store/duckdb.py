@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import duckdb
@@ -93,6 +93,27 @@ class DuckDBEngine:
             if rel is None:  # a statement without a result (SET, CREATE …)
                 return pa.table({})
             return rel.to_arrow_table()
+        except duckdb.Error as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise QueryError(first) from None
+
+    def stream(
+        self, sql: str, *, limit: int = 0, batch_rows: int = 65536
+    ) -> Iterator[pa.RecordBatch]:
+        """Run one statement and yield its result in batches; ``limit`` > 0 is applied in DuckDB."""
+        try:
+            rel = self.con.sql(sql)
+            if rel is None:
+                return
+            if limit:
+                rel = rel.limit(limit)
+            reader = rel.to_arrow_reader(batch_rows)
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch
+            if empty:  # the columns, even without rows
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as e:
             first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise QueryError(first) from None

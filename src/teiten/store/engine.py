@@ -20,6 +20,12 @@ class Engine(Protocol):
         """Run one statement and return its whole result."""
         ...
 
+    def stream(
+        self, sql: str, *, limit: int = 0, batch_rows: int = 65536
+    ) -> Iterator[pa.RecordBatch]:
+        """Run one statement and yield its result in batches (at most ``limit`` rows if > 0)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -41,3 +47,14 @@ def run_query(settings: Settings, sql: str) -> pa.Table:
     """``teiten query``: one SQL statement over the friendly views."""
     with open_engine(settings) as engine:
         return engine.query(sql)
+
+
+def stream_query(settings: Settings, sql: str, *, limit: int = 0) -> Iterator[pa.RecordBatch]:
+    """``teiten query``: one statement's result in batches, never more than ``limit`` rows.
+
+    The limit is applied by the engine (a ``LIMIT`` over the statement), so
+    ``SELECT * FROM packets`` with a limit reads only what it returns, and
+    without one the rows are passed on batch by batch instead of all at once.
+    """
+    with open_engine(settings) as engine:
+        yield from engine.stream(sql, limit=limit)
