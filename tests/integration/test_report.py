@@ -163,7 +163,10 @@ def test_html_escapes_attacker_text(reports: dict[str, Report], tmp_path: Path) 
     for raw in ("<script>", "<img src=x", "<svg onload"):
         assert raw not in html
     assert "&lt;script&gt;" in html and "data:image/png;base64," in html
-    assert not re.search(r"""(?:src|href)=["']?(?:https?:|//)""", html)
+    assert not re.search(r"""src=["']?(?:https?:|//)""", html)  # nothing loaded from outside
+    # links only to https references, never opening the report to the target
+    for anchor in re.findall(r"<a\b[^>]*>", html):
+        assert re.fullmatch(r'<a href="https://[^"\s]+" rel="noreferrer noopener">', anchor)
 
 
 @pytest.mark.browser
