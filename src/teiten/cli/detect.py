@@ -28,7 +28,9 @@ def detect_command(
 ) -> None:
     """Detect surges and sweeps on every port, link campaigns, store and deliver alerts.
 
-    Run it after each ingest: a rise still going on updates its alert.
+    Run it after each ingest: a rise still going on updates its alert. This is
+    the only command that stores alert state and sends webhooks (teiten report
+    only reads them).
 
     \b
     Example:  teiten detect --tz Asia/Tokyo

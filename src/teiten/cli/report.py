@@ -43,10 +43,12 @@ def report_command(
     out: Path,
     internal: bool,
 ) -> None:
-    """Report the rises found in the window, one section per campaign.
+    """Report the rises of the window: headline sections, then other observations.
 
-    Dates are in the tz setting (Japanese reports: JST unless tz is set).
-    Sensor addresses and attacker download hosts are shown as [redacted].
+    A pure read: it uses the alerts teiten detect stored for the window (or
+    detects in memory, storing and sending nothing). Days are cut in --tz or
+    the tz setting, the same for ja and en. Sensor addresses and attacker
+    download hosts are shown as [redacted].
 
     \b
     Example:  teiten report --from 2017-10-01 --to 2017-12-18 --lang ja --format pdf

@@ -1,11 +1,17 @@
 """Gather what a report says from the store into a plain :class:`Report` (no formatting).
 
-One section per campaign (or per alert outside a campaign), each with the
-series behind its figures, a masked payload sample, the signature behind it
-(CVE, JVN, references), fingerprint and segment evidence, the attack flow
-derived from linked evidence, and the advisories whose CVEs match. Every value
-is plain data (``to_dict`` is JSON-serialisable); masking happens here, so
-nothing downstream ever holds a sensor address unless ``internal`` is set.
+A report is a pure read: it takes the alerts ``teiten detect`` stored for its
+window or, when none are stored, detects them in memory (nothing stored,
+nothing sent) and says so. Rises that pass the headline rule
+(:mod:`teiten.report.facts`) get a section each (a campaign's linked alerts
+share one): the series behind its figures, a masked payload sample, the
+signature behind it, fingerprint and segment evidence, the attack flow derived
+from linked evidence, what the back-check found about the section's own
+sources, and the advisories whose CVEs match. Every other rise is listed under
+other observations. Every value is plain data (``to_dict`` is
+JSON-serialisable); both languages render the same values, cut in one time
+zone. Masking happens here, so nothing downstream ever holds a sensor address
+unless ``internal`` is set.
 """
 
 from __future__ import annotations
@@ -16,19 +22,30 @@ from typing import Any
 
 from teiten.advisories import Advisory, load_advisories
 from teiten.analysis.alerts import Alert
-from teiten.analysis.detection import run_detection
+from teiten.analysis.detection import find_alerts_in, stored_alerts_for
 from teiten.analysis.payloads import sensor_addresses
-from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window, resolve_window
+from teiten.backcheck.model import Probe
+from teiten.backcheck.store import load_probes
 from teiten.classify.signatures import load_signatures
 from teiten.config import Settings
-from teiten.errors import TeitenError
+from teiten.errors import StoreError, TeitenError
+from teiten.report.facts import (
+    HEADLINE_RULE,
+    MIRAI_SHARE,
+    BackcheckFact,
+    RiseFact,
+    SeriesSet,
+    backcheck_fact,
+    daily_series,
+    partial_days,
+    rise_fact,
+    section_sources,
+)
 from teiten.secrecy import MASK, Secrecy, download_hosts
 from teiten.store.engine import Engine, open_engine
 
-MIRAI_SHARE = 0.5
-"""Above this share of packets with ISN = destination address, a section names the Mirai feature."""
-JA_TZ = "Asia/Tokyo"
+LANGS = ("ja", "en")
 
 
 @dataclass
@@ -37,33 +54,52 @@ class Chart:
 
     number: int
     kind: str
-    """``trend`` (all sources per port) or ``segments`` (domestic vs foreign)."""
+    """``trend`` (all sources per port) or ``segments`` (domestic vs foreign per port)."""
     ports: list[str]
     dates: list[str]
     lines: dict[str, list[int]]
+    """``"52869/tcp"`` (trend) or ``"23/tcp domestic"`` / ``"23/tcp foreign"`` → daily counts."""
     onset: str
     measure: str = "packets"
+    partial: list[str] = field(default_factory=list)
+    """Dates among ``dates`` with data for only part of the local day (mark them)."""
+    tz: str = "UTC"
+    """The zone the days are cut in (the report's)."""
+
+
+@dataclass
+class Statement:
+    """One sentence about ports whose rise came from the same segments."""
+
+    rose_in: str
+    """``domestic``, ``foreign``, ``both`` or ``total``."""
+    ports: list[str]
+    onset: str
+    last: str
+    ongoing: bool
 
 
 @dataclass
 class Section:
-    """One finding: a campaign or a lone alert, with its evidence and advice."""
+    """One headline finding: a campaign or a lone alert, with its evidence and advice."""
 
     id: str
     ports: list[str]
     onset: str
     last: str
-    alerts: list[dict[str, Any]]
+    rises: list[RiseFact]
     charts: list[Chart]
     sample: dict[str, Any] | None
     signatures: list[dict[str, Any]]
-    fingerprints: dict[str, float]
-    """Port → share of packets with the Mirai feature."""
     mirai_ports: list[str]
+    """Ports whose share of packets with the Mirai feature is at least one half."""
     links: list[dict[str, Any]]
     flow: dict[str, Any] | None
     advisories: list[dict[str, Any]]
-    probes: list[dict[str, Any]] | None
+    backcheck: BackcheckFact | None
+    """What the stored back-check found about this section's sources (None: nothing)."""
+    trend_statement: Statement | None = None
+    segment_statements: list[Statement] = field(default_factory=list)
     figures: dict[str, int] = field(default_factory=dict)
     """Figure kind (trend, segments, sample, flow) → figure number."""
 
@@ -79,8 +115,18 @@ class Report:
     home_country: str
     internal: bool
     sections: list[Section]
-    references: list[dict[str, str]]
+    """Headline findings."""
+    others: list[RiseFact]
+    """Other observations: sweeps and rises that do not pass the headline rule."""
+    references: list[dict[str, Any]]
+    """``{"url", "title": {"ja", "en"}}``."""
+    partial: list[str] = field(default_factory=list)
+    """Days of the window with data for only part of the day (left out of every mean)."""
+    alerts_from: str = "stored"
+    """``stored`` (by teiten detect), ``memory`` (detected for this report only) or ``given``."""
     masked_hosts: bool = True
+    rule: dict[str, int] = field(default_factory=lambda: dict(HEADLINE_RULE))
+    """The headline rule's numbers, for the sentence that states it."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,10 +135,8 @@ class Report:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1, sort_keys=True)
 
 
-def report_tz(settings: Settings, lang: str) -> str:
-    """The operator's zone: the ``tz`` setting, or JST for Japanese when tz was left at default."""
-    if lang == "ja" and settings.origin.get("tz", "default") == "default":
-        return JA_TZ
+def report_tz(settings: Settings) -> str:
+    """The report's one time zone, the same for every language: the ``tz`` setting."""
     return str(settings.tz)
 
 
@@ -106,19 +150,17 @@ def _groups(alerts: list[Alert]) -> list[tuple[str, list[Alert]]]:
 
 
 def _chart(
-    engine: Engine, window: Window, ports: list[str], kind: str, home: str, onset: str
+    series: SeriesSet, ports: list[str], kind: str, onset: str, partial: list[str], tz: str
 ) -> Chart:
-    split = "domestic" if kind == "segments" else "none"
-    rows = trend(engine, parse_ports(ports), window, split=split, home_country=home)
-    dates = sorted({str(r["date"]) for r in rows})
     lines: dict[str, list[int]] = {}
-    for r in rows:
-        if r["segment"] not in ("all", "domestic", "foreign"):
-            continue
-        key = str(r["port"]) if kind == "trend" else str(r["segment"])
-        series = lines.setdefault(key, [0] * len(dates))
-        series[dates.index(str(r["date"]))] += int(r["packets"])
-    return Chart(0, kind, ports, dates, lines, onset)
+    for port in ports:
+        if kind == "trend":
+            lines[port] = series.get(port, "all", "packets")
+        else:
+            for seg in ("domestic", "foreign"):
+                lines[f"{port} {seg}"] = series.get(port, seg, "packets")
+    shown = [d for d in partial if d in series.dates]
+    return Chart(0, kind, ports, list(series.dates), lines, onset, "packets", shown, tz)
 
 
 def _session(engine: Engine, ports: list[int], window: Window) -> dict[str, Any] | None:
@@ -179,7 +221,7 @@ def _signatures(ids: list[str]) -> list[dict[str, Any]]:
         out.append(
             {
                 "id": s.id,
-                "title": s.title,
+                "title": {lang: s.title_in(lang) for lang in LANGS},
                 "cves": list(s.cves),
                 "jvn": list(s.jvn),
                 "references": list(s.references),
@@ -191,13 +233,13 @@ def _signatures(ids: list[str]) -> list[dict[str, Any]]:
 def _advisory(a: Advisory) -> dict[str, Any]:
     return {
         "id": a.id,
-        "vendor": a.vendor,
+        "vendor": {lang: a.vendor_in(lang) for lang in LANGS},
         "cves": list(a.cves),
         "jvn": list(a.jvn_ids),
         "published": a.published.isoformat() if a.published else "",
-        "title": {"ja": a.title.get("ja"), "en": a.title.get("en")},
-        "notes": {"ja": a.notes.get("ja"), "en": a.notes.get("en")},
-        "actions": {"ja": list(a.actions.get("ja")), "en": list(a.actions.get("en"))},
+        "title": {lang: a.title.get(lang) for lang in LANGS},
+        "notes": {lang: a.notes.get(lang) for lang in LANGS},
+        "actions": {lang: list(a.actions.get(lang)) for lang in LANGS},
         "products": [
             {
                 "model": p.model,
@@ -206,20 +248,21 @@ def _advisory(a: Advisory) -> dict[str, Any]:
             }
             for p in a.products
         ],
-        "references": [{"url": r.url, "title": r.title} for r in a.references],
+        "references": [
+            {"url": r.url, "title": {lang: r.title_in(lang) for lang in LANGS}}
+            for r in a.references
+        ],
     }
 
 
-def _flow(members: list[Alert], sample: dict[str, Any] | None) -> dict[str, Any] | None:
+def _flow(
+    members: list[Alert], sample: dict[str, Any] | None, mirai: dict[str, float]
+) -> dict[str, Any] | None:
     """exploit → download → infected device → scanning, from linked alerts and the sample."""
     if sample is None:
         return None
     exploit = sample["dst_port"]
-    scans = [
-        a
-        for a in members
-        if a.port != exploit and a.evidence.get("fingerprints", {}).get("mirai", 0) >= MIRAI_SHARE
-    ]
+    scans = [a for a in members if a.port != exploit and mirai.get(a.port, 0.0) >= MIRAI_SHARE]
     if not scans:
         return None
     shared = [
@@ -233,22 +276,6 @@ def _flow(members: list[Alert], sample: dict[str, Any] | None) -> dict[str, Any]
         "scan_segment": scans[0].segment,
         "shared_sources": max((int(x["shared_sources"]) for x in shared), default=0),
         "overlap": max((float(x["overlap"]) for x in shared), default=0.0),
-    }
-
-
-def _alert_row(a: Alert) -> dict[str, Any]:
-    segs = a.evidence.get("segments", {})
-    return {
-        "kind": a.kind,
-        "port": a.port,
-        "segment": a.segment,
-        "onset": a.onset,
-        "last": a.last,
-        "ratio": a.ratio,
-        "sources": a.evidence.get("sources", 0),
-        "mirai": a.evidence.get("fingerprints", {}).get("mirai", 0.0),
-        "flat_segments": [s for s, e in segs.items() if s != "all" and not e["rose"]],
-        "segments": segs,
     }
 
 
@@ -277,38 +304,65 @@ class _Context:
     home: str
     mask: Secrecy
     advisories: tuple[Advisory, ...]
-    probes: list[dict[str, Any]] | None
+    probes: list[Probe]
+    partial: list[str]
+    tz: str
 
 
-def _section(ctx: _Context, sid: str, members: list[Alert]) -> Section:
+def _statements(rises: list[RiseFact]) -> list[Statement]:
+    """Rises grouped by where they came from (and whether they go on), in order."""
+    out: list[Statement] = []
+    for r in rises:
+        same = next((s for s in out if s.rose_in == r.rose_in and s.ongoing == r.ongoing), None)
+        if same is None:
+            out.append(Statement(r.rose_in, [r.port], r.onset, r.last, r.ongoing))
+        else:
+            same.ports.append(r.port)
+            same.onset, same.last = min(same.onset, r.onset), max(same.last, r.last)
+    return out
+
+
+def _section(
+    ctx: _Context, sid: str, members: list[Alert], facts: dict[int, RiseFact], series: SeriesSet
+) -> Section:
     members = sorted(members, key=lambda a: (a.segment != "all", a.onset, _num(a.port)))
+    rises = [facts[id(a)] for a in members]
     onset = min(a.onset for a in members)
-    wide = [a.port for a in members if a.segment == "all"]
-    split = [a.port for a in members if a.segment != "all"]
-    charts = [_chart(ctx.engine, ctx.window, wide, "trend", ctx.home, onset)] if wide else []
+    wide = [r for r in rises if r.segment == "all"]
+    split = [r for r in rises if r.segment != "all"]
+    charts = []
+    if wide:
+        charts.append(_chart(series, [r.port for r in wide], "trend", onset, ctx.partial, ctx.tz))
     if split:
-        charts.append(_chart(ctx.engine, ctx.window, split, "segments", ctx.home, onset))
+        charts.append(
+            _chart(series, [r.port for r in split], "segments", onset, ctx.partial, ctx.tz)
+        )
     ports = [a.port for a in members]
-    numbers = [_num(p) for p in ports]
-    row = _session(ctx.engine, numbers, ctx.window)
+    row = _session(ctx.engine, [_num(p) for p in ports], ctx.window)
     sample = _sample(row, ctx.mask) if row else None
     cves = set(sample["cves"]) if sample else set()
-    shares = {a.port: float(a.evidence.get("fingerprints", {}).get("mirai", 0.0)) for a in members}
+    mirai = {r.port: r.mirai for r in rises}
+    checked = None
+    if ctx.probes:
+        sources = section_sources(ctx.engine, rises, ctx.window, ctx.home)
+        port = _num(sample["dst_port"]) if sample else _num(ports[0])
+        checked = backcheck_fact(ctx.probes, sources, port)
     return Section(
         id=sid,
         ports=ports,
         onset=onset,
         last=max(a.last for a in members),
-        alerts=[_alert_row(a) for a in members],
+        rises=rises,
         charts=charts,
         sample=sample,
         signatures=_signatures(sample["signatures"]) if sample else [],
-        fingerprints=shares,
-        mirai_ports=[p for p, s in shares.items() if s >= MIRAI_SHARE],
+        mirai_ports=[p for p, s in mirai.items() if s >= MIRAI_SHARE],
         links=_links(members),
-        flow=_flow(members, sample),
+        flow=_flow(members, sample, mirai),
         advisories=[_advisory(a) for a in ctx.advisories if cves & set(a.cves)],
-        probes=ctx.probes,
+        backcheck=checked,
+        trend_statement=_statements(wide)[0] if wide else None,
+        segment_statements=_statements(split),
     )
 
 
@@ -326,16 +380,38 @@ def _number(sections: list[Section]) -> None:
             c.number = s.figures[c.kind]
 
 
-def _references(sections: list[Section]) -> list[dict[str, str]]:
-    seen: dict[str, str] = {}
+def _references(sections: list[Section]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, str]] = {}
     for s in sections:
         for sig in s.signatures:
             for url in sig["references"]:
-                seen.setdefault(url, sig["title"])
+                seen.setdefault(url, dict(sig["title"]))
         for adv in s.advisories:
             for ref in adv["references"]:
-                seen[ref["url"]] = ref["title"] or seen.get(ref["url"], "")
+                if ref["title"]["en"] or ref["url"] not in seen:
+                    seen[ref["url"]] = dict(ref["title"])
     return [{"url": u, "title": t} for u, t in seen.items()]
+
+
+def _stored_probes(settings: Settings) -> list[Probe]:
+    try:
+        return load_probes(settings)
+    except StoreError:  # no data directory: no back-check either
+        return []
+
+
+def window_alerts(settings: Settings, window: Window) -> tuple[list[Alert], str]:
+    """The alerts of the window: those ``teiten detect`` stored, else detected in memory.
+
+    Returns the alerts and where they came from (``stored`` or ``memory``).
+    Nothing is written and nothing is sent either way.
+    """
+    days = window.buckets()
+    first, last = window.label(days[0]), window.label(days[-1])
+    stored = stored_alerts_for(settings, first, last, window.tz.key)
+    if stored is not None:
+        return stored, "stored"
+    return find_alerts_in(settings, first=first, last=last).found, "memory"
 
 
 def build_report(
@@ -346,30 +422,45 @@ def build_report(
     tz: str | None = None,
     internal: bool = False,
     mask_hosts: bool = True,
-    probes: list[dict[str, Any]] | None = None,
+    probes: list[Probe] | None = None,
     alerts: list[Alert] | None = None,
 ) -> Report:
-    """Run detection over the window (unless ``alerts`` are given) and gather the report.
+    """Gather the report of the window from the store; writes nothing, sends nothing.
 
-    ``internal`` keeps sensor addresses; ``mask_hosts`` masks attacker download hosts;
-    ``probes`` are back-check summaries (None: no back-check was run).
+    ``alerts``: use these instead of the stored ones (or in-memory detection);
+    ``internal`` keeps sensor addresses; ``mask_hosts`` masks attacker download
+    hosts; ``probes``: back-check rows to use instead of the stored ones.
     """
-    zone = tz or str(settings.tz)
+    zone = tz or report_tz(settings)
     settings = settings.replace(tz=zone)
-    if alerts is None:
-        alerts = run_detection(settings, first=first, last=last).found
     with open_engine(settings) as engine:
         window = resolve_window(engine, first, last, zone)
-        if window is None:
-            raise TeitenError("the store holds no packets: ingest captures before a report")
+    if window is None:
+        raise TeitenError("the store holds no packets: ingest captures before a report")
+    source = "given"
+    if alerts is None:
+        alerts, source = window_alerts(settings, window)
+    checked = _stored_probes(settings) if probes is None else probes
+    with open_engine(settings) as engine:
+        partial = partial_days(engine, window)
+        ports = sorted({a.port for a in alerts}, key=_num)
+        home = str(settings.home_country)
+        series = daily_series(engine, window, ports, home) if ports else SeriesSet([], {})
+        facts = {id(a): rise_fact(engine, a, series, window, partial, home) for a in alerts}
         hosts = _hosts(engine) if mask_hosts else set()
         nets = () if internal else settings.sensor_networks
         seen = set() if internal else sensor_addresses(engine)
         ctx = _Context(
             engine, window, str(settings.home_country), Secrecy(nets, seen, hosts),
-            load_advisories(), probes,
+            load_advisories(), checked, partial, zone,
         )  # fmt: skip
-        sections = [_section(ctx, sid, members) for sid, members in _groups(alerts)]
+        sections: list[Section] = []
+        others: list[RiseFact] = []
+        for sid, members in _groups(alerts):
+            if any(facts[id(a)].headline for a in members):
+                sections.append(_section(ctx, sid, members, facts, series))
+            else:
+                others += [facts[id(a)] for a in members]
     _number(sections)
     days = window.buckets()
     last_day = window.label(days[-1])
@@ -381,9 +472,12 @@ def build_report(
         home_country=str(settings.home_country),
         internal=internal,
         sections=sections,
+        others=sorted(others, key=lambda r: (r.onset, _num(r.port))),
         references=_references(sections),
+        partial=partial,
+        alerts_from=source,
         masked_hosts=mask_hosts,
     )
 
 
-__all__ = ["MASK", "Chart", "Report", "Section", "build_report", "report_tz"]
+__all__ = ["MASK", "Chart", "Report", "Section", "Statement", "build_report", "report_tz"]

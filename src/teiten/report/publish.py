@@ -6,7 +6,6 @@ from pathlib import Path
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
-from teiten.backcheck.store import stored_summary
 from teiten.config import Settings
 from teiten.report.model import build_report, report_tz
 from teiten.report.render import render
@@ -32,16 +31,13 @@ def write_report(
     kept; a file that names one is deleted and :class:`TeitenError` raised (see
     :mod:`teiten.secrecy`).
     """
-    summary = stored_summary(settings)
-    probes = None if summary is None else [{"summary": summary.sentence, **summary.to_dict()}]
     report = build_report(
         settings,
         first=first,
         last=last,
-        tz=report_tz(settings, lang),
+        tz=report_tz(settings),
         internal=internal,
         alerts=alerts,
-        probes=probes,
     )
     with open_engine(settings) as engine:
         guard = None if internal else Secrecy(settings.sensor_networks, sensor_addresses(engine))
