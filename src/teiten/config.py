@@ -25,6 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from teiten.errors import ConfigError
+from teiten.export.tlp import parse_tlp
 
 
 def _country(value: Any) -> str:
@@ -131,6 +132,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
     Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
+    Setting("stix_tlp", parse_tlp, "amber", "TLP 2.0 marking of STIX exports (clear…red)."),
     Setting(
         "country_source",
         _source_spec,

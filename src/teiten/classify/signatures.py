@@ -38,7 +38,8 @@ CONDITIONS = ("method", "path", "header", "soap_action", "body_contains", "soap_
 """Condition keys, in the order they are tested (cheap first)."""
 _PROTOCOL_CONDITIONS = {"http": frozenset(CONDITIONS) - {"command"}, "telnet": {"command"}}
 _REQUIRED = ("id", "title", "kind", "protocol", "severity", "source", "match")
-_OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none", "title_ja")
+_OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none", "title_ja",
+             "family")
 _ID = re.compile(r"sig\.[a-z0-9][a-z0-9.-]{2,80}")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,7}")
 _JVN = re.compile(r"JVN(?:DB-\d{4}-\d{6}|VU#\d{8}|#\d{8})")
@@ -96,6 +97,8 @@ class Signature:
     description: str = ""
     title_ja: str = ""
     """The title in Japanese, for Japanese reports (falls back to ``title``)."""
+    family: str = ""
+    """The malware family the signature names (Mirai, TheMoon…), for STIX malware objects."""
 
     def title_in(self, lang: str) -> str:
         """The title in ``lang`` (``ja`` or ``en``)."""
@@ -245,6 +248,7 @@ def _signature(entry: Any, file: str) -> Signature:
         ports=_list(entry, "ports", _is_port, "a port number (1-65535)"),
         description=str(entry.get("description", "")),
         title_ja=_string(entry, "title_ja") if "title_ja" in entry else "",
+        family=_string(entry, "family") if "family" in entry else "",
     )  # fmt: skip
 
 

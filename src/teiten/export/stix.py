@@ -1,33 +1,49 @@
-"""Build a STIX 2.1 bundle of teiten's indicators, with the malware and CVEs they point to.
+"""Build a STIX 2.1 bundle of what attackers used against the sensor, fit to share.
 
-:func:`stix_bundle` takes rows of the ``indicators`` view (``type``, ``value``,
-``first_seen``, ``last_seen``, ``sessions``, ``signatures``) and rows of the
-``sessions`` view (``signatures``, ``cves``, ``jvn``, ``indicators``,
-``ts_first``, ``ts_last``, ``dst``) and returns the bundle as JSON text, built
-and validated by the ``stix2`` library. It holds:
+:func:`stix_bundle` takes rows of the ``indicators`` view (``type``,
+``value``) and rows of the ``sessions`` view (``kind``, ``signatures``,
+``cves``, ``jvn``, ``indicators``, ``ts_first``, ``ts_last``, ``dst``) and
+returns the bundle as JSON text, built and validated by the ``stix2`` library.
 
-* one Identity, the producer (every object's ``created_by_ref``);
-* one Indicator per indicator row, its pattern made from the exact value
+**Only evidence of an attack becomes an indicator**: an indicator is exported
+when at least one session naming it is classified as exploitation or malware
+delivery (kind ``exploit`` or ``bot``, see :data:`MALICIOUS_KINDS`); its times
+and count come from those sessions alone. A URL from a crawler's User-Agent or
+an ad tracker in an unclassified, scanner or benign session is never called
+``malicious-activity``.
+
+The bundle holds, every object marked with the chosen TLP 2.0
+marking-definition (``object_marking_refs``, the ``stix_tlp`` setting,
+default TLP:AMBER) and created by the producer:
+
+* the official TLP 2.0 marking-definition (:mod:`teiten.export.tlp`) and one
+  Identity, the producer;
+* one Indicator per kept row, its pattern made from the exact value
   (``[url:value = '…']``, ``domain-name``, ``ipv4-addr``/``ipv6-addr``,
   ``network-traffic`` for ``ip_port``, ``file:name``, ``file:hashes``), with a
   Sighting (``count`` = sessions, ``first_seen``, ``last_seen``) by the producer;
-* a Malware family where a matched signature's id or title names one (Mirai,
-  Satori…), which the indicator ``indicates``;
-* a Vulnerability per CVE of the indicator's signatures or sessions (JVN ids as
-  further external references), which the indicator is ``related-to`` (STIX
-  defines no closer Indicator→Vulnerability type) and a family ``exploits``
-  when one session shows both.
+* an Infrastructure (``hosting-malware``) per download host named by a URL,
+  domain, IP or IP:port indicator;
+* an Attack Pattern per exploit signature matched, a Malware family per family
+  a matched signature names (its ``family`` key), and a Vulnerability per CVE of
+  those signatures (JVN ids as further external references);
+* relationships only of the types STIX 2.1 defines for their source and target
+  (:data:`RELATIONSHIPS`): indicator ``indicates`` malware, attack-pattern and
+  infrastructure; attack-pattern ``targets`` vulnerability and ``delivers``
+  malware; infrastructure ``delivers`` malware; malware ``exploits``
+  vulnerability — each from what one session showed together.
 
 Ids are UUIDv5 of the object's content and every timestamp comes from the
 data, so the same rows give the same bundle byte for byte. **The sensor's own
-addresses never appear**: an indicator that is, contains or points into one of
-them (dotted, integer or hex forms) or ``sensor_networks`` is left out, and
-every session's ``dst`` counts as a sensor address too.
+addresses never appear**: an indicator that is, contains or points at one of
+them in any notation (:class:`teiten.secrecy.Secrecy`; every session's ``dst``
+counts as one) is left out, and the finished bundle is searched again.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 import socket
 import uuid
@@ -41,23 +57,35 @@ from urllib.parse import urlsplit
 import stix2
 
 from teiten.classify.indicators import defang
-from teiten.classify.signatures import SignatureSet, load_signatures
-from teiten.enrich.network import NetworkSet
+from teiten.classify.signatures import KINDS, SignatureSet, load_signatures
+from teiten.errors import TeitenError
+from teiten.export.tlp import DEFAULT, marking_definition
+from teiten.secrecy import Secrecy
 
 NAMESPACE = uuid.UUID("bf262d30-7bc9-428d-b370-c2ff2e56f65b")
 """UUIDv5 namespace of teiten's STIX ids (fixed: changing it changes every id)."""
-FAMILIES: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = (
-    ("Mirai", (), re.compile(r"\bmirai\b", re.I)),
-    ("Satori", ("Okiru",), re.compile(r"\b(?:satori|okiru)\b", re.I)),
-    ("TheMoon", (), re.compile(r"\bthe ?moon\b", re.I)),
-    ("Hajime", (), re.compile(r"\bhajime\b", re.I)),
-    ("Gafgyt", ("Bashlite",), re.compile(r"\b(?:gafgyt|bashlite)\b", re.I)),
-    ("Mozi", (), re.compile(r"\bmozi\b", re.I)),
-)
-"""Malware families (name, aliases, pattern) recognised in a signature's id or title."""
+MALICIOUS_KINDS = ("exploit", "bot")
+"""Session kinds that are exploitation or malware delivery: only they yield indicators."""
+ALIASES = {"Satori": ("Okiru",), "Gafgyt": ("Bashlite",)}
+"""Other names of malware families, given as the family's ``aliases``."""
+RELATIONSHIPS: dict[tuple[str, str], frozenset[str]] = {
+    ("indicator", "indicates"): frozenset({"attack-pattern", "campaign", "infrastructure",
+                                           "intrusion-set", "malware", "threat-actor", "tool"}),
+    ("attack-pattern", "delivers"): frozenset({"malware"}),
+    ("attack-pattern", "targets"): frozenset({"identity", "location", "vulnerability"}),
+    ("infrastructure", "delivers"): frozenset({"malware"}),
+    ("malware", "exploits"): frozenset({"vulnerability"}),
+}  # fmt: skip
+"""(source type, relationship type) → allowed target types, from the STIX 2.1
+relationship tables of each object (only those this module uses)."""
+HOST_KINDS = ("url", "domain", "ip", "ip_port")
+"""Indicator types that name a host: each such host becomes an Infrastructure."""
+
 MAX_COUNT = 999_999_999
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _LEGACY_V4 = re.compile(r"(?i)[0-9a-fx.]+")
+_NOT_TEXT = ("id", "type", "spec_version", "created", "modified", "valid_from", "first_seen",
+             "last_seen", "pattern_type")  # fmt: skip
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
 
@@ -102,34 +130,6 @@ def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         except OSError:
             return None
     return None
-
-
-class SensorFilter:
-    """Tells whether an indicator value names one of the sensor's addresses or networks."""
-
-    def __init__(self, addresses: Iterable[str], networks: Iterable[str] = ()) -> None:
-        self.ips = {ip for a in addresses if (ip := _ip(str(a).strip())) is not None}
-        self.nets = [ipaddress.ip_network(c) for c in NetworkSet(networks).cidrs]
-        forms: list[str] = []
-        for ip in sorted(self.ips, key=str):
-            if ip.version == 6:
-                forms += [rf"(?<![0-9a-f:]){re.escape(f)}(?![0-9a-f:])" for f in
-                          (str(ip), ip.exploded)]  # fmt: skip
-                continue
-            forms.append(rf"(?<![0-9]){re.escape(str(ip))}(?![0-9])")
-            if int(ip) >= 1 << 24:  # shorter integers would match ordinary numbers
-                forms += [rf"(?<![0-9]){int(ip)}(?![0-9])",
-                          rf"(?<![0-9a-f]){int(ip):08x}(?![0-9a-f])"]  # fmt: skip
-        self.forms = re.compile("|".join(forms)) if forms else None
-        """Any written form of a sensor address (dotted, integer, hex; IPv6 short and long)."""
-
-    def names_sensor(self, kind: str, value: str) -> bool:
-        """Whether ``value`` is, contains or points at a sensor address."""
-        text = value.lower()
-        if self.forms is not None and self.forms.search(text):
-            return True
-        ip = _ip(_host(kind, text))
-        return ip is not None and (ip in self.ips or any(ip in n for n in self.nets))
 
 
 def _host(kind: str, value: str) -> str:
@@ -180,32 +180,69 @@ class _Graph:
     """What the bundle will hold, keyed by content, before any STIX object is made."""
 
     identity: str
+    marking: str
     families: dict[str, _Span] = field(default_factory=lambda: defaultdict(_Span))
+    patterns: dict[str, _Span] = field(default_factory=lambda: defaultdict(_Span))
+    """Exploit signature id → when it was seen."""
+    hosts: dict[str, _Span] = field(default_factory=lambda: defaultdict(_Span))
     cves: dict[str, _Span] = field(default_factory=lambda: defaultdict(_Span))
     links: dict[tuple[str, str, str], _Span] = field(default_factory=lambda: defaultdict(_Span))
     """(source id, relationship type, target id) → when the link was seen."""
     objects: list[Any] = field(default_factory=list)
 
+    def common(self) -> dict[str, Any]:
+        """Properties every object the producer makes carries."""
+        return {"created_by_ref": self.identity, "object_marking_refs": [self.marking]}
 
-def _family_of(signature_ids: Iterable[str], sigs: SignatureSet) -> set[str]:
-    found = set()
-    for sid in signature_ids:
+    def link(self, source: str, kind: str, target: str, first: datetime, last: datetime) -> None:
+        allowed = RELATIONSHIPS.get((source.split("--")[0], kind), frozenset())
+        if target.split("--")[0] not in allowed:
+            raise ValueError(f"STIX 2.1 defines no {source} {kind} {target} relationship")
+        self.links[source, kind, target].add(first, last)
+
+
+def session_kind(row: Mapping[str, Any], sigs: SignatureSet) -> str | None:
+    """A session's kind: as stored, else the strongest kind among its signatures."""
+    if row.get("kind"):
+        return str(row["kind"])
+    kinds = set()
+    for sid in row.get("signatures") or ():
         try:
-            title = sigs.get(sid).title
-        except KeyError:
-            title = ""
-        found |= {name for name, _, rx in FAMILIES if rx.search(sid) or rx.search(title)}
-    return found
-
-
-def _cves_of(signature_ids: Iterable[str], sigs: SignatureSet) -> set[str]:
-    out: set[str] = set()
-    for sid in signature_ids:
-        try:
-            out |= set(sigs.get(sid).cves)
+            kinds.add(sigs.get(str(sid)).kind)
         except KeyError:
             continue
+    return next((k for k in KINDS if k in kinds), None)
+
+
+def _evidence(
+    sessions: Sequence[Mapping[str, Any]], sigs: SignatureSet
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Indicator value → the sessions classified as exploitation or delivery that name it."""
+    out: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for row in sessions:
+        if session_kind(row, sigs) in MALICIOUS_KINDS:
+            for value in row.get("indicators") or ():
+                out[str(value)].append(row)
     return out
+
+
+def _signature_facts(
+    signature_ids: Iterable[str], sigs: SignatureSet
+) -> tuple[set[str], set[str], set[str]]:
+    """Families named, exploit signatures and their CVEs among some signature ids."""
+    families: set[str] = set()
+    exploits: set[str] = set()
+    cves: set[str] = set()
+    for sid in signature_ids:
+        try:
+            s = sigs.get(sid)
+        except KeyError:
+            continue
+        families |= {s.family} if s.family else set()
+        if s.kind == "exploit":
+            exploits.add(s.id)
+            cves |= set(s.cves)
+    return families, exploits, cves
 
 
 def _jvn_by_cve(sessions: Sequence[Mapping[str, Any]], sigs: SignatureSet) -> dict[str, set[str]]:
@@ -221,76 +258,115 @@ def _jvn_by_cve(sessions: Sequence[Mapping[str, Any]], sigs: SignatureSet) -> di
     return out
 
 
-def _indicator(g: _Graph, row: Mapping[str, Any], pattern: str) -> tuple[str, datetime, datetime]:
+def _indicator(
+    g: _Graph, row: Mapping[str, Any], pattern: str, evidence: Sequence[Mapping[str, Any]],
+    sigs: SignatureSet,
+) -> None:  # fmt: skip
+    """One Indicator, its Sighting, and what each session naming it shows it indicates."""
     kind, value = str(row["type"]), str(row["value"])
-    first, last = _when(row.get("first_seen")), _when(row.get("last_seen"))
-    last = max(first, last)
+    first = min(_when(r.get("ts_first")) for r in evidence)
+    last = max(first, *(_when(r.get("ts_last")) for r in evidence))
     ind_id = _id("indicator", kind, value)
-    sessions = int(row.get("sessions") or 1)
+    count = len(evidence)
+    signatures = sorted({str(s) for r in evidence for s in r.get("signatures") or ()})
     g.objects.append(stix2.v21.Indicator(
-        id=ind_id, created_by_ref=g.identity, created=first, modified=last,
+        id=ind_id, created=first, modified=last,
         name=f"{kind} {defang(value)}", indicator_types=["malicious-activity"],
-        description=f"Seen in {sessions} session(s) on a darknet sensor or honeypot (teiten).",
-        pattern=pattern, pattern_type="stix", valid_from=first,
-        labels=sorted({str(s) for s in row.get("signatures") or ()}) or None,
+        description=f"Seen in {count} session(s) classified as exploitation or malware "
+                    "delivery on a darknet sensor or honeypot (teiten).",
+        pattern=pattern, pattern_type="stix", valid_from=first, labels=signatures or None,
+        **g.common(),
     ))  # fmt: skip
     g.objects.append(stix2.v21.Sighting(
-        id=_id("sighting", ind_id), created_by_ref=g.identity, created=first, modified=last,
-        sighting_of_ref=ind_id, where_sighted_refs=[g.identity], count=min(sessions, MAX_COUNT),
-        first_seen=first, last_seen=last,
+        id=_id("sighting", ind_id), created=first, modified=last, sighting_of_ref=ind_id,
+        where_sighted_refs=[g.identity], count=min(count, MAX_COUNT), first_seen=first,
+        last_seen=last, **g.common(),
     ))  # fmt: skip
-    return ind_id, first, last
-
-
-def _link_indicator(
-    g: _Graph, ind: tuple[str, datetime, datetime], signature_ids: set[str],
-    cves: set[str], sigs: SignatureSet,
-) -> None:  # fmt: skip
-    ind_id, first, last = ind
-    for name in _family_of(signature_ids, sigs):
-        g.families[name].add(first, last)
-        g.links[ind_id, "indicates", _id("malware", name)].add(first, last)
-    for cve in cves | _cves_of(signature_ids, sigs):
-        g.cves[cve].add(first, last)
-        g.links[ind_id, "related-to", _id("vulnerability", cve)].add(first, last)
-
-
-def _link_sessions(g: _Graph, sessions: Sequence[Mapping[str, Any]], sigs: SignatureSet) -> None:
-    """``exploits`` from a family to a CVE seen in one session (both already in the bundle)."""
-    for row in sessions:
-        families = _family_of(row.get("signatures") or (), sigs) & set(g.families)
-        cves = {str(c) for c in row.get("cves") or ()} & set(g.cves)
-        first, last = _when(row.get("ts_first")), _when(row.get("ts_last"))
+    for r in evidence:
+        families, exploits, _ = _signature_facts(r.get("signatures") or (), sigs)
+        one, two = _when(r.get("ts_first")), _when(r.get("ts_last"))
+        two = max(one, two)
         for name in families:
-            for cve in cves:
-                g.links[_id("malware", name), "exploits", _id("vulnerability", cve)].add(
-                    first, max(first, last)
-                )
+            g.families[name].add(one, two)
+            g.link(ind_id, "indicates", _id("malware", name), one, two)
+        for sid in exploits:
+            g.patterns[sid].add(one, two)
+            g.link(ind_id, "indicates", _id("attack-pattern", sid), one, two)
+        host = _host(kind, value.lower()).strip("[]") if kind in HOST_KINDS else ""
+        if host:
+            g.hosts[host].add(one, two)
+            g.link(ind_id, "indicates", _id("infrastructure", host), one, two)
+            for name in families:
+                g.link(_id("infrastructure", host), "delivers", _id("malware", name), one, two)
 
 
-def _domain_objects(g: _Graph, jvn: Mapping[str, set[str]]) -> list[Any]:
+def _link_sessions(g: _Graph, sessions: Iterable[Mapping[str, Any]], sigs: SignatureSet) -> None:
+    """What one session shows together: the exploit's target and payload, a family's exploit."""
+    for row in sessions:
+        one, two = _when(row.get("ts_first")), _when(row.get("ts_last"))
+        two = max(one, two)
+        families, exploits, _ = _signature_facts(row.get("signatures") or (), sigs)
+        for sid in exploits:
+            pattern = _id("attack-pattern", sid)
+            for cve in sigs.get(sid).cves:
+                g.cves[cve].add(one, two)
+                g.link(pattern, "targets", _id("vulnerability", cve), one, two)
+                for name in families:
+                    g.link(_id("malware", name), "exploits", _id("vulnerability", cve), one, two)
+            for name in families:
+                g.link(pattern, "delivers", _id("malware", name), one, two)
+
+
+def _domain_objects(g: _Graph, jvn: Mapping[str, set[str]], sigs: SignatureSet) -> list[Any]:
     out: list[Any] = []
-    for name, aliases, _ in FAMILIES:
-        if name in g.families:
-            out.append(stix2.v21.Malware(
-                id=_id("malware", name), created_by_ref=g.identity, name=name, is_family=True,
-                aliases=list(aliases) or None, malware_types=["bot"], **g.families[name].times(),
-            ))  # fmt: skip
+    for name in sorted(g.families):
+        out.append(stix2.v21.Malware(
+            id=_id("malware", name), name=name, is_family=True,
+            aliases=list(ALIASES.get(name, ())) or None, malware_types=["bot"],
+            **g.families[name].times(), **g.common(),
+        ))  # fmt: skip
+    for sid in sorted(g.patterns):
+        s = sigs.get(sid)
+        refs = [{"source_name": "teiten", "external_id": s.id}]
+        refs += [{"source_name": "cve", "external_id": c} for c in s.cves]
+        out.append(stix2.v21.AttackPattern(
+            id=_id("attack-pattern", sid), name=s.title, external_references=refs,
+            **g.patterns[sid].times(), **g.common(),
+        ))  # fmt: skip
+    for host in sorted(g.hosts):
+        out.append(stix2.v21.Infrastructure(
+            id=_id("infrastructure", host), name=f"download server {defang(host)}",
+            infrastructure_types=["hosting-malware"], first_seen=g.hosts[host].first,
+            last_seen=g.hosts[host].last, **g.hosts[host].times(), **g.common(),
+        ))  # fmt: skip
     for cve in sorted(g.cves):
         refs = [{"source_name": "cve", "external_id": cve}]
         refs += [{"source_name": "jvn", "external_id": j} for j in sorted(jvn.get(cve, ()))]
         out.append(stix2.v21.Vulnerability(
-            id=_id("vulnerability", cve), created_by_ref=g.identity, name=cve,
-            external_references=refs, **g.cves[cve].times(),
+            id=_id("vulnerability", cve), name=cve, external_references=refs,
+            **g.cves[cve].times(), **g.common(),
         ))  # fmt: skip
     return out
 
 
 def _relationships(g: _Graph) -> list[Any]:
     return [stix2.v21.Relationship(
-        id=_id("relationship", src, kind, dst), created_by_ref=g.identity,
-        relationship_type=kind, source_ref=src, target_ref=dst, **span.times(),
+        id=_id("relationship", src, kind, dst), relationship_type=kind, source_ref=src,
+        target_ref=dst, **span.times(), **g.common(),
     ) for (src, kind, dst), span in sorted(g.links.items())]  # fmt: skip
+
+
+def _texts(obj: Any, key: str = "") -> Iterable[str]:
+    """The strings of a STIX object that carry content (not ids, refs, types or times)."""
+    if isinstance(obj, str):
+        if key not in _NOT_TEXT and not key.endswith(("_ref", "_refs")):
+            yield obj
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _texts(v, k)
+    elif isinstance(obj, list):
+        for v in obj:
+            yield from _texts(v, key)
 
 
 def stix_bundle(
@@ -301,32 +377,39 @@ def stix_bundle(
     sensor_addresses: Iterable[str] = frozenset(),
     sensor_networks: Iterable[str] = (),
     signatures: SignatureSet | None = None,
+    tlp: str = DEFAULT,
 ) -> str:
-    """The STIX 2.1 bundle of some indicator rows, as pretty JSON (see the module notes)."""
+    """The STIX 2.1 bundle of some indicator rows, as pretty JSON (see the module notes).
+
+    Raises :class:`~teiten.errors.TeitenError` if the finished bundle still names
+    a sensor address (it never should: such indicators are left out first).
+    """
     sigs = signatures if signatures is not None else load_signatures()
-    own = SensorFilter([*sensor_addresses, *(str(r["dst"]) for r in sessions if r.get("dst"))],
-                       sensor_networks)  # fmt: skip
-    in_session: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for row in sessions:
-        for value in row.get("indicators") or ():
-            in_session[str(value)].append(row)
-    kept = []
+    dsts = [str(r["dst"]) for r in sessions if r.get("dst")]
+    own = Secrecy(sensor_networks, [*sensor_addresses, *dsts])
+    evidence = _evidence(sessions, sigs)
+    marking = stix2.parse(marking_definition(tlp), allow_custom=False)
+    g = _Graph(_id("identity", identity_name), marking.id)
+    used: dict[int, Mapping[str, Any]] = {}
     for row in sorted(indicators, key=lambda r: (str(r["type"]), str(r["value"]))):
-        pattern = stix_pattern(str(row["type"]), str(row["value"]))
-        if pattern is not None and not own.names_sensor(str(row["type"]), str(row["value"])):
-            kept.append((row, pattern))
-    times = [_when(r.get("first_seen")) for r, _ in kept]
-    g = _Graph(_id("identity", identity_name))
-    for row, pattern in kept:
-        related = in_session.get(str(row["value"]), [])
-        sig_ids = {str(s) for r in [row, *related] for s in r.get("signatures") or ()}
-        cves = {str(c) for r in related for c in r.get("cves") or ()}
-        _link_indicator(g, _indicator(g, row, pattern), sig_ids, cves, sigs)
-    _link_sessions(g, sessions, sigs)
-    start = min(times, default=_EPOCH)
-    identity = stix2.v21.Identity(id=g.identity, name=identity_name, identity_class="system",
-                                  created=start, modified=start)  # fmt: skip
-    objects = [identity, *_domain_objects(g, _jvn_by_cve(sessions, sigs)), *g.objects,
-               *_relationships(g)]  # fmt: skip
+        kind, value = str(row["type"]), str(row["value"])
+        pattern = stix_pattern(kind, value)
+        rows = evidence.get(value, [])
+        if pattern is None or not rows or own.names_sensor(value):
+            continue
+        _indicator(g, row, pattern, rows, sigs)
+        used.update((id(r), r) for r in rows)
+    _link_sessions(g, used.values(), sigs)
+    start = min((o.created for o in g.objects), default=_EPOCH)
+    identity = stix2.v21.Identity(
+        id=g.identity, name=identity_name, identity_class="system", created=start,
+        modified=start, object_marking_refs=[marking.id],
+    )  # fmt: skip
+    objects = [marking, identity, *_domain_objects(g, _jvn_by_cve(sessions, sigs), sigs),
+               *g.objects, *_relationships(g)]  # fmt: skip
     bundle_id = _id("bundle", *sorted(o.id for o in objects))
-    return str(stix2.v21.Bundle(objects=objects, id=bundle_id).serialize(pretty=True))
+    text = str(stix2.v21.Bundle(objects=objects, id=bundle_id).serialize(pretty=True))
+    for value in _texts(json.loads(text)):
+        if own.leaks(value):
+            raise TeitenError("refusing to publish the STIX bundle: it names a sensor address")
+    return text

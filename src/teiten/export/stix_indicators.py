@@ -8,19 +8,25 @@ from teiten.store.engine import open_engine
 
 
 def stix_export(settings: Settings, *, limit: int = 1000) -> str:
-    """A STIX 2.1 bundle (JSON text) of the indicators; sensor addresses never appear."""
-    from teiten.export.stix import stix_bundle
+    """A STIX 2.1 bundle (JSON text) of the indicators, marked with the ``stix_tlp`` level.
+
+    Only indicators seen in sessions classified as exploitation or malware
+    delivery are exported; sensor addresses never appear (see ``export.stix``).
+    """
+    from teiten.export.stix import MALICIOUS_KINDS, stix_bundle
 
     indicators = list_indicators(settings, limit=limit)
+    kinds = ", ".join(f"'{k}'" for k in MALICIOUS_KINDS)
     with open_engine(settings) as engine:
         addresses = sensor_addresses(engine)
         sessions = engine.query(
-            "SELECT id, ts_first, ts_last, signatures, cves, jvn, indicators FROM sessions"
-            " WHERE len(indicators) > 0"
+            "SELECT id, kind, dst, ts_first, ts_last, signatures, cves, jvn, indicators"
+            f" FROM sessions WHERE len(indicators) > 0 AND kind IN ({kinds})"
         ).to_pylist()
     return stix_bundle(
         indicators,
         sessions,
         sensor_addresses=addresses,
         sensor_networks=tuple(settings.sensor_networks),
+        tlp=str(settings.stix_tlp),
     )
