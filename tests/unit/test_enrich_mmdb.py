@@ -12,7 +12,7 @@ import pytest
 from teiten.decode.batch import empty_columns
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.mmdb import MmdbAsnSource, MmdbCountrySource, asn_of, country_of
-from teiten.errors import DependencyError, InputError
+from teiten.errors import DependencyError, EnrichmentError, InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "enrich"
 
@@ -142,3 +142,60 @@ def test_asn_enricher_fill_with_mmdb() -> None:
     assert c["src_asn"].dtype == np.uint32 and c["src_asn"].tolist() == [64496, 64496, 0, 0]
     assert [e.orgs[o] for o in c["src_as_org"]] == ["Example Net Japan"] * 2 + ["", ""]
     assert e.lookups == 3 and e.description == "mmdb GeoLite2-ASN 2024-05-21"
+
+
+BAD_DATA = (
+    Path(__file__).resolve().parents[3] / "shared/corpus/country/maxmind-test-data/bad-data"
+)
+BAD_FILES = sorted(BAD_DATA.rglob("*.mmdb")) if BAD_DATA.is_dir() else []
+
+
+@pytest.mark.skipif(not BAD_FILES, reason="../shared/corpus is absent")
+@pytest.mark.parametrize("path", BAD_FILES, ids=lambda p: p.name)
+def test_fuzzer_found_broken_files_give_a_clear_error_or_work(path: Path) -> None:
+    """Opening is checked up front; a lookup that reaches damage raises EnrichmentError."""
+    for kind in (MmdbCountrySource, MmdbAsnSource):
+        try:
+            source = kind(path)
+        except InputError as e:  # cannot be opened at all
+            assert str(e) == f"{path}: not a MaxMind DB file"
+            continue
+        except EnrichmentError as e:
+            assert str(e).startswith(f"{path}: damaged MaxMind DB file (")
+            assert "\n" not in str(e)
+            continue
+        with source:  # what the probes missed: every lookup either answers or says damaged
+            for a in ("1.1.1.1", "128.0.0.1", "255.255.255.254", "::1", "2001:db8::"):
+                try:
+                    source.lookup([a])
+                except EnrichmentError as e:
+                    assert "damaged MaxMind DB file" in str(e)
+
+
+@pytest.mark.skipif(not BAD_FILES, reason="../shared/corpus is absent")
+def test_most_broken_files_are_refused_when_opened() -> None:
+    refused = 0
+    for path in BAD_FILES:
+        try:
+            MmdbCountrySource(path).close()
+        except (InputError, EnrichmentError):
+            refused += 1
+    # 21 files; four hold damage no lookup reaches (e.g. metadata maps ending early)
+    assert refused >= len(BAD_FILES) - 4
+
+
+def test_damage_found_during_lookups_is_an_enrichment_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import maxminddb
+
+    with MmdbCountrySource(DATA / "country.mmdb") as s:
+
+        def broken(text: str) -> None:
+            raise maxminddb.InvalidDatabaseError("The MaxMind DB file's search tree is corrupt")
+
+        real = s._reader
+        monkeypatch.setattr(s, "_reader", type("R", (), {"get": staticmethod(broken)})())
+        with pytest.raises(EnrichmentError, match="damaged MaxMind DB file .*search tree"):
+            s.lookup(["1.2.3.4"])
+        s._reader = real
