@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import unicodedata
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
@@ -130,3 +131,12 @@ def test_a_malformed_cve_is_a_one_line_error(store: str, cve: str) -> None:
     r = run("payloads", "--data", store, "--cve", cve)
     assert r.exit_code == 1 and "not a CVE id" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == ""
+
+
+def test_error_lines_are_escaped(store: str, tmp_path: Path) -> None:
+    missing = tmp_path / "cap\x1b]0;owned\x07\u202e.pcap"
+    r = run("ingest", str(missing), "--data", store)
+    assert r.exit_code == 1 and "\\x1b]0;owned\\x07\\u202e" in r.stderr
+    assert _unsafe(r.stderr) == [] and len(r.stderr.strip().splitlines()) == 1
+    r = run("query", 'SELECT * FROM "\x1b[2J\u2066x"', "--data", store)
+    assert r.exit_code == 1 and _unsafe(r.stderr) == []

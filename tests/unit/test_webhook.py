@@ -184,3 +184,44 @@ def test_documented_standalone_verifier_agrees() -> None:
     assert not verify("k3y", str(NOW), body, sig, now=NOW + 301)
     assert not verify("k3y", str(NOW), body + b" ", sig, now=NOW)
     assert not verify("", str(NOW), body, signature("", NOW, body), now=NOW)
+
+
+def test_body_never_names_the_sensor(tmp_path: Path, servers: list[_Server]) -> None:
+    from teiten.secrecy import Secrecy
+
+    servers.append(_Server())
+    notations = [
+        "203.0.113.5",
+        "203.000.113.005",
+        "0xCB007105",
+        "::ffff:cb00:7105",
+        "http://[64:ff9b::cb00:7105]/x.sh",
+        "203%2E0%2E113%2E5",
+        "198.51.100.7",
+    ]
+    alert = _alert()
+    alert.evidence = {"backcheck": " ".join(notations), "hosts": {notations[2]: 1}}
+    settings = load_settings(
+        env={},
+        overrides={
+            "webhook_url": servers[0].url,
+            "webhook_secret": "k3y",
+            "sensor_networks": "203.0.113.0/24",
+        },
+    )
+    store = AlertStore(tmp_path / "catalog.sqlite")
+    try:
+        deliver_alerts(store, [alert], settings, "now", sleep=lambda s: None,
+                       addresses=["192.0.2.10"])  # fmt: skip
+        alert2 = _alert(2)
+        alert2.evidence = {"note": "sensor 192.0.2.10 and 0xc000020a"}
+        deliver_alerts(store, [alert2], settings, "now", sleep=lambda s: None,
+                       addresses=["192.0.2.10"])  # fmt: skip
+    finally:
+        store.close()
+    bodies = [body.decode() for _, body in servers[0].received]
+    policy = Secrecy(["203.0.113.0/24"], ["192.0.2.10"])
+    assert len(bodies) == 2 and all(policy.leaks(b) == [] for b in bodies)
+    assert "198.51.100.7" in bodies[0]  # an attacker's address is not the sensor's
+    for text in (*notations[:6], "192.0.2.10", "0xc000020a"):
+        assert text not in "".join(bodies), text

@@ -14,6 +14,11 @@ standalone copy) and so rejects a replayed request once its timestamp is older
 than the tolerance. With no secret there is no signature header at all, and
 every delivery record carries a warning saying so.
 
+The body is published output: every string in it passes through the one
+secrecy policy (:class:`teiten.secrecy.Secrecy` over the ``sensor_networks``
+setting and the sensor addresses the caller passes), so no notation of a
+sensor address leaves in a webhook.
+
 A redirect is never followed: a 3xx answer is a failed delivery and is not
 retried. Other failures (no answer, 5xx, 408, 429) are retried with exponential
 backoff (0.5 s, 1 s, 2 s, …) up to ``webhook_retries`` attempts.
@@ -27,11 +32,12 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from teiten.analysis.alerts import Alert
 from teiten.config import Settings
+from teiten.secrecy import Secrecy
 from teiten.store.alerts import AlertStore
 
 TIMEOUT_S = 10.0
@@ -112,19 +118,24 @@ def deliver_alerts(
     send: Callable[[str, bytes, dict[str, str]], int] = post,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.time,
+    addresses: Iterable[str] = (),
 ) -> list[dict[str, Any]]:
     """Deliver each alert not delivered yet in its current state; returns one record each.
+
+    Bodies are redacted with the sensor networks of ``settings`` and ``addresses``.
 
     A record is ``{"key", "status", "attempts", "delivered"}``, plus ``"warning"``
     when the delivery went out unsigned (empty ``webhook_secret``).
     """
     secret = str(settings.webhook_secret)
+    secrecy = Secrecy(settings.sensor_networks, addresses)
     out = []
     for a in alerts:
         key = idempotency_key(a)
         if store.delivered(key):
             continue
-        body = json.dumps({"type": "teiten.alert", **a.to_dict()}, sort_keys=True).encode()
+        data = {"type": "teiten.alert", **secrecy.redact_data(a.to_dict())}
+        body = json.dumps(data, sort_keys=True).encode()
         status, attempts = 0, 0
         for attempts in range(1, int(settings.webhook_retries) + 1):
             timestamp = str(int(clock()))
