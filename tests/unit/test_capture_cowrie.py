@@ -92,8 +92,9 @@ def test_mirai_telnet_session(result: cowrie.CowrieResult) -> None:
     assert row["ts_last"] == timestamp_ns("2017-11-27T03:14:29.6Z")
     assert row["signatures"] == ["sig.mirai-telnet-busybox-token"]
     assert row["kind"] == "bot"
-    assert row["indicators"] == ["http://198.51.100.9/bins/mips", "198.51.100.9", "mips"]
-    assert row["indicator_types"] == ["url", "ip", "filename"]
+    sha = "3b4c5d6e7f8091a2b3c4d5e6f708192a" * 2
+    assert row["indicators"] == ["http://198.51.100.9/bins/mips", "198.51.100.9", "mips", sha]
+    assert row["indicator_types"] == ["url", "ip", "filename", "sha256"]
     commands = row["client_bytes"].split(b"\n")
     assert commands[:5] == [b"enable", b"system", b"shell", b"sh", b"/bin/busybox ECCHI"]
     assert row["client_total"] == len(row["client_bytes"]) and not row["truncated"]
@@ -173,9 +174,7 @@ def test_small_reads_give_the_same_rows(
 
 
 @pytest.mark.parametrize("read", [7, 1 << 20])
-def test_long_lines_are_skipped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read: int
-) -> None:
+def test_long_lines_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read: int) -> None:
     monkeypatch.setattr(cowrie, "MAX_LINE", 250)
     monkeypatch.setattr(cowrie, "_READ", read)
     good = event("cowrie.session.connect", "s1", 1, protocol="telnet", dst_port=23)
@@ -277,3 +276,83 @@ def test_arbitrary_lines_never_raise(lines: list[bytes]) -> None:
         assert got.stats.records == sum(1 for part in data.split(b"\n") if part.strip())
     assert sum(got.stats.skipped.values()) <= got.stats.records
     assert got.sessions.schema == SESSIONS_SCHEMA
+
+
+SHA = "a" * 64
+
+
+def test_download_without_url_keeps_the_sha256(tmp_path: Path) -> None:
+    """A file written by a redirection or uploaded: Cowrie logs no url, only its hash."""
+    lines = [
+        event("cowrie.session.connect", "s1", 0, dst_port=23, protocol="telnet"),
+        event("cowrie.session.file_download", "s1", 1, shasum=SHA.upper(), outfile="dl/" + SHA),
+        event("cowrie.session.file_download", "s1", 2, outfile="dl/nothing"),  # nothing to keep
+        event("cowrie.session.closed", "s1", 3),
+    ]
+    got = read_cowrie(write(tmp_path, lines))
+    (row,) = got.sessions.to_pylist()
+    assert row["indicators"] == [SHA] and row["indicator_types"] == ["sha256"]
+    downloads = json.loads(row["details"])["cowrie"]["downloads"]
+    assert downloads == [{"url": "", "shasum": SHA.upper(), "outfile": "dl/" + SHA}]
+    assert got.stats.skipped == {"missing_field": 1}
+
+
+def test_download_with_a_bad_hash_gives_no_sha256_indicator(tmp_path: Path) -> None:
+    lines = [
+        event("cowrie.session.file_download", "s1", 1, url="http://198.51.100.2/a", shasum="xyz"),
+        event("cowrie.session.closed", "s1", 3),
+    ]
+    (row,) = read_cowrie(write(tmp_path, lines)).sessions.to_pylist()
+    assert "sha256" not in row["indicator_types"] and "http://198.51.100.2/a" in row["indicators"]
+
+
+def test_the_logs_sensor_names_the_sensor(tmp_path: Path, result: cowrie.CowrieResult) -> None:
+    assert result.sensor == "hp-tokyo-1" and result.sensors == {"hp-tokyo-1": 4}
+    one = [event("cowrie.session.closed", "s1", 1, sensor="hp-a")]
+    two = [*one, event("cowrie.session.closed", "s2", 2, sensor="hp-b")]
+    bad = [*one, event("cowrie.session.closed", "s3", 2, sensor="../etc")]
+    none = [event("cowrie.session.closed", "s1", 1)]
+    assert read_cowrie(write(tmp_path, one, "1.json")).sensor == "hp-a"
+    assert read_cowrie(write(tmp_path, two, "2.json")).sensor is None  # merged logs: not guessed
+    got = read_cowrie(write(tmp_path, bad, "3.json"))
+    assert got.sensor == "hp-a" and got.counts == {"no_connect": 2, "bad_sensor_name": 1}
+    assert read_cowrie(write(tmp_path, none, "4.json")).sensor is None
+
+
+@pytest.mark.parametrize(
+    ("command", "signature"),
+    [
+        (
+            "/bin/busybox echo -ne '\\x7f\\x45\\x4c\\x46\\x02\\x01' > .d",
+            "sig.mirai-echo-hex-elf-loader",
+        ),
+        ('echo -en "\\x7F\\x45\\x4C\\x46" >> upnp', "sig.mirai-echo-hex-elf-loader"),
+        ("env x='() { :;}; echo vulnerable' bash -c id", "sig.shellshock-command-cve-2014-6271"),
+        ("echo -ne '\\x41\\x42' > a", None),
+        ("f() { id; }; f", None),
+    ],
+)
+def test_loader_and_shellshock_commands(
+    tmp_path: Path, command: str, signature: str | None
+) -> None:
+    lines = [
+        event("cowrie.session.connect", "s1", 0, dst_port=23, protocol="telnet"),
+        event("cowrie.command.input", "s1", 1, input=command),
+        event("cowrie.session.closed", "s1", 2),
+    ]
+    (row,) = read_cowrie(write(tmp_path, lines)).sessions.to_pylist()
+    assert row["signatures"] == ([signature] if signature else [])
+
+
+REAL_LOG = (
+    Path(__file__).resolve().parents[3] / "shared/corpus/honeypot/cowrie-ranguli-2019/cowrie.json"
+)
+
+
+@pytest.mark.skipif(not REAL_LOG.is_file(), reason="the shared corpus is not here")
+def test_real_cowrie_log() -> None:
+    got = read_cowrie(REAL_LOG)
+    assert got.sensor == "ubuntu" and got.stats.records == 2000
+    assert got.sessions.num_rows > 300 and got.logins.num_rows >= 280
+    assert sum(got.stats.skipped.values()) < got.stats.records
+    assert set(got.stats.skipped) <= {"unused_event"}

@@ -8,9 +8,14 @@ bounded line at a time, groups the events by session and gives one
 ``sessions`` row per Cowrie session and one ``logins`` row per login event.
 A session's commands are its ``client_bytes`` (one per line) and go through
 the payload signatures (protocol ``telnet``, whose conditions test shell
-commands) and the indicator extractor; download URLs add their indicators.
-Nothing in the log is resolved, fetched or run; bad lines never raise but are
-counted in ``stats.skipped`` by reason.
+commands) and the indicator extractor; download URLs add their indicators, and
+every downloaded file's SHA-256 (``shasum``) is a ``sha256`` indicator — also
+for ``cowrie.session.file_download`` events without a ``url`` (a file written
+by a redirection, or uploaded over SFTP/SCP), which are kept. The log's
+``sensor`` field names the sensor (:attr:`CowrieResult.sensor`) when every
+session that gives one gives the same valid name. Nothing in the log is
+resolved, fetched or run; bad lines never raise but are counted in
+``stats.skipped`` by reason.
 
 >>> looks_like_cowrie(b'{"eventid": "cowrie.session.connect", "session": "a1"}\\n')
 True
@@ -59,6 +64,9 @@ _HANDLED = frozenset({_CONNECT, _CLOSED, _LOGIN_OK, _LOGIN_FAIL, _COMMAND, _VERS
 _PORT_APPS = {22: "ssh", 2222: "ssh", 23: "telnet", 2323: "telnet"}
 _TS = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9})\d*)?(Z|z|[+-]\d\d:?\d\d)?")
 _HEAD = re.compile(rb'\A\{.*"eventid"\s*:\s*"cowrie\.', re.DOTALL)
+_SENSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+"""A sensor name teiten can store (it names a folder), as for the ``sensor`` setting."""
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _SCHEMAS = (SESSIONS_SCHEMA, LOGINS_SCHEMA)
 Address = tuple[int, int | bytes]  # (4, integer) or (6, 16 bytes)
 
@@ -72,7 +80,19 @@ class CowrieResult:
     stats: ReadStats
     counts: Counter[str] = field(default_factory=Counter)
     """Sessions emitted with something odd (``no_connect``, ``open_at_end``, ``evicted_open``,
-    ``reused_id``) or left out (``from_sensor``, ``no_source_address``), by reason."""
+    ``reused_id``, ``bad_sensor_name``) or left out (``from_sensor``, ``no_source_address``),
+    by reason."""
+    sensors: Counter[str] = field(default_factory=Counter)
+    """Sessions emitted per valid sensor name given in the log's ``sensor`` field."""
+
+    @property
+    def sensor(self) -> str | None:
+        """The log's sensor name when all its sessions that name one name the same, else None.
+
+        A log merged from several honeypots names several: their rows are then stored
+        under the sensor given at ingest, and each session's ``details`` keeps its own.
+        """
+        return next(iter(self.sensors)) if len(self.sensors) == 1 else None
 
 
 @dataclass
@@ -216,14 +236,18 @@ def _apply(s: _Session, event: str, ev: dict[str, Any]) -> bool:
             s.logins.append(_Login(user, _text(ev.get("password")) or "", event == _LOGIN_OK))
     elif event == _COMMAND:
         return _command(s, _text(ev.get("input"), MAX_LINE))
-    elif event in (_DOWNLOAD, _DOWNLOAD_FAIL):
+    elif event == _DOWNLOAD_FAIL:
         url = _text(ev.get("url"), 1024)
         if url is None:
             return False
-        if event == _DOWNLOAD_FAIL and len(s.failed) < MAX_DOWNLOADS:
+        if len(s.failed) < MAX_DOWNLOADS:
             s.failed.append(url)
-        elif event == _DOWNLOAD and len(s.downloads) < MAX_DOWNLOADS:
-            s.downloads.append({"url": url, "shasum": _text(ev.get("shasum"), 128) or "",
+    elif event == _DOWNLOAD:  # without a url (redirection, SFTP/SCP upload) the hash still counts
+        url, shasum = _text(ev.get("url"), 1024), _text(ev.get("shasum"), 128) or ""
+        if url is None and not shasum:
+            return False
+        if len(s.downloads) < MAX_DOWNLOADS:
+            s.downloads.append({"url": url or "", "shasum": shasum,
                                 "outfile": _text(ev.get("outfile"), 256) or ""})  # fmt: skip
     elif event == _VERSION:
         s.info["client_version"] = _text(ev.get("version"), 256)
@@ -253,6 +277,7 @@ class _Reader:
     def __init__(self, sigs: SignatureSet, nets: NetworkSet, input_id: int) -> None:
         self.nets = [ipaddress.ip_network(c) for c in nets.cidrs]
         self.sigs, self.counts, self.input_id, self.emitted = sigs, Counter[str](), input_id, 0
+        self.sensors = Counter[str]()
         self.open: dict[str, _Session] = {}
         self.rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
         self.tables: tuple[list[pa.Table], list[pa.Table]] = ([], [])
@@ -282,6 +307,11 @@ class _Reader:
         if src is None or any(ipaddress.ip_address(src[1]) in n for n in self.nets):
             self.counts["no_source_address" if src is None else "from_sensor"] += 1
             return
+        sensor = s.info.get("sensor")
+        if sensor and _SENSOR.fullmatch(sensor):
+            self.sensors[sensor] += 1
+        elif sensor:
+            self.counts["bad_sensor_name"] += 1
         session, logins = _rows(s, src, self.sigs)
         self.emitted += 1
         self.rows[0].append({"id": f"s{self.input_id}-{self.emitted}", **session})
@@ -302,14 +332,17 @@ class _Reader:
 
 
 def _classify(
-    commands: list[str], urls: Iterable[str], sigs: SignatureSet
+    commands: list[str], downloads: Iterable[dict[str, str]], sigs: SignatureSet
 ) -> tuple[str, list[str], list[str], list[str], list[Indicator]]:
     """(kind, signature ids, CVEs, JVN ids, indicators) of a session's commands and downloads."""
     hits = sigs.match(Fields("telnet", commands=tuple(commands)))
     kind = next((k for k in KINDS if k in {h.kind for h in hits}), "")
     found = dict.fromkeys(extract_indicators("\n".join(commands)))
-    for url in urls:
-        found.update(dict.fromkeys(extract_indicators("wget " + url.replace("\n", " "))))
+    for d in downloads:
+        if d["url"]:
+            found.update(dict.fromkeys(extract_indicators("wget " + d["url"].replace("\n", " "))))
+        if _SHA256.fullmatch(d["shasum"]):
+            found[Indicator("sha256", d["shasum"].lower())] = None
     return (kind, [h.id for h in hits], sorted({c for h in hits for c in h.cves}),
             sorted({j for h in hits for j in h.jvn}), list(found)[:MAX_INDICATORS])  # fmt: skip
 
@@ -341,7 +374,7 @@ def _rows(
             "src_ip6": None if v4 else src[1], "dst_ip4": dst[1] if v4 and dst else 0,
             "dst_ip6": dst[1] if dst and not v4 else None}  # fmt: skip
     app = s.protocol if s.protocol in ("ssh", "telnet") else _PORT_APPS.get(port, "unknown")
-    kind, ids, cves, jvn, found = _classify(s.commands, [d["url"] for d in s.downloads], sigs)
+    kind, ids, cves, jvn, found = _classify(s.commands, s.downloads, sigs)
     head = {"app": app, "dst_port": port, "kind": kind or None, "signatures": ids,
             "cves": cves, "jvn": jvn,
             "indicators": [{"type": i.type, "value": i.value} for i in found]}  # fmt: skip
@@ -395,4 +428,4 @@ def read_cowrie(
         if stream.damage is not None:
             stats.skipped[stream.damage] += 1
     sessions, logins = reader.finish()
-    return CowrieResult(sessions, logins, stats, reader.counts)
+    return CowrieResult(sessions, logins, stats, reader.counts, reader.sensors)
