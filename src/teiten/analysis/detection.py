@@ -91,9 +91,12 @@ def store_and_deliver(
         stored = store.merge(found, now)
         deliveries: list[dict[str, Any]] = []
         if settings.webhook_url:
+            from teiten.analysis.payloads import sensor_addresses
             from teiten.export.webhook import deliver_alerts
 
-            deliveries = deliver_alerts(store, found, settings, now)
+            with open_engine(settings) as engine:  # bodies never name the sensor
+                addresses = sensor_addresses(engine)
+            deliveries = deliver_alerts(store, found, settings, now, addresses=addresses)
     finally:
         store.close()
     return stored, deliveries
