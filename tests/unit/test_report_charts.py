@@ -227,3 +227,5 @@ def test_trend_chart_command_marks_onsets_partial_days_and_zone(
     assert {i for i in ids if i and i.startswith("onset")} == {"onset 2017-11-01"}
     r = run(*base, "--chart", str(chart), "--onset", "Nov 1")
     assert r.exit_code == 1 and "not a date" in r.output
+    r = run(*base, "--onset", "2017-11-01")
+    assert r.exit_code == 1 and "--chart" in r.output

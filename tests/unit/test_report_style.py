@@ -49,12 +49,23 @@ def test_missing_cjk_font_names_the_debian_package(monkeypatch: pytest.MonkeyPat
 
 def test_series_chart_writes_png_and_searchable_svg(tmp_path: Path) -> None:
     chart = Chart(1, "segments", ["23/tcp"], ["2017-10-31", "2017-11-01"],
-                  {"domestic": [1, 50], "foreign": [5, 5]}, "2017-11-01")  # fmt: skip
-    png, svg = style.series_chart(chart, tmp_path / "fig1", "ja")
+                  {"23/tcp domestic": [1, 50], "23/tcp foreign": [5, 5]}, "2017-11-01")  # fmt: skip
+    png, svg = style.series_chart(chart, tmp_path / "fig1", "ja", "Asia/Tokyo")
     assert png.read_bytes().startswith(b"\x89PNG")
     text = svg.read_text(encoding="utf-8")
-    assert "国内 (23/TCP)" in text and "増加開始 2017-11-01" in text
+    assert "23/TCP 国内" in text and "23/TCP 国外" in text and "増加開始 2017-11-01" in text
+    assert "日付（Asia/Tokyo）" in text and "2017-10-31" in text
     assert style.cjk_font() in text
+
+
+def test_line_labels_name_port_and_segment() -> None:
+    assert style.split_key("23/tcp domestic") == ("23/tcp", "domestic")
+    assert style.split_key("52869/tcp") == ("52869/tcp", "all")
+    assert style.line_label("2323/tcp foreign", "en") == "2323/TCP foreign"
+    assert style.line_label("52869/tcp", "ja") == "52869/TCP"
+    assert style.line_label("23/tcp unknown", "ja") == "23/TCP 不明"
+    # lines an older model summed over its ports still say which ports
+    assert style.line_label("domestic", "ja", ["23/tcp", "2323/tcp"]) == "国内 (23+2323/TCP)"
 
 
 def test_flow_boxes_come_from_the_evidence(tmp_path: Path) -> None:

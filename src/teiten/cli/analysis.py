@@ -98,6 +98,8 @@ def trend_command(
     \b
     Example:  teiten trend 23/tcp 2323/tcp --split domestic --chart telnet.png
     """
+    if onsets and chart is None:
+        raise click.UsageError("--onset marks a chart: give --chart FILE too")
     settings = settings_from(ctx, data=data, tz=tz)
     rows = port_trend(
         settings,

@@ -246,16 +246,21 @@ def series_figure(
         ax.xaxis.set_major_locator(_locator(starts[0], starts[-1], hourly))
     ax.xaxis.set_major_formatter(year_formatter(hourly))
     fig.autofmt_xdate(rotation=30, ha="right")
-    ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", fontsize=8, bbox_to_anchor=(1.01, 1.0), borderaxespad=0)
     fig.tight_layout()
     return fig
 
 
-def series_chart(chart: Chart, stem: Path, lang: str, tz: str = "UTC") -> list[Path]:
-    """Draw one report figure (PNG and SVG) from its :class:`Chart`, in zone ``tz``."""
+def series_chart(chart: Chart, stem: Path, lang: str, tz: str | None = None) -> list[Path]:
+    """Draw one report figure (PNG and SVG) from its :class:`Chart`.
+
+    The axis names ``tz``, else the chart's own zone, else UTC.
+    """
+    zone = tz or str(getattr(chart, "tz", "") or "UTC")
     with figure_style(lang) as plt:
         fig = series_figure(
-            plt, chart.dates, chart.lines, lang=lang, tz=tz,
+            plt, chart.dates, chart.lines, lang=lang, tz=zone,
             onsets=[chart.onset] if chart.onset else [],
             partial=list(getattr(chart, "partial", None) or []),
             measure=chart.measure, ports=chart.ports,
