@@ -22,6 +22,7 @@ import fcntl
 import os
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -66,6 +67,7 @@ class DayBudget:
         self.earliest = EARLIEST_NS
         self.latest = (time.time_ns() if now_ns is None else now_ns) + NS_PER_DAY
         self.days: set[int] = set()
+        self._mutex = threading.Lock()  # packets admit in the decoding thread, sessions not
 
     def plausible(self, ts: Any) -> Any:
         """A boolean mask of the timestamps inside the plausible range."""
@@ -73,12 +75,22 @@ class DayBudget:
 
     def admit(self, day: int) -> bool:
         """Whether rows of ``day`` (not :data:`QUARANTINE`) get a day partition."""
-        if day in self.days:
+        with self._mutex:
+            if day in self.days:
+                return True
+            if day == QUARANTINE or len(self.days) >= self.max_days:
+                return False
+            self.days.add(day)
             return True
-        if day == QUARANTINE or len(self.days) >= self.max_days:
-            return False
-        self.days.add(day)
-        return True
+
+    def days_of(self, ts: Any) -> Any:
+        """The day of each timestamp, :data:`QUARANTINE` where it is implausible or its
+        day is over the budget (days are admitted in order, earliest first per call)."""
+        days = np.where(self.plausible(ts), ts // NS_PER_DAY, QUARANTINE)
+        refused = [d for d in np.unique(days).tolist() if not self.admit(d)]
+        if refused and refused != [QUARANTINE]:
+            days[np.isin(days, refused)] = QUARANTINE
+        return days
 
 
 LOCK_POLL_SECONDS = 0.2
@@ -292,18 +304,22 @@ class PacketWriter:
     def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
         """The stored tables of a batch, one per UTC day, rows grouped by source.
 
-        Rows with implausible timestamps come as one table of day
-        :data:`QUARANTINE`. Needs no writer state, so it runs in the decoding thread.
+        Rows with implausible timestamps or of days over the budget come as one
+        table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
+        budget, so it runs in the decoding thread.
         """
         ts = columns["ts"]
         if len(ts) == 0:
             return []
-        days = ts // NS_PER_DAY
-        first = int(days[0])
-        if first == int(days[-1]) and (days == first).all() and self.budget.plausible(ts[0]):
+        day = int(ts[0]) // NS_PER_DAY
+        if (
+            (ts // NS_PER_DAY == day).all()
+            and self.budget.plausible(ts[0])
+            and self.budget.admit(day)
+        ):
             order = source_order(columns["src_ip4"])
-            return [(first, to_table(columns, self.schema, order, self._labels()))]
-        days = np.where(self.budget.plausible(ts), days, QUARANTINE)
+            return [(day, to_table(columns, self.schema, order, self._labels()))]
+        days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
@@ -317,8 +333,7 @@ class PacketWriter:
     def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
         """Add tables made by :meth:`prepare`."""
         for day, table in parts:
-            if not self.budget.admit(day):
-                day = QUARANTINE
+            if day == QUARANTINE:
                 self.quarantined += table.num_rows
             self._day(day).add(table)
         pending = sum(f.pending_rows for f in self._open.values())
@@ -444,11 +459,7 @@ class TableWriter:
             return
         table = pa.concat_tables(self._pending)
         self._pending, self._bytes = [], 0
-        ts = table.column(self.ts_column).to_numpy()
-        days = np.where(self.budget.plausible(ts), ts // NS_PER_DAY, QUARANTINE)
-        for day in np.unique(days).tolist():
-            if not self.budget.admit(day):
-                days[days == day] = QUARANTINE
+        days = self.budget.days_of(table.column(self.ts_column).to_numpy())
         for day in np.unique(days).tolist():
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
