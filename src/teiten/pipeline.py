@@ -449,6 +449,7 @@ def _ingest_cowrie(
     sensor = str(settings.sensor)
     try:
         read = read_cowrie(path, sensor_networks=settings.sensor_networks, input_id=input_id)
+        sensor = read.sensor or sensor  # the log's own sensor field names the sensor
         sessions = fill_session_countries(read.sessions, enricher)
         budget = DayBudget(int(settings.max_days_per_input))
         writers = [

@@ -16,8 +16,11 @@ from hypothesis import strategies as st
 from teiten.capture import cowrie
 from teiten.capture.compressed import compression_of
 from teiten.capture.cowrie import looks_like_cowrie, read_cowrie, sniff_cowrie, timestamp_ns
+from teiten.config import Settings
 from teiten.errors import ConfigError, InputError
 from teiten.flows.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA
+from teiten.pipeline import ingest
+from teiten.store.engine import run_query
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "cowrie" / "cowrie.json"
@@ -356,3 +359,11 @@ def test_real_cowrie_log() -> None:
     assert got.sessions.num_rows > 300 and got.logins.num_rows >= 280
     assert sum(got.stats.skipped.values()) < got.stats.records
     assert set(got.stats.skipped) <= {"unused_event"}
+
+
+def test_ingest_stores_the_log_under_its_sensor(settings: Settings) -> None:
+    assert settings.sensor == "test-sensor"
+    assert ingest([LOG], settings).inputs[0].status == "ingested"
+    for table in ("sessions", "logins"):
+        got = run_query(settings, f"SELECT DISTINCT sensor FROM {table}").to_pylist()
+        assert got == [{"sensor": "hp-tokyo-1"}]
