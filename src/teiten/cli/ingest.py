@@ -135,7 +135,7 @@ def ingest_command(
     if sys.stderr.isatty():
         console = Console(stderr=True)
         columns = (
-            TextColumn("{task.description}"),
+            TextColumn("{task.description}", markup=False),  # file names are not markup
             BarColumn(),
             DownloadColumn(),
             TimeRemainingColumn(),
