@@ -1,22 +1,31 @@
-"""``teiten report`` on the seed scenario: structure, golden text, redaction, escaping, PDF."""
+"""``teiten report`` on the seed scenario: structure, golden text, redaction, escaping, PDF,
+one time zone for both languages, and a report that reads without writing or sending."""
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import re
 import shutil
+import sqlite3
 import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 from click.testing import CliRunner
 
+from teiten.analysis.detection import run_detection
 from teiten.analysis.payloads import sensor_addresses
 from teiten.config import Settings, load_settings
 from teiten.pipeline import ingest
+from teiten.report.facts import BackcheckFact, ModelSeen
 from teiten.report.model import Report, Section, build_report, report_tz
+from teiten.report.publish import write_report
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
@@ -43,6 +52,8 @@ def store(npa_small: SimulationResult, tmp_path_factory: pytest.TempPathFactory)
             "data": str(tmp_path_factory.mktemp("report") / "store"),
             "sensor_networks": [SENSOR_NET],
             "sensor": "test-sensor",
+            "tz": "Asia/Tokyo",
+            "max_days_per_input": 400,
         },
     )
     ingest(npa_small.pcaps, settings)
@@ -51,7 +62,7 @@ def store(npa_small: SimulationResult, tmp_path_factory: pytest.TempPathFactory)
 
 @pytest.fixture(scope="module")
 def reports(store: Settings) -> dict[str, Report]:
-    return {lang: build_report(store, tz=report_tz(store, lang)) for lang in ("ja", "en")}
+    return {lang: build_report(store, tz=report_tz(store)) for lang in ("ja", "en")}
 
 
 @pytest.fixture(scope="module")
@@ -70,15 +81,17 @@ def _golden(name: str, text: str) -> None:
 
 def test_one_section_per_campaign_with_numbered_figures(reports: dict[str, Report]) -> None:
     r = reports["ja"]
-    assert r.tz == "Asia/Tokyo" and r.date == r.last and reports["en"].tz == "UTC"
+    assert r.tz == reports["en"].tz == "Asia/Tokyo" and r.date == r.last
+    assert r.to_json() == reports["en"].to_json()  # one report, whatever the language
     (s,) = r.sections
     assert s.ports[0] == "52869/tcp" and s.onset == "2017-11-01"
     assert s.figures == {"trend": 1, "sample": 2, "segments": 3, "flow": 4}
     assert s.sample is not None and "[redacted]" in s.sample["request"]
     assert any("busybox wget http://[redacted]/" in c for c in s.sample["injected"])
-    assert s.mirai_ports == ["23/tcp", "2323/tcp"] and s.probes is None
+    assert s.mirai_ports == ["23/tcp", "2323/tcp"] and s.backcheck is None
     assert s.flow is not None and s.flow["scan_ports"] == ["23/tcp", "2323/tcp"]
-    logitec = next(a for a in s.advisories if a["vendor"] == "Logitec")
+    logitec = next(a for a in s.advisories if a["vendor"]["en"] == "Logitec")
+    assert logitec["vendor"]["ja"] == "ロジテック社"
     assert len(logitec["products"]) == 11
     json.loads(r.to_json())
 
@@ -144,7 +157,10 @@ def _hostile(report: Report) -> Report:
     assert section.sample is not None
     section.sample["request"] = "POST /" + "\n".join(INJECTIONS) + " HTTP/1.1"
     section.sample["injected"] = list(INJECTIONS)
-    section.probes = [{"summary": s} for s in INJECTIONS]
+    section.backcheck = BackcheckFact(
+        len(INJECTIONS), 52869, 1, {s: 1 for s in INJECTIONS},
+        [ModelSeen(s, s, "logitec-2017-12-19", "affected", 1) for s in INJECTIONS],
+    )  # fmt: skip
     return r
 
 
@@ -154,7 +170,7 @@ def test_markdown_interprets_no_attacker_text(reports: dict[str, Report], tmp_pa
     outside = re.sub(r"(?ms)^(`{3,})text\n.*?\n\1$", "", text)
     for raw in ("<script>", "<img", "](javascript:", "<svg", "```\n# heading"):
         assert re.search(r"(?<!\\)" + re.escape(raw), outside) is None, raw
-    assert "\\<script\\>" in text  # the probe summaries, escaped inline
+    assert "\\<script\\>" in text  # the back-check banners and models, escaped inline
 
 
 def test_html_escapes_attacker_text(reports: dict[str, Report], tmp_path: Path) -> None:
@@ -200,3 +216,118 @@ def test_report_command(store: Settings, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "report.en.md" in result.output
     assert "2017-12-18" in (tmp_path / "r" / "report.en.md").read_text(encoding="utf-8")
+
+
+def _numbers(text: str) -> list[str]:
+    """Every 'before → after' pair and every date of a rendered report, in order."""
+    return re.findall(r"\d+\.\d → \d+\.\d|\d{4}-\d{2}-\d{2}", text)
+
+
+def test_ja_and_en_state_the_same_numbers(reports: dict[str, Report], tmp_path: Path) -> None:
+    texts = {
+        lang: render(reports[lang], "md", lang, tmp_path)[0].read_text(encoding="utf-8")
+        for lang in ("ja", "en")
+    }
+    tables = {
+        lang: [line for line in text.splitlines() if line.startswith("| ") and "→" in line]
+        for lang, text in texts.items()
+    }
+    assert tables["ja"] and [_numbers(x) for x in tables["ja"]] == [
+        _numbers(x) for x in tables["en"]
+    ]
+    # the seed's capture starts and ends at UTC midnight: in JST both edge days are partial
+    assert reports["en"].partial == ["2017-10-01", "2017-12-19"]
+    assert "2017-12-19 (partial)" in texts["en"] and "2017-12-19(一部)" in texts["ja"]
+    assert "Asia/Tokyo" in texts["en"] and "Asia/Tokyo" in texts["ja"]
+    (s,) = reports["en"].sections
+    assert all(c.partial == ["2017-10-01", "2017-12-19"] and c.tz == "Asia/Tokyo" for c in s.charts)
+    for rise in s.rises:  # partial days are left out of the means
+        assert rise.partial_edge == ["2017-12-19"] and rise.days == 48
+
+
+def test_japanese_report_is_japanese(reports: dict[str, Report], tmp_path: Path) -> None:
+    (md, *_) = render(reports["ja"], "md", "ja", tmp_path)
+    text = md.read_text(encoding="utf-8")
+    body = re.sub(r"(?ms)^(`{3,})text\n.*?\n\1$", "", text)  # the captured request is data
+    body = re.sub(r"\]\(https?://[^)]*\)|\(report\.ja-files/[^)]*\)", "", body)
+    for english in ("Logitec", "SDK used by many vendors", "command injection", "notice on",
+                    "alert on", "Mirai variant activity"):  # fmt: skip
+        assert english not in body, english
+    assert "ロジテック社は" in body and "全 0 モデル" not in body
+    assert "本節の発信元" not in body  # no back-check was stored: no back-check paragraph
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[bytes]] = []
+
+    def do_POST(self) -> None:
+        _Hook.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _snapshot(settings: Settings) -> dict[str, str]:
+    """Every file of the data directory and its SHA-256.
+
+    SQLite's shared-memory index (``-shm``) is left out, and a write-ahead log
+    counts only when it holds something: a reader of a WAL database may create
+    both, empty, without changing the database.
+    """
+    root = settings.data_dir
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and not p.name.endswith("-shm")
+        and not (p.name.endswith("-wal") and p.stat().st_size == 0)
+    }
+
+
+def _alert_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    db = sqlite3.connect(settings.data_dir / "catalog.sqlite")
+    try:
+        return db.execute("SELECT * FROM alerts ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def test_report_is_a_pure_read(
+    settings: Settings, npa_small: SimulationResult, tmp_path: Path
+) -> None:
+    server = HTTPServer(("127.0.0.1", 0), _Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        s = settings.replace(
+            webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
+            webhook_secret="k3y",
+            max_days_per_input=400,
+        )
+        ingest(npa_small.pcaps, s)
+        _Hook.received = []
+        before = _snapshot(s)
+        for lang in ("ja", "en"):  # nothing stored yet: detected in memory, and said so
+            (md, *_) = write_report(s, tmp_path / "a", lang=lang, fmts=("md",))
+            said = "保存も通知もしていません" if lang == "ja" else "neither stored nor delivered"
+            assert said in md.read_text(encoding="utf-8")
+        assert _snapshot(s) == before and _Hook.received == []
+
+        found = run_detection(s)  # teiten detect stores and delivers
+        assert found.alerts and _Hook.received
+        _Hook.received = []
+        before, rows = _snapshot(s), _alert_rows(s)
+        for window in ((None, None), ("2017-10-01", "2017-10-31")):
+            for lang in ("ja", "en"):
+                (md, *_) = write_report(
+                    s, tmp_path / "b", lang=lang, fmts=("md",), first=window[0], last=window[1]
+                )
+        assert _snapshot(s) == before and _alert_rows(s) == rows and _Hook.received == []
+        assert {a[12] for a in rows} == {"new"}  # no state was ended by the October report
+        full = write_report(s, tmp_path / "c", lang="en", fmts=("md",))[0]
+        assert "neither stored nor delivered" not in full.read_text(encoding="utf-8")
+    finally:
+        server.shutdown()
+        server.server_close()
