@@ -135,12 +135,9 @@ def list_alerts(settings: Settings, *, since: str | None = None) -> list[dict[st
     from teiten.store.lake import Lake
 
     start = parse_date(since).isoformat() if since else ""
-    with Lake(settings.data_dir):
-        store = AlertStore(settings.data_dir / "catalog.sqlite")
-        try:
-            return [alert_row(a) for a in store.all() if a.last >= start]
-        finally:
-            store.close()
+    with Lake(settings.data_dir):  # a missing folder or a file is a clear error
+        alerts = read_stored_alerts(settings.data_dir / "catalog.sqlite")  # never writes
+    return [alert_row(a) for a in alerts if a.last >= start]
 
 
 def alert_row(a: Alert) -> dict[str, Any]:

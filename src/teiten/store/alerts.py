@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from teiten.analysis.alerts import ONSET_MATCH_DAYS, Alert
+from teiten.errors import StoreError
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -67,7 +68,13 @@ class AlertStore:
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
-        self._db.executescript(_DDL)
+        try:
+            self._db.executescript(_DDL)
+        except sqlite3.OperationalError as e:
+            self._db.close()
+            if "readonly" in str(e):
+                raise StoreError(f"data folder {path.parent} is read-only") from None
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -153,7 +160,9 @@ def read_stored_alerts(path: Path) -> list[Alert]:
     """Every stored alert, read without writing (no table created, no lock kept)."""
     if not path.exists():
         return []
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    from teiten.store.catalog import connect_read_only
+
+    db = connect_read_only(path)
     try:
         known = db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"

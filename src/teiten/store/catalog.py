@@ -109,14 +109,7 @@ class Catalog:
             db = sqlite3.connect(":memory:", isolation_level=None)
             db.executescript(_DDL)
             return db
-        # A reader never writes; where the folder cannot be written (a read-only
-        # mount, a copy owned by someone else) SQLite must not try to make its
-        # -shm file either, which only immutable=1 avoids.
-        frozen = not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK)
-        uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if frozen else "")
-        db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
-        db.execute("PRAGMA query_only=1")
-        return db
+        return connect_read_only(path)
 
     def close(self) -> None:
         self._db.close()
@@ -230,6 +223,20 @@ class Catalog:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection to an existing catalog file that cannot write, even on a read-only folder.
+
+    SQLite opens it with ``mode=ro``; where the folder or file cannot be written
+    (a read-only mount, a copy owned by someone else) also ``immutable=1``, since
+    a WAL database would otherwise need to create its ``-shm`` file.
+    """
+    frozen = not os.access(path.parent, os.W_OK) or not os.access(path, os.W_OK)
+    uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if frozen else "")
+    db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None)
+    db.execute("PRAGMA query_only=1")
+    return db
 
 
 def _read_only_error(e: sqlite3.DatabaseError) -> bool:
