@@ -45,6 +45,8 @@ def enrich_command(
         f"re-enriched {r.packets:,} packets and {r.sessions:,} sessions in "
         f"{r.files:,} files with {r.enrichment}"
     )
+    if r.coverage is not None and r.coverage.lost:
+        click.echo(f"warning: {r.coverage.lost:,} packets lost their country", err=True)
 
 
 COMMANDS = [enrich_command]
