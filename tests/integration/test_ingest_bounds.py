@@ -406,3 +406,28 @@ def test_no_sensor_networks_warns_once(settings: Settings, smoke: SimulationResu
 def test_missing_path_is_still_an_error(tmp_path: Path) -> None:
     out = run("ingest", str(tmp_path / "nope.pcap"), "--data", str(tmp_path / "s"))
     assert out.exit_code == 1 and "no such file or directory" in out.output
+
+
+BAD_FILES = sorted(BAD_MMDB.parent.parent.rglob("*.mmdb")) if BAD_MMDB.is_file() else []
+
+
+@pytest.mark.skipif(not BAD_FILES, reason="../shared/corpus is absent")
+@pytest.mark.parametrize("mmdb", BAD_FILES, ids=lambda p: p.name)
+def test_every_broken_mmdb_is_one_line_in_ingest_and_enrich(tmp_path: Path, mmdb: Path) -> None:
+    capture = _inputs(tmp_path / "in", 1, packets=20)[0]
+    data = str(tmp_path / "d")
+    assert run("ingest", str(capture), "--data", data, "--sensor-net", "::/0").exit_code == 0
+    for args in (
+        ["ingest", str(capture), "--data", data, "--sensor-net", "::/0"],
+        ["enrich", "--data", data, "--force"],
+    ):
+        out = CliRunner().invoke(
+            cli,
+            args,
+            env={"TEITEN_CONFIG": "", "TEITEN_COUNTRY_SOURCE": f"mmdb:{mmdb}"},
+            catch_exceptions=False,
+        )
+        assert "internal error" not in out.output and "Traceback" not in out.output
+        if out.exit_code:
+            assert out.exit_code == 1 and out.output.count("\n") == 1, out.output
+            assert "MaxMind DB file" in out.output
