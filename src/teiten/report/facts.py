@@ -89,6 +89,8 @@ class RiseFact:
     """The largest full day of the baseline window."""
     sources: int
     """Distinct sources in ``segment`` from onset to last day."""
+    behind: int
+    """The fewest sources that sent the rise's excess over the before level (sweeps: often 1)."""
     mirai: float
     """Share of the rise's packets with ISN = destination address."""
     sustained: bool
@@ -210,6 +212,26 @@ def _rise_counts(engine: Engine, where: str, mirai_bit: int | None) -> tuple[int
     return int(row["n"] or 0), round(float(row["mirai"] or 0.0), 3)
 
 
+def _behind(engine: Engine, where: str, excess: float, sources: int) -> int:
+    """How many of the busiest sources it takes to account for ``excess`` packets."""
+    if excess <= 0:
+        return sources
+    counts = (
+        engine.query(
+            "SELECT count(*) AS n FROM packets_raw"
+            f" WHERE {where} GROUP BY ip_version, src_ip4, src_ip6 ORDER BY n DESC LIMIT 10000"
+        )
+        .column("n")
+        .to_pylist()
+    )
+    total = 0
+    for i, n in enumerate(counts, 1):
+        total += int(n)
+        if total >= excess:
+            return i
+    return sources
+
+
 def _rose_in(alert: Alert) -> str:
     segs = alert.evidence.get("segments", {})
     rose = [s for s in SEGMENTS if segs.get(s, {}).get("rose")]
@@ -250,6 +272,9 @@ def rise_fact(
     home = country_code(home_country)
     where = _rise_where(alert.port, alert.segment, window, alert.onset, alert.last, home)
     sources, mirai = _rise_counts(engine, where, _mirai_bit())
+    excess = sum(max(0.0, series.get(alert.port, alert.segment, measure)[i] - before)
+                 for i in after_i)  # fmt: skip
+    behind = _behind(engine, where, excess, sources) if measure == "packets" else sources
     largest = max(earlier, default=0)
     reasons = []
     if alert.kind != "surge":
@@ -275,6 +300,7 @@ def rise_fact(
         ratio=round(after / before, 1) if before else after,
         largest_before=largest,
         sources=sources,
+        behind=behind,
         mirai=mirai,
         sustained=len(after_i) >= SUSTAINED_DAYS,
         headline=not reasons,
