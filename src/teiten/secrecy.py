@@ -73,7 +73,13 @@ _DASHED = re.compile(r"(?<![0-9])[0-9]{1,3}(?:([-_])[0-9]{1,3})(?:\1[0-9]{1,3}){
 """``203-0-113-5`` as in reverse-DNS names (``ip-203-0-113-5.example``)."""
 _PART = re.compile(r"0[xX][0-9A-Fa-f]*|[0-9]+")
 _HEX8 = re.compile(r"[0-9A-Fa-f]{8}")
-_URL_HOST = re.compile(r"(?i)\b((?:https?|ftp|tftp)://)([^/\s:'\"<>`;|&)]+)")
+_URL_HOST = re.compile(
+    r"(?i)\b((?:https?|ftp|tftp)://)(?:[^@/\s]*@)?(\[[0-9a-f:.]+\]|[^/\s:'\"<>`;|&()\[\]]+)"
+)
+_HOSTNAME = re.compile(r"(?i)[0-9a-z_-]+(?:\.[0-9a-z_-]+)+")
+"""A host name worth masking: dotted labels (a bare word would mask ordinary text)."""
+_LOW_V4 = 1 << 24
+"""A host that reads as an IPv4 address below 1.0.0.0 is a small number, not a host."""
 _EMBEDDING: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (ipaddress.IPv6Network("::ffff:0:0/96"), "mapped"),
     (ipaddress.IPv6Network("::ffff:0:0:0/96"), "translated"),
@@ -118,11 +124,11 @@ class Secrecy:
             self.addresses |= parse_address(str(text).strip())
         names: set[str] = set()
         for text in hosts:
-            host = str(text).strip()
-            ips = parse_address(host)
+            host = str(text).strip().strip("[]")
+            ips = {ip for ip in parse_address(host) if ip.version == 6 or int(ip) >= _LOW_V4}
             if ips:
                 self.addresses |= ips
-            elif host:
+            elif _HOSTNAME.fullmatch(host) and not parse_address(host):
                 names.add(host.lower())
         self.hosts = sorted(names, key=len, reverse=True)
         self._hosts = (
@@ -450,4 +456,4 @@ def _plain(text: str) -> str:
 
 def download_hosts(text: str) -> set[str]:
     """Hosts named in URLs in a payload (the attacker's download servers)."""
-    return {m.group(2) for m in _URL_HOST.finditer(text)}
+    return {m.group(2).strip("[]") for m in _URL_HOST.finditer(text)}

@@ -174,6 +174,8 @@ def test_hosts_are_masked_in_any_case_and_notation() -> None:
         "wget http://[redacted]/x; tftp [redacted]"
     )
     assert s.redact("preloader.examples") == "preloader.examples"
+    odd = Secrecy(hosts=["[", "[0", "64", "loader", "0x0"])  # from broken URLs: not hosts
+    assert odd.redact("[0] 64 loader 0 [x]") == "[0] 64 loader 0 [x]" and not odd
 
 
 def test_redact_data_walks_json_bodies() -> None:
@@ -190,9 +192,13 @@ def test_an_empty_policy_changes_nothing_and_bad_networks_are_errors() -> None:
 def test_parse_address_and_download_hosts() -> None:
     assert {str(a) for a in parse_address("010.0.0.1")} == {"8.0.0.1", "10.0.0.1"}
     assert parse_address("example.net") == set()
-    assert download_hosts("wget http://x.example/a; curl https://198.51.100.7:81/b") == {
+    assert download_hosts("wget http://x.example/a; curl https://u:p@198.51.100.7:81/b") == {
         "x.example",
         "198.51.100.7",
+    }
+    assert download_hosts("wget http://[64:ff9b::cb00:7105]:81/a http://[0064:ff9b::1]/") == {
+        "64:ff9b::cb00:7105",
+        "0064:ff9b::1",
     }
 
 
