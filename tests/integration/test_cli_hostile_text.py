@@ -103,6 +103,13 @@ def test_no_csv_cell_starts_a_formula(store: str, args: list[str]) -> None:
         assert {"'" + HYPERLINK, "'" + DDE, "'@SUM(1+1)", "'-2+3"} <= set(cells)
 
 
+@pytest.mark.parametrize("args", [["payloads"], ["indicators"], ["query", "SELECT * FROM logins"]])
+def test_json_is_ascii_with_every_control_escaped(store: str, args: list[str]) -> None:
+    r = run(*args, "--data", store, "--format", "json")
+    assert r.exit_code == 0 and r.stdout.isascii() and _unsafe(r.stdout) == []
+    assert json.loads(r.stdout)
+
+
 def test_numbers_stay_numbers_in_csv(store: str) -> None:
     r = run("query", "SELECT -3 AS change, 2.5 AS ratio, '-3' AS text", "--data", store,
             "--format", "csv")  # fmt: skip

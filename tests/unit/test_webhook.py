@@ -225,3 +225,24 @@ def test_body_never_names_the_sensor(tmp_path: Path, servers: list[_Server]) -> 
     assert "198.51.100.7" in bodies[0]  # an attacker's address is not the sensor's
     for text in (*notations[:6], "192.0.2.10", "0xc000020a"):
         assert text not in "".join(bodies), text
+
+
+def test_detect_warns_once_on_stderr_when_deliveries_are_unsigned(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    import teiten.cli.detect
+    from teiten.analysis.detection import DetectionResult
+    from teiten.cli.main import cli
+
+    deliveries = [
+        {"key": f"k{n}", "status": 204, "attempts": 1, "delivered": True,
+         "warning": UNSIGNED_WARNING}
+        for n in range(3)
+    ]  # fmt: skip
+    result = DetectionResult([], [], 0, None, deliveries)
+    monkeypatch.setattr(teiten.cli.detect, "run_detection", lambda *a, **k: result)
+    r = CliRunner().invoke(cli, ["detect", "--format", "json"], env={"TEITEN_CONFIG": ""})
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count(UNSIGNED_WARNING) == 1 and r.stderr.startswith("warning: ")
