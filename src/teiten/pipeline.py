@@ -213,13 +213,12 @@ class _Guard:
         packed = max(stats.bytes, 1)
         if self.content > EXPANSION_FLOOR and self.content > self.max_expansion * packed:
             self.reason = (
-                f"stopped: its content grew past {self.max_expansion:,}× the file's size "
+                f"its content grew past {self.max_expansion:,}× the file's size "
                 f"({self.content:,} bytes from {packed:,}; setting max_expansion)"
             )
         elif seen >= JUNK_MIN_RECORDS and junk > JUNK_SHARE * seen:
             self.reason = (
-                f"stopped: {junk:,} of the first {seen:,} records are malformed "
-                f"(more than {JUNK_SHARE:.0%})"
+                f"{junk:,} of the first {seen:,} records are malformed (more than {JUNK_SHARE:.0%})"
             )
         return bool(self.reason)
 
@@ -418,7 +417,7 @@ def ingest_file(
             skipped=result.skipped,
             enrichment=enrichment_text(enricher, asn),
             sha256=hasher.result() if hasher is not None else digest,
-            message=guard.reason,
+            message=f"stopped: {guard.reason}" if guard.reason else "",
         )
     except BaseException as e:
         writer.abort()

@@ -32,7 +32,7 @@ def summary(result: IngestResult) -> list[str]:
             extra += f", {r.quarantined:,} quarantined" if r.quarantined else ""
             lines.append(f"{name}: {r.packets:,} packets{extra} in {r.seconds:.1f}s")
             if r.status == "stopped":
-                lines.append(f"{name}: STOPPED, {terminal(r.message)}; what was read is kept")
+                lines.append(f"{name}: STOPPED: {terminal(r.message)}; what was read is kept")
         elif r.status == "duplicate":
             lines.append(f"{name}: skipped, {terminal(r.message)}")
         elif r.status == "not_capture":
