@@ -25,7 +25,7 @@ def _streamed(batches: Iterator[pa.RecordBatch], fmt: str) -> None:
         if fmt == "csv":
             text = text if first else text.split("\n", 1)[1]
         else:  # one JSON array: the batches' arrays joined
-            text = ("[\n" if first else ",\n") + text[2:-2]
+            text = ("[\n" if first else ",\n") + text.strip()[1:-1].strip("\n")
         click.echo(text)
         first = False
     if fmt == "json":
