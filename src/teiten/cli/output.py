@@ -3,7 +3,8 @@
 Table cells go through :func:`teiten.escape.terminal`; CSV cells through
 :func:`teiten.csvcell.cell` (escaped, and formula-neutralised); JSON is written
 with ``ensure_ascii`` so control, bidi and every non-ASCII character is a
-``\\uXXXX`` escape and nothing in it can act on a terminal.
+``\\uXXXX`` escape and nothing in it can act on a terminal. Headers and titles
+are plain text, never rich markup; a piped table is never wrapped.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def render(
         table.add_row(*[Text(_cell(r.get(c))) for c in cols])
     console = Console(
         file=io.StringIO(),
-        width=200 if not sys.stdout.isatty() else None,
+        width=None if sys.stdout.isatty() else 1 << 16,  # piped: never wrap a cell
         force_terminal=False,
         color_system=None,
     )
