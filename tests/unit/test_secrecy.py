@@ -162,6 +162,10 @@ def test_ordinary_numbers_stay(n: int, octet: int, words: str) -> None:
         ("203.0.113.4 and 203.0.113.6", "[redacted] and [redacted]"),
         ("sha256 cb0071059f0e9a8c and 198.51.100.7", "sha256 cb0071059f0e9a8c and 198.51.100.7"),
         ("2002:cb00:7105::1 teredo", "[redacted] teredo"),
+        ("::ffff:0:cb00:7105", MASK),
+        ("wget 203\\x2e0\\x2e113\\x2e5/a", "wget [redacted]/a"),
+        ("203%u002e0%u002e113%u002e5", MASK),
+        ("203(.)0(.)113(.)5", MASK),
     ],
 )
 def test_examples(text: str, masked: str) -> None:
