@@ -21,6 +21,8 @@ from teiten.secrecy import Secrecy
 from teiten.store.engine import Engine, open_engine
 
 _ID = re.compile(r"s\d{1,9}-\d{1,12}")
+_CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
+_ALL = 1 << 62
 
 
 def zoned(rows: list[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
@@ -53,6 +55,19 @@ def _window_sql(settings: Settings, first: str | None, last: str | None) -> str:
     return f" AND ts_first_ns >= {w.start_ns} AND ts_first_ns < {w.end_ns}"
 
 
+def _payload_where(
+    settings: Settings, signature: str | None, cve: str | None, first: str | None, last: str | None
+) -> str:
+    if cve and not _CVE.fullmatch(cve):
+        raise QueryError(f"not a CVE id: {cve!r} (ids look like CVE-2014-8361)")
+    where = "TRUE" + _window_sql(settings, first, last)
+    if signature:
+        where += f" AND list_contains(signatures, {_quote(signature)})"
+    if cve:
+        where += f" AND list_contains(cves, {_quote(cve.upper())})"
+    return where
+
+
 def list_payloads(
     settings: Settings,
     *,
@@ -63,11 +78,7 @@ def list_payloads(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Sessions with their classification, newest last (``teiten payloads``)."""
-    where = "TRUE" + _window_sql(settings, first, last)
-    if signature:
-        where += f" AND list_contains(signatures, {_quote(signature)})"
-    if cve:
-        where += f" AND list_contains(cves, {_quote(cve.upper())})"
+    where = _payload_where(settings, signature, cve, first, last)
     sql = (
         f"SELECT id, ts_first, src, src_port, dst_port, proto, app, kind, signatures, cves, "
         f"indicators, client_total AS bytes FROM sessions WHERE {where} "
@@ -110,29 +121,12 @@ def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, 
     return zoned(kept[:limit], str(settings.tz))
 
 
-_CVE = re.compile(r"CVE-\d{4}-\d{4,}", re.IGNORECASE)
-_ALL = 1 << 62
-
-
 @dataclass(frozen=True)
 class Page:
     """The rows a listing shows and how many matched in all (``total`` ≥ ``len(rows)``)."""
 
     rows: list[dict[str, Any]]
     total: int
-
-
-def _payload_where(
-    settings: Settings, signature: str | None, cve: str | None, first: str | None, last: str | None
-) -> str:
-    if cve and not _CVE.fullmatch(cve):
-        raise QueryError(f"not a CVE id: {cve!r} (ids look like CVE-2014-8361)")
-    where = "TRUE" + _window_sql(settings, first, last)
-    if signature:
-        where += f" AND list_contains(signatures, {_quote(signature)})"
-    if cve:
-        where += f" AND list_contains(cves, {_quote(cve.upper())})"
-    return where
 
 
 def payload_page(
