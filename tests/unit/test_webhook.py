@@ -127,6 +127,13 @@ def test_malformed_timestamps_are_rejected(ts: str) -> None:
     assert not verify_signature("k", ts, body, signature("k", ts, body), now=NOW)
 
 
+def test_non_ascii_signature_header_is_rejected_not_raised() -> None:
+    body = b"{}"
+    good = signature("k", NOW, body)
+    assert not verify_signature("k", str(NOW), body, good + "é", now=NOW)
+    assert not verify_signature("k", str(NOW), body, "sha256=\u0660" * 3, now=NOW)
+
+
 def test_no_secret_means_no_signature_header_and_a_warning(
     tmp_path: Path, servers: list[_Server]
 ) -> None:
@@ -184,6 +191,7 @@ def test_documented_standalone_verifier_agrees() -> None:
     assert not verify("k3y", str(NOW), body, sig, now=NOW + 301)
     assert not verify("k3y", str(NOW), body + b" ", sig, now=NOW)
     assert not verify("", str(NOW), body, signature("", NOW, body), now=NOW)
+    assert not verify("k3y", str(NOW), body, sig + "é", now=NOW)
 
 
 def test_body_never_names_the_sensor(tmp_path: Path, servers: list[_Server]) -> None:

@@ -70,6 +70,8 @@ def verify_signature(
     """
     if not secret or not timestamp.isascii() or not timestamp.isdigit() or len(timestamp) > 12:
         return False
+    if not header.isascii():  # compare_digest refuses non-ASCII text
+        return False
     if abs(now - int(timestamp)) > tolerance:
         return False
     return hmac.compare_digest(signature(secret, timestamp, body), header)
