@@ -54,3 +54,16 @@ def test_hostile_cowrie_lines_are_counted_not_fatal(corpus: dict[str, list[Path]
     deep = read_cowrie(by_name["deep-nesting.json"])
     assert deep.stats.skipped["bad_json"] == 1 and deep.sessions.num_rows == 2  # id reused
     assert read_cowrie(by_name["one-huge-line.json"]).stats.skipped["line_too_long"] == 1
+
+
+BAD_MMDB = Path(__file__).resolve().parents[3] / "shared/corpus/country/maxmind-test-data/bad-data"
+
+
+@pytest.mark.skipif(not BAD_MMDB.is_dir(), reason="the shared corpus is not here")
+def test_fuzzer_found_mmdb_files() -> None:
+    """MaxMind's own fuzzer-found files: each opens cleanly or is refused in one line."""
+    files = sorted(BAD_MMDB.rglob("*.mmdb"))
+    assert len(files) >= 20
+    results = {p.name: outcome(TARGETS["mmdb"], p) for p in files}
+    assert all(r == "ok" or r.startswith("refused: ") for r in results.values())
+    assert "search tree is corrupt" in results["libmaxminddb-separator-record-max-left.mmdb"]
