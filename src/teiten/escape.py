@@ -22,12 +22,13 @@ so a field escaped early (to cut it shorter) is not escaped twice by a table.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
 # Candidates: every character outside printable ASCII that may need escaping is
 # checked against its category; printable ASCII other than the backslash never is.
-_CANDIDATE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+_CANDIDATES = re.compile(r"[^\x20-\x5b\x5d-\x7e]+")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Cn"})
 # Visible-looking categories (letters, marks) whose members render as nothing.
 _INVISIBLE = frozenset({0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x3164, 0xFFA0})
@@ -40,26 +41,19 @@ class Escaped(str):
     __slots__ = ()
 
 
-def _unsafe(c: str) -> bool:
-    code = ord(c)
-    return (
-        code < 0x20
-        or code == 0x5C
-        or code == 0x7F
-        or code in _INVISIBLE
-        or unicodedata.category(c) in _UNSAFE_CATEGORIES
-    )
-
-
-def _escape_char(c: str, raw_bytes: bool) -> str:
+@functools.lru_cache(maxsize=8192)
+def _shown(c: str, raw_bytes: bool) -> str:
+    """How one candidate character is written: itself, or its escape."""
     code = ord(c)
     if code == 0x5C:
         return "\\\\"
-    if code < 0x80:
+    if code < 0x20 or code == 0x7F:
         return f"\\x{code:02x}"
     if raw_bytes and code in _RAW_BYTE:
         return f"\\x{code - 0xDC00:02x}"
-    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    if code in _INVISIBLE or unicodedata.category(c) in _UNSAFE_CATEGORIES:
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    return c
 
 
 def terminal(value: object, limit: int = 4096) -> Escaped:
@@ -81,7 +75,6 @@ def terminal(value: object, limit: int = 4096) -> Escaped:
         text, more = text[:limit], f"…(+{len(text) - limit} chars)"
 
     def esc(m: re.Match[str]) -> str:
-        c = m.group(0)
-        return _escape_char(c, raw_bytes) if _unsafe(c) else c
+        return "".join([_shown(c, raw_bytes) for c in m.group(0)])
 
-    return Escaped(_CANDIDATE.sub(esc, text) + more)
+    return Escaped(_CANDIDATES.sub(esc, text) + more)
