@@ -25,3 +25,12 @@ def test_csv_header_and_cells_neutralised_json_ascii() -> None:
     assert render(rows, "csv") == "'=h,n\n'=1+1,-3"
     text = render([{"k": "\u202e\x1b"}], "json")
     assert text.isascii() and json.loads(text) == [{"k": "\u202e\x1b"}]
+
+
+def test_a_field_escaped_early_is_not_escaped_twice() -> None:
+    from teiten.escape import terminal
+
+    banner = terminal("C:\\boot \x1b[0m", 40)  # cut short by the caller, as backcheck does
+    out = render([{"text": banner}], "table")
+    assert "C:\\\\boot \\x1b[0m" in out and "\\\\\\\\" not in out
+    assert render([{"text": banner}], "csv") == "text\nC:\\\\boot \\x1b[0m"
