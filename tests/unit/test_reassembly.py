@@ -215,3 +215,39 @@ def test_memory_counted_is_within_twice_the_real_memory(
     held = segments if step == 1 else 1  # with holes, the stream ends at the first
     assert sessions[0].client_bytes == b"x" * held
     assert sessions[0].gap == (step > 1)
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(-40, 80), st.binary(min_size=1, max_size=30)), min_size=1, max_size=15
+    ),
+    st.integers(8, 200),
+)
+def test_any_overlaps_keep_the_first_copy_of_every_byte(
+    segments: list[tuple[int, bytes]], cap: int
+) -> None:
+    """A model: every position keeps the first byte received for it, within the cap window."""
+    first_seq = segments[0][0]
+    held: dict[int, int] = {}
+    lo = hi = None
+    for rel, data in segments:
+        rel -= first_seq
+        a, b = rel, rel + len(data)
+        floor, ceiling = -cap, cap
+        if lo is not None and hi is not None:
+            floor, ceiling = max(floor, hi - cap), min(ceiling, lo + cap)
+        for pos in range(max(a, floor), min(b, ceiling)):
+            held.setdefault(pos, data[pos - a])
+        if held:
+            lo, hi = min(held), max(held) + 1
+    expected = bytearray()
+    if held:
+        pos = min(held)
+        while pos in held:
+            expected.append(held[pos])
+            pos += 1
+    packets = [(1, (5000 + rel) & 0xFFFFFFFF, data, 0, False) for rel, data in segments]
+    r = Reassembler(per_flow_cap=cap)
+    (s,) = run(r, packets)
+    assert s.client_bytes == bytes(expected)
+    assert s.gap == (len(expected) < len(held)) and r.held == 0
