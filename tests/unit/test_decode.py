@@ -331,7 +331,7 @@ def test_mixed_link_types_in_one_chunk() -> None:
 
 
 def test_unsupported_link_and_not_ip() -> None:
-    check(bytes(eth(SYN)), 105, error="unsupported_link", ip_version=0)  # 802.11
+    check(bytes(eth(SYN)), 127, error="unsupported_link", ip_version=0)  # radiotap
     arp = Ether(**MACS) / ARP(psrc=SRC, pdst=DST, hwsrc=MACS["src"])
     check(arp, error="not_ip", ip_version=0)
 

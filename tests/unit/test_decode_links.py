@@ -136,8 +136,51 @@ def test_llc_snap_carries_ip() -> None:
     check(ether_type(20, b"\x42\x42\x03" + bytes(17)), error="not_ip")  # spanning tree
 
 
+def test_tags_inside_ethernet() -> None:
+    macsec = b"\x20\x00" + bytes(4) + bytes(8) + b"\x08\x00" + SYN_BYTES  # SC bit: 16-byte tag
+    check(ether_type(0x88E5, macsec), error="", dst_port=23)
+    check(ether_type(0x88E5, b"\x0c" + bytes(7) + SYN_BYTES), error="not_ip")  # encrypted
+    check(ether_type(0x8926, bytes(4) + b"\x08\x00" + SYN_BYTES), error="", dst_port=23)
+    fabricpath = bytes(2) + bytes(12) + b"\x86\xdd" + SYN6_BYTES
+    check(ether_type(0x8903, fabricpath), error="", ip_version=6, dst_port=22)
+    check(ether_type(0x894F, b"\x00\x02\x02\x01" + bytes(4) + SYN_BYTES), error="", dst_port=23)
+    inner = bytes(12) + b"\x86\xdd" + SYN6_BYTES
+    check(ether_type(0x894F, b"\x00\x02\x02\x03" + bytes(4) + inner), error="", dst_port=22)
+    check(ether_type(0x894F, b"\x00\x01\x02\x01" + bytes(4) + SYN_BYTES), error="not_ip")
+
+
+def test_ppp_carrying_mpls() -> None:
+    check(b"\xff\x03\x02\x81" + mpls(3) + SYN_BYTES, 9, error="", dst_port=23)
+
+
+def test_rarer_link_types() -> None:
+    snap = b"\xaa\xaa\x03\x00\x00\x00\x08\x00" + SYN_BYTES
+    check(bytes(13) + snap, 10, error="", dst_port=23)  # FDDI
+    check(bytes(14) + snap, 6, error="", dst_port=23)  # Token Ring
+    routed = bytes(8) + b"\x80" + bytes(5) + b"\x02\x00" + snap  # 2-byte routing field
+    check(routed, 6, error="", dst_port=23)
+    check(b"\x08\x01" + bytes(22) + snap, 105, error="", dst_port=23)  # 802.11 data
+    check(b"\x88\x01" + bytes(24) + snap, 105, error="", dst_port=23)  # QoS data
+    check(b"\x08\x41" + bytes(22) + snap, 105, error="not_ip")  # protected
+    check(b"\x80\x00" + bytes(40), 105, error="not_ip")  # beacon
+    check(b"\x01\x02\x00\x00\xd4\x00\x01\x66" + SYN_BYTES, 129, error="", dst_port=23)
+    check(b"\x01\x02\xf0" + SYN_BYTES, 7, error="", dst_port=23)  # ARCNET, RFC 1051
+    check(b"\x18\x41\x03\xcc" + SYN_BYTES, 107, error="", dst_port=23)  # Frame Relay
+    check(b"\x18\x41\x03\x8e" + SYN6_BYTES, 107, error="", ip_version=6)
+    check(b"\x18\x41\x86\xdd" + SYN6_BYTES, 107, error="", ip_version=6)  # Cisco style
+    check(b"\x01\x1a" + bytes(22) + SYN6_BYTES, 226, error="", ip_version=6)  # ipnet
+    pktap = struct.pack("<II", 108, 1) + bytes(100) + ether_type(0x0800, SYN_BYTES)
+    check(pktap, 149, error="", dst_port=23)
+
+
+def test_ipv6_payload_length_zero_uses_the_captured_length() -> None:
+    raw = bytearray(SYN6_BYTES)
+    raw[4:6] = b"\x00\x00"  # jumbogram or offload
+    check(bytes(raw), 229, error="", dst_port=22, tcp_flags=2)
+
+
 def test_unknown_link_type_stays_unsupported() -> None:
-    check(SYN_BYTES, 105, error="unsupported_link", ip_version=0)
+    check(SYN_BYTES, 127, error="unsupported_link", ip_version=0)
 
 
 # ------------------------------------------------------------------ IPv4 length 0, fragments

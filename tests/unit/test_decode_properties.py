@@ -32,6 +32,7 @@ from teiten.decode.batch import PacketBatch
 MACS = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
 LINKS = ("eth", "vlan", "qinq", "raw", "sll", "sll2", "null", "loop")
 LINKTYPES = (0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 105, 9999)
+LINKTYPES += (6, 7, 9, 10, 50, 51, 104, 107, 129, 149, 226, 239, 258)
 SETTINGS = settings(deadline=None, max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -322,8 +323,13 @@ BOUNDS_SCRIPT = textwrap.dedent(
             count += 1
     for _ in range(300):
         size = int(rng.integers(0, 100))
-        for linktype in (0, 1, 12, 101, 108, 113, 228, 229, 276):
+        for linktype in (0, 1, 12, 101, 108, 113, 228, 229, 276, 6, 7, 9, 10, 50, 51, 104,
+                         105, 107, 129, 149, 226, 239, 258):
             one(rng.integers(0, 256, size, dtype=np.uint8).tobytes(), linktype)
+            count += 1
+        for ethertype in (0x8847, 0x8864, 0x88E5, 0x8926, 0x8903, 0x894F, 0x0020):
+            head = bytes(12) + ethertype.to_bytes(2, "big")
+            one(head + rng.integers(0, 256, size, dtype=np.uint8).tobytes(), 1)
             count += 1
     print(count)
     """

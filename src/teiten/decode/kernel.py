@@ -48,6 +48,7 @@ NET_IP4 = 4
 NET_IP6 = 6
 NET_SNIFF = 1  # raw IP: the version nibble decides
 NET_OTHER = 0
+NET_MPLS = 2  # an MPLS label stack follows (PPP protocol 0x0281)
 
 MAX_LINK_STEPS = 8  # VLAN tags, LLC/SNAP, MPLS, PPPoE headers walked before giving up
 MAX_MPLS_LABELS = 16
@@ -67,6 +68,16 @@ def kernel(func: F) -> F:
 def helper(func: F) -> F:
     """Like :func:`kernel`, for the helpers numba inlines into the kernel (``inline="always"``)."""
     return cast(F, njit(cache=True, nogil=True, inline="always", **NO_REFCOUNT)(func))
+
+
+def called(func: F) -> F:
+    """Like :func:`kernel`, for link-layer helpers that stay separate functions.
+
+    They take only the record bytes and positions (no :class:`Columns`), so a
+    call costs little; inlining them into every caller made the kernel take
+    minutes and gigabytes to compile.
+    """
+    return cast(F, njit(cache=True, nogil=True, **NO_REFCOUNT)(func))
 
 
 class Columns(NamedTuple):
@@ -127,11 +138,13 @@ def _family_net(family: int) -> int:
 
 @helper
 def _ppp_net(protocol: int) -> int:
-    """PPP protocol number → what comes next (0x0021 IPv4, 0x0057 IPv6)."""
+    """PPP protocol number → what comes next (0x0021 IPv4, 0x0057 IPv6, 0x0281 MPLS)."""
     if protocol == 0x0021:
         return NET_IP4
     if protocol == 0x0057:
         return NET_IP6
+    if protocol == 0x0281 or protocol == 0x0283:
+        return NET_MPLS
     return NET_OTHER
 
 
@@ -141,7 +154,16 @@ def _found(p: int, net: int) -> tuple[int, int, int]:
     return p, net, NOT_IP if net == NET_OTHER else 0
 
 
-@helper
+@called
+def _ppp_next(data: U8, p: int, end: int, protocol: int) -> tuple[int, int, int]:
+    """What follows a PPP protocol field that ends at ``p``."""
+    net = _ppp_net(protocol)
+    if net == NET_MPLS:
+        return _mpls(data, p, end)
+    return _found(p, net)
+
+
+@called
 def _mpls(data: U8, p: int, end: int) -> tuple[int, int, int]:
     """Skip an MPLS label stack; the first nibble after it tells IPv4 from IPv6."""
     for _ in range(MAX_MPLS_LABELS):
@@ -157,7 +179,7 @@ def _mpls(data: U8, p: int, end: int) -> tuple[int, int, int]:
     return p, NET_OTHER, NOT_IP
 
 
-@helper
+@called
 def _ethertype(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, int]:
     """Follow an EtherType through VLAN tags, LLC/SNAP, MPLS and PPPoE: ``(pos, net, error)``."""
     for _ in range(MAX_LINK_STEPS):
@@ -179,13 +201,51 @@ def _ethertype(data: U8, p: int, end: int, ethertype: int) -> tuple[int, int, in
         elif ethertype == 0x8864:  # PPPoE session: 6-byte header, then the PPP protocol
             if end - p < 8:
                 return p, NET_OTHER, TRUNCATED_LINK
-            return _found(p + 8, _ppp_net(_u16(data, p + 6)))
+            return _ppp_next(data, p + 8, end, _u16(data, p + 6))
+        elif ethertype == 0x88E5:  # MACsec: readable only when neither encrypted nor changed
+            if end - p < 8:
+                return p, NET_OTHER, TRUNCATED_LINK
+            tag = 14 if data[p] & 0x20 else 6  # SecTAG, with the SCI when the SC bit is set
+            if end - p < tag + 2:
+                return p, NET_OTHER, TRUNCATED_LINK
+            if data[p] & 0x0C:
+                return p, NET_OTHER, NOT_IP
+            ethertype = _u16(data, p + tag)
+            p += tag + 2
+        elif ethertype == 0x8926:  # VN-Tag: 4 bytes, then the EtherType
+            if end - p < 6:
+                return p, NET_OTHER, TRUNCATED_LINK
+            ethertype = _u16(data, p + 4)
+            p += 6
+        elif ethertype == 0x8903:  # Cisco FabricPath: FTag/TTL, then the inner Ethernet header
+            if end - p < 16:
+                return p, NET_OTHER, TRUNCATED_LINK
+            ethertype = _u16(data, p + 14)
+            p += 16
+        elif ethertype == 0x894F:  # NSH: length in 4-byte words, next protocol in byte 3
+            if end - p < 8:
+                return p, NET_OTHER, TRUNCATED_LINK
+            size = (int(data[p + 1]) & 0x3F) * 4
+            following = int(data[p + 3])
+            if size < 8 or end - p < size:
+                return p, NET_OTHER, TRUNCATED_LINK if size >= 8 else NOT_IP
+            p += size
+            if following == 1:
+                return _found(p, NET_IP4)
+            if following == 2:
+                return _found(p, NET_IP6)
+            if following == 5:
+                return _mpls(data, p, end)
+            if following != 3 or end - p < 14:
+                return p, NET_OTHER, NOT_IP if following != 3 else TRUNCATED_LINK
+            ethertype = _u16(data, p + 12)
+            p += 14
         else:
             return _found(p, _ethertype_net(ethertype))
     return p, NET_OTHER, NOT_IP
 
 
-@helper
+@called
 def _ppp(data: U8, p: int, end: int) -> tuple[int, int, int]:
     """PPP with or without the HDLC address/control bytes ``ff 03``; protocol maybe 1 byte."""
     if end - p >= 2 and data[p] == 0xFF and data[p + 1] == 0x03:
@@ -193,13 +253,13 @@ def _ppp(data: U8, p: int, end: int) -> tuple[int, int, int]:
     if end - p < 1:
         return p, NET_OTHER, TRUNCATED_LINK
     if data[p] & 1:  # protocol field compressed to one byte
-        return _found(p + 1, _ppp_net(int(data[p])))
+        return _ppp_next(data, p + 1, end, int(data[p]))
     if end - p < 2:
         return p, NET_OTHER, TRUNCATED_LINK
-    return _found(p + 2, _ppp_net(_u16(data, p)))
+    return _ppp_next(data, p + 2, end, _u16(data, p))
 
 
-@helper
+@called
 def _nflog(data: U8, p: int, end: int) -> tuple[int, int, int]:
     """Linux NFLOG: family byte, version, resource id, then TLVs; the payload is TLV type 9.
 
@@ -232,7 +292,7 @@ def _nflog(data: U8, p: int, end: int) -> tuple[int, int, int]:
     return q, NET_OTHER, NOT_IP
 
 
-@helper
+@called
 def _link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
     """Decode the link header: ``(pos of the network header, net, error)``.
 
@@ -272,13 +332,98 @@ def _link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
     if linktype == 51:  # PPPoE without Ethernet: 6-byte PPPoE header, then PPP protocol
         if end - p < 8:
             return p, NET_OTHER, TRUNCATED_LINK
-        return _found(p + 8, _ppp_net(_u16(data, p + 6)))
+        return _ppp_next(data, p + 8, end, _u16(data, p + 6))
     if linktype == 239:
         return _nflog(data, p, end)
+    return _other_link(data, p, end, linktype)
+
+
+@called
+def _other_link(data: U8, p: int, end: int, linktype: int) -> tuple[int, int, int]:
+    """The rarer link types tshark decodes: FDDI, Token Ring, 802.11, ARCNET, Frame Relay…"""
+    if linktype == 10:  # FDDI: frame control, two addresses, then LLC
+        if end - p < 13:
+            return p, NET_OTHER, TRUNCATED_LINK
+        return _ethertype(data, p + 13, end, 0)
+    if linktype == 6:  # Token Ring: AC, FC, two addresses, source routing, then LLC
+        if end - p < 15:
+            return p, NET_OTHER, TRUNCATED_LINK
+        q = p + 14
+        if data[p + 8] & 0x80:
+            q += int(data[q]) & 0x1F
+        return _ethertype(data, q, end, 0)
+    if linktype == 105:
+        return _wlan(data, p, end)
+    if linktype == 7 or linktype == 129:  # ARCNET (Linux adds a 2-byte offset)
+        q = p + (4 if linktype == 129 else 2)
+        if end - q < 1:
+            return p, NET_OTHER, TRUNCATED_LINK
+        protocol = int(data[q])
+        q += 1 if protocol == 240 or protocol == 241 else 4  # RFC 1051 / RFC 1201 header
+        if protocol == 212 or protocol == 240:
+            return q, NET_IP4, 0
+        if protocol == 196:
+            return q, NET_IP6, 0
+        return q, NET_OTHER, NOT_IP
+    if linktype == 107:
+        return _frame_relay(data, p, end)
+    if linktype == 226:  # Solaris ipnet: 24-byte header, address family in byte 1
+        if end - p < 24:
+            return p, NET_OTHER, TRUNCATED_LINK
+        family = int(data[p + 1])
+        return _found(p + 24, NET_IP4 if family == 2 else NET_IP6 if family == 26 else NET_OTHER)
+    if linktype == 149 or linktype == 258:  # Apple PKTAP: little-endian header length, DLT
+        if end - p < 8:
+            return p, NET_OTHER, TRUNCATED_LINK
+        size = int(data[p]) | (int(data[p + 1]) << 8) | (int(data[p + 2]) << 16)
+        inner = int(data[p + 4]) | (int(data[p + 5]) << 8)
+        if size < 8 or end - p < size + 14 or inner != 1 or data[p + 3] or data[p + 6]:
+            return p, NET_OTHER, NOT_IP
+        return _ethertype(data, p + size + 14, end, _u16(data, p + size + 12))
     return p, NET_OTHER, UNSUPPORTED_LINK
 
 
-@helper
+@called
+def _wlan(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """IEEE 802.11 data frames (unprotected) with LLC/SNAP; any other frame is not IP."""
+    if end - p < 24:
+        return p, NET_OTHER, TRUNCATED_LINK
+    control, flags = int(data[p]), int(data[p + 1])
+    if (control >> 2) & 3 != 2 or control & 0x40 or flags & 0x40:  # not data, null, protected
+        return p, NET_OTHER, NOT_IP
+    size = 24
+    if flags & 3 == 3:  # four addresses
+        size += 6
+    if control & 0x80:  # QoS control, and HT control when the order bit is set
+        size += 2 + (4 if flags & 0x80 else 0)
+    return _ethertype(data, p + size, end, 0)
+
+
+@called
+def _frame_relay(data: U8, p: int, end: int) -> tuple[int, int, int]:
+    """Frame Relay: 2-byte address, then RFC 2427 (UI 0x03, NLPID) or a Cisco EtherType."""
+    if end - p < 4:
+        return p, NET_OTHER, TRUNCATED_LINK
+    q = p + 2
+    if data[q] != 0x03:
+        return _ethertype(data, q + 2, end, _u16(data, q))
+    q += 1
+    if data[q] == 0x00:  # padding before the NLPID
+        q += 1
+    if q >= end:
+        return p, NET_OTHER, TRUNCATED_LINK
+    nlpid = int(data[q])
+    if nlpid == 0xCC:
+        return q + 1, NET_IP4, 0
+    if nlpid == 0x8E:
+        return q + 1, NET_IP6, 0
+    snap = nlpid == 0x80 and end - q >= 6  # SNAP: zero OUI, then an EtherType
+    if snap and data[q + 1] == 0 and data[q + 2] == 0 and data[q + 3] == 0:
+        return _ethertype(data, q + 6, end, _u16(data, q + 4))
+    return p, NET_OTHER, NOT_IP
+
+
+@called
 def _chdlc(data: U8, p: int, end: int) -> tuple[int, int, int]:
     """Cisco HDLC: address, control, then an EtherType."""
     if end - p < 4:
@@ -475,7 +620,7 @@ def _ipv6(data: U8, p: int, end: int, i: int, out: Columns) -> int:
     out.ip_len[i] = min(length + 40, 0xFFFF)
     out.ip_ttl[i] = data[p + 7]
     _ipv6_addresses(data, p, i, out)
-    stated_end = p + 40 + length
+    stated_end = p + 40 + length if length else end  # 0: jumbogram / offload, as captured
     bound = min(stated_end, end)
     q, nh, first, error = _ipv6_ext(data, p + 40, bound, int(data[p + 6]), i, out)
     out.proto[i] = nh
