@@ -127,3 +127,29 @@ def test_campaign_evidence_carries_the_back_check(seed_store: Settings) -> None:
     result = run_detection(seed_store)
     linked = [a for a in result.found if a.campaign]
     assert linked and all("52869 open" in a.evidence["backcheck"] for a in linked)
+
+
+def _catalog(settings: Settings) -> tuple[bytes, bytes]:
+    """The catalog and its write-ahead log, byte for byte."""
+    path = settings.data_dir / "catalog.sqlite"
+    wal = path.with_name(path.name + "-wal")
+    return path.read_bytes(), wal.read_bytes() if wal.exists() else b""
+
+
+def test_finding_alerts_stores_and_sends_nothing(seed_store: Settings) -> None:
+    from teiten.analysis.detection import find_alerts_in, stored_alerts_for
+
+    before = _catalog(seed_store)
+    detected = find_alerts_in(seed_store)
+    assert _catalog(seed_store) == before and detected.window is not None
+    first, last = detected.window
+    assert stored_alerts_for(seed_store, first, last, "UTC") is None  # nothing was stored
+    assert {a.evidence["tz"] for a in detected.found} == {"UTC"}
+    result = run_detection(seed_store)  # teiten detect: the same alerts, now stored
+    assert [(a.kind, a.port, a.onset) for a in result.found] == [
+        (a.kind, a.port, a.onset) for a in detected.found
+    ]
+    inside = stored_alerts_for(seed_store, first, last, "UTC")
+    assert inside is not None and len(inside) == len(result.alerts)
+    assert stored_alerts_for(seed_store, first, last, "Asia/Tokyo") is None  # other days
+    assert stored_alerts_for(seed_store, "2017-10-01", "2017-10-20", "UTC") is None

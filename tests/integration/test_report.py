@@ -21,9 +21,11 @@ from click.testing import CliRunner
 
 from teiten.analysis.detection import run_detection
 from teiten.analysis.payloads import sensor_addresses
+from teiten.analysis.window import resolve_window
+from teiten.backcheck.model import Probe
 from teiten.config import Settings, load_settings
 from teiten.pipeline import ingest
-from teiten.report.facts import BackcheckFact, ModelSeen
+from teiten.report.facts import BackcheckFact, ModelSeen, section_sources
 from teiten.report.model import Report, Section, build_report, report_tz
 from teiten.report.publish import write_report
 from teiten.report.render import render
@@ -331,3 +333,26 @@ def test_report_is_a_pure_read(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_back_check_per_section_in_the_report_language(
+    store: Settings, reports: dict[str, Report], tmp_path: Path
+) -> None:
+    (section,) = reports["en"].sections
+    with open_engine(store) as engine:
+        window = resolve_window(engine, None, None, "Asia/Tokyo")
+        assert window is not None
+        sources = sorted(section_sources(engine, section.rises, window, "JP"))
+    probes = [
+        Probe(sources[0], 52869, server_header="Realtek/1.0"),
+        Probe(sources[1], 52869, state="closed"),
+        Probe("192.0.2.77", 52869, server_header="Realtek/1.0"),  # not a source of the section
+    ]
+    r = build_report(store, tz="Asia/Tokyo", probes=probes)
+    b = r.sections[0].backcheck
+    assert b is not None and (b.checked, b.open_on_port, b.banners) == (2, 1, {"Realtek": 1})
+    ja = render(r, "md", "ja", tmp_path / "ja")[0].read_text(encoding="utf-8")
+    en = render(r, "md", "en", tmp_path / "en")[0].read_text(encoding="utf-8")
+    assert "調査した 2 件のうち 1 件で宛先ポート 52869 が開いていました" in ja
+    assert "of 2 sources checked, 1 had port 52869 open" in en
+    assert "sources checked" not in ja and "192.0.2.77" not in ja + en
