@@ -330,6 +330,13 @@ def test_report_is_a_pure_read(
         assert {a[12] for a in rows} == {"new"}  # no state was ended by the October report
         full = write_report(s, tmp_path / "c", lang="en", fmts=("md",))[0]
         assert "neither stored nor delivered" not in full.read_text(encoding="utf-8")
+        # a window starting after the stored onset still reads the baseline before it
+        whole, late = build_report(s), build_report(s, first="2017-11-15", last="2017-12-18")
+        assert late.alerts_from == "stored" and late.sections
+        assert [r.before for r in late.sections[0].rises] == [
+            r.before for r in whole.sections[0].rises
+        ]
+        assert _snapshot(s) == before and _Hook.received == []
     finally:
         server.shutdown()
         server.server_close()

@@ -16,6 +16,7 @@ unless ``internal`` is set.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -31,6 +32,7 @@ from teiten.classify.signatures import load_signatures
 from teiten.config import Settings
 from teiten.errors import StoreError, TeitenError
 from teiten.report.facts import (
+    BASELINE_DAYS,
     HEADLINE_RULE,
     MIRAI_SHARE,
     BackcheckFact,
@@ -400,6 +402,19 @@ def _stored_probes(settings: Settings) -> list[Probe]:
         return []
 
 
+def _baseline_window(window: Window, alerts: list[Alert]) -> Window:
+    """The window, reaching back far enough for the baseline of every rise's onset."""
+    if not alerts:
+        return window
+    first = dt.date.fromisoformat(window.label(window.buckets()[0]))
+    onset = dt.date.fromisoformat(min(a.onset for a in alerts))
+    need = onset - dt.timedelta(days=BASELINE_DAYS)
+    if need >= first:
+        return window
+    last = dt.date.fromisoformat(window.label(window.buckets()[-1]))
+    return Window.from_dates(need, last, window.tz.key)
+
+
 def window_alerts(settings: Settings, window: Window) -> tuple[list[Alert], str]:
     """The alerts of the window: those ``teiten detect`` stored, else detected in memory.
 
@@ -446,7 +461,11 @@ def build_report(
         ports = sorted({a.port for a in alerts}, key=_num)
         home = str(settings.home_country)
         series = daily_series(engine, window, ports, home) if ports else SeriesSet([], {})
-        facts = {id(a): rise_fact(engine, a, series, window, partial, home) for a in alerts}
+        # a stored rise may start before the window: its baseline is read from before it
+        wide = _baseline_window(window, alerts)
+        wide_series = series if wide == window else daily_series(engine, wide, ports, home)
+        wide_partial = partial if wide == window else partial_days(engine, wide)
+        facts = {id(a): rise_fact(engine, a, wide_series, wide, wide_partial, home) for a in alerts}
         hosts = _hosts(engine) if mask_hosts else set()
         nets = () if internal else settings.sensor_networks
         seen = set() if internal else sensor_addresses(engine)
