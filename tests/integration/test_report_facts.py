@@ -1,4 +1,4 @@
-"""The report's sentences against its facts, in both languages, on six small scenarios.
+"""The report's sentences against its facts, in both languages, on seven small scenarios.
 
 Each scenario is a real capture written with the simulator's packet writer:
 per port, how many domestic and foreign sources send SYNs each day. The
@@ -68,6 +68,13 @@ SCENARIOS: dict[str, list[Flow]] = {
         Flow(445, level(8, 8), level(8, 200, ONSET + 10, ONSET + 11)),
     ],
     "sweep": [Flow(22, level(8, 8), level(8, 8), heavy=(ONSET, ONSET + 3, 3000))],
+    "below-earlier": [
+        Flow(
+            3389,
+            level(5, 5),
+            [150 if 20 <= d < 23 else (40 if d >= ONSET else 5) for d in range(DAYS)],
+        ),
+    ],
 }
 GOLDEN = ("domestic", "foreign", "sweep")
 
@@ -189,6 +196,14 @@ def test_sentences_follow_the_facts(scenario: tuple[str, Report], tmp_path: Path
         assert "the number of sources did not rise" in en
         assert "国外の発信元 1 件からのパケットが増加しました" in ja
         assert "発信元数は増加していません" in ja
+    elif name == "below-earlier":  # sustained, many sources, but no bigger than day 20
+        assert not report.sections
+        (rise,) = [r for r in rises if r.onset >= "2017-11-01"]
+        assert rise.sustained and rise.reasons == ["not_above_earlier"]
+        assert rise.after <= rise.largest_before
+        assert "no higher than the largest earlier day" in en
+        assert "増加前の最大の日を上回らない" in ja
+        assert "# Sensor observations" in en and "# 定点観測の結果について" in ja
     # the same numbers in both languages
     pairs = re.compile(r"\d+\.\d → \d+\.\d")
     assert pairs.findall(en) == pairs.findall(ja)
