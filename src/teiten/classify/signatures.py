@@ -38,8 +38,17 @@ CONDITIONS = ("method", "path", "header", "soap_action", "body_contains", "soap_
 """Condition keys, in the order they are tested (cheap first)."""
 _PROTOCOL_CONDITIONS = {"http": frozenset(CONDITIONS) - {"command"}, "telnet": {"command"}}
 _REQUIRED = ("id", "title", "kind", "protocol", "severity", "source", "match")
-_OPTIONAL = ("cves", "jvn", "references", "ports", "description", "any", "none", "title_ja",
-             "family")
+_OPTIONAL = (
+    "cves",
+    "jvn",
+    "references",
+    "ports",
+    "description",
+    "any",
+    "none",
+    "title_ja",
+    "family",
+)
 _ID = re.compile(r"sig\.[a-z0-9][a-z0-9.-]{2,80}")
 _CVE = re.compile(r"CVE-\d{4}-\d{4,7}")
 _JVN = re.compile(r"JVN(?:DB-\d{4}-\d{6}|VU#\d{8}|#\d{8})")
