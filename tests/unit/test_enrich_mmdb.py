@@ -144,9 +144,7 @@ def test_asn_enricher_fill_with_mmdb() -> None:
     assert e.lookups == 3 and e.description == "mmdb GeoLite2-ASN 2024-05-21"
 
 
-BAD_DATA = (
-    Path(__file__).resolve().parents[3] / "shared/corpus/country/maxmind-test-data/bad-data"
-)
+BAD_DATA = Path(__file__).resolve().parents[3] / "shared/corpus/country/maxmind-test-data/bad-data"
 BAD_FILES = sorted(BAD_DATA.rglob("*.mmdb")) if BAD_DATA.is_dir() else []
 
 
@@ -196,6 +194,6 @@ def test_damage_found_during_lookups_is_an_enrichment_error(
 
         real = s._reader
         monkeypatch.setattr(s, "_reader", type("R", (), {"get": staticmethod(broken)})())
-        with pytest.raises(EnrichmentError, match="damaged MaxMind DB file .*search tree"):
+        with pytest.raises(EnrichmentError, match=r"damaged MaxMind DB file .*search tree"):
             s.lookup(["1.2.3.4"])
         s._reader = real
