@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from teiten.analysis.alerts import Alert
@@ -310,27 +310,52 @@ def rise_fact(
     )
 
 
+def _among_sql(among: Collection[str] | None) -> str:
+    """SQL keeping only the given addresses (IPv4 by value; IPv6 rows are all kept)."""
+    if among is None:
+        return ""
+    v4 = sorted({int(a) for t in among if isinstance(a := _address(t), ipaddress.IPv4Address)})
+    keep4 = f"src_ip4 IN ({', '.join(map(str, v4))})" if v4 else "FALSE"
+    return f" AND ((ip_version = 4 AND {keep4}) OR ip_version = 6)"
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 def section_sources(
-    engine: Engine, rises: Sequence[RiseFact], window: Window, home_country: str
+    engine: Engine,
+    rises: Sequence[RiseFact],
+    window: Window,
+    home_country: str,
+    among: Collection[str] | None = None,
 ) -> set[str]:
-    """Every source address (text) of a section's rises, in their segments and days."""
+    """The source addresses (text) of a section's rises, in their segments and days.
+
+    With ``among`` (e.g. the back-checked targets), only those of them that are
+    sources: the filter runs in SQL, so a section of many sources stays cheap.
+    """
     home = country_code(home_country)
     out: set[str] = set()
     for r in rises:
         where = _rise_where(r.port, r.segment, window, r.onset, r.last, home)
         for row in engine.query(
-            f"SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM packets_raw WHERE {where}"
+            "SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM packets_raw"
+            f" WHERE {where}{_among_sql(among)}"
         ).to_pylist():
             if row["ip_version"] == 4:
                 out.add(str(ipaddress.IPv4Address(int(row["src_ip4"]))))
             elif row["src_ip6"] is not None:
                 out.add(str(ipaddress.IPv6Address(bytes(row["src_ip6"]))))
-    return out
+    return out if among is None else out & {str(_address(t)) for t in among if _address(t)}
 
 
 def backcheck_fact(probes: Sequence[Probe], sources: set[str], port: int) -> BackcheckFact | None:
     """What the back-check found about these sources only; None when none was probed."""
-    mine = [p for p in probes if p.target in sources]
+    mine = [p for p in probes if str(_address(p.target) or p.target) in sources]
     if not mine:
         return None
     s = summarize(mine, port=port)

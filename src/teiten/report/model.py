@@ -346,7 +346,8 @@ def _section(
     mirai = {r.port: r.mirai for r in rises}
     checked = None
     if ctx.probes:
-        sources = section_sources(ctx.engine, rises, ctx.window, ctx.home)
+        targets = {p.target for p in ctx.probes}
+        sources = section_sources(ctx.engine, rises, ctx.window, ctx.home, among=targets)
         port = _num(sample["dst_port"]) if sample else _num(ports[0])
         checked = backcheck_fact(ctx.probes, sources, port)
     return Section(
