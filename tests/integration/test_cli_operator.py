@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -128,19 +130,28 @@ def test_interrupt_exits_130(store: str, monkeypatch: pytest.MonkeyPatch) -> Non
     assert r.exit_code == 130 and "interrupted" in r.output
 
 
-def test_internal_error_exits_70(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    from teiten.cli import main as entry
-
-    def broken(*args: Any, **kwargs: Any) -> Iterator[pa.RecordBatch]:
-        raise RuntimeError("a bug")
-
-    monkeypatch.setattr("teiten.cli.query.stream_query", broken)
-    monkeypatch.setattr(sys, "argv", ["teiten", "query", "SELECT 1"])
-    monkeypatch.delenv("TEITEN_DEBUG", raising=False)
-    with pytest.raises(SystemExit) as e:
-        entry.main()
-    assert e.value.code == 70
-    assert "internal error: RuntimeError: a bug" in capsys.readouterr().err
+def test_internal_error_exits_70(tmp_path: Path) -> None:
+    # a bug planted in a fresh interpreter, through the console entry point
+    script = (
+        "import sys\n"
+        "import teiten.cli.query as q\n"
+        "def broken(*a, **k):\n"
+        "    raise RuntimeError('a bug')\n"
+        "q.stream_query = broken\n"
+        "from teiten.cli.main import main\n"
+        "sys.argv = ['teiten', 'query', 'SELECT 1', '--data', sys.argv[1]]\n"
+        "main()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TEITEN_DEBUG"}
+    p = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**env, "TEITEN_CONFIG": ""},
+    )
+    assert p.returncode == 70, p.stderr
+    assert "internal error: RuntimeError: a bug" in p.stderr and p.stderr.count("\n") == 1
 
 
 # --- item 19: --tz only where it changes something -----------------------------------
