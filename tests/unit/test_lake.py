@@ -25,8 +25,6 @@ def _columns(n: int, day: int, start: int = 0) -> dict[str, np.ndarray]:
     return c
 
 
-
-
 def _ingest(lake: Lake, days: list[int], n: int = 100) -> int:
     input_id = lake.catalog.begin("x.pcap", 1, f"hash{days}", "s1")
     w = PacketWriter(lake, input_id, "s1", row_group_rows=64)
@@ -106,3 +104,58 @@ def test_damaged_catalog(tmp_path: Path) -> None:
     (tmp_path / "catalog.sqlite").write_bytes(b"this is not sqlite" * 100)
     with pytest.raises(StoreError, match="damaged"):
         Lake(tmp_path)
+
+
+def test_implausible_and_over_budget_days_go_to_one_quarantine_file(tmp_path: Path) -> None:
+    from teiten.store.lake import EARLIEST_NS, DayBudget
+
+    with Lake(tmp_path, create=True) as lake:
+        lake.lock()
+        input_id = lake.catalog.begin("x", 1, "h", "s1")
+        w = PacketWriter(lake, input_id, "s1", budget=DayBudget(2))
+        c = _columns(10, DAY0)
+        c["ts"][:4] += np.arange(4) * NS_PER_DAY  # days 0, 1, 2, 3: two over the budget
+        c["ts"][4] = EARLIEST_NS - 1  # 1989
+        c["ts"][5] = (1 << 62) + 7  # far future
+        w.write(c)
+        w.write(_columns(3, DAY0 + 9))  # a later batch: over the budget too
+        staged = w.close()
+        assert w.quarantined == 2 + 2 + 3
+    tables = sorted((t, rel.split("/")[-2], rows) for t, rel, rows in staged)
+    assert tables == [
+        ("packets", "date=2017-10-01", 5),
+        ("packets", "date=2017-10-02", 1),
+        ("packets_quarantine", "sensor=s1", 7),
+    ]
+
+
+def test_unlisted_quarantine_files_are_cleared(tmp_path: Path) -> None:
+    with Lake(tmp_path, create=True) as lake:
+        lake.lock()
+        stray = tmp_path / "quarantine/packets/sensor=s1/in000009-000.parquet"
+        stray.parent.mkdir(parents=True)
+        stray.write_bytes(b"PAR1")
+        lake.unlock()
+        lake.lock()
+        assert not stray.exists()
+
+
+def test_data_folder_that_is_a_file(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("x")
+    for create in (False, True):
+        with pytest.raises(StoreError, match="is a file, not a data folder"):
+            Lake(f, create=create)
+
+
+def test_lock_holder_is_named_and_cleared(tmp_path: Path) -> None:
+    import os
+
+    with Lake(tmp_path, create=True) as a, Lake(tmp_path) as b:
+        a.lock()
+        assert b.holder().startswith(f"pid {os.getpid()}, ")
+        with pytest.raises(StoreError, match=rf"\(pid {os.getpid()}, .*after waiting 0.2s"):
+            b.lock(wait=0.2)
+        a.unlock()
+        assert b.holder() == ""
+        b.lock()
