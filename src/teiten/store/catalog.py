@@ -91,6 +91,8 @@ class Catalog:
         except sqlite3.DatabaseError as e:
             if _read_only_error(e):
                 raise StoreError(f"data folder {path.parent} is read-only") from None
+            if "disk is full" in str(e) or "disk I/O error" in str(e):
+                raise StoreError(f"cannot write the catalog {path}: {e}") from None
             raise StoreError(f"catalog {path} is damaged or not a catalog: {e}") from None
 
     @staticmethod
