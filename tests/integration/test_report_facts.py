@@ -204,9 +204,15 @@ def test_sentences_follow_the_facts(scenario: tuple[str, Report], tmp_path: Path
         assert "no higher than the largest earlier day" in en
         assert "増加前の最大の日を上回らない" in ja
         assert "# Sensor observations" in en and "# 定点観測の結果について" in ja
-    # the same numbers in both languages
+    # the same numbers in both languages, and in the HTML pages
     pairs = re.compile(r"\d+\.\d → \d+\.\d")
     assert pairs.findall(en) == pairs.findall(ja)
+    for lang in ("ja", "en"):
+        (page,) = render(report, "html", lang, tmp_path / f"html-{lang}")
+        html = page.read_text(encoding="utf-8")
+        assert pairs.findall(html) == pairs.findall(en)
+        heading = "その他の観測" if lang == "ja" else "Other observations"
+        assert (heading in html) == bool(report.others)
 
 
 def _golden(name: str, text: str) -> None:
