@@ -104,17 +104,27 @@ def _capture(path: Path, flows: list[Flow], seed: int = 11) -> Path:
     return path
 
 
-@pytest.fixture(scope="module", params=sorted(SCENARIOS))
+_REPORTS: dict[str, Report] = {}
+
+
+def _report(name: str, factory: pytest.TempPathFactory) -> Report:
+    """The report of scenario ``name`` (built once per test run)."""
+    if name not in _REPORTS:
+        folder = factory.mktemp(f"facts-{name}")
+        settings: Settings = load_settings(
+            env={},
+            overrides={"data": str(folder / "store"), "sensor_networks": [SENSOR_NET], "tz": "UTC"},
+        )
+        ingest([_capture(folder / f"{name}.pcap", SCENARIOS[name])], settings)
+        _REPORTS[name] = build_report(settings)
+    return _REPORTS[name]
+
+
+@pytest.fixture(params=sorted(SCENARIOS))
 def scenario(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[
         str, Report]:  # fmt: skip
     name = str(request.param)
-    folder = tmp_path_factory.mktemp(f"facts-{name}")
-    settings: Settings = load_settings(
-        env={},
-        overrides={"data": str(folder / "store"), "sensor_networks": [SENSOR_NET], "tz": "UTC"},
-    )
-    ingest([_capture(folder / f"{name}.pcap", SCENARIOS[name])], settings)
-    return name, build_report(settings)
+    return name, _report(name, tmp_path_factory)
 
 
 def _texts(report: Report, tmp_path: Path) -> dict[str, str]:
@@ -223,9 +233,9 @@ def _golden(name: str, text: str) -> None:
     assert text == path.read_text(encoding="utf-8"), f"{name} differs (TEITEN_UPDATE_GOLDEN=1)"
 
 
-def test_golden_scenario_reports(scenario: tuple[str, Report], tmp_path: Path) -> None:
-    name, report = scenario
-    if name not in GOLDEN:
-        pytest.skip("golden reports are kept for three scenarios")
-    for lang, text in _texts(report, tmp_path).items():
+@pytest.mark.parametrize("name", GOLDEN)
+def test_golden_scenario_reports(
+    name: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    for lang, text in _texts(_report(name, tmp_path_factory), tmp_path).items():
         _golden(f"scenario-{name}.{lang}.md", text)
