@@ -154,6 +154,7 @@ def test_random_timestamps_give_few_files_and_a_quarantine(
     assert stored + r.quarantined == 20_000 and stored >= int(settings.max_days_per_input)
     q = pq.read_table(quarantine[0], partitioning=None)
     assert q.num_rows == r.quarantined >= 10_000  # at least every implausible one
+    assert _count(settings, "quarantine") == r.quarantined  # for inspection, by SQL
     # the analysis views read only the day partitions
     dates = run_query(settings, "SELECT min(ts) AS a, max(ts) AS b FROM packets_raw")
     assert dates.column("a")[0].as_py() >= EARLIEST_NS and dates.column("b")[0].as_py() < now

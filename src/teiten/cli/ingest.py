@@ -50,7 +50,7 @@ def summary(result: IngestResult) -> list[str]:
     if result.quarantined:
         lines.append(
             f"quarantined (implausible timestamps, or days past max_days_per_input): "
-            f"{result.quarantined:,} packets, left out of every analysis view"
+            f"{result.quarantined:,} packets, left out of analysis (query view quarantine)"
         )
     if result.malformed:
         parts = ", ".join(f"{k} {v:,}" for k, v in sorted(result.malformed.items()))

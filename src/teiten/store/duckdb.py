@@ -52,13 +52,17 @@ class DuckDBEngine:
             raise StoreError(f"cannot read the store at {lake.root}: {first}") from None
 
     def _stored(self, table: str, schema: pa.Schema) -> str:
-        """A view over the committed files of a table (an empty one when there are none)."""
+        """A view over the committed files of a table (an empty one when there are none).
+
+        Quarantine files (``…_quarantine``) have no ``date=`` in their path.
+        """
         files = [str(p) for p in self.lake.files(table)]
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+            hive = "'sensor': VARCHAR" + ("" if table.endswith("_quarantine") else ", 'date': DATE")
             source = (
                 f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
-                " union_by_name = true, hive_types = {'sensor': VARCHAR, 'date': DATE})"
+                f" union_by_name = true, hive_types = {{{hive}}})"
             )
         else:
             empty = schema.empty_table()
@@ -86,6 +90,13 @@ class DuckDBEngine:
 
         self._stored("probes", PROBES_SCHEMA)
         self.con.execute("CREATE VIEW probes AS SELECT * EXCLUDE (filename) FROM probes_stored")
+        # Rows an ingest set aside (implausible timestamps, days over an input's
+        # budget): the logical columns, for inspection only; no analysis reads them.
+        self._stored("packets_quarantine", arrow_schema())
+        present = {r[0] for r in self.con.execute("DESCRIBE packets_quarantine_stored").fetchall()}
+        self.con.execute(
+            "CREATE VIEW quarantine AS " + raw_view(DUCKDB, "packets_quarantine_stored", present)
+        )
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
