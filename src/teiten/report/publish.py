@@ -7,6 +7,7 @@ from pathlib import Path
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
 from teiten.config import Settings
+from teiten.errors import TeitenError
 from teiten.report.model import build_report, report_tz
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
@@ -26,10 +27,11 @@ def write_report(
 ) -> list[Path]:
     """Build the report once and render it in each format; returns the files written.
 
-    Unless ``internal``, every file written (HTML, Markdown, SVG, the PDF's text
-    layer) is searched again for sensor addresses in any notation before it is
-    kept; a file that names one is deleted and :class:`TeitenError` raised (see
-    :mod:`teiten.secrecy`).
+    Unless ``internal``, the report's data (sample, chart and figure text) is
+    searched for sensor addresses in any notation before anything is drawn, and
+    every file written (HTML, Markdown, SVG, the PDF's text layer) again before it
+    is kept; a file that names one is deleted and :class:`TeitenError` raised
+    (see :mod:`teiten.secrecy`).
     """
     report = build_report(
         settings,
@@ -41,6 +43,10 @@ def write_report(
     )
     with open_engine(settings) as engine:
         guard = None if internal else Secrecy(settings.sensor_networks, sensor_addresses(engine))
+    if guard is not None and guard.leaks(report.to_json()):
+        # Figures are embedded as PNG, whose text no later check can read: the data
+        # that charts, captions and the flow figure are drawn from is checked here.
+        raise TeitenError("refusing to publish the report: its data names a sensor address")
     files: list[Path] = []
     for fmt in fmts:
         files += render(report, fmt, lang, out, redactor=guard)
