@@ -369,3 +369,23 @@ def test_ingest_stores_the_log_under_its_sensor(settings: Settings) -> None:
     for table in ("sessions", "logins"):
         got = run_query(settings, f"SELECT DISTINCT sensor FROM {table}").to_pylist()
         assert got == [{"sensor": "hp-tokyo-1"}]
+
+
+def test_echo_loader_dropper_hash_reaches_the_stix_export(
+    tmp_path: Path, settings: Settings
+) -> None:
+    """An echo-written dropper (Cowrie logs no url for it): its SHA-256 is exported."""
+    from teiten.export.stix_indicators import stix_export
+
+    loader = "/bin/busybox echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > .s"
+    lines = [
+        event("cowrie.session.connect", "s1", 0, dst_port=23, protocol="telnet"),
+        event("cowrie.command.input", "s1", 1, input=loader),
+        event("cowrie.session.file_download", "s1", 2, shasum=SHA, outfile="dl/" + SHA),
+        event("cowrie.session.closed", "s1", 3),
+    ]
+    s = settings.replace(sensor_networks=["192.0.2.0/24"])  # the log's client is 203.0.113.5
+    assert ingest([write(tmp_path, lines)], s).inputs[0].status == "ingested"
+    bundle = json.loads(stix_export(s))
+    patterns = [o["pattern"] for o in bundle["objects"] if o["type"] == "indicator"]
+    assert f"[file:hashes.'SHA-256' = '{SHA}']" in patterns
