@@ -9,6 +9,7 @@ PDF text in both languages, STIX, ``teiten indicators`` as table, CSV and JSON
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -180,6 +181,8 @@ def test_stix_names_no_sensor(store: Settings, secrecy: Secrecy) -> None:
     text = stix_export(store)
     _assert_clean("stix", text, secrecy)
     assert '"type": "indicator"' in text  # the dropper hosts of the seed are still there
+    one = json.loads(stix_export(store, limit=1))["objects"]  # the limit counts kept ones
+    assert [o["type"] for o in one].count("indicator") == 1
 
 
 @pytest.mark.parametrize("fmt", ["table", "csv", "json"])
