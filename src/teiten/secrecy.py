@@ -79,7 +79,8 @@ _URL_HOST = re.compile(
 _HOSTNAME = re.compile(r"(?i)[0-9a-z_-]+(?:\.[0-9a-z_-]+)+")
 """A host name worth masking: dotted labels (a bare word would mask ordinary text)."""
 _LOW_V4 = 1 << 24
-"""A host that reads as an IPv4 address below 1.0.0.0 is a small number, not a host."""
+"""An address or host below 1.0.0.0 ("this network", or a small number read as an
+address) is never masked: it would mask ordinary numbers such as ``0``."""
 _EMBEDDING: tuple[tuple[ipaddress.IPv6Network, str], ...] = (
     (ipaddress.IPv6Network("::ffff:0:0/96"), "mapped"),
     (ipaddress.IPv6Network("::ffff:0:0:0/96"), "translated"),
@@ -121,11 +122,11 @@ class Secrecy:
                 ) from None
         self.addresses: set[IP] = set()
         for text in addresses:
-            self.addresses |= parse_address(str(text).strip())
+            self.addresses |= _real(parse_address(str(text).strip()))
         names: set[str] = set()
         for text in hosts:
             host = str(text).strip().strip("[]")
-            ips = {ip for ip in parse_address(host) if ip.version == 6 or int(ip) >= _LOW_V4}
+            ips = _real(parse_address(host))
             if ips:
                 self.addresses |= ips
             elif _HOSTNAME.fullmatch(host) and not parse_address(host):
@@ -283,6 +284,11 @@ def pdf_text(path: Path) -> str:
         path.unlink(missing_ok=True)
         raise TeitenError(f"cannot read back {path.name} to check it (pdftotext failed)")
     return done.stdout.decode("utf-8", "replace")
+
+
+def _real(ips: set[IP]) -> set[IP]:
+    """Addresses worth masking: not ``0.x.x.x`` (``0``, ``64`` and ``0x0`` read as such)."""
+    return {ip for ip in ips if ip.version == 6 or int(ip) >= _LOW_V4}
 
 
 def _split(text: str, sep: str, offset: int) -> list[tuple[str, int, int]]:

@@ -180,6 +180,8 @@ def test_hosts_are_masked_in_any_case_and_notation() -> None:
     assert s.redact("preloader.examples") == "preloader.examples"
     odd = Secrecy(hosts=["[", "[0", "64", "loader", "0x0"])  # from broken URLs: not hosts
     assert odd.redact("[0] 64 loader 0 [x]") == "[0] 64 loader 0 [x]" and not odd
+    stray = Secrecy(addresses=["0.0.0.0", "203.0.113.5"])  # a packet to 0.0.0.0 was stored
+    assert stray.redact("lease 0, 0.0.0.0 and 203.0.113.5") == "lease 0, 0.0.0.0 and [redacted]"
 
 
 def test_redact_data_walks_json_bodies() -> None:
