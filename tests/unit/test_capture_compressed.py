@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,12 +111,67 @@ def test_truncated_compressed_stream(tmp_path: Path, ext: str) -> None:
     assert set(skipped) <= {"truncated_compressed", "truncated_record"}
 
 
-def test_truncated_zstd_keeps_what_it_can(tmp_path: Path) -> None:
+def test_truncated_zstd_is_counted(tmp_path: Path) -> None:
     plain = pcap(2000, size=200)
     packed = zstandard.ZstdCompressor().compress(plain)
     got, skipped = read(write(tmp_path, "cut.zst", packed[: len(packed) // 2]), 4096)
-    assert len(got) < 2000
-    assert set(skipped) <= {"truncated_record", "corrupt_compressed"}
+    assert 0 < len(got) < 2000
+    assert skipped["truncated_compressed"] == 1
+    assert set(skipped) <= {"truncated_compressed", "truncated_record"}
+
+
+def record_ends(plain: bytes) -> list[int]:
+    """Where each record of a little-endian pcap ends."""
+    ends, pos = [], 24
+    while pos + 16 <= len(plain):
+        pos += 16 + struct.unpack_from("<I", plain, pos + 8)[0]
+        ends.append(pos)
+    return ends
+
+
+def available(ext: str, packed: bytes) -> int:
+    """Content bytes a streaming decompressor gets out of ``packed`` (a cut stream)."""
+    if ext == "gz":
+        return len(zlib.decompressobj(wbits=31).decompress(packed))
+    if ext == "xz":
+        return len(lzma.LZMADecompressor().decompress(packed))
+    return len(zstandard.ZstdDecompressor().decompressobj().decompress(packed))
+
+
+def zstd_blocks(plain: bytes, size: int) -> bytes:
+    """One zstd frame with a block per ``size`` bytes of content (a real stream's shape)."""
+    packer = zstandard.ZstdCompressor(write_checksum=True).compressobj()
+    pieces = [plain[i : i + size] for i in range(0, len(plain), size)]
+    flush = zstandard.COMPRESSOBJ_FLUSH_BLOCK
+    return b"".join(packer.compress(p) + packer.flush(flush) for p in pieces) + packer.flush()
+
+
+@pytest.mark.parametrize("ext", sorted(COMPRESSORS))
+def test_cut_compressed_keeps_every_whole_record(tmp_path: Path, ext: str) -> None:
+    original = (DATA / "eth_ipv4.pcap").read_bytes()
+    plain = original + original[24:] * 7  # 8 × the records, to span several blocks
+    ends = record_ends(plain)
+    packed = COMPRESSORS[ext](plain) if ext != "zst" else zstd_blocks(plain, 300)
+    tested = 0
+    for cut in range(1, len(packed)):
+        content = available(ext, packed[:cut])
+        if content < 32:  # not even a capture header: open_source refuses the file
+            continue
+        path = write(tmp_path, f"cut{cut}", packed[:cut])
+        got, skipped = read(path, 512)
+        assert len(got) == sum(1 for e in ends if e <= content), cut
+        assert skipped["truncated_compressed"] == 1, cut
+        tested += 1
+    assert tested > len(packed) // 2
+
+
+def test_zstd_cut_between_frames_is_a_clean_end(tmp_path: Path) -> None:
+    plain = pcap(40)
+    first = COMPRESSORS["zst"](plain[:500])
+    got, skipped = read(write(tmp_path, "frames", first + COMPRESSORS["zst"](plain[500:])))
+    assert len(got) == 40 and not skipped
+    got, skipped = read(write(tmp_path, "first", first))
+    assert skipped == {"truncated_record": 1}
 
 
 @pytest.mark.parametrize("ext", sorted(COMPRESSORS))

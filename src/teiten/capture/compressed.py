@@ -7,7 +7,11 @@ Three pieces, used by the pcap and pcapng readers:
   sniffing the capture format.
 * :class:`ByteStream` is a file's content as a stream, decompressed if needed.
   Damage inside a compressed stream does not raise: the stream ends early and
-  :attr:`ByteStream.damage` names the reason, which the reader counts.
+  :attr:`ByteStream.damage` names the reason, which the reader counts. Every
+  byte decompressed before a break is delivered first (gzip and xz are
+  inflated here in bounded steps, so a cut file keeps all its whole records);
+  a zstd stream that ends inside a frame is told from a clean end by walking
+  its frame and block headers (:class:`ZstdFrames`).
 * :class:`Window` is the one reused ``uint8`` buffer a reader scans. Bytes not
   yet consumed are carried to the front before each refill; the buffer grows
   (once per larger need, never past :data:`MAX_RECORD_BYTES` plus a header)
@@ -16,9 +20,9 @@ Three pieces, used by the pcap and pcapng readers:
 
 from __future__ import annotations
 
-import gzip
 import lzma
 import zlib
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +41,9 @@ MAX_RECORD_BYTES = 64 << 20
 HEAD_BYTES = 32
 """How many leading content bytes :func:`read_head` returns (enough for any file header)."""
 _GROW_STEP = 64 << 10
+_INPUT_STEP = 64 << 10
+"""Compressed bytes read from the file per step."""
+_ZSTD_MAGIC = 0xFD2FB528
 
 _MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\x1f\x8b", "gzip"),
@@ -44,7 +51,7 @@ _MAGICS: tuple[tuple[bytes, str], ...] = (
     (b"\xfd7zXZ\x00", "xz"),
 )
 _DAMAGE: tuple[type[BaseException], ...] = (
-    OSError,  # includes gzip.BadGzipFile
+    OSError,
     lzma.LZMAError,
     zlib.error,
     zstandard.ZstdError,
@@ -87,6 +94,205 @@ def _open_error(name: str, exc: OSError) -> InputError:
     return InputError(f"{name}: cannot read: {exc.strerror or exc}")
 
 
+class Inflater:
+    """gzip or xz content, decompressed in steps bounded by the caller's buffer.
+
+    Concatenated members (gzip) and streams (xz) follow one another; zero
+    padding between them is skipped. :meth:`readinto` returns what it could
+    decompress; the call after the last byte before a break raises
+    :class:`EOFError` (cut short) or the decompressor's error (corrupt).
+    """
+
+    def __init__(self, file: BinaryIO, kind: str) -> None:
+        self._file = file
+        self._kind = kind
+        self._dec: Any = self._new()
+        self._input = b""
+        self._started = False  # some input went into the current decompressor
+
+    def _new(self) -> Any:
+        return zlib.decompressobj(wbits=31) if self._kind == "gzip" else lzma.LZMADecompressor()
+
+    def _next_stream(self) -> bool:
+        """After a stream ended: start the next one, False at a clean end of file."""
+        rest = self._input.lstrip(b"\0")
+        while not rest:
+            more = self._file.read(_INPUT_STEP)
+            if not more:
+                return False
+            rest = more.lstrip(b"\0")
+        self._dec, self._input, self._started = self._new(), rest, False
+        return True
+
+    def readinto(self, view: memoryview) -> int:
+        """Decompress up to ``len(view)`` bytes into ``view``; 0 at the end of the content."""
+        size = len(view)
+        while True:
+            if self._dec.eof:
+                self._input = self._dec.unused_data + self._input
+                if not self._next_stream():
+                    return 0
+            if self._kind == "gzip":
+                if not self._input:
+                    self._input = self._file.read(_INPUT_STEP)
+                if not self._input:  # the file ended: take what zlib still holds
+                    out = self._dec.decompress(b"", size)
+                    if not out and not self._dec.eof:
+                        raise EOFError("compressed stream ends before its end marker")
+                else:
+                    out = self._dec.decompress(self._input, size)
+                # at the end of a member the rest is in unused_data (taken above)
+                self._input = b"" if self._dec.eof else self._dec.unconsumed_tail
+            else:
+                data, self._input = self._input, b""
+                if not data and self._dec.needs_input:
+                    data = self._file.read(_INPUT_STEP)
+                    if not data:
+                        raise EOFError("compressed stream ends before its end marker")
+                out = self._dec.decompress(data, size)
+            if out:
+                view[: len(out)] = out
+                return len(out)
+
+    def close(self) -> None:
+        """Nothing to release beyond the file, which the caller closes."""
+
+
+class ZstdFrames:
+    """Follows zstd frame and block headers in the compressed bytes, without decompressing.
+
+    ``complete`` is True when the bytes seen so far end exactly at a frame
+    boundary: a stream cut inside a frame (or inside its checksum) is not,
+    which is how a truncated ``.zst`` is told from a clean end. Content that
+    is not zstd at all stops the walk (the decompressor reports that).
+    """
+
+    def __init__(self) -> None:
+        self._head = bytearray()
+        self._want = 4  # header bytes needed in the current state
+        self._state = "magic"
+        self._skip = 0
+        self._checksum = False
+        self._offset = 0  # bytes fed so far
+        self._ends: deque[int] = deque()  # offsets where a block or frame ends
+        self.lost = False  # stopped following (not zstd framing)
+
+    @property
+    def complete(self) -> bool:
+        """The bytes fed so far end at a frame boundary."""
+        return self.lost or (self._state == "magic" and not self._head and not self._skip)
+
+    def next_boundary(self, offset: int) -> int | None:
+        """The first block or frame end after ``offset`` seen so far (None if none)."""
+        while self._ends and self._ends[0] <= offset:
+            self._ends.popleft()
+        return self._ends[0] if self._ends else None
+
+    def feed(self, data: bytes) -> None:
+        """Account for the next compressed bytes."""
+        pos, n = 0, len(data)
+        while pos < n and not self.lost:
+            if self._skip:
+                step = min(self._skip, n - pos)
+                self._skip -= step
+                pos += step
+                if not self._skip and not self._head:
+                    self._ends.append(self._offset + pos)
+                continue
+            take = min(self._want - len(self._head), n - pos)
+            self._head += data[pos : pos + take]
+            pos += take
+            if len(self._head) == self._want:
+                self._header(bytes(self._head))
+                if not self._skip:
+                    self._ends.append(self._offset + pos)
+        self._offset += n
+
+    def _header(self, head: bytes) -> None:
+        """One complete header of the current state: decide what follows."""
+        self._head.clear()
+        if self._state == "magic":
+            magic = int.from_bytes(head, "little")
+            if magic == _ZSTD_MAGIC:
+                self._state, self._want = "descriptor", 1
+            elif magic & 0xFFFFFFF0 == 0x184D2A50:
+                self._state, self._want = "skippable", 4
+            else:
+                self.lost = True
+        elif self._state == "descriptor":
+            fhd = head[0]
+            single = bool(fhd & 0x20)
+            self._checksum = bool(fhd & 0x04)
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            self._skip = (0 if single else 1) + (0, 1, 2, 4)[fhd & 3] + fcs
+            self._state, self._want = "block", 3
+        elif self._state == "skippable":
+            self._skip = int.from_bytes(head, "little")
+            self._state, self._want = "magic", 4
+        else:  # block header: last-block bit, type, size
+            value = int.from_bytes(head, "little")
+            kind, size = (value >> 1) & 3, value >> 3
+            if kind == 3:
+                self.lost = True
+                return
+            self._skip = 1 if kind == 1 else size
+            if value & 1:
+                self._skip += 4 if self._checksum else 0
+                self._state, self._want = "magic", 4
+
+
+class ZstdInflater:
+    """zstd content, fed to the decompressor one block at a time.
+
+    A block never expands past 128 KiB, so each step's output is bounded, and
+    every block that arrived whole is delivered even when the file is cut
+    (python-zstandard's stream reader drops decoded output it has not handed
+    out once its input runs dry). A file that ends inside a frame raises
+    :class:`EOFError` after the last whole block.
+    """
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._frames = ZstdFrames()
+        self._dctx = zstandard.ZstdDecompressor()
+        self._dec: Any = self._dctx.decompressobj()
+        self._raw = b""  # compressed bytes read but not yet fed
+        self._fed = 0  # compressed bytes fed so far
+        self._out = b""
+        self._pos = 0
+
+    def readinto(self, view: memoryview) -> int:
+        """Copy up to ``len(view)`` content bytes into ``view``; 0 at a clean end."""
+        while self._pos >= len(self._out):
+            if not self._step():
+                if not self._frames.complete:
+                    raise EOFError("zstd stream ends inside a frame")
+                return 0
+        n = min(len(view), len(self._out) - self._pos)
+        view[:n] = self._out[self._pos : self._pos + n]
+        self._pos += n
+        return n
+
+    def _step(self) -> bool:
+        """Feed the bytes up to the next block or frame end; False once the file is used up."""
+        if not self._raw:
+            self._raw = self._file.read(_INPUT_STEP)
+            if not self._raw:
+                return False
+            self._frames.feed(self._raw)
+        stop = self._frames.next_boundary(self._fed)
+        take = len(self._raw) if stop is None else min(len(self._raw), stop - self._fed)
+        piece, self._raw = self._raw[:take], self._raw[take:]
+        self._fed += take
+        if self._dec.eof:  # the previous frame ended exactly at a boundary
+            self._dec = self._dctx.decompressobj()
+        self._out, self._pos = self._dec.decompress(piece), 0
+        return True
+
+    def close(self) -> None:
+        """Nothing to release beyond the file, which the caller closes."""
+
+
 class ByteStream:
     """A file's content bytes, decompressed if the file is gzip, zstd or xz."""
 
@@ -104,13 +310,10 @@ class ByteStream:
             raise _open_error(name, exc) from None
         self.compression = compression_of(magic)
         self._reader: Any = self._file
-        if self.compression == "gzip":
-            self._reader = gzip.GzipFile(fileobj=self._file, mode="rb")
-        elif self.compression == "xz":
-            self._reader = lzma.LZMAFile(self._file)  # noqa: SIM115
+        if self.compression in ("gzip", "xz"):
+            self._reader = Inflater(self._file, self.compression)
         elif self.compression == "zstd":
-            dctx = zstandard.ZstdDecompressor()
-            self._reader = dctx.stream_reader(self._file, read_across_frames=True, closefd=False)
+            self._reader = ZstdInflater(self._file)
 
     def readinto(self, view: memoryview) -> int:
         """Fill ``view`` as far as the content goes; fewer bytes than asked means the end."""
