@@ -11,7 +11,8 @@ without ACK); ICMP echo reply 0, destination unreachable 3, source quench 4,
 redirect 5, time exceeded 11, parameter problem 12 (RFC 792); ICMPv6
 destination unreachable 1, packet too big 2, time exceeded 3, parameter
 problem 4 and echo reply 129 (RFC 4443). The decoder stores the ICMP type in
-``src_port``.
+``src_port``. A non-first fragment carries no ICMP header (its ``src_port``
+0 is not an echo reply), so it never counts.
 """
 
 from __future__ import annotations
@@ -45,8 +46,9 @@ def is_backscatter(c: Columns) -> npt.NDArray[np.bool_]:
     hit: npt.NDArray[np.bool_] = (flags & 0x12) == 0x12
     hit |= (flags & 0x04) != 0
     hit &= proto == 6
-    hit |= _icmp_reply(types) & (proto == 1)
-    hit |= _icmpv6_reply(types) & (proto == 58)
+    icmp = _icmp_reply(types) & (proto == 1)
+    icmp |= _icmpv6_reply(types) & (proto == 58)
+    hit |= icmp & ((c["ip_frag"] & 0x1FFF) == 0)  # a later fragment has no ICMP header
     return hit
 
 
