@@ -407,6 +407,12 @@ def ingest_file(
             result.status, result.message = "stopped", guard.reason
         elif not result.records and not result.skipped:
             result.warnings.append("no records (an empty capture)")
+        unsupported = result.malformed.get("unsupported_link", 0)
+        if unsupported * 2 > result.records:  # most packets: say so (docs/decoding.md)
+            result.warnings.append(
+                f"{unsupported:,} of {result.records:,} packets are of a link type teiten does"
+                " not decode (stored as unsupported_link; see docs/decoding.md)"
+            )
         files = lake.publish(input_id, staged)
         lake.catalog.commit(
             input_id,
