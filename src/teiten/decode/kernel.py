@@ -635,9 +635,13 @@ def _ipv6(data: U8, p: int, end: int, i: int, out: Columns) -> int:
 @helper
 def _record(data: U8, p: int, end: int, linktype: int, i: int, out: Columns) -> int:
     """Decode one record held in ``data[p:end]``; returns its decode-error code."""
-    p, net, error = _link(data, p, end, linktype)
-    if error:
-        return error
+    ethertype = _u16(data, p + 12) if linktype == 1 and end - p >= 14 else 0
+    if ethertype == 0x0800 or ethertype == 0x86DD:  # untagged Ethernet: no call to _link
+        p, net = p + 14, NET_IP4 if ethertype == 0x0800 else NET_IP6
+    else:
+        p, net, error = _link(data, p, end, linktype)
+        if error:
+            return error
     if net == NET_SNIFF:
         if p >= end:
             return TRUNCATED_IP
