@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import lzma
 import struct
 import zlib
@@ -13,7 +14,13 @@ import pytest
 import zstandard
 
 from teiten.capture import open_source
-from teiten.capture.compressed import ByteStream, Window, compression_of, read_head
+from teiten.capture.compressed import (
+    ByteStream,
+    Window,
+    ZstdInflater,
+    compression_of,
+    read_head,
+)
 from teiten.errors import InputError
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -232,3 +239,23 @@ def test_window_carries_grows_and_skips(tmp_path: Path) -> None:
         assert win.ensure(1) and win.buf[win.start] == (8 + 300) % 256
         assert not win.skip(10_000)
         assert not win.ensure(1)
+
+
+def test_zstd_skippable_frames_and_bounded_steps(tmp_path: Path) -> None:
+    plain = pcap(300)
+    skippable = struct.pack("<II", 0x184D2A50, 5) + b"hello"
+    packed = COMPRESSORS["zst"](plain[:500]) + skippable + COMPRESSORS["zst"](plain[500:])
+    assert read(write(tmp_path, "skip", packed)) == read(write(tmp_path, "plain", plain))
+    inflater = ZstdInflater(io.BytesIO(zstandard.ZstdCompressor().compress(bytes(20 << 20))))
+    view = memoryview(bytearray(64 << 20))
+    sizes = []
+    while got := inflater.readinto(view):
+        sizes.append(got)
+    assert sum(sizes) == 20 << 20
+    assert max(sizes) <= 128 << 10  # one block at a time, never the whole expansion
+
+
+def test_gzip_members_with_zero_padding(tmp_path: Path) -> None:
+    plain = pcap(40)
+    packed = COMPRESSORS["gz"](plain[:700]) + bytes(16) + COMPRESSORS["gz"](plain[700:])
+    assert read(write(tmp_path, "pad", packed)) == read(write(tmp_path, "plain", plain))
