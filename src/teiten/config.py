@@ -153,8 +153,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_days_per_input",
         _positive_int,
-        64,
-        "Day partitions one input may write; rows of later days go to its quarantine.",
+        366,
+        "Day partitions one input may write (a year); rows of later days go to its quarantine.",
     ),
     Setting("lock_wait", _seconds, 0.0, "Seconds ingest waits for another writer (inf: no limit)."),
     Setting(

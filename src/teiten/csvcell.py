@@ -29,11 +29,12 @@ def neutralise(text: str) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def _text(value: Any) -> str:
+def plain(value: Any) -> str:
+    """A value as one line of escaped text (lists joined by commas, None empty)."""
     if value is None:
         return ""
     if isinstance(value, list | tuple):
-        return ",".join(_text(x) for x in value)
+        return ",".join(plain(x) for x in value)
     return terminal(value)
 
 
@@ -41,4 +42,4 @@ def cell(value: Any) -> str:
     """One CSV cell: numbers as numbers, anything else escaped text with formulas neutralised."""
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return str(value)
-    return neutralise(_text(value))
+    return neutralise(plain(value))

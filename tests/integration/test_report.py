@@ -22,10 +22,10 @@ from click.testing import CliRunner
 from teiten.analysis.detection import run_detection
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import resolve_window
-from teiten.backcheck.model import Probe
+from teiten.backcheck.model import Match, Probe
 from teiten.config import Settings, load_settings
 from teiten.pipeline import ingest
-from teiten.report.facts import BackcheckFact, ModelSeen, section_sources
+from teiten.report.facts import BackcheckFact, section_sources
 from teiten.report.model import Report, Section, build_report, report_tz
 from teiten.report.publish import write_report
 from teiten.report.render import render
@@ -55,7 +55,6 @@ def store(npa_small: SimulationResult, tmp_path_factory: pytest.TempPathFactory)
             "sensor_networks": [SENSOR_NET],
             "sensor": "test-sensor",
             "tz": "Asia/Tokyo",
-            "max_days_per_input": 400,
         },
     )
     ingest(npa_small.pcaps, settings)
@@ -161,7 +160,7 @@ def _hostile(report: Report) -> Report:
     section.sample["injected"] = list(INJECTIONS)
     section.backcheck = BackcheckFact(
         len(INJECTIONS), 52869, 1, {s: 1 for s in INJECTIONS},
-        [ModelSeen(s, s, "logitec-2017-12-19", "affected", 1) for s in INJECTIONS],
+        [Match(s, s, "logitec-2017-12-19", "affected", 1) for s in INJECTIONS],
     )  # fmt: skip
     return r
 
@@ -306,7 +305,6 @@ def test_report_is_a_pure_read(
         s = settings.replace(
             webhook_url=f"http://127.0.0.1:{server.server_port}/hook",
             webhook_secret="k3y",
-            max_days_per_input=400,
         )
         ingest(npa_small.pcaps, s)
         _Hook.received = []

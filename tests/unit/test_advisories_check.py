@@ -32,8 +32,13 @@ AROUND = [
 def test_each_model_around_its_fixed_version(
     model: str, below: str, fixed: str, above: str, released: date
 ) -> None:
-    for version, status in ((below, "affected"), (f"Ver{below}", "affected"),
-                            (fixed, "fixed"), (f"Ver{fixed}", "fixed"), (above, "fixed")):
+    for version, status in (
+        (below, "affected"),
+        (f"Ver{below}", "affected"),
+        (fixed, "fixed"),
+        (f"Ver{fixed}", "fixed"),
+        (above, "fixed"),
+    ):
         v = check(model, version)
         assert v.status == status, (model, version, v.message)
         assert v.product == model and v.fixed_version == fixed and v.fixed_date == released
@@ -123,10 +128,17 @@ def test_not_affected_and_uncovered_versions() -> None:
         "na.toml",
         "na",
     )
-    status = {ver: check("M-1", ver, advisories=[a]).status for ver in
-              ("0.90", "1.20", "1.60", "2.00", "1.5")}
-    assert status == {"0.90": "not_affected", "1.20": "cannot_compare", "1.60": "affected",
-                      "2.00": "fixed", "1.5": "cannot_compare"}  # 1.5: 1.05 or 1.50?
+    status = {
+        ver: check("M-1", ver, advisories=[a]).status
+        for ver in ("0.90", "1.20", "1.60", "2.00", "1.5")
+    }
+    assert status == {
+        "0.90": "not_affected",
+        "1.20": "cannot_compare",
+        "1.60": "affected",
+        "2.00": "fixed",
+        "1.5": "cannot_compare",
+    }  # 1.5: 1.05 or 1.50?
 
 
 def test_banners_are_possibly_affected_never_fixed() -> None:
@@ -136,8 +148,13 @@ def test_banners_are_possibly_affected_never_fixed() -> None:
     assert check_banner(manufacturer="Realtek Semiconductor Corp.").status == "possibly_affected"
     ja = check_banner(server_header="miniupnpd/1.0", lang="ja")
     assert ja.message.startswith("影響を受けるおそれ")
-    for other in ({"server_header": "miniupnpd/1.9"}, {"server_header": "xminiupnpd/1.0"},
-                  {"manufacturer": "RealtekX"}, {"server_header": ""}, {}):
+    for other in (
+        {"server_header": "miniupnpd/1.9"},
+        {"server_header": "xminiupnpd/1.0"},
+        {"manufacturer": "RealtekX"},
+        {"server_header": ""},
+        {},
+    ):
         assert check_banner(**other).status == "unknown_model", other
 
 

@@ -20,9 +20,28 @@ from teiten.errors import InputError
 DATA = Path(__file__).resolve().parents[1] / "data" / "csaf"
 LOGITEC = DATA / "logitec-sample.json"
 EXAMPLE = DATA / "example-relationships.json"
-VERSIONS = ["1.00", "1.12N3L", "1.13N3L", "1.14N3L", "1.25", "1.26", "1.27", "2.13", "2.14",
-            "Ver2.15", "2.27", "2.32", "2.33", "2.34", "2.9", "3.08", "3.09", "3.10", "x",
-            "2.33-b1"]
+VERSIONS = [
+    "1.00",
+    "1.12N3L",
+    "1.13N3L",
+    "1.14N3L",
+    "1.25",
+    "1.26",
+    "1.27",
+    "2.13",
+    "2.14",
+    "Ver2.15",
+    "2.27",
+    "2.32",
+    "2.33",
+    "2.34",
+    "2.9",
+    "3.08",
+    "3.09",
+    "3.10",
+    "x",
+    "2.33-b1",
+]
 
 
 def test_logitec_sample_answers_like_the_bundled_toml() -> None:
@@ -38,7 +57,11 @@ def test_logitec_sample_answers_like_the_bundled_toml() -> None:
             want = check(product.model, version, advisories=bundled)
             got = check(product.model, version, advisories=[imported])
             assert (got.status, got.fixed_version, got.fixed_date, got.cves, got.jvn_ids) == (
-                want.status, want.fixed_version, want.fixed_date, want.cves, want.jvn_ids
+                want.status,
+                want.fixed_version,
+                want.fixed_date,
+                want.cves,
+                want.jvn_ids,
             ), (product.model, version)
 
 
@@ -48,7 +71,9 @@ def test_saved_file_reads_back(tmp_path: Path) -> None:
     assert load_advisory_dir(tmp_path / "adv") == [result.advisory]
     v = check("LAN-W300N/R", "Ver2.27", extra_dirs=[tmp_path / "adv"])
     assert v.status == "affected" and {v.advisory_id, *(a.advisory_id for a in v.also)} == {
-        "logitec-2017-12-19", "teiten-sample-logitec-2017-12-19"}
+        "logitec-2017-12-19",
+        "teiten-sample-logitec-2017-12-19",
+    }
 
 
 def test_relationships_ranges_and_warnings() -> None:
@@ -64,9 +89,17 @@ def test_relationships_ranges_and_warnings() -> None:
     assert {p.model for p in a.products} == {"EX-100", "EX-200", "EX-300"}
     status = {
         (m, v): check(m, v, advisories=[a]).status
-        for m, v in [("EX-100", "1.10"), ("EX-100", "1.05"), ("EX-100", "Ver1.20"),
-                     ("EX-200", "1.20"), ("EX-200", "1.50"), ("EX-200", "0.90"),
-                     ("EX-200", "0.95"), ("EX-300", "9.9"), ("EX-400", "1.0")]
+        for m, v in [
+            ("EX-100", "1.10"),
+            ("EX-100", "1.05"),
+            ("EX-100", "Ver1.20"),
+            ("EX-200", "1.20"),
+            ("EX-200", "1.50"),
+            ("EX-200", "0.90"),
+            ("EX-200", "0.95"),
+            ("EX-300", "9.9"),
+            ("EX-400", "1.0"),
+        ]
     }
     assert status == {
         ("EX-100", "1.10"): "affected",
@@ -116,25 +149,41 @@ _BR = ["product_tree", "branches", 0, "branches", 0]
         (_set(["document"], _DELETE), "$.document: missing"),
         (_set(["document", "tracking", "id"], _DELETE), "$.document.tracking.id: missing"),
         (_set(["document", "title"], 7), "$.document.title: expected a string"),
-        (_set(["document", "tracking", "initial_release_date"], "soon"),
-         "$.document.tracking.initial_release_date:"),
+        (
+            _set(["document", "tracking", "initial_release_date"], "soon"),
+            "$.document.tracking.initial_release_date:",
+        ),
         (_set(["product_tree", "branches"], {}), "$.product_tree.branches: expected an array"),
         (_set(["product_tree"], _DELETE), "$.product_tree: missing"),
         (_set([*_BR, "name"], _DELETE), "$.product_tree.branches[0].branches[0].name: missing"),
-        (_set([*_BR, "branches", 1, "product"], []),
-         "$.product_tree.branches[0].branches[0].branches[1].product: expected an object"),
-        (_set([*_BR, "branches", 1, "product", "product_id"], "CSAFPID-0001-BEFORE"),
-         "$.product_tree.branches[0].branches[0].branches[1].product.product_id: product id"),
-        (_set(["vulnerabilities", 0, "product_status", "first_fixed"], "x"),
-         "$.vulnerabilities[0].product_status.first_fixed: expected an array"),
-        (_set(["vulnerabilities", 0, "remediations", 0, "date"], "yesterday"),
-         "$.vulnerabilities[0].remediations[0].date:"),
-        (_set(["vulnerabilities", 0, "remediations", 0, "details"], _DELETE),
-         "$.vulnerabilities[0].remediations[0].details: missing"),
-        (_set(["vulnerabilities", 0, "ids", 0], "JVNDB-2014-008039"),
-         "$.vulnerabilities[0].ids[0]: expected an object"),
-        (_set(["vulnerabilities", 0, "product_status"], {}),
-         "$.vulnerabilities: no product status"),
+        (
+            _set([*_BR, "branches", 1, "product"], []),
+            "$.product_tree.branches[0].branches[0].branches[1].product: expected an object",
+        ),
+        (
+            _set([*_BR, "branches", 1, "product", "product_id"], "CSAFPID-0001-BEFORE"),
+            "$.product_tree.branches[0].branches[0].branches[1].product.product_id: product id",
+        ),
+        (
+            _set(["vulnerabilities", 0, "product_status", "first_fixed"], "x"),
+            "$.vulnerabilities[0].product_status.first_fixed: expected an array",
+        ),
+        (
+            _set(["vulnerabilities", 0, "remediations", 0, "date"], "yesterday"),
+            "$.vulnerabilities[0].remediations[0].date:",
+        ),
+        (
+            _set(["vulnerabilities", 0, "remediations", 0, "details"], _DELETE),
+            "$.vulnerabilities[0].remediations[0].details: missing",
+        ),
+        (
+            _set(["vulnerabilities", 0, "ids", 0], "JVNDB-2014-008039"),
+            "$.vulnerabilities[0].ids[0]: expected an object",
+        ),
+        (
+            _set(["vulnerabilities", 0, "product_status"], {}),
+            "$.vulnerabilities: no product status",
+        ),
         (_set(["vulnerabilities"], 3), "$.vulnerabilities: expected an array"),
     ],
 )
@@ -159,8 +208,11 @@ def test_malformed_csaf_names_the_json_path(
         (b"[1, 2]", "$: expected an object"),
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[" * 200_000 + b"]" * 200_000, "$: "),
-        (b'{"document": {"csaf_version": "2.0", "category": "x", "title": "\\ud800",'
-         b' "tracking": {"id": "a"}}}', "lone surrogate"),
+        (
+            b'{"document": {"csaf_version": "2.0", "category": "x", "title": "\\ud800",'
+            b' "tracking": {"id": "a"}}}',
+            "lone surrogate",
+        ),
     ],
 )
 def test_unreadable_files(tmp_path: Path, content: bytes, words: str) -> None:

@@ -77,8 +77,17 @@ def test_every_bundled_advisory_round_trips() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["LAN-W300N/R", "lan-w300n/r", "LAN W300N R", "LAN-W300N-R", "ＬＡＮ－Ｗ３００Ｎ／Ｒ",
-             " LAN_W300N/R ", "LAN‐W300N／R", "lan－w300n r"]
+    "name",
+    [
+        "LAN-W300N/R",
+        "lan-w300n/r",
+        "LAN W300N R",
+        "LAN-W300N-R",
+        "ＬＡＮ－Ｗ３００Ｎ／Ｒ",
+        " LAN_W300N/R ",
+        "LAN‐W300N／R",
+        "lan－w300n r",
+    ],
 )
 def test_model_names_normalise(name: str) -> None:
     assert model_key(name) == "LAN-W300N-R"

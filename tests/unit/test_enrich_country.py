@@ -29,8 +29,9 @@ class FakeSource:
 
     def lookup(self, addresses: list[str]) -> list[str | None]:
         self.asked += addresses
-        return ["JP" if a.startswith("1.") else None if a.startswith("9.") else "US"
-                for a in addresses]
+        return [
+            "JP" if a.startswith("1.") else None if a.startswith("9.") else "US" for a in addresses
+        ]
 
 
 def test_codes() -> None:

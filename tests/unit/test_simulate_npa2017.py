@@ -156,7 +156,8 @@ def test_streams_carry_the_payloads(sim: Sim) -> None:
         else:
             for login in s["logins"]:
                 assert f"\r\n{login['username']}\r\n{login['password']}\r\n".encode() in (
-                    b"\r\n" + data.split(b"\xff\xf0", 1)[1].split(b"\xff\xfd\x03", 1)[1])
+                    b"\r\n" + data.split(b"\xff\xf0", 1)[1].split(b"\xff\xfd\x03", 1)[1]
+                )
                 assert login["mirai_dict"] == (
                     (login["username"], login["password"]) in MIRAI_CREDENTIALS)  # fmt: skip
             for cmd in s["commands"]:

@@ -109,7 +109,8 @@ def test_packets_lie_in_the_period_and_sessions_start_with_their_syn(run: Run) -
     for s in truth["sessions"]:
         assert syn_ts[(s["src"], s["sport"], s["dst"], s["dport"])] == s["start_ns"] // 1000
         assert s["start"].startswith(
-            datetime.fromtimestamp(s["start_ns"] // 1000 / 1e6, UTC).strftime("%Y-%m-%dT%H:%M"))
+            datetime.fromtimestamp(s["start_ns"] // 1000 / 1e6, UTC).strftime("%Y-%m-%dT%H:%M")
+        )
 
 
 def test_sources_are_public_and_countries_match_segments(run: Run) -> None:

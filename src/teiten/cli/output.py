@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from teiten.csvcell import cell
+from teiten.csvcell import cell, plain
 from teiten.escape import terminal
 
 FORMATS = ("table", "csv", "json")
@@ -33,14 +33,6 @@ format_option = click.option(
     show_default=True,
     help="Output format.",
 )
-
-
-def _cell(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list | tuple):
-        return ",".join(_cell(x) for x in v)
-    return terminal(v)
 
 
 def _jsonable(v: Any) -> Any:
@@ -79,7 +71,7 @@ def render(
         numeric = bool(rows) and all(isinstance(r.get(c), int | float) for r in rows)
         table.add_column(Text(terminal(c)), justify="right" if numeric else "left")
     for r in rows:
-        table.add_row(*[Text(_cell(r.get(c))) for c in cols])
+        table.add_row(*[Text(plain(r.get(c))) for c in cols])
     console = Console(
         file=io.StringIO(),
         width=None if sys.stdout.isatty() else 1 << 16,  # piped: never wrap a cell

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from teiten.analysis.alerts import Alert
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import NS, Window, data_span, local_midnight_ns
-from teiten.backcheck.model import Probe, summarize
+from teiten.backcheck.model import Match, Probe, summarize
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
 from teiten.store.engine import Engine
@@ -107,17 +107,6 @@ class RiseFact:
 
 
 @dataclass(frozen=True)
-class ModelSeen:
-    """A model (or banner) the back-check matched to an advisory, and how many sources."""
-
-    model: str
-    firmware: str
-    advisory_id: str
-    status: str
-    sources: int
-
-
-@dataclass(frozen=True)
 class BackcheckFact:
     """What the stored back-check found about one section's own sources."""
 
@@ -125,7 +114,7 @@ class BackcheckFact:
     port: int
     open_on_port: int
     banners: dict[str, int]
-    models: list[ModelSeen]
+    models: list[Match]
 
 
 def partial_days(engine: Engine, window: Window) -> list[str]:
@@ -364,6 +353,5 @@ def backcheck_fact(probes: Sequence[Probe], sources: set[str], port: int) -> Bac
         port=s.port,
         open_on_port=s.open_on_port,
         banners={k: n for k, n in s.banners.items() if n},
-        models=[ModelSeen(m.model, m.firmware, m.advisory_id, m.status, m.sources)
-                for m in s.matches],
-    )  # fmt: skip
+        models=list(s.matches),
+    )
