@@ -53,6 +53,8 @@ class DemoResult:
     indicators: list[dict[str, Any]] = field(default_factory=list)
     reports: list[Path] = field(default_factory=list)
     """The demo reports (Japanese and English, HTML and PDF)."""
+    skipped: list[str] = field(default_factory=list)
+    """Reports not written because a system package they need is missing, with the reason."""
 
 
 def weekly(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -162,6 +164,7 @@ def run_demo(
                 first=FIRST.isoformat(),
                 last=LAST.isoformat(),
                 alerts=detection.found,
+                missing=result.skipped,
             )
     return result
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from teiten.cli.main import cli
@@ -45,3 +47,23 @@ def test_demo_command_prints_tables(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     for words in ("Top ports", "52869/TCP by week", "domestic (JP-allocated) vs foreign", "chart:"):
         assert words in r.output
+
+
+def test_demo_without_pdftotext_skips_the_pdfs_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fresh machine without poppler-utils still runs the demo: HTML reports, PDFs noted."""
+    real_which = shutil.which
+    monkeypatch.setattr(
+        shutil, "which", lambda name, *a, **k: None if name == "pdftotext" else real_which(name)
+    )
+    r = CliRunner().invoke(
+        cli,
+        ["demo", "--out", str(tmp_path / "d"), "--scale", "0.02"],
+        env={"TEITEN_CONFIG": ""},
+        catch_exceptions=False,
+    )
+    assert r.exit_code == 0, r.output
+    written = sorted(p.name for p in (tmp_path / "d").glob("report.*"))
+    assert written == ["report.en.html", "report.ja.html"]
+    assert "skipped report.ja.pdf: " in r.output and "pdftotext" in r.output

@@ -118,6 +118,8 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
         click.echo(f"chart: {c}")
     for r in result.reports:
         click.echo(f"report: {r}")
+    for note in result.skipped:
+        click.echo(f"skipped {note}", err=True)
 
 
 COMMANDS = [simulate_command, demo_command]

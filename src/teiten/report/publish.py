@@ -7,7 +7,7 @@ from pathlib import Path
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
 from teiten.config import Settings
-from teiten.errors import TeitenError
+from teiten.errors import DependencyError, TeitenError
 from teiten.report.model import build_report, report_tz
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
@@ -24,6 +24,7 @@ def write_report(
     last: str | None = None,
     internal: bool = False,
     alerts: list[Alert] | None = None,
+    missing: list[str] | None = None,
 ) -> list[Path]:
     """Build the report once and render it in each format; returns the files written.
 
@@ -32,6 +33,9 @@ def write_report(
     every file written (HTML, Markdown, SVG, the PDF's text layer) again before it
     is kept; a file that names one is deleted and :class:`TeitenError` raised
     (see :mod:`teiten.secrecy`).
+
+    With a ``missing`` list, a format whose system package is absent (WeasyPrint's
+    Pango, pdftotext, a CJK font) is noted there and skipped instead of ending the run.
     """
     report = build_report(
         settings,
@@ -49,5 +53,10 @@ def write_report(
         raise TeitenError("refusing to publish the report: its data names a sensor address")
     files: list[Path] = []
     for fmt in fmts:
-        files += render(report, fmt, lang, out, redactor=guard)
+        try:
+            files += render(report, fmt, lang, out, redactor=guard)
+        except DependencyError as e:
+            if missing is None:
+                raise
+            missing.append(f"report.{lang}.{fmt}: {e}")
     return files
