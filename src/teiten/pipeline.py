@@ -28,7 +28,8 @@ import numpy as np
 import pyarrow as pa
 
 from teiten.capture import expand_paths, open_source
-from teiten.capture.cowrie import read_cowrie, sniff_cowrie
+from teiten.capture.cowrie import CowrieResult, read_cowrie, sniff_cowrie
+from teiten.capture.events import EventsResult, read_events, sniff_events
 from teiten.capture.source import RecordChunk, Source
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
@@ -338,7 +339,8 @@ def ingest_file(
 ) -> InputResult:
     """Ingest one capture file (or Cowrie JSON log) into a locked lake."""
     start = time.perf_counter()
-    cowrie = sniff_cowrie(path)
+    events = sniff_events(path)  # the sensor's event files go the Cowrie log's way
+    cowrie = events or sniff_cowrie(path)
     source = None if cowrie else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     try:
         size = path.stat().st_size
@@ -365,7 +367,7 @@ def ingest_file(
         digest = hasher.result()
         hasher = None
     if source is None:
-        return _ingest_cowrie(lake, path, settings, enricher, input_id, start, digest)
+        return _ingest_cowrie(lake, path, settings, enricher, input_id, start, digest, events)
     sensor = str(settings.sensor)
     budget = DayBudget(int(settings.max_days_per_input))
     writer = PacketWriter(
@@ -449,11 +451,18 @@ def _ingest_cowrie(
     input_id: int,
     start: float,
     digest: str,
+    events: bool = False,
 ) -> InputResult:
-    """A Cowrie honeypot's JSON log: its sessions and logins, no packets."""
+    """A Cowrie honeypot's JSON log (or a sensor event file): its sessions and logins, no
+    packets."""
     sensor = str(settings.sensor)
     try:
-        read = read_cowrie(path, sensor_networks=settings.sensor_networks, input_id=input_id)
+        nets = settings.sensor_networks
+        read: CowrieResult | EventsResult = (
+            read_events(path, enricher=enricher, sensor_networks=nets, input_id=input_id)
+            if events
+            else read_cowrie(path, sensor_networks=nets, input_id=input_id)
+        )
         sensor = read.sensor or sensor  # the log's own sensor field names the sensor
         sessions = fill_session_countries(read.sessions, enricher)
         budget = DayBudget(int(settings.max_days_per_input))

@@ -51,6 +51,7 @@ def _register() -> None:
         payloads,
         query,
         report,
+        sensor,
         settings,
         signatures,
         simulate,
@@ -68,6 +69,7 @@ def _register() -> None:
         backcheck,
         report,
         simulate,
+        sensor,
         settings,
     ):
         for command in module.COMMANDS:

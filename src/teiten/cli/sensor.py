@@ -1,0 +1,68 @@
+"""``teiten sensor``: the responders that feed the store (docs/sensor.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from teiten.cli.common import TeitenGroup, settings_from
+from teiten.escape import terminal
+from teiten.sensor.config import CAPTURE_UNSUPPORTED, EXAMPLE, describe, load_config
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The sensor's TOML configuration.",
+)
+
+
+@click.group("sensor", cls=TeitenGroup)
+def sensor_group() -> None:
+    """Run responders that answer attackers and feed the store."""
+
+
+@sensor_group.command("example-config")
+def example_command() -> None:
+    """Print a documented example configuration."""
+    click.echo(EXAMPLE, nl=False)
+
+
+@sensor_group.command("check")
+@config_option
+def check_command(config_path: Path) -> None:
+    """Validate a configuration and print what would listen where."""
+    for line in describe(load_config(config_path)):
+        click.echo(terminal(line))
+
+
+@sensor_group.command("run")
+@config_option
+@click.pass_context
+def run_command(ctx: click.Context, config_path: Path) -> None:
+    """Run the responders in the foreground until SIGTERM or SIGINT.
+
+    Every ingest_interval seconds the current event file is closed and every
+    closed one is ingested into the store; on a signal the last one is too.
+    """
+    from teiten.sensor.service import run_sensor
+
+    config = load_config(config_path)
+    if config.capture is not None:
+        click.echo(f"warning: {CAPTURE_UNSUPPORTED}", err=True)
+
+    def log(line: str) -> None:
+        click.echo(f"sensor: {terminal(line)}", err=True)
+
+    health = run_sensor(config, settings_from(ctx), log)
+    dropped = ", ".join(f"{k} {v:,}" for k, v in sorted(health.dropped.items())) or "none"
+    click.echo(
+        f"{health.connections:,} connections, {health.events:,} events recorded, "
+        f"{health.files_ingested:,} file(s) ingested, {health.files_failed:,} failed; "
+        f"dropped: {dropped}"
+    )
+
+
+COMMANDS = [sensor_group]

@@ -1,0 +1,292 @@
+"""The sensor's TOML configuration: ``[sensor]``, optional ``[capture]``, ``[[responder]]``.
+
+:func:`load_config` reads and validates a file; every mistake is one
+:class:`~teiten.errors.ConfigError` line naming the key (unknown keys, unknown
+responder kinds, bad or duplicate listen addresses, bad networks or limits).
+The keys and their meaning are in docs/sensor.md.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from teiten.errors import ConfigError
+
+KINDS = ("upnp-realtek", "huawei-hg532", "http", "telnet", "blackhole")
+"""The responder kinds a ``[[responder]]`` may name."""
+MAX_CONFIG = 1 << 20
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_LISTEN = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<v4>[0-9.]+)):(?P<port>[0-9]{1,5})")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds every connection is held to (docs/sensor.md, "Hardening")."""
+
+    max_bytes: int = 64 << 10
+    """Client bytes read per connection; the connection is closed at this many."""
+    max_line: int = 4096
+    """Longest line (HTTP header, Telnet input) read; longer lines are cut."""
+    idle_timeout: float = 30.0
+    """Seconds without a byte from the client before the connection is closed."""
+    total_timeout: float = 120.0
+    """Seconds a connection may last at most."""
+    max_connections: int = 1024
+    """Connections open at once, all responders together; more are closed at once."""
+    max_per_source: int = 32
+    """Connections open at once from one client address."""
+
+
+@dataclass(frozen=True)
+class Listen:
+    """One address and TCP port a responder listens on."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Responder:
+    """One ``[[responder]]`` table: a kind and where it listens."""
+
+    kind: str
+    listen: tuple[Listen, ...]
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """A validated sensor configuration."""
+
+    name: str
+    data: Path
+    spool: Path
+    networks: tuple[str, ...]
+    responders: tuple[Responder, ...]
+    limits: Limits
+    ingest_interval: float = 5.0
+    """Seconds between closing the event file and ingesting closed files."""
+    capture: dict[str, str] | None = None
+    """The ``[capture]`` table when given (passive capture is not built yet: see docs)."""
+
+    @property
+    def events_dir(self) -> Path:
+        return self.spool / "events"
+
+
+_SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval"}
+_LIMIT_KEYS = {"max_bytes", "max_line", "idle_timeout", "total_timeout", "max_connections",
+               "max_per_source"}  # fmt: skip
+_CAPTURE_KEYS = {"interface", "filter"}
+_RESPONDER_KEYS = {"kind", "listen"}
+
+
+def _unknown(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise ConfigError(
+            f"{where}: unknown key {extra[0]!r} (known: {', '.join(sorted(allowed))})"
+        )
+
+
+def _string(table: dict[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: a non-empty string is required")
+    return value
+
+
+def _number(value: Any, key: str, *, integer: bool) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if integer:
+        ok = ok and isinstance(value, int)
+    if not ok or not 0 < value < 1e9:
+        kind = "a positive integer" if integer else "a positive number of seconds"
+        raise ConfigError(f"sensor.{key}: {kind} is required, not {value!r}")
+    return float(value)
+
+
+def parse_listen(text: Any) -> Listen:
+    """``ADDRESS:PORT`` (``[ADDRESS]:PORT`` for IPv6) as a :class:`Listen`.
+
+    >>> str(parse_listen("127.0.0.1:52869")), str(parse_listen("[::1]:23"))
+    ('127.0.0.1:52869', '[::1]:23')
+    """
+    m = _LISTEN.fullmatch(text) if isinstance(text, str) else None
+    if m is None:
+        raise ConfigError(f"listen address {text!r}: expected ADDRESS:PORT or [IPv6]:PORT")
+    host = m["v6"] or m["v4"]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(f"listen address {text!r}: {host!r} is not an IP address") from None
+    if (ip.version == 6) != bool(m["v6"]):
+        raise ConfigError(f"listen address {text!r}: write IPv6 addresses as [ADDRESS]:PORT")
+    port = int(m["port"])
+    if not 0 < port < 65536:
+        raise ConfigError(f"listen address {text!r}: port must be 1-65535")
+    return Listen(str(ip), port)
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError("sensor.networks: a list of CIDR strings is required")
+    out = []
+    for v in value:
+        try:
+            out.append(str(ipaddress.ip_network(v.strip(), strict=False)))
+        except ValueError:
+            raise ConfigError(f"sensor.networks: {v!r} is not a network (CIDR)") from None
+    return tuple(out)
+
+
+def _responders(value: Any) -> tuple[Responder, ...]:
+    if not isinstance(value, list) or not value:
+        raise ConfigError("at least one [[responder]] table is required")
+    seen: dict[tuple[str, int], str] = {}
+    out = []
+    for n, table in enumerate(value, 1):
+        where = f"responder {n}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: a table is required ([[responder]])")
+        _unknown(table, _RESPONDER_KEYS, where)
+        kind = _string(table, "kind", where)
+        if kind not in KINDS:
+            raise ConfigError(f"{where}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+        listen = table.get("listen")
+        if isinstance(listen, str):
+            listen = [listen]
+        if not isinstance(listen, list) or not listen:
+            raise ConfigError(f"{where}.listen: a list of ADDRESS:PORT strings is required")
+        addrs = tuple(parse_listen(x) for x in listen)
+        for a in addrs:
+            key = (a.host, a.port)
+            if key in seen:
+                raise ConfigError(f"{where}: {a} is already used by {seen[key]}")
+            seen[key] = f"{where} ({kind})"
+        out.append(Responder(kind, addrs))
+    return tuple(out)
+
+
+def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
+    """A :class:`SensorConfig` from a parsed TOML document (relative paths from ``base``)."""
+    _unknown(doc, {"sensor", "capture", "responder"}, "config")
+    sensor = doc.get("sensor")
+    if not isinstance(sensor, dict):
+        raise ConfigError("a [sensor] table is required")
+    _unknown(sensor, _SENSOR_KEYS | _LIMIT_KEYS, "sensor")
+    name = _string(sensor, "name", "sensor")
+    if not _NAME.fullmatch(name):
+        raise ConfigError(f"sensor.name {name!r}: letters, digits, '.', '_' and '-' only (≤ 64)")
+    data = base / Path(_string(sensor, "data", "sensor")).expanduser()
+    spool = base / Path(_string(sensor, "spool", "sensor")).expanduser()
+    limits: dict[str, int | float] = {
+        k: int(v) if k.startswith("max_") else v
+        for k in _LIMIT_KEYS
+        if k in sensor and (v := _number(sensor[k], k, integer=k.startswith("max_")))
+    }
+    interval = _number(sensor.get("ingest_interval", 5.0), "ingest_interval", integer=False)
+    capture = doc.get("capture")
+    if capture is not None:
+        if not isinstance(capture, dict):
+            raise ConfigError("capture: a table is required ([capture])")
+        _unknown(capture, _CAPTURE_KEYS, "capture")
+        capture = {k: _string(capture, k, "capture") for k in capture}
+    return SensorConfig(
+        name=name,
+        data=data,
+        spool=spool,
+        networks=_networks(sensor.get("networks", [])),
+        responders=_responders(doc.get("responder")),
+        limits=Limits(**limits),  # type: ignore[arg-type]
+        ingest_interval=interval,
+        capture=capture,
+    )
+
+
+def load_config(path: Path | str) -> SensorConfig:
+    """Read and validate a sensor config file; relative paths in it are from its folder."""
+    p = Path(path)
+    try:
+        with p.open("rb") as f:
+            raw = f.read(MAX_CONFIG + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read sensor config {p}: {e.strerror}") from None
+    if len(raw) > MAX_CONFIG:
+        raise ConfigError(f"sensor config {p}: larger than {MAX_CONFIG} bytes")
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
+        raise ConfigError(f"sensor config {p}: {str(e).splitlines()[0]}") from None
+    return parse_config(doc, p.parent)
+
+
+def describe(config: SensorConfig) -> list[str]:
+    """What a configuration would do, one line each (``teiten sensor check``)."""
+    lines = [
+        f"sensor {config.name}: store {config.data}, spool {config.spool}, "
+        f"ingest every {config.ingest_interval:g} s",
+        f"own networks: {', '.join(config.networks) if config.networks else '(none given)'}",
+    ]
+    for r in config.responders:
+        lines.extend(f"{r.kind}: listens on {a} (TCP)" for a in r.listen)
+    if any(a.port < 1024 for r in config.responders for a in r.listen):
+        lines.append("note: ports below 1024 need CAP_NET_BIND_SERVICE (docs/sensor.md)")
+    if config.capture is not None:
+        lines.append(f"warning: {CAPTURE_UNSUPPORTED}")
+    return lines
+
+
+CAPTURE_UNSUPPORTED = "passive capture: not yet supported; [capture] is ignored"
+
+
+EXAMPLE = """\
+# teiten sensor configuration (docs/sensor.md). Check it with:
+#   teiten sensor check --config sensor.toml
+
+[sensor]
+name = "lab-1"                     # sensor name stored with every row (letters, digits, . _ -)
+data = "teiten-data"               # the store it feeds (as --data elsewhere); relative to this file
+spool = "spool"                    # event files wait here (spool/events) before ingestion
+networks = ["203.0.113.0/24"]      # the sensor's own addresses: secret; never published
+ingest_interval = 5                # seconds between closing the event file and ingesting it
+# Limits per connection and in all (defaults shown):
+# max_bytes = 65536                # client bytes read per connection
+# max_line = 4096                  # longest header or Telnet line
+# idle_timeout = 30                # seconds without a byte before closing
+# total_timeout = 120              # seconds a connection may last
+# max_connections = 1024           # open connections, all responders together
+# max_per_source = 32              # open connections from one address
+
+# [capture]                        # passive capture: not yet supported (ignored, with a warning)
+# interface = "eth0"
+# filter = "dst net 203.0.113.0/24"
+
+[[responder]]
+kind = "upnp-realtek"              # miniupnpd-like Realtek router (CVE-2014-8361)
+listen = ["127.0.0.1:52869"]
+
+[[responder]]
+kind = "huawei-hg532"              # /ctrlt/DeviceUpgrade_1 with a Digest challenge
+listen = ["127.0.0.1:37215"]
+
+[[responder]]
+kind = "http"                      # any request: a bland page
+listen = ["127.0.0.1:8080"]
+
+[[responder]]
+kind = "telnet"                    # login prompts and a canned BusyBox shell
+listen = ["127.0.0.1:2323"]
+
+[[responder]]
+kind = "blackhole"                 # records the first bytes, says nothing
+listen = ["127.0.0.1:7547"]
+"""
+"""A documented configuration :func:`parse_config` accepts (``teiten sensor example-config``)."""

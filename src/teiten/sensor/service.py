@@ -1,0 +1,234 @@
+"""The running sensor: responders on their listen addresses, the event file, and the
+ingestion of closed event files into the store.
+
+:func:`run_sensor` runs until SIGTERM or SIGINT. Every ``ingest_interval``
+seconds it closes the current event file and ingests every closed file in
+``spool/events`` (in a worker thread, so responders keep answering); a file
+that was ingested (or was already in the store) moves to
+``spool/events/ingested``, one ingest could not read to ``spool/events/failed``.
+On a signal it stops listening, ends open connections (their events say
+``shutdown``), closes the last file and ingests it: no recorded event is lost.
+
+Connections beyond :attr:`Limits.max_connections` in all, or beyond
+:attr:`Limits.max_per_source` from one address, are closed at once and
+counted (``dropped``), not recorded. Nothing a client sends is executed,
+evaluated or fetched, and the sensor never opens a connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from teiten.config import Settings
+from teiten.errors import ConfigError
+from teiten.pipeline import ingest
+from teiten.sensor.blackhole import Blackhole
+from teiten.sensor.config import SensorConfig
+from teiten.sensor.events import Event, EventWriter
+from teiten.sensor.http import Http
+from teiten.sensor.huawei_hg532 import HuaweiHg532
+from teiten.sensor.responder import Conversation, Responder
+from teiten.sensor.telnet import Telnet
+from teiten.sensor.upnp_realtek import UpnpRealtek
+
+RESPONDERS: dict[str, Callable[[], Responder]] = {
+    "upnp-realtek": UpnpRealtek, "huawei-hg532": HuaweiHg532, "http": Http,
+    "telnet": Telnet, "blackhole": Blackhole,
+}  # fmt: skip
+"""A fresh responder for each connection, by kind."""
+FLUSH_SECONDS = 1.0
+LOCK_WAIT = 60.0
+"""Seconds an ingest waits for another writer of the store before trying next round."""
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Health:
+    """What the sensor did (printed at the end of ``teiten sensor run``)."""
+
+    connections: int = 0
+    events: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    ended: Counter[str] = field(default_factory=Counter)
+    client_bytes: int = 0
+    files_ingested: int = 0
+    files_failed: int = 0
+
+
+def _address(info: object) -> tuple[str, int]:
+    if isinstance(info, tuple) and len(info) >= 2:
+        return str(info[0]).split("%")[0], int(info[1])
+    return "", 0
+
+
+class Sensor:
+    """Responders, limits and the event writer of one run."""
+
+    def __init__(self, config: SensorConfig, settings: Settings, log: Log) -> None:
+        self.config, self.log = config, log
+        self.settings = settings.replace(
+            data=str(config.data), sensor=config.name, sensor_networks=list(config.networks),
+            lock_wait=max(float(settings.lock_wait), LOCK_WAIT),
+        )  # fmt: skip
+        self.writer = EventWriter(config.events_dir, config.name)
+        self.health = Health()
+        self.open: Counter[str] = Counter()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.servers: list[asyncio.Server] = []
+
+    async def handle(
+        self, kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        limits = self.config.limits
+        src, src_port = _address(writer.get_extra_info("peername"))
+        if sum(self.open.values()) >= limits.max_connections:
+            reason = "max_connections"
+        elif self.open[src] >= limits.max_per_source:
+            reason = "max_per_source"
+        else:
+            reason = ""
+        if reason:
+            self.health.dropped[reason] += 1
+            writer.transport.abort()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        self.open[src] += 1
+        self.health.connections += 1
+        conn = Conversation(reader, writer, limits)
+        start = time.time_ns()
+        try:
+            async with asyncio.timeout(limits.total_timeout):
+                await RESPONDERS[kind]().converse(conn)
+            conn.end = conn.end or "closed"
+        except TimeoutError:
+            conn.end = "total"
+        except asyncio.CancelledError:
+            conn.end = "shutdown"
+        except (ConnectionError, OSError):
+            conn.end = "error"
+        finally:
+            if conn.end == "closed":
+                writer.close()
+            else:
+                writer.transport.abort()
+            self.open[src] -= 1
+            if not self.open[src]:
+                del self.open[src]
+            self.tasks.discard(task)
+            dst, dst_port = _address(writer.get_extra_info("sockname"))
+            self.record(Event(self.config.name, kind, src, src_port, dst, dst_port, start,
+                              time.time_ns(), bytes(conn.client), conn.client_total,
+                              bytes(conn.server), conn.end))  # fmt: skip
+
+    def record(self, event: Event) -> None:
+        try:
+            self.writer.write(event)
+        except OSError as e:
+            self.health.dropped["event_write_failed"] += 1
+            self.log(f"cannot write event: {e.strerror}")
+            return
+        self.health.events += 1
+        self.health.ended[event.end] += 1
+        self.health.client_bytes += event.client_total
+
+    async def listen(self) -> None:
+        for r in self.config.responders:
+            for a in r.listen:
+
+                async def on_client(
+                    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, kind: str = r.kind
+                ) -> None:
+                    await self.handle(kind, reader, writer)
+
+                family = socket.AF_INET6 if ":" in a.host else socket.AF_INET
+                try:
+                    server = await asyncio.start_server(
+                        on_client, a.host, a.port, family=family, reuse_address=True,
+                        backlog=1024, limit=self.config.limits.max_line,
+                    )  # fmt: skip
+                except OSError as e:
+                    hint = " (ports below 1024 need CAP_NET_BIND_SERVICE)" if a.port < 1024 else ""
+                    raise ConfigError(
+                        f"{r.kind}: cannot listen on {a}: {e.strerror}{hint}"
+                    ) from None
+                self.servers.append(server)
+                self.log(f"{r.kind}: listening on {a}")
+
+    async def ingest_closed(self) -> None:
+        """Close the current event file and ingest every closed one (in a thread)."""
+        self.writer.rotate()
+        folder = self.config.events_dir
+        files = sorted(folder.glob("*.jsonl"))
+        if not files:
+            return
+        result = await asyncio.to_thread(ingest, files, self.settings)
+        for r in result.inputs:
+            path = Path(r.path)
+            if r.status in ("ingested", "duplicate"):
+                target, self.health.files_ingested = "ingested", self.health.files_ingested + 1
+            elif r.status == "failed":
+                target, self.health.files_failed = "failed", self.health.files_failed + 1
+                self.log(f"{path.name}: ingest failed: {r.message}")
+            else:
+                continue
+            (folder / target).mkdir(exist_ok=True)
+            os.replace(path, folder / target / path.name)
+        if result.error:
+            self.log(f"ingest stopped, will retry: {result.error}")
+        elif result.inputs:
+            n = sum(r.sessions for r in result.inputs)
+            self.log(f"ingested {len(result.inputs)} event file(s), {n} session(s)")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        for path in self.writer.recover():
+            self.log(f"{path.name}: closed a file a previous run left open")
+        await self.listen()
+        self.log("ready")
+        next_ingest = time.monotonic() + self.config.ingest_interval
+        ingesting: asyncio.Task[None] | None = None
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), FLUSH_SECONDS)
+            self.writer.flush()
+            if time.monotonic() >= next_ingest and (ingesting is None or ingesting.done()):
+                if ingesting is not None:
+                    ingesting.result()
+                ingesting = asyncio.create_task(self.ingest_closed())
+                next_ingest = time.monotonic() + self.config.ingest_interval
+        self.log("stopping")
+        for server in self.servers:
+            server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        if self.tasks:
+            await asyncio.wait(list(self.tasks))
+        if ingesting is not None:
+            await ingesting
+        await self.ingest_closed()
+
+
+def run_sensor(config: SensorConfig, settings: Settings, log: Log) -> Health:
+    """Run the sensor in the foreground until SIGTERM or SIGINT (see the module notes)."""
+    sensor = Sensor(config, settings, log)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await sensor.run(stop)
+
+    asyncio.run(main())
+    return sensor.health
