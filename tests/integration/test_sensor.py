@@ -1,0 +1,214 @@
+"""``teiten sensor run`` on loopback: exploits and logins reach the store, SIGTERM loses
+nothing, floods and garbage leave it answering. Every connection goes to 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from teiten.simulate.payloads import realtek_request, telnet_script
+
+HOST = "127.0.0.1"
+WAIT = 10.0
+"""Seconds the store has to show what a responder recorded (the issue's contract)."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+class Running:
+    """A ``teiten sensor run`` subprocess and where its responders listen."""
+
+    def __init__(self, tmp: Path, interval: float = 1.0, extra: str = "") -> None:
+        self.data = tmp / "data"
+        self.ports = {k: free_port() for k in ("upnp-realtek", "telnet", "blackhole", "http")}
+        blocks = "".join(
+            f'[[responder]]\nkind = "{k}"\nlisten = ["{HOST}:{p}"]\n\n'
+            for k, p in self.ports.items()
+        )
+        config = tmp / "sensor.toml"
+        config.write_text(
+            f'[sensor]\nname = "lab-1"\ndata = "data"\nspool = "spool"\n'
+            f'networks = ["192.0.2.0/24"]\ningest_interval = {interval}\n{extra}\n{blocks}'
+        )
+        self.spool = tmp / "spool"
+        self.lines: list[str] = []
+        self.ready = threading.Event()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "teiten", "sensor", "run", "--config", str(config)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp,
+        )  # fmt: skip
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self.ready.wait(60):
+            self.stop()
+            pytest.fail("sensor did not start: " + "\n".join(self.lines))
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if line.strip() == "sensor: ready":
+                self.ready.set()
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=120)
+        return self.proc.returncode, out
+
+    def teiten(self, *args: str) -> Any:
+        done = subprocess.run(
+            [sys.executable, "-m", "teiten", *args, "--data", str(self.data), "--format", "json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        return json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
+
+    def until(self, what: str, *args: str) -> tuple[Any, float]:
+        """The first JSON answer of a command that contains ``what``, and the seconds it took."""
+        start = time.monotonic()
+        while True:
+            rows = self.teiten(*args)
+            if rows and what in json.dumps(rows):
+                return rows, time.monotonic() - start
+            if time.monotonic() - start > 3 * WAIT:
+                pytest.fail(f"{what!r} not in {args} after {3 * WAIT:g}s: {rows}")
+            time.sleep(0.3)
+
+
+def exchange(port: int, data: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send ``data`` and read until the server closes."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(data)
+        s.shutdown(socket.SHUT_WR)
+        out = bytearray()
+        while chunk := s.recv(65536):
+            out += chunk
+        return bytes(out)
+
+
+def telnet_login(port: int) -> None:
+    """Play the simulator's successful Mirai-style login (variant 1) as the client."""
+    script, _ = telnet_script(np.random.default_rng(7), 1)
+    with socket.create_connection((HOST, port), timeout=10) as s:
+        for from_client, data in script:
+            if from_client:
+                s.sendall(data)
+                time.sleep(0.05)
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(65536):
+            pass
+
+
+@pytest.fixture(scope="module")
+def sensor(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    run = Running(tmp_path_factory.mktemp("sensor"))
+    yield run
+    run.stop()
+
+
+def test_soap_exploit_reaches_payloads_classified(sensor: Running) -> None:
+    request, facts = realtek_request(np.random.default_rng(1), f"{HOST}:52869", 0)
+    reply = exchange(sensor.ports["upnp-realtek"], request)
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Server: miniupnpd/1.0 UPnP/1.0" in reply and b"AddPortMappingResponse" in reply
+    url = facts["indicators"]["urls"][0]
+    rows, seconds = sensor.until(url, "payloads", "--cve", "CVE-2014-8361")
+    assert seconds <= WAIT
+    assert any("CVE-2014-8361" in r["cves"] and url in json.dumps(r) for r in rows)
+
+
+def test_telnet_login_recovered(sensor: Running) -> None:
+    telnet_login(sensor.ports["telnet"])
+    _, facts = telnet_script(np.random.default_rng(7), 1)
+    user = facts["logins"][-1]["username"]
+    sql = "SELECT username, password, commands FROM logins"
+    rows, seconds = sensor.until(user, "query", sql)
+    assert seconds <= WAIT
+    pairs = {(r["username"], r["password"]) for r in rows}
+    assert {(x["username"], x["password"]) for x in facts["logins"]} <= pairs
+
+
+def test_description_and_http_pages(sensor: Running) -> None:
+    for path in ("/picsdesc.xml", "/rootDesc.xml", "/wanipcn.xml"):
+        reply = exchange(sensor.ports["upnp-realtek"], f"GET {path} HTTP/1.1\r\n\r\n".encode())
+        assert reply.startswith(b"HTTP/1.1 200 OK") and b"miniupnpd/1.0" in reply
+    assert b"Realtek" in exchange(
+        sensor.ports["upnp-realtek"], b"GET /picsdesc.xml HTTP/1.0\r\n\r\n"
+    )
+    page = exchange(sensor.ports["http"], b"GET /cgi-bin/x?a=$(id) HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert page.startswith(b"HTTP/1.1 200 OK") and b"It works" in page
+
+
+def test_floods_and_garbage_keep_it_answering(sensor: Running) -> None:
+    port = sensor.ports["http"]
+    idle = []
+    for n in range(200):  # slowloris from 200 addresses: half a request line, then nothing
+        s = socket.create_connection(
+            (HOST, port), timeout=10, source_address=(f"127.0.1.{n + 1}", 0)
+        )
+        s.sendall(b"GET / HT")
+        idle.append(s)
+    crowd = [socket.create_connection((HOST, port), source_address=("127.0.2.1", 0))
+             for _ in range(40)]  # fmt: skip
+    closed: set[socket.socket] = set()
+    deadline = time.monotonic() + WAIT
+    while len(closed) < 40 - 32 and time.monotonic() < deadline:  # over max_per_source (32)
+        readable, _, _ = select.select([c for c in crowd if c not in closed], [], [], 1.0)
+        closed.update(readable)
+    assert len(closed) == 40 - 32
+    answered = 0
+    for c in crowd:
+        if c not in closed:
+            c.settimeout(10)
+            c.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            answered += c.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    assert answered == 32
+    garbage = np.random.default_rng(3).bytes(1 << 20)
+    with socket.create_connection((HOST, sensor.ports["blackhole"]), timeout=10) as g:
+        try:  # the sensor closes at its byte limit (64 KiB): a reset or an end of stream
+            for i in range(0, len(garbage), 1 << 14):
+                g.sendall(garbage[i : i + (1 << 14)])
+            end = g.recv(1)
+        except ConnectionError:
+            end = b""
+    assert end == b""
+    # Still answering, while the slow clients hold their connections.
+    reply = exchange(sensor.ports["upnp-realtek"], b"GET /rootDesc.xml HTTP/1.1\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+    for s in idle + crowd:
+        s.close()
+    assert sensor.proc.poll() is None
+
+
+def test_sigterm_loses_no_event(tmp_path: Path) -> None:
+    run = Running(tmp_path, interval=3600.0)  # no ingest before the signal
+    sent = 25
+    for n in range(sent):
+        exchange(run.ports["blackhole"], f"hello {n}\r\n".encode())
+    held = socket.create_connection((HOST, run.ports["telnet"]))  # still open at SIGTERM
+    held.sendall(b"root\r\n")
+    time.sleep(0.3)
+    code, out = run.stop()
+    held.close()
+    assert code == 0, run.lines
+    assert f"{sent + 1} events recorded" in out
+    rows = run.teiten("query", "SELECT count(*) AS n FROM sessions")
+    assert rows == [{"n": sent + 1}]
+    events = run.spool / "events"
+    assert not list(events.glob(".*.tmp")) and not list(events.glob("*.jsonl"))
+    assert len(list((events / "ingested").glob("*.jsonl"))) == 1
