@@ -18,7 +18,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from teiten.simulate.payloads import realtek_request, telnet_script
+from teiten.simulate.payloads import (
+    REALTEK_VARIANTS,
+    huawei_request,
+    realtek_request,
+    telnet_script,
+)
 
 HOST = "127.0.0.1"
 WAIT = 10.0
@@ -36,7 +41,8 @@ class Running:
 
     def __init__(self, tmp: Path, interval: float = 1.0, extra: str = "") -> None:
         self.data = tmp / "data"
-        self.ports = {k: free_port() for k in ("upnp-realtek", "telnet", "blackhole", "http")}
+        kinds = ("upnp-realtek", "huawei-hg532", "telnet", "blackhole", "http")
+        self.ports = {k: free_port() for k in kinds}
         blocks = "".join(
             f'[[responder]]\nkind = "{k}"\nlisten = ["{HOST}:{p}"]\n\n'
             for k, p in self.ports.items()
@@ -130,6 +136,22 @@ def test_soap_exploit_reaches_payloads_classified(sensor: Running) -> None:
     rows, seconds = sensor.until(url, "payloads", "--cve", "CVE-2014-8361")
     assert seconds <= WAIT
     assert any("CVE-2014-8361" in r["cves"] and url in json.dumps(r) for r in rows)
+
+
+def test_every_simulated_exploit_variant_is_classified(sensor: Running) -> None:
+    rng = np.random.default_rng(5)
+    sent = []
+    for variant in range(len(REALTEK_VARIANTS)):
+        request, facts = realtek_request(rng, f"{HOST}:52869", variant)
+        assert exchange(sensor.ports["upnp-realtek"], request).startswith(b"HTTP/1.1 200 OK")
+        sent.append(facts)
+    request, facts = huawei_request(rng, f"{HOST}:37215", 0)
+    assert b"UpgradeResponse" in exchange(sensor.ports["huawei-hg532"], request)
+    sent.append(facts)
+    rows, _ = sensor.until(facts["indicators"]["urls"][0], "payloads", "--limit", "1000")
+    for f in sent:
+        cve, url = f["cves"][0], f["indicators"]["urls"][0]
+        assert any(cve in r["cves"] and url in json.dumps(r) for r in rows), (cve, url)
 
 
 def test_telnet_login_recovered(sensor: Running) -> None:
