@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import gen_darknet
+import gen_mix
 from benchlib import (
     BENCH,
     RESULTS,
@@ -105,20 +106,32 @@ def best_of(repeat: int, step: Callable[[], Measured]) -> Measured:
     return best
 
 
-def ensure_capture(work: Path, packets: int, seed: int, day: str) -> tuple[Path, dict[str, Any]]:
-    """The capture for these parameters: reused when its sidecar matches, else generated."""
-    name = f"darknet-{packets // 1_000_000}M" if packets % 1_000_000 == 0 else f"darknet-{packets}"
+def ensure_capture(
+    work: Path, packets: int, seed: int, day: str, mix: str = "syn"
+) -> tuple[Path, dict[str, Any]]:
+    """The capture for these parameters: reused when its sidecar matches, else generated.
+
+    ``mix`` "syn" is :mod:`gen_darknet`'s SYN-only capture; the others are
+    :mod:`gen_mix`'s mixes.
+    """
+    size = f"{packets // 1_000_000}M" if packets % 1_000_000 == 0 else str(packets)
+    name = f"darknet-{size}" if mix == "syn" else f"mix-{mix}-{size}"
     path = work / f"{name}.pcap"
     meta_path = work / f"{name}.json"
     sources = 300_000
-    wanted = {"packets": packets, "seed": seed, "day": day, "sources": sources}
+    wanted: dict[str, Any] = {"packets": packets, "seed": seed, "day": day, "sources": sources}
+    if mix != "syn":
+        wanted["mix"] = mix
     if path.exists() and meta_path.exists():
         meta = json.loads(meta_path.read_text())
         if {k: meta.get(k) for k in wanted} == wanted and meta.get("bytes") == path.stat().st_size:
             meta["reused"] = True
             return path, meta
     print(f"generating {path} ({packets:,} packets)…", flush=True)
-    r = gen_darknet.generate(path, packets, seed=seed, day=day, sources=sources)
+    if mix == "syn":
+        r = gen_darknet.generate(path, packets, seed=seed, day=day, sources=sources)
+    else:
+        r = gen_mix.generate(path, packets, mix=mix, seed=seed, day=day, sources=sources)
     meta = {**wanted, **{k: v for k, v in asdict(r).items() if k != "path"}}
     meta_path.write_text(json.dumps(meta, indent=1) + "\n")
     meta["reused"] = False
@@ -145,6 +158,9 @@ def teiten_ingest(capture: Path, data: Path, threads: int, packets: int) -> Meas
     at_rest = tree_bytes(data / "packets", "*.parquet")
     label = "teiten ingest --threads 1 (1 core)" if threads == 1 else "teiten ingest --threads 2"
     check = f"{stored:,} stored, {at_rest / stored:.2f} B/pkt Parquet"
+    sessions = re.search(r"([\d,]+) sessions", run.stdout)
+    if sessions:
+        check += f", {sessions.group(1)} sessions"
     return Measured(f"ingest{threads}", label, run, stored, float(m.group(2)), check)
 
 
@@ -159,9 +175,10 @@ def python_tool(key: str, label: str, script: str, capture: Path, *extra: str) -
     run = run_timed(cmd, env=env, capture=True)
     out = json.loads(run.stdout)
     if key == "decode":
-        check = f"Mirai {out['fingerprints']['mirai']:,}, 23/tcp SYN {out['syn_top_ports']['23']:,}"
+        fp, top = out["fingerprints"], out["syn_top_ports"]
+        check = f"Mirai {fp.get('mirai', 0):,}, 23/tcp SYN {top.get('23', 0):,}"
     else:
-        check = f"Mirai {out['mirai']:,}, 23/tcp {out['top_ports']['23']:,}"
+        check = f"Mirai {out.get('mirai', 0):,}, 23/tcp {out['top_ports'].get('23', 0):,}"
     m = Measured(key, label, run, out["packets"], out["seconds"], check)
     m.stages = out.get("stages", {})
     return m
@@ -316,11 +333,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--day", default="2024-03-01")
     ap.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument(
+        "--mix",
+        nargs="+",
+        choices=MIX_CHOICES,
+        help="issue 14: measure these captures side by side (syn = gen_darknet's SYN-only, "
+        "the others gen_mix's) and write the section "
+        f'"{MIX_SECTION}" instead',
+    )
     args = ap.parse_args(argv)
     command = " ".join(["python", "bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     box = machine()
+    if args.mix:
+        mixes_main(args, command, work)
+        return
 
     capture, meta = ensure_capture(work, args.packets, args.seed, args.day)
     packets = int(meta["packets"])
@@ -454,6 +482,237 @@ add `--skip-slow-peers` to run dpkt and tshark on the first million packets only
         print(body)
     else:
         update_section(SECTION, body)
+        print(f"\nwrote {RESULTS}")
+
+
+MIX_CHOICES = ("realistic", "payload-heavy", "syn")
+MIX_SECTION = "Realistic mix (issue 14, baseline)"
+AREAS = (
+    ("session path (flows, classify)", ("/teiten/flows/", "/teiten/classify/")),
+    ("decode + fingerprints", ("/teiten/decode/", "/teiten/fingerprint/", "/teiten/capture/")),
+    ("write (store, Arrow, Parquet)", ("/teiten/store/", "/pyarrow/")),
+    ("enrich", ("/teiten/enrich/",)),
+    ("pipeline, CLI", ("/teiten/",)),
+)
+"""Where profiled time goes: the first area whose path fragment is in a function's file."""
+
+
+def _area(filename: str) -> str | None:
+    for name, parts in AREAS:
+        if any(p in filename for p in parts):
+            return name
+    return None
+
+
+def time_breakdown(profile: Path) -> tuple[float, dict[str, float]]:
+    """Seconds per area of :data:`AREAS` in a cProfile dump, and the profile's total.
+
+    A function outside the areas (numpy, builtins, numba dispatchers) counts
+    for the area of whoever called it, split by the time each caller spent in
+    it, walking up until a caller has an area ("other" when none has).
+    """
+    import pstats
+
+    stats: dict[Any, Any] = pstats.Stats(str(profile)).stats  # type: ignore[attr-defined]
+    memo: dict[Any, dict[str, float]] = {}
+
+    def shares(func: Any, depth: int = 0) -> dict[str, float]:
+        """How ``func``'s own time splits over the areas (fractions summing to 1)."""
+        if func in memo:
+            return memo[func]
+        area = _area(func[0])
+        if area is not None:
+            out = {area: 1.0}
+        else:
+            callers = stats[func][4] if func in stats else {}
+            total = sum(c[2] for c in callers.values())
+            out = {}
+            if depth > 40 or not callers or total <= 0:
+                out = {"other (imports, start-up, numpy outside teiten)": 1.0}
+            else:
+                memo[func] = {"other (imports, start-up, numpy outside teiten)": 1.0}  # cycles
+                for caller, c in callers.items():
+                    for k, v in shares(caller, depth + 1).items():
+                        out[k] = out.get(k, 0.0) + v * c[2] / total
+        memo[func] = out
+        return out
+
+    seconds: dict[str, float] = {}
+    whole = 0.0
+    for func, (_cc, _nc, tt, _ct, _callers) in stats.items():
+        whole += tt
+        for k, v in shares(func).items():
+            seconds[k] = seconds.get(k, 0.0) + tt * v
+    return whole, dict(sorted(seconds.items(), key=lambda kv: -kv[1]))
+
+
+def profile_ingest(capture: Path, work: Path) -> tuple[Run, float, dict[str, float]]:
+    """One ``teiten ingest --threads 1`` under cProfile, pinned to one core."""
+    data, dump = work / "data-profile", work / "ingest.prof"
+    shutil.rmtree(data, ignore_errors=True)
+    cmd = ["taskset", "-c", "0", sys.executable, "-m", "cProfile", "-o", str(dump),
+           "-m", "teiten", "ingest", str(capture), "--data", str(data), "--threads", "1",
+           "--sensor-net", SENSOR_NET]  # fmt: skip
+    warm(capture)
+    run = run_timed(cmd, env=ONE_CORE, capture=True)
+    whole, seconds = time_breakdown(dump)
+    shutil.rmtree(data, ignore_errors=True)
+    dump.unlink(missing_ok=True)
+    return run, whole, seconds
+
+
+def mix_verdicts(mix: str, by: dict[str, Measured]) -> list[str]:
+    """Issue 14's targets for this capture, measured value and MET / MISSED."""
+    t1, t2 = by["ingest1"], by["ingest2"]
+
+    def line(ok: bool, text: str) -> str:
+        return f"- **{'MET' if ok else 'MISSED'}** — {text}"
+
+    if mix == "realistic":
+        return [
+            line(t1.rate >= 2e6, f"realistic mix ≥ 2 M/s on one core: {human_rate(t1.rate)}"),
+            line(t2.rate >= 3.5e6, f"realistic mix ≥ 3.5 M/s on two cores: {human_rate(t2.rate)}"),
+        ]
+    if mix == "payload-heavy":
+        best = max(t1.rate, t2.rate)
+        return [line(best >= 1e6, f"payload-heavy mix ≥ 1 M/s: {human_rate(best)} (best of 1/2)")]
+    d_in = by["decode"].inproc_rate or 0.0
+    return [
+        line(t1.rate >= 5e6, f"SYN-only ≥ 5 M/s on one core: {human_rate(t1.rate)}"),
+        line(t2.rate >= 8e6, f"SYN-only ≥ 8 M/s on two cores: {human_rate(t2.rate)}"),
+        line(d_in >= 10e6, f"decode + fp + aggregates ≥ 10 M/s/core: {human_rate(d_in)}"),
+    ]
+
+
+def _shown(path: Path) -> Path:
+    """``path`` relative to the repository when it is inside it."""
+    try:
+        return path.relative_to(ROOT)
+    except ValueError:
+        return path
+
+
+def mix_steps(
+    capture: Path, packets: int, slow: Path, slow_packets: int, work: Path, n: int
+) -> list[tuple[str, int, Callable[[], Measured]]]:
+    """The tools to run on one capture of :func:`mixes_main`, with their repetitions."""
+    return [
+        ("cat", n, lambda: cat(capture, packets)),
+        ("teiten ingest --threads 1", n,
+         lambda: teiten_ingest(capture, work / "data-t1", 1, packets)),
+        ("teiten ingest --threads 2", n,
+         lambda: teiten_ingest(capture, work / "data-t2", 2, packets)),
+        ("decode_only", n, lambda: python_tool(
+            "decode", "teiten decode + fp + aggregates (1 core)", "decode_only.py", capture,
+            "--sensor-net", SENSOR_NET)),
+        ("struct loop", n, lambda: python_tool(
+            "struct", "CPython struct loop", "peer_struct.py", capture)),
+        ("tracereport", n, lambda: tracereport(capture, work, packets)),
+        ("tshark", 1, lambda: tshark(slow, slow_packets)),
+        ("dpkt", 1, lambda: python_tool("dpkt", "dpkt loop", "peer_dpkt.py", slow)),
+    ]  # fmt: skip
+
+
+def mixes_main(args: argparse.Namespace, command: str, work: Path) -> None:
+    """Issue 14: every tool on each mix in one run, a profile of the realistic one."""
+    box = machine()
+    n = args.repeat
+    parts: list[str] = []
+    targets: list[str] = []
+    load0 = Path("/proc/loadavg").read_text().split()[:3]
+    busy0, mine0, wall0 = busy_seconds(), children_seconds(), time.perf_counter()
+    for index, mix in enumerate(args.mix):
+        capture, meta = ensure_capture(work, args.packets, args.seed, args.day, mix)
+        packets = int(meta["packets"])
+        prefix = work / "first-1M.pcap"
+        prefix_packets = cut_pcap(capture, prefix, min(PREFIX, packets))
+        if index == 0:
+            print("warming up teiten (numba cache)…", flush=True)
+            run_timed([sys.executable, str(BENCH / "decode_only.py"), str(prefix)])
+            teiten_ingest(prefix, work / "warmup-data", 2, prefix_packets)
+            shutil.rmtree(work / "warmup-data", ignore_errors=True)
+        slow = prefix if args.skip_slow_peers else capture
+        slow_packets = prefix_packets if args.skip_slow_peers else packets
+        note = " (first 1 M packets)" if args.skip_slow_peers else ""
+        steps = mix_steps(capture, packets, slow, slow_packets, work, n)
+        results: list[Measured] = []
+        for name, repeat, step in steps:
+            print(f"[{mix}] {name} ({'best of ' + str(repeat) if repeat > 1 else 'once'})…")
+            r = best_of(repeat, step)
+            r.label += {"tshark": note, "dpkt": note}.get(r.key, "")
+            results.append(r)
+            print(f"  {r.packets:,} packets in {r.run.wall:.2f}s: {human_rate(r.rate)}", flush=True)
+        by = {r.key: r for r in results}
+        at_rest = tree_bytes(work / "data-t1" / "packets", "*.parquet") / packets
+        for t in (1, 2):
+            shutil.rmtree(work / f"data-t{t}", ignore_errors=True)
+        prefix.unlink(missing_ok=True)
+        peers = {k: by[k].rate for k in ("dpkt", "tshark", "tracereport", "cat")}
+        rows = table(results, peers)
+        kinds = ", ".join(f"{k} {v / packets:.1%}" for k, v in meta["by_kind"].items())
+        gen = "gen_darknet.py" if mix == "syn" else f"gen_mix.py --mix {mix}"
+        walls = "; ".join(
+            f"{r.label}: {', '.join(f'{w:.2f}' for w in r.walls)}" for r in results if r.walls
+        )
+        verdicts_ = mix_verdicts(mix, by)
+        targets += verdicts_
+        parts.append(
+            f"### {mix}: {packets:,} packets, {meta['bytes'] / packets:.1f} bytes/packet\n\n"
+            f"Capture `{_shown(capture)}` by `bench/{gen}` (seed {args.seed}); kinds: "
+            f"{kinds}.\n\n" + "\n".join(rows) + f"\n\n- wall s of each run: {walls}\n"
+            f"- teiten at rest: {at_rest:.2f} bytes/packet of Parquet (`--threads 1`)\n"
+            + "\n".join(verdicts_)
+        )
+        print("\n".join(rows), flush=True)
+    measuring = time.perf_counter() - wall0
+    others = max(0.0, busy_seconds() - busy0 - (children_seconds() - mine0))
+    load1 = Path("/proc/loadavg").read_text().split()[:3]
+
+    breakdown = ""
+    if "realistic" in args.mix:
+        capture, meta = ensure_capture(work, args.packets, args.seed, args.day, "realistic")
+        print("profiling one teiten ingest --threads 1 of the realistic mix…", flush=True)
+        run, whole, seconds = profile_ingest(capture, work)
+        lines = "\n".join(
+            f"| {k} | {v:.2f} | {v / whole:.0%} |" for k, v in seconds.items() if v >= 0.005
+        )
+        breakdown = f"""
+### Where the time goes (realistic mix, one core)
+
+One `teiten ingest --threads 1` of the realistic capture under cProfile
+(`taskset -c 0 python -m cProfile -m teiten ingest …`; {run.wall:.1f} s wall with
+the profiler's overhead, {whole:.1f} s of profiled time). Each function's own time
+counts for its package; time in numpy, builtins, numba kernels and other libraries
+counts for the teiten package that called them.
+
+| area | seconds | share |
+|---|---:|---:|
+{lines}
+"""
+    body = f"""
+Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
+
+    {command}
+
+{box.markdown()}
+- load average before / after: {" ".join(load0)} / {" ".join(load1)}; other processes
+  used {others:,.0f} CPU-s while these measurements took {measuring:,.0f} s on
+  {box.cores} cores ({others / (measuring * box.cores):.0%} of its capacity).
+- method as in "Ingest (issue 2)": page cache warm, `/usr/bin/time -v`, "1 core" pinned
+  with `taskset -c 0` and `NUMBA_NUM_THREADS=1`, best of {n} for the fast tools, tshark
+  and dpkt once; ratios divide packets/s (wall). tshark and tracereport do no
+  reassembly or payload classification: they are the floor of reading the file.
+
+{(chr(10) * 2).join(parts)}
+{breakdown}
+Targets (issue 14) measured here:
+
+{chr(10).join(targets)}
+"""
+    if args.no_results:
+        print(body)
+    else:
+        update_section(MIX_SECTION, body)
         print(f"\nwrote {RESULTS}")
 
 
