@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from teiten.config import Settings
-from teiten.errors import ConfigError
+from teiten.errors import ConfigError, TeitenError
 from teiten.pipeline import ingest
 from teiten.sensor.blackhole import Blackhole
 from teiten.sensor.config import SensorConfig
@@ -173,18 +173,24 @@ class Sensor:
         files = sorted(folder.glob("*.jsonl"))
         if not files:
             return
-        result = await asyncio.to_thread(ingest, files, self.settings)
-        for r in result.inputs:
+        try:
+            result = await asyncio.to_thread(ingest, files, self.settings)
+        except TeitenError as e:  # the store is busy or unwritable: the files wait
+            self.log(f"ingest failed, will retry: {e}")
+            return
+        # A run stopped by the store (full disk) names the input it stopped at: that waits.
+        for r in result.inputs[:-1] if result.error else result.inputs:
             path = Path(r.path)
-            if r.status in ("ingested", "duplicate"):
+            if r.status in ("ingested", "stopped", "duplicate"):
                 target, self.health.files_ingested = "ingested", self.health.files_ingested + 1
-            elif r.status == "failed":
+            else:  # failed, or not recognised as an event file (damaged by a crash)
                 target, self.health.files_failed = "failed", self.health.files_failed + 1
-                self.log(f"{path.name}: ingest failed: {r.message}")
-            else:
-                continue
-            (folder / target).mkdir(exist_ok=True)
-            os.replace(path, folder / target / path.name)
+                self.log(f"{path.name}: not ingested ({r.status}): {r.message}")
+            try:
+                (folder / target).mkdir(exist_ok=True)
+                os.replace(path, folder / target / path.name)
+            except OSError as e:
+                self.log(f"{path.name}: cannot move to {target}/: {e.strerror}")
         if result.error:
             self.log(f"ingest stopped, will retry: {result.error}")
         elif result.inputs:
