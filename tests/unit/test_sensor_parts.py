@@ -193,3 +193,25 @@ def test_telnet_lines_and_answers() -> None:
     assert take_line(bytearray(b"no end"), 100) is None
     assert answer("rm -rf /; reboot") == b""  # canned: nothing runs, the text is not parsed
     assert answer("$(curl x)") == b"-sh: $(curl: not found\r\n"
+
+
+def test_cli_example_check_and_one_line_errors(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from teiten.cli.main import cli
+
+    runner = CliRunner()
+    example = runner.invoke(cli, ["sensor", "example-config"])
+    assert example.exit_code == 0
+    good = tmp_path / "good.toml"
+    good.write_text(example.output.replace("127.0.0.1:2323", "127.0.0.1:23"))
+    check = runner.invoke(cli, ["sensor", "check", "--config", str(good)])
+    assert check.exit_code == 0, check.output
+    assert "telnet: listens on 127.0.0.1:23 (TCP)" in check.output
+    assert "CAP_NET_BIND_SERVICE" in check.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text(example.output.replace('kind = "blackhole"', 'kind = "black\\u001b[2Jhole"'))
+    for args in (["--config", str(bad)], ["--config", str(tmp_path / "missing.toml")]):
+        result = runner.invoke(cli, ["sensor", "check", *args])
+        assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+        assert "\x1b" not in result.output and "Traceback" not in result.output
