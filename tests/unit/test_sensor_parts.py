@@ -133,11 +133,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _converse(tmp_path: Path, kind: str, steps: list[bytes]) -> tuple[bytes, list[Event]]:
+async def _converse(
+    tmp_path: Path, kind: str, steps: list[bytes], hold: float = 0.0, **limits: float
+) -> tuple[bytes, list[Event]]:
     """Send each step to a fresh responder, read until it closes; its recorded events."""
     port = _free_port()
     doc = {"sensor": {"name": "t", "data": str(tmp_path / "d"), "spool": str(tmp_path / "s"),
-                      "idle_timeout": 5},
+                      "idle_timeout": 5, **limits},
            "responder": [{"kind": kind, "listen": [f"{HOST}:{port}"]}]}  # fmt: skip
     sensor = Sensor(parse_config(doc), load_settings(env={}), lambda line: None)
     events: list[Event] = []
@@ -145,13 +147,17 @@ async def _converse(tmp_path: Path, kind: str, steps: list[bytes]) -> tuple[byte
     await sensor.listen()
     reader, writer = await asyncio.open_connection(HOST, port)
     out = bytearray()
-    for step in steps:
-        writer.write(step)
-        await writer.drain()
-        await asyncio.sleep(0.05)
-    writer.write_eof()
-    while chunk := await reader.read(65536):
-        out += chunk
+    try:
+        for step in steps:
+            writer.write(step)
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(hold)
+        writer.write_eof()
+        while chunk := await reader.read(65536):
+            out += chunk
+    except ConnectionError:  # the sensor cut the connection (a limit)
+        pass
     writer.close()
     for server in sensor.servers:
         server.close()
@@ -215,3 +221,24 @@ def test_cli_example_check_and_one_line_errors(tmp_path: Path) -> None:
         result = runner.invoke(cli, ["sensor", "check", *args])
         assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
         assert "\x1b" not in result.output and "Traceback" not in result.output
+
+
+def test_idle_total_and_byte_limits_end_connections(tmp_path: Path) -> None:
+    _, idle = asyncio.run(_converse(tmp_path, "http", [b"GET / HT"], 2.0, idle_timeout=0.2))
+    assert idle[0].end == "idle" and idle[0].client == b"GET / HT"
+    drip = [b"x"] * 40  # a byte every 50 ms: never idle, stopped by the total timeout
+    _, total = asyncio.run(_converse(tmp_path, "blackhole", drip, total_timeout=0.5))
+    assert total[0].end == "total" and 0 < total[0].client_total < 40
+    _, big = asyncio.run(_converse(tmp_path, "blackhole", [b"y" * 5000], max_bytes=1000))
+    assert big[0].end == "bytes" and big[0].client_total == 1000
+
+
+def test_event_reader_ipv6(tmp_path: Path) -> None:
+    f = tmp_path / "e.jsonl"
+    e = _event(1, b"\xff\xfb\x1froot\r\nxc3511\r\nsh\r\n", src="2001:db8::7")
+    e.dst, e.dst_port = "2001:db8::1", 23
+    f.write_bytes(e.line())
+    read = read_events(f, enricher=CountryEnricher(open_country_source("iptocc")))
+    row = read.sessions.to_pylist()[0]
+    assert row["ip_version"] == 6 and row["app"] == "telnet"
+    assert [(x["username"], x["password"]) for x in read.logins.to_pylist()] == [("root", "xc3511")]
