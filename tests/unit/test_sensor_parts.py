@@ -242,3 +242,10 @@ def test_event_reader_ipv6(tmp_path: Path) -> None:
     row = read.sessions.to_pylist()[0]
     assert row["ip_version"] == 6 and row["app"] == "telnet"
     assert [(x["username"], x["password"]) for x in read.logins.to_pylist()] == [("root", "xc3511")]
+
+
+def test_http_any_request_and_expect_continue(tmp_path: Path) -> None:
+    head = b"POST /cgi-bin/luci HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"
+    out, events = asyncio.run(_converse(tmp_path, "http", [head, b"a=1"]))
+    assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") and b"It works" in out
+    assert events[0].client == head + b"a=1" and events[0].server == out

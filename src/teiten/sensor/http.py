@@ -45,6 +45,8 @@ async def read_request(conn: Conversation) -> Request | None:
             req.headers.setdefault(name.strip().lower(), value.strip())
     length = req.headers.get("content-length", "0").strip()
     n = int(length) if length.isdigit() and len(length) < 10 else 0
+    if n and req.headers.get("expect", "").lower() == "100-continue":  # curl, for big bodies
+        await conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     req.body = await conn.read_exactly(min(n, conn.limits.max_bytes))
     return req
 
