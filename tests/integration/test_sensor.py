@@ -43,6 +43,7 @@ class Running:
         self.data = tmp / "data"
         kinds = ("upnp-realtek", "huawei-hg532", "telnet", "blackhole", "http")
         self.ports = {k: free_port() for k in kinds}
+        self.metrics = free_port()
         blocks = "".join(
             f'[[responder]]\nkind = "{k}"\nlisten = ["{HOST}:{p}"]\n\n'
             for k, p in self.ports.items()
@@ -50,7 +51,8 @@ class Running:
         config = tmp / "sensor.toml"
         config.write_text(
             f'[sensor]\nname = "lab-1"\ndata = "data"\nspool = "spool"\n'
-            f'networks = ["192.0.2.0/24"]\ningest_interval = {interval}\n{extra}\n{blocks}'
+            f'networks = ["192.0.2.0/24"]\ningest_interval = {interval}\n'
+            f'metrics = "{HOST}:{self.metrics}"\n{extra}\n{blocks}'
         )
         self.spool = tmp / "spool"
         self.lines: list[str] = []
@@ -215,6 +217,23 @@ def test_floods_and_garbage_keep_it_answering(sensor: Running) -> None:
     for s in idle + crowd:
         s.close()
     assert sensor.proc.poll() is None
+
+
+def test_metrics_endpoint_counts(sensor: Running) -> None:
+    def counters() -> dict[str, float]:
+        text = exchange(sensor.metrics, b"GET /metrics HTTP/1.1\r\n\r\n").decode()
+        assert text.startswith("HTTP/1.1 200 OK") and "text/plain; version=0.0.4" in text
+        body = text.split("\r\n\r\n", 1)[1]
+        return {
+            k: float(v) for k, v in (x.rsplit(" ", 1) for x in body.splitlines() if x[:1] != "#")
+        }
+
+    before = counters()
+    exchange(sensor.ports["blackhole"], b"ping")
+    after = counters()
+    assert after["teiten_sensor_connections_total"] == before["teiten_sensor_connections_total"] + 1
+    assert after["teiten_sensor_events_total"] == before["teiten_sensor_events_total"] + 1
+    assert exchange(sensor.metrics, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 404")
 
 
 def test_sigterm_loses_no_event(tmp_path: Path) -> None:

@@ -58,6 +58,8 @@ def test_example_config_is_accepted(tmp_path: Path) -> None:
          "127.0.0.1:80 is already used by responder 1 (http)"),
         (_config('networks = ["300.1.2.0/24"]'), "is not a network"),
         (_config("max_bytes = -1"), "sensor.max_bytes: a positive integer"),
+        (_config('metrics = "192.0.2.1:9108"'), "must be a loopback address"),
+        (_config('metrics = "127.0.0.1:8080"'), "127.0.0.1:8080 is already used"),
         (_config(responders='[[responder]]\nkind = "http"\nport = 80\n'), "unknown key 'port'"),
         ('[sensor]\nname = "t"\n', "sensor.data: a non-empty string"),
         (_config() + "[capture]\nmode = 1\n", "capture: unknown key 'mode'"),
@@ -249,3 +251,15 @@ def test_http_any_request_and_expect_continue(tmp_path: Path) -> None:
     out, events = asyncio.run(_converse(tmp_path, "http", [head, b"a=1"]))
     assert out.startswith(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK") and b"It works" in out
     assert events[0].client == head + b"a=1" and events[0].server == out
+
+
+def test_metrics_text() -> None:
+    from teiten.sensor.health import Health
+    from teiten.sensor.metrics import render
+
+    health = Health(connections=3, events=3)
+    health.dropped["max_per_source"] = 2
+    text = render(health, 1).decode()
+    assert "teiten_sensor_connections_total 3\n" in text
+    assert 'teiten_sensor_dropped_total{reason="max_per_source"} 2\n' in text
+    assert "# TYPE teiten_sensor_open_connections gauge\nteiten_sensor_open_connections 1" in text

@@ -73,6 +73,8 @@ class SensorConfig:
     limits: Limits
     ingest_interval: float = 5.0
     """Seconds between closing the event file and ingesting closed files."""
+    metrics: Listen | None = None
+    """Loopback address of the Prometheus metrics endpoint, when given."""
     capture: dict[str, str] | None = None
     """The ``[capture]`` table when given (passive capture is not built yet: see docs)."""
 
@@ -81,7 +83,7 @@ class SensorConfig:
         return self.spool / "events"
 
 
-_SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval"}
+_SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval", "metrics"}
 _LIMIT_KEYS = {"max_bytes", "max_line", "idle_timeout", "total_timeout", "max_connections",
                "max_per_source"}  # fmt: skip
 _CAPTURE_KEYS = {"interface", "filter"}
@@ -193,6 +195,14 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         if k in sensor and (v := _number(sensor[k], k, integer=k.startswith("max_")))
     }
     interval = _number(sensor.get("ingest_interval", 5.0), "ingest_interval", integer=False)
+    metrics = None
+    if "metrics" in sensor:
+        metrics = parse_listen(sensor["metrics"])
+        if not ipaddress.ip_address(metrics.host).is_loopback:
+            raise ConfigError(f"sensor.metrics {str(metrics)!r}: must be a loopback address")
+    responders = _responders(doc.get("responder"))
+    if metrics is not None and any(metrics == a for r in responders for a in r.listen):
+        raise ConfigError(f"sensor.metrics: {metrics} is already used by a responder")
     capture = doc.get("capture")
     if capture is not None:
         if not isinstance(capture, dict):
@@ -204,7 +214,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         data=data,
         spool=spool,
         networks=_networks(sensor.get("networks", [])),
-        responders=_responders(doc.get("responder")),
+        responders=responders,
+        metrics=metrics,
         limits=Limits(**limits),  # type: ignore[arg-type]
         ingest_interval=interval,
         capture=capture,
@@ -237,6 +248,8 @@ def describe(config: SensorConfig) -> list[str]:
     ]
     for r in config.responders:
         lines.extend(f"{r.kind}: listens on {a} (TCP)" for a in r.listen)
+    if config.metrics is not None:
+        lines.append(f"metrics: Prometheus text on http://{config.metrics}/metrics")
     if any(a.port < 1024 for r in config.responders for a in r.listen):
         lines.append("note: ports below 1024 need CAP_NET_BIND_SERVICE (docs/sensor.md)")
     if config.capture is not None:
@@ -257,6 +270,7 @@ data = "teiten-data"               # the store it feeds (as --data elsewhere); r
 spool = "spool"                    # event files wait here (spool/events) before ingestion
 networks = ["203.0.113.0/24"]      # the sensor's own addresses: secret; never published
 ingest_interval = 5                # seconds between closing the event file and ingesting it
+# metrics = "127.0.0.1:9108"       # Prometheus text at /metrics (loopback addresses only)
 # Limits per connection and in all (defaults shown):
 # max_bytes = 65536                # client bytes read per connection
 # max_line = 4096                  # longest header or Telnet line

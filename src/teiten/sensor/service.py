@@ -25,7 +25,6 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from teiten.config import Settings
@@ -34,8 +33,10 @@ from teiten.pipeline import ingest
 from teiten.sensor.blackhole import Blackhole
 from teiten.sensor.config import SensorConfig
 from teiten.sensor.events import Event, EventWriter
+from teiten.sensor.health import Health
 from teiten.sensor.http import Http
 from teiten.sensor.huawei_hg532 import HuaweiHg532
+from teiten.sensor.metrics import serve
 from teiten.sensor.responder import Conversation, Responder
 from teiten.sensor.telnet import Telnet
 from teiten.sensor.upnp_realtek import UpnpRealtek
@@ -50,19 +51,6 @@ LOCK_WAIT = 60.0
 """Seconds an ingest waits for another writer of the store before trying next round."""
 
 Log = Callable[[str], None]
-
-
-@dataclass
-class Health:
-    """What the sensor did (printed at the end of ``teiten sensor run``)."""
-
-    connections: int = 0
-    events: int = 0
-    dropped: Counter[str] = field(default_factory=Counter)
-    ended: Counter[str] = field(default_factory=Counter)
-    client_bytes: int = 0
-    files_ingested: int = 0
-    files_failed: int = 0
 
 
 def _address(info: object) -> tuple[str, int]:
@@ -165,6 +153,26 @@ class Sensor:
                     ) from None
                 self.servers.append(server)
                 self.log(f"{r.kind}: listening on {a}")
+        if (m := self.config.metrics) is not None:
+            try:
+                server = await asyncio.start_server(
+                    self.metrics, m.host, m.port, reuse_address=True
+                )
+            except OSError as e:
+                raise ConfigError(f"metrics: cannot listen on {m}: {e.strerror}") from None
+            self.servers.append(server)
+            self.log(f"metrics: http://{m}/metrics")
+
+    async def metrics(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Answer one request on the loopback metrics address (never recorded as an event)."""
+        conn = Conversation(reader, writer, self.config.limits)
+        try:
+            async with asyncio.timeout(self.config.limits.total_timeout):
+                await serve(conn, self.health, sum(self.open.values()))
+        except (TimeoutError, ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
 
     async def ingest_closed(self) -> None:
         """Close the current event file and ingest every closed one (in a thread)."""

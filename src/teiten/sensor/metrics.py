@@ -1,0 +1,73 @@
+"""The sensor's own health in the Prometheus text format, served on a loopback address.
+
+``GET /metrics`` on the ``metrics`` address of ``[sensor]`` (loopback only: the
+config refuses anything else) answers :func:`render` of the running sensor's
+counters; any other request gets 404. Requests are read with the same limits
+as the responders'.
+"""
+
+from __future__ import annotations
+
+from teiten.sensor.health import Health
+from teiten.sensor.http import read_request, response
+from teiten.sensor.responder import Conversation
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def render(health: Health, open_now: int) -> bytes:
+    """The counters as Prometheus exposition text."""
+    out: list[str] = []
+
+    def metric(name: str, kind: str, text: str, values: dict[str, int]) -> None:
+        out.extend([f"# HELP teiten_sensor_{name} {text}", f"# TYPE teiten_sensor_{name} {kind}"])
+        for labels, value in values.items():
+            out.append(f"teiten_sensor_{name}{labels} {value}")
+
+    metric(
+        "connections_total",
+        "counter",
+        "Connections accepted and recorded.",
+        {"": health.connections},
+    )
+    metric("open_connections", "gauge", "Connections open now.", {"": open_now})
+    metric("events_total", "counter", "Events written to event files.", {"": health.events})
+    metric(
+        "client_bytes_total",
+        "counter",
+        "Bytes clients sent (read, within limits).",
+        {"": health.client_bytes},
+    )
+    metric(
+        "dropped_total",
+        "counter",
+        "Connections closed unrecorded, by reason.",
+        {f'{{reason="{k}"}}': v for k, v in sorted(health.dropped.items())},
+    )
+    metric(
+        "ended_total",
+        "counter",
+        "Recorded connections by how they ended.",
+        {f'{{reason="{k}"}}': v for k, v in sorted(health.ended.items())},
+    )
+    metric(
+        "files_ingested_total",
+        "counter",
+        "Event files ingested into the store.",
+        {"": health.files_ingested},
+    )
+    metric("files_failed_total", "counter", "Event files that could not be ingested.",
+           {"": health.files_failed})  # fmt: skip
+    return ("\n".join(out) + "\n").encode()
+
+
+async def serve(conn: Conversation, health: Health, open_now: int) -> None:
+    """Answer one request on the metrics address."""
+    req = await read_request(conn)
+    if req is None:
+        return
+    if req.method == "GET" and req.path.split("?")[0] == "/metrics":
+        body = render(health, open_now)
+        await conn.write(response(200, "OK", body, server="teiten", ctype=CONTENT_TYPE))
+    else:
+        await conn.write(response(404, "Not Found", b"", server="teiten"))
