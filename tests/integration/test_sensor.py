@@ -86,6 +86,14 @@ class Running:
         )  # fmt: skip
         return json.loads(done.stdout) if done.returncode == 0 and done.stdout.strip() else None
 
+    def counters(self) -> dict[str, float]:
+        """The sensor's metrics (``GET /metrics``) by name."""
+        text = exchange(self.metrics, b"GET /metrics HTTP/1.1\r\n\r\n").decode()
+        assert text.startswith("HTTP/1.1 200 OK") and "text/plain; version=0.0.4" in text
+        body = text.split("\r\n\r\n", 1)[1]
+        lines = (x.rsplit(" ", 1) for x in body.splitlines() if x[:1] != "#")
+        return {k: float(v) for k, v in lines}
+
     def until(self, what: str, *args: str) -> tuple[Any, float]:
         """The first JSON answer of a command that contains ``what``, and the seconds it took."""
         start = time.monotonic()
@@ -220,17 +228,9 @@ def test_floods_and_garbage_keep_it_answering(sensor: Running) -> None:
 
 
 def test_metrics_endpoint_counts(sensor: Running) -> None:
-    def counters() -> dict[str, float]:
-        text = exchange(sensor.metrics, b"GET /metrics HTTP/1.1\r\n\r\n").decode()
-        assert text.startswith("HTTP/1.1 200 OK") and "text/plain; version=0.0.4" in text
-        body = text.split("\r\n\r\n", 1)[1]
-        return {
-            k: float(v) for k, v in (x.rsplit(" ", 1) for x in body.splitlines() if x[:1] != "#")
-        }
-
-    before = counters()
+    before = sensor.counters()
     exchange(sensor.ports["blackhole"], b"ping")
-    after = counters()
+    after = sensor.counters()
     assert after["teiten_sensor_connections_total"] == before["teiten_sensor_connections_total"] + 1
     assert after["teiten_sensor_events_total"] == before["teiten_sensor_events_total"] + 1
     assert exchange(sensor.metrics, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 404")
@@ -241,15 +241,24 @@ def test_sigterm_loses_no_event(tmp_path: Path) -> None:
     sent = 25
     for n in range(sent):
         exchange(run.ports["blackhole"], f"hello {n}\r\n".encode())
-    held = socket.create_connection((HOST, run.ports["telnet"]))  # still open at SIGTERM
-    held.sendall(b"root\r\n")
-    time.sleep(0.3)
+    held = [socket.create_connection((HOST, run.ports["telnet"]))]  # still open at SIGTERM
+    held[0].sendall(b"root\r\n")
+    for n in range(30):  # and 30 more, mid-conversation, from 30 addresses
+        s = socket.create_connection(
+            (HOST, run.ports["http"]), source_address=(f"127.0.3.{n + 1}", 0)
+        )
+        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    deadline = time.monotonic() + WAIT
+    while run.counters()["teiten_sensor_open_connections"] < 31:  # all accepted
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     code, out = run.stop()
-    held.close()
+    for s in held:
+        s.close()
     assert code == 0, run.lines
-    assert f"{sent + 1} events recorded" in out
-    rows = run.teiten("query", "SELECT count(*) AS n FROM sessions")
-    assert rows == [{"n": sent + 1}]
+    assert f"{sent + 31} events recorded" in out
+    assert run.teiten("query", "SELECT count(*) AS n FROM sessions") == [{"n": sent + 31}]
     events = run.spool / "events"
     assert not list(events.glob(".*.tmp")) and not list(events.glob("*.jsonl"))
     assert len(list((events / "ingested").glob("*.jsonl"))) == 1
