@@ -263,3 +263,21 @@ def test_metrics_text() -> None:
     assert "teiten_sensor_connections_total 3\n" in text
     assert 'teiten_sensor_dropped_total{reason="max_per_source"} 2\n' in text
     assert "# TYPE teiten_sensor_open_connections gauge\nteiten_sensor_open_connections 1" in text
+
+
+def test_a_failing_responder_is_recorded_not_fatal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from teiten.sensor import service
+    from teiten.sensor.responder import Conversation
+
+    class Broken:
+        kind = "blackhole"
+
+        async def converse(self, conn: Conversation) -> None:
+            await conn.read()
+            raise ValueError("a bug")
+
+    monkeypatch.setitem(service.RESPONDERS, "blackhole", Broken)
+    _, events = asyncio.run(_converse(tmp_path, "blackhole", [b"boom"]))
+    assert events[0].end == "bug" and events[0].client == b"boom"

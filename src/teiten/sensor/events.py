@@ -44,7 +44,8 @@ class Event:
     client_total: int
     server: bytes
     end: str
-    """Why it ended: ``closed``, ``idle``, ``total``, ``bytes``, ``shutdown``, ``error``."""
+    """Why it ended: ``closed``, ``idle``, ``total``, ``bytes``, ``shutdown``, ``error``, or
+    ``bug`` (the responder failed; logged)."""
 
     def line(self) -> bytes:
         """The event as one JSON line (newline included), at most :data:`MAX_EVENT` bytes."""

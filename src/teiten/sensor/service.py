@@ -71,6 +71,8 @@ class Sensor:
         self.writer = EventWriter(config.events_dir, config.name)
         self.health = Health()
         self.open: Counter[str] = Counter()
+        """Open connections per client address."""
+        self.open_total = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.servers: list[asyncio.Server] = []
 
@@ -79,7 +81,7 @@ class Sensor:
     ) -> None:
         limits = self.config.limits
         src, src_port = _address(writer.get_extra_info("peername"))
-        if sum(self.open.values()) >= limits.max_connections:
+        if self.open_total >= limits.max_connections:
             reason = "max_connections"
         elif self.open[src] >= limits.max_per_source:
             reason = "max_per_source"
@@ -93,6 +95,7 @@ class Sensor:
         assert task is not None
         self.tasks.add(task)
         self.open[src] += 1
+        self.open_total += 1
         self.health.connections += 1
         conn = Conversation(reader, writer, limits)
         start = time.time_ns()
@@ -106,12 +109,16 @@ class Sensor:
             conn.end = "shutdown"
         except (ConnectionError, OSError):
             conn.end = "error"
+        except Exception as e:  # a responder's bug must not end the sensor or print a traceback
+            conn.end = "bug"
+            self.log(f"{kind} responder failed: {type(e).__name__} (connection recorded)")
         finally:
             if conn.end == "closed":
                 writer.close()
             else:
                 writer.transport.abort()
             self.open[src] -= 1
+            self.open_total -= 1
             if not self.open[src]:
                 del self.open[src]
             self.tasks.discard(task)
@@ -168,7 +175,7 @@ class Sensor:
         conn = Conversation(reader, writer, self.config.limits)
         try:
             async with asyncio.timeout(self.config.limits.total_timeout):
-                await serve(conn, self.health, sum(self.open.values()))
+                await serve(conn, self.health, self.open_total)
         except (TimeoutError, ConnectionError, OSError):
             pass
         finally:
