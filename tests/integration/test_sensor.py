@@ -40,7 +40,9 @@ def free_port() -> int:
 class Running:
     """A ``teiten sensor run`` subprocess and where its responders listen."""
 
-    def __init__(self, tmp: Path, interval: float = 1.0, extra: str = "") -> None:
+    def __init__(
+        self, tmp: Path, interval: float = 1.0, extra: str = "", networks: str = "192.0.2.0/24"
+    ) -> None:
         self.data = tmp / "data"
         kinds = ("upnp-realtek", "huawei-hg532", "telnet", "blackhole", "http")
         self.ports = {k: free_port() for k in kinds}
@@ -52,7 +54,7 @@ class Running:
         config = tmp / "sensor.toml"
         config.write_text(
             f'[sensor]\nname = "lab-1"\ndata = "data"\nspool = "spool"\n'
-            f'networks = ["192.0.2.0/24"]\ningest_interval = {interval}\n'
+            f'networks = ["{networks}"]\ningest_interval = {interval}\n'
             f'metrics = "{HOST}:{self.metrics}"\n{extra}\n{blocks}'
         )
         self.spool = tmp / "spool"
@@ -261,3 +263,37 @@ def test_sigterm_loses_no_event(tmp_path: Path) -> None:
     events = run.spool / "events"
     assert not list(events.glob(".*.tmp")) and not list(events.glob("*.jsonl"))
     assert len(list((events / "ingested").glob("*.jsonl"))) == 1
+
+
+def test_capture_inbox_surge_detected_on_schedule_and_status(tmp_path: Path) -> None:
+    """A simulated surge renamed into spool/captures becomes a stored alert, no ``detect`` run."""
+    from teiten.simulate import simulate
+
+    run = Running(tmp_path, extra="detect_interval = 1", networks="203.0.113.0/24")
+    try:
+        sim = simulate("npa-2017", tmp_path / "sim", scale=0.02)
+        inbox = run.spool / "captures"
+        inbox.mkdir(parents=True, exist_ok=True)
+        staged = inbox / ".npa-2017.pcap.tmp"  # written beside, then renamed into place
+        staged.write_bytes(sim.pcap.read_bytes())
+        staged.rename(inbox / "npa-2017.pcap")
+        rows, _ = run.until("surge", "alerts")
+        assert any(r["kind"] == "surge" for r in rows)
+        assert (inbox / "ingested" / "npa-2017.pcap").exists()
+        assert not (inbox / "npa-2017.pcap").exists()
+        status = subprocess.run(
+            [sys.executable, "-m", "teiten", "sensor", "status", "--config",
+             str(tmp_path / "sensor.toml"), "--format", "json"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert status.returncode == 0, status.stderr
+        live = json.loads(status.stdout)[0]
+        assert live["running"] is True and live["source"] == "metrics"
+        assert live["alerts_open"] >= 1 and live["files_ingested"] >= 1
+        assert live["last_detection"] and live["captures_waiting"] == 0
+    finally:
+        code, out = run.stop()
+    assert code == 0, run.lines
+    assert "file(s) ingested" in out
+    assert any("detection: " in line and "open" in line for line in run.lines)
+    assert not any("Traceback" in line for line in run.lines)

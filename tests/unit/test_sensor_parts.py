@@ -64,6 +64,8 @@ def test_example_config_is_accepted(tmp_path: Path) -> None:
         ('[sensor]\nname = "t"\n', "sensor.data: a non-empty string"),
         (_config() + "[capture]\nmode = 1\n", "capture: unknown key 'mode'"),
         ("[sensor\n", "sensor config"),
+        (_config("detect_interval = -5"), "sensor.detect_interval (0 = off)"),
+        (_config("detect_interval = true"), "sensor.detect_interval (0 = off)"),
     ],
 )  # fmt: skip
 def test_config_mistakes_are_one_line(tmp_path: Path, text: str, message: str) -> None:
@@ -281,3 +283,54 @@ def test_a_failing_responder_is_recorded_not_fatal(
     monkeypatch.setitem(service.RESPONDERS, "blackhole", Broken)
     _, events = asyncio.run(_converse(tmp_path, "blackhole", [b"boom"]))
     assert events[0].end == "bug" and events[0].client == b"boom"
+
+
+def test_detect_interval_default_off_and_inbox(tmp_path: Path) -> None:
+    default = _parse(_config(), tmp_path)
+    assert default.detect_interval == 300.0  # type: ignore[attr-defined]
+    assert default.captures_dir == tmp_path / "s" / "captures"  # type: ignore[attr-defined]
+    off = _parse(_config("detect_interval = 0"), tmp_path)
+    assert off.detect_interval == 0.0  # type: ignore[attr-defined]
+    assert "no scheduled detection" in describe(off)[0]  # type: ignore[arg-type]
+    assert "detect every 2.5 s" in describe(_parse(_config("detect_interval = 2.5"), tmp_path))[0]  # type: ignore[arg-type]
+
+
+def test_status_from_the_spool_when_the_sensor_is_down(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from teiten.cli.main import cli
+    from teiten.sensor.status import read_metrics, sensor_status
+
+    port = _free_port()
+    f = tmp_path / "s.toml"
+    f.write_text(_config(f'metrics = "127.0.0.1:{port}"'))
+    config = load_config(f)
+    assert read_metrics(config.metrics) is None  # type: ignore[arg-type]  # nothing listens
+    (tmp_path / "s" / "events" / "ingested").mkdir(parents=True)
+    (tmp_path / "s" / "captures").mkdir()
+    (tmp_path / "s" / "events" / "a.jsonl").write_bytes(b"")
+    (tmp_path / "s" / "events" / "ingested" / "b.jsonl").write_bytes(b"")
+    (tmp_path / "s" / "captures" / "c.pcap").write_bytes(b"")
+    (tmp_path / "s" / "captures" / ".d.pcap.tmp").write_bytes(b"")  # not closed yet
+    (tmp_path / "s" / "captures" / "notes.txt").write_bytes(b"")  # not a capture
+    (tmp_path / "s" / "state.json").write_text('{"last_ingest": 1764915000, "detections": 4}')
+    status = sensor_status(config)
+    assert status["running"] is False and status["source"] == "spool"
+    assert (status["events_waiting"], status["captures_waiting"]) == (1, 1)
+    assert status["files_ingested"] == 1 and status["files_failed"] == 0
+    assert status["last_ingest"] == "2025-12-05T06:10:00+00:00"
+    assert status["last_detection"] == "" and status["detections"] == 4
+    assert status["alerts_open"] == 0
+    (tmp_path / "s" / "state.json").write_bytes(b"\x1b[2J not json")  # damaged: ignored
+    assert sensor_status(config)["last_ingest"] == ""
+    result = CliRunner().invoke(cli, ["sensor", "status", "--config", str(f), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)[0]["events_waiting"] == 1
+    table = CliRunner().invoke(cli, ["sensor", "status", "--config", str(f)])
+    assert table.exit_code == 0 and "captures_waiting" in table.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])

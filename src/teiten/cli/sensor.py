@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from teiten.cli.common import TeitenGroup, settings_from
+from teiten.cli.output import emit, format_option
 from teiten.escape import terminal
 from teiten.sensor.config import CAPTURE_UNSUPPORTED, EXAMPLE, describe, load_config
 
@@ -63,6 +64,24 @@ def run_command(ctx: click.Context, config_path: Path) -> None:
         f"{health.files_ingested:,} file(s) ingested, {health.files_failed:,} failed; "
         f"dropped: {dropped}"
     )
+
+
+@sensor_group.command("status")
+@config_option
+@format_option
+def status_command(config_path: Path, fmt: str) -> None:
+    """Show what a sensor is doing: live counters, files waiting, last ingest and detection.
+
+    Reads the metrics endpoint when one is configured and answers, and the spool
+    and the store otherwise; it never writes. JSON is a list with one record.
+    """
+    from teiten.sensor.status import sensor_status
+
+    status = sensor_status(load_config(config_path))
+    if fmt == "json":
+        emit([status], fmt)
+    else:
+        emit([{"field": k, "value": v} for k, v in status.items()], fmt)
 
 
 COMMANDS = [sensor_group]

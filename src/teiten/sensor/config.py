@@ -73,6 +73,8 @@ class SensorConfig:
     limits: Limits
     ingest_interval: float = 5.0
     """Seconds between closing the event file and ingesting closed files."""
+    detect_interval: float = 300.0
+    """Seconds between stored detection runs after an ingest round; 0 turns detection off."""
     metrics: Listen | None = None
     """Loopback address of the Prometheus metrics endpoint, when given."""
     capture: dict[str, str] | None = None
@@ -82,8 +84,19 @@ class SensorConfig:
     def events_dir(self) -> Path:
         return self.spool / "events"
 
+    @property
+    def captures_dir(self) -> Path:
+        """The capture inbox: closed ``.pcap``/``.pcapng`` files renamed into place."""
+        return self.spool / "captures"
 
-_SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval", "metrics"}
+    @property
+    def state_path(self) -> Path:
+        """The last ingest and detection of the running sensor (``teiten sensor status``)."""
+        return self.spool / "state.json"
+
+
+_SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval", "detect_interval",
+                "metrics"}  # fmt: skip
 _LIMIT_KEYS = {"max_bytes", "max_line", "idle_timeout", "total_timeout", "max_connections",
                "max_per_source"}  # fmt: skip
 _CAPTURE_KEYS = {"interface", "filter"}
@@ -195,6 +208,9 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         if k in sensor and (v := _number(sensor[k], k, integer=k.startswith("max_")))
     }
     interval = _number(sensor.get("ingest_interval", 5.0), "ingest_interval", integer=False)
+    detect = sensor.get("detect_interval", 300.0)
+    off = isinstance(detect, int | float) and not isinstance(detect, bool) and detect == 0
+    detect = 0.0 if off else _number(detect, "detect_interval (0 = off)", integer=False)
     metrics = None
     if "metrics" in sensor:
         metrics = parse_listen(sensor["metrics"])
@@ -218,6 +234,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         metrics=metrics,
         limits=Limits(**limits),  # type: ignore[arg-type]
         ingest_interval=interval,
+        detect_interval=float(detect),
         capture=capture,
     )
 
@@ -243,7 +260,13 @@ def describe(config: SensorConfig) -> list[str]:
     """What a configuration would do, one line each (``teiten sensor check``)."""
     lines = [
         f"sensor {config.name}: store {config.data}, spool {config.spool}, "
-        f"ingest every {config.ingest_interval:g} s",
+        f"ingest every {config.ingest_interval:g} s, "
+        + (
+            f"detect every {config.detect_interval:g} s"
+            if config.detect_interval
+            else "no scheduled detection"
+        ),
+        f"capture inbox: {config.captures_dir} (closed .pcap/.pcapng files are ingested)",
         f"own networks: {', '.join(config.networks) if config.networks else '(none given)'}",
     ]
     for r in config.responders:
@@ -267,9 +290,11 @@ EXAMPLE = """\
 [sensor]
 name = "lab-1"                     # sensor name stored with every row (letters, digits, . _ -)
 data = "teiten-data"               # the store it feeds (as --data elsewhere); relative to this file
-spool = "spool"                    # event files wait here (spool/events) before ingestion
+spool = "spool"                    # event files (spool/events) and closed captures renamed
+                                   # into spool/captures wait here before ingestion
 networks = ["203.0.113.0/24"]      # the sensor's own addresses: secret; never published
 ingest_interval = 5                # seconds between closing the event file and ingesting it
+detect_interval = 300              # seconds between detection runs (alerts, webhooks); 0 = off
 # metrics = "127.0.0.1:9108"       # Prometheus text at /metrics (loopback addresses only)
 # Limits per connection and in all (defaults shown):
 # max_bytes = 65536                # client bytes read per connection

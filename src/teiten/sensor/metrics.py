@@ -58,6 +58,18 @@ def render(health: Health, open_now: int) -> bytes:
     )
     metric("files_failed_total", "counter", "Event files that could not be ingested.",
            {"": health.files_failed})  # fmt: skip
+    metric("captures_ingested_total", "counter", "Capture files ingested from spool/captures.",
+           {"": health.captures_ingested})  # fmt: skip
+    metric("detections_total", "counter", "Scheduled detection runs that finished.",
+           {"": health.detections})  # fmt: skip
+    metric("detections_failed_total", "counter", "Scheduled detection runs that failed.",
+           {"": health.detections_failed})  # fmt: skip
+    metric("alerts_open", "gauge", "Stored alerts not ended after the last detection run.",
+           {"": health.alerts_open})  # fmt: skip
+    metric("last_ingest_timestamp_seconds", "gauge", "Unix time of the last ingest that stored "
+           "something (0: none).", {"": round(health.last_ingest)})  # fmt: skip
+    metric("last_detection_timestamp_seconds", "gauge", "Unix time of the last detection run "
+           "(0: none).", {"": round(health.last_detection)})  # fmt: skip
     return ("\n".join(out) + "\n").encode()
 
 

@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+from teiten.analysis.detection import run_detection
 from teiten.config import Settings
 from teiten.errors import ConfigError, TeitenError
 from teiten.pipeline import ingest
@@ -46,6 +49,8 @@ RESPONDERS: dict[str, Callable[[], Responder]] = {
     "telnet": Telnet, "blackhole": Blackhole,
 }  # fmt: skip
 """A fresh responder for each connection, by kind."""
+CAPTURE_SUFFIXES = (".pcap", ".pcapng")
+"""Files of the capture inbox that are ingested; anything else there waits untouched."""
 FLUSH_SECONDS = 1.0
 LOCK_WAIT = 60.0
 """Seconds an ingest waits for another writer of the store before trying next round."""
@@ -75,6 +80,8 @@ class Sensor:
         self.open_total = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self.servers: list[asyncio.Server] = []
+        self.detect_due = False
+        """Something was ingested since the last detection run (or a restart)."""
 
     async def handle(
         self, kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -181,11 +188,20 @@ class Sensor:
         finally:
             writer.close()
 
+    def inbox(self) -> list[Path]:
+        """Closed files waiting: event files, then captures renamed into the inbox."""
+        events = sorted(self.config.events_dir.glob("*.jsonl"))
+        captures = sorted(
+            p for p in self.config.captures_dir.glob("*")
+            if p.suffix in CAPTURE_SUFFIXES and not p.name.startswith(".") and p.is_file()
+        )  # fmt: skip
+        return events + captures
+
     async def ingest_closed(self) -> None:
-        """Close the current event file and ingest every closed one (in a thread)."""
+        """Close the current event file and ingest every closed file waiting (in a thread)."""
         self.writer.rotate()
-        folder = self.config.events_dir
-        files = sorted(folder.glob("*.jsonl"))
+        self.config.captures_dir.mkdir(parents=True, exist_ok=True)
+        files = self.inbox()
         if not files:
             return
         try:
@@ -196,9 +212,13 @@ class Sensor:
         # A run stopped by the store (full disk) names the input it stopped at: that waits.
         for r in result.inputs[:-1] if result.error else result.inputs:
             path = Path(r.path)
+            folder = path.parent
             if r.status in ("ingested", "stopped", "duplicate"):
                 target, self.health.files_ingested = "ingested", self.health.files_ingested + 1
-            else:  # failed, or not recognised as an event file (damaged by a crash)
+                if folder == self.config.captures_dir:
+                    self.health.captures_ingested += 1
+                self.detect_due = True
+            else:  # failed, or not recognised (an event file damaged by a crash, not a capture)
                 target, self.health.files_failed = "failed", self.health.files_failed + 1
                 self.log(f"{path.name}: not ingested ({r.status}): {r.message}")
             try:
@@ -210,14 +230,59 @@ class Sensor:
             self.log(f"ingest stopped, will retry: {result.error}")
         elif result.inputs:
             n = sum(r.sessions for r in result.inputs)
-            self.log(f"ingested {len(result.inputs)} event file(s), {n} session(s)")
+            self.health.last_ingest = time.time()
+            self.log(f"ingested {len(result.inputs)} file(s), {n} session(s)")
+
+    async def detect(self) -> None:
+        """Stored detection (alert state, webhooks) of all data, in a thread; one line on error."""
+        self.detect_due = False
+        try:
+            result = await asyncio.to_thread(run_detection, self.settings)
+        except TeitenError as e:
+            self.health.detections_failed += 1
+            self.log(f"detection failed, will retry: {e}")
+            self.detect_due = True
+            return
+        except (OSError, sqlite3.Error) as e:
+            self.health.detections_failed += 1
+            self.log(f"detection failed, will retry: {type(e).__name__}: {e}")
+            self.detect_due = True
+            return
+        self.health.detections += 1
+        self.health.last_detection = time.time()
+        self.health.alerts_open = sum(1 for a in result.alerts if a.state != "ended")
+        new = sum(1 for a in result.alerts if a.state == "new")
+        failed = sum(1 for d in result.deliveries if not d.get("delivered"))
+        note = f", {failed} webhook delivery(ies) failed" if failed else ""
+        self.log(f"detection: {len(result.found)} alert(s) found, {new} new, "
+                 f"{self.health.alerts_open} open{note}")  # fmt: skip
+
+    async def round(self, detect: bool) -> None:
+        """One worker round: ingest, then detection when due (never beside an ingest)."""
+        await self.ingest_closed()
+        if detect and self.detect_due:
+            await self.detect()
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write ``spool/state.json`` atomically (read by ``teiten sensor status``)."""
+        path = self.config.state_path
+        tmp = path.with_name(f".{path.name}.tmp")
+        try:
+            tmp.write_text(json.dumps(self.health.state()))
+            os.replace(tmp, path)
+        except OSError as e:
+            self.log(f"cannot write {path.name}: {e.strerror}")
 
     async def run(self, stop: asyncio.Event) -> None:
         for path in self.writer.recover():
             self.log(f"{path.name}: closed a file a previous run left open")
         await self.listen()
         self.log("ready")
+        every = self.config.detect_interval
+        self.detect_due = bool(every) and self.config.data.is_dir()  # a restart detects once
         next_ingest = time.monotonic() + self.config.ingest_interval
+        next_detect = time.monotonic()
         ingesting: asyncio.Task[None] | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -226,7 +291,10 @@ class Sensor:
             if time.monotonic() >= next_ingest and (ingesting is None or ingesting.done()):
                 if ingesting is not None:
                     ingesting.result()
-                ingesting = asyncio.create_task(self.ingest_closed())
+                detect = bool(every) and time.monotonic() >= next_detect
+                if detect and self.detect_due:
+                    next_detect = time.monotonic() + every
+                ingesting = asyncio.create_task(self.round(detect))
                 next_ingest = time.monotonic() + self.config.ingest_interval
         self.log("stopping")
         for server in self.servers:
@@ -237,7 +305,7 @@ class Sensor:
             await asyncio.wait(list(self.tasks))
         if ingesting is not None:
             await ingesting
-        await self.ingest_closed()
+        await self.round(detect=False)
 
 
 def run_sensor(config: SensorConfig, settings: Settings, log: Log) -> Health:
