@@ -171,13 +171,13 @@ _TCP_T = templates(_tcp_bases(), 100, TCP_MAX)
 _TEMPLATE_P = _zipf_p(100, 1.0)
 
 
-@numba.njit(cache=True)  # type: ignore[misc]
+@numba.njit(cache=True)
 def _record_lengths(buf: U8, n: int) -> I64:  # pragma: no cover - compiled
     """Lengths (header + frame) of the ``n`` pcap records in ``buf``."""
     out = np.empty(n, np.int64)
     pos = 0
     for k in range(n):
-        incl = (
+        incl = int(
             np.int64(buf[pos + 8])
             | (np.int64(buf[pos + 9]) << 8)
             | (np.int64(buf[pos + 10]) << 16)
@@ -240,6 +240,7 @@ def assemble(
     rec = np.zeros(n, dtype)
     ip_len = 20 + hlen + plen
     caplen = np.maximum(14 + ip_len, ETH_MIN)
+    # IP IDs from a generator seeded by the first timestamp: random, and still deterministic.
     ip_id = _draw(np.random.default_rng(int(t_us[0]) if n else 0), 0, 1 << 16, n, np.uint16)
     rec["ts_sec"] = day_sec + t_us // 1_000_000
     rec["ts_usec"] = t_us % 1_000_000
