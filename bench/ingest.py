@@ -24,6 +24,12 @@ compiled kernels from its cache, as every run after the first does. It
 prints a table and rewrites the "Ingest (issue 2)" section of
 ``bench/RESULTS.md``. No thresholds are enforced: the targets are reported as
 met or missed.
+
+Issue 14: ``--mix realistic payload-heavy syn`` runs the same tools on each of
+those captures (:mod:`gen_mix`'s mixes, :mod:`gen_darknet`'s SYN-only one) in
+one run, profiles one ``teiten ingest --threads 1`` of the realistic mix with
+cProfile (seconds per area: session path, decode, write, ...) and rewrites the
+"Realistic mix (issue 14, baseline)" section instead.
 """
 
 from __future__ import annotations
