@@ -306,9 +306,9 @@ def main() -> None:
         '"recorded" is the rise of `teiten_sensor_events_total` (events written to the '
         "event file)\n"
     )
-    print(
-        "| server (1 core) | completed | failed | recorded | seconds | connections/s | RSS MiB after |"
-    )
+    head = ("server (1 core)", "completed", "failed", "recorded", "seconds", "connections/s",
+            "RSS MiB after")  # fmt: skip
+    print("| " + " | ".join(head) + " |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
