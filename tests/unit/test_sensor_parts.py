@@ -330,7 +330,23 @@ def test_status_from_the_spool_when_the_sensor_is_down(tmp_path: Path) -> None:
     assert table.exit_code == 0 and "captures_waiting" in table.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+def test_detection_error_is_one_line_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from teiten.sensor import service
+
+    def broken(settings: object) -> None:
+        raise RuntimeError("catalog exploded\nsecond line")
+
+    monkeypatch.setattr(service, "run_detection", broken)
+    doc = {"sensor": {"name": "t", "data": str(tmp_path / "d"), "spool": str(tmp_path / "s")},
+           "responder": [{"kind": "http", "listen": [f"{HOST}:{_free_port()}"]}]}  # fmt: skip
+    lines: list[str] = []
+    sensor = Sensor(parse_config(doc), load_settings(env={}), lines.append)
+    sensor.writer.recover()  # as a run starts: the spool exists
+    sensor.detect_due = True
+    asyncio.run(sensor.round(detect=True))
+    assert lines == ["detection failed, will retry: RuntimeError: catalog exploded"]
+    assert sensor.health.detections_failed == 1 and sensor.detect_due  # tried again next round
+    state = json.loads((tmp_path / "s" / "state.json").read_text())
+    assert state["detections_failed"] == 1 and state["last_detection"] == 0

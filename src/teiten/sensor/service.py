@@ -23,7 +23,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -200,7 +199,6 @@ class Sensor:
     async def ingest_closed(self) -> None:
         """Close the current event file and ingest every closed file waiting (in a thread)."""
         self.writer.rotate()
-        self.config.captures_dir.mkdir(parents=True, exist_ok=True)
         files = self.inbox()
         if not files:
             return
@@ -243,9 +241,10 @@ class Sensor:
             self.log(f"detection failed, will retry: {e}")
             self.detect_due = True
             return
-        except (OSError, sqlite3.Error) as e:
+        except Exception as e:  # a store or engine error: never end the sensor, no traceback
             self.health.detections_failed += 1
-            self.log(f"detection failed, will retry: {type(e).__name__}: {e}")
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            self.log(f"detection failed, will retry: {type(e).__name__}: {text}")
             self.detect_due = True
             return
         self.health.detections += 1
@@ -277,6 +276,10 @@ class Sensor:
     async def run(self, stop: asyncio.Event) -> None:
         for path in self.writer.recover():
             self.log(f"{path.name}: closed a file a previous run left open")
+        try:
+            self.config.captures_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"cannot create {self.config.captures_dir}: {e.strerror}") from None
         await self.listen()
         self.log("ready")
         every = self.config.detect_interval
