@@ -74,6 +74,12 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def metrics(port: int) -> dict[str, float]:
     with socket.create_connection((HOST, port), timeout=10) as s:
         s.sendall(b"GET /metrics HTTP/1.1\r\n\r\n")
@@ -234,7 +240,9 @@ def main() -> None:
             base = rss_mib(sensor.proc.pid)
             asyncio.run(hammer(port, 500, args.concurrency))  # warm-up
             before = metrics(mport)["teiten_sensor_events_total"]
+            cpu0 = cpu_s(sensor.proc.pid)
             ok, failed, secs = asyncio.run(hammer(port, args.connections, args.concurrency))
+            cpu = cpu_s(sensor.proc.pid) - cpu0
             deadline = time.monotonic() + 30
             while (after := metrics(mport)["teiten_sensor_events_total"]) - before < ok:
                 if time.monotonic() > deadline:
@@ -244,7 +252,7 @@ def main() -> None:
             busy = rss_mib(sensor.proc.pid)
             rows.append(
                 f"| teiten sensor (http responder) | {ok:,} | {failed:,} | {recorded:,} | "
-                f"{secs:.2f} | {ok / secs:,.0f} | {busy:.0f} |"
+                f"{secs:.2f} | {ok / secs:,.0f} | {cpu:.2f} | {busy:.0f} |"
             )
             held, opened_s = asyncio.run(hold(bport, idle))
             reached = wait_open(mport, len(held))
@@ -272,11 +280,13 @@ def main() -> None:
         try:
             ebase = rss_mib(echo.proc.pid)
             asyncio.run(hammer(eport, 500, args.concurrency))
+            ecpu0 = cpu_s(echo.proc.pid)
             eok, efailed, esecs = asyncio.run(hammer(eport, args.connections, args.concurrency))
+            ecpu = cpu_s(echo.proc.pid) - ecpu0
             ebusy = rss_mib(echo.proc.pid)
             rows.append(
                 f"| plain asyncio echo server | {eok:,} | {efailed:,} | – | {esecs:.2f} | "
-                f"{eok / esecs:,.0f} | {ebusy:.0f} |"
+                f"{eok / esecs:,.0f} | {ecpu:.2f} | {ebusy:.0f} |"
             )
             held, _ = asyncio.run(hold(eport, idle))
             time.sleep(1.0)  # let it accept the backlog
@@ -304,12 +314,13 @@ def main() -> None:
         "- a connection: connect, send a 52-byte HTTP request, half-close, read until the "
         f"server closes; {args.concurrency} at a time; 500 warm-up connections first. "
         '"recorded" is the rise of `teiten_sensor_events_total` (events written to the '
-        "event file)\n"
+        "event file); server CPU s is the server process's user + system time during the "
+        "timed connections (near the seconds column: the server's core was the limit)\n"
     )
     head = ("server (1 core)", "completed", "failed", "recorded", "seconds", "connections/s",
-            "RSS MiB after")  # fmt: skip
+            "server CPU s", "RSS MiB after")  # fmt: skip
     print("| " + " | ".join(head) + " |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     print("\n".join(rows))
     print()
     print("\n".join(notes))
