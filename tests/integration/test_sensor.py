@@ -281,13 +281,18 @@ def test_capture_inbox_surge_detected_on_schedule_and_status(tmp_path: Path) -> 
         assert any(r["kind"] == "surge" for r in rows)
         assert (inbox / "ingested" / "npa-2017.pcap").exists()
         assert not (inbox / "npa-2017.pcap").exists()
-        status = subprocess.run(
-            [sys.executable, "-m", "teiten", "sensor", "status", "--config",
-             str(tmp_path / "sensor.toml"), "--format", "json"],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert status.returncode == 0, status.stderr
-        live = json.loads(status.stdout)[0]
+        deadline = time.monotonic() + WAIT  # the alert is stored a moment before the counters
+        while True:
+            status = subprocess.run(
+                [sys.executable, "-m", "teiten", "sensor", "status", "--config",
+                 str(tmp_path / "sensor.toml"), "--format", "json"],
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert status.returncode == 0, status.stderr
+            live = json.loads(status.stdout)[0]
+            if live["last_detection"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
         assert live["running"] is True and live["source"] == "metrics"
         assert live["alerts_open"] >= 1 and live["files_ingested"] >= 1
         assert live["last_detection"] and live["captures_waiting"] == 0
