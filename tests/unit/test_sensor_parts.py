@@ -350,3 +350,30 @@ def test_detection_error_is_one_line_and_retried(
     assert sensor.health.detections_failed == 1 and sensor.detect_due  # tried again next round
     state = json.loads((tmp_path / "s" / "state.json").read_text())
     assert state["detections_failed"] == 1 and state["last_detection"] == 0
+
+
+@pytest.mark.parametrize(("interval", "runs"), [(0, 0), (3600, 1)])
+def test_detection_schedule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: int, runs: int
+) -> None:
+    from teiten.analysis.detection import DetectionResult
+    from teiten.sensor import service
+
+    calls: list[object] = []
+
+    def fake(settings: object) -> DetectionResult:
+        calls.append(settings)
+        return DetectionResult([], [], 0, None)
+
+    monkeypatch.setattr(service, "run_detection", fake)
+    doc = {"sensor": {"name": "t", "data": str(tmp_path / "d"), "spool": str(tmp_path / "s"),
+                      "detect_interval": interval},
+           "responder": [{"kind": "http", "listen": [f"{HOST}:{_free_port()}"]}]}  # fmt: skip
+    sensor = Sensor(parse_config(doc), load_settings(env={}), lambda line: None)
+    sensor.writer.recover()
+    for _ in range(3):  # something new each round; one run per interval at most
+        sensor.detect_due = True
+        asyncio.run(sensor.round())
+    sensor.detect_due = False
+    asyncio.run(sensor.round())
+    assert len(calls) == runs and sensor.health.detections == runs

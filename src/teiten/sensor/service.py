@@ -81,6 +81,8 @@ class Sensor:
         self.servers: list[asyncio.Server] = []
         self.detect_due = False
         """Something was ingested since the last detection run (or a restart)."""
+        self.next_detect = 0.0
+        """``time.monotonic()`` from which the next detection run may start."""
 
     async def handle(
         self, kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -234,6 +236,7 @@ class Sensor:
     async def detect(self) -> None:
         """Stored detection (alert state, webhooks) of all data, in a thread; one line on error."""
         self.detect_due = False
+        self.next_detect = time.monotonic() + self.config.detect_interval
         try:
             result = await asyncio.to_thread(run_detection, self.settings)
         except TeitenError as e:
@@ -256,10 +259,15 @@ class Sensor:
         self.log(f"detection: {len(result.found)} alert(s) found, {new} new, "
                  f"{self.health.alerts_open} open{note}")  # fmt: skip
 
-    async def round(self, detect: bool) -> None:
-        """One worker round: ingest, then detection when due (never beside an ingest)."""
+    async def round(self, detect: bool = True) -> None:
+        """One worker round: ingest, then detection when due (never beside an ingest).
+
+        Detection is due when ``detect_interval`` is set, something was ingested since
+        the last run, and ``detect_interval`` seconds have passed since it started.
+        """
         await self.ingest_closed()
-        if detect and self.detect_due:
+        every = self.config.detect_interval
+        if detect and every and self.detect_due and time.monotonic() >= self.next_detect:
             await self.detect()
         self.save_state()
 
@@ -282,10 +290,8 @@ class Sensor:
             raise ConfigError(f"cannot create {self.config.captures_dir}: {e.strerror}") from None
         await self.listen()
         self.log("ready")
-        every = self.config.detect_interval
-        self.detect_due = bool(every) and self.config.data.is_dir()  # a restart detects once
+        self.detect_due = self.config.data.is_dir()  # a restart detects once
         next_ingest = time.monotonic() + self.config.ingest_interval
-        next_detect = time.monotonic()
         ingesting: asyncio.Task[None] | None = None
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -294,10 +300,7 @@ class Sensor:
             if time.monotonic() >= next_ingest and (ingesting is None or ingesting.done()):
                 if ingesting is not None:
                     ingesting.result()
-                detect = bool(every) and time.monotonic() >= next_detect
-                if detect and self.detect_due:
-                    next_detect = time.monotonic() + every
-                ingesting = asyncio.create_task(self.round(detect))
+                ingesting = asyncio.create_task(self.round())
                 next_ingest = time.monotonic() + self.config.ingest_interval
         self.log("stopping")
         for server in self.servers:
