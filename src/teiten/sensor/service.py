@@ -1,18 +1,24 @@
 """The running sensor: responders on their listen addresses, the event file, and the
-ingestion of closed event files into the store.
+ingestion of closed event files and captures into the store, with detection on a schedule.
 
 :func:`run_sensor` runs until SIGTERM or SIGINT. Every ``ingest_interval``
 seconds it closes the current event file and ingests every closed file in
-``spool/events`` (in a worker thread, so responders keep answering); a file
-that was ingested (or was already in the store) moves to
-``spool/events/ingested``, one ingest could not read to ``spool/events/failed``.
-On a signal it stops listening, ends open connections (their events say
-``shutdown``), closes the last file and ingests it: no recorded event is lost.
+``spool/events`` and every ``.pcap``/``.pcapng`` renamed into ``spool/captures``
+(in a worker thread, so responders keep answering); a file that was ingested
+(or was already in the store) moves to ``ingested/`` beside it, one the ingest
+could not read to ``failed/``. After such a round, when something was stored
+and ``detect_interval`` seconds have passed since the last run, the same worker
+runs the stored detection (alert state, webhooks); it never runs beside an
+ingest, and an error is one log line. ``spool/state.json`` keeps the last
+ingest and detection for ``teiten sensor status``. On a signal it stops
+listening, ends open connections (their events say ``shutdown``), closes the
+last file and ingests it: no recorded event is lost.
 
 Connections beyond :attr:`Limits.max_connections` in all, or beyond
 :attr:`Limits.max_per_source` from one address, are closed at once and
 counted (``dropped``), not recorded. Nothing a client sends is executed,
-evaluated or fetched, and the sensor never opens a connection.
+evaluated or fetched; the only connections the sensor opens are webhook
+deliveries to the operator's ``webhook_url`` (none unless it is set).
 """
 
 from __future__ import annotations
