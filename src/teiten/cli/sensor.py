@@ -46,7 +46,9 @@ def run_command(ctx: click.Context, config_path: Path) -> None:
     """Run the responders in the foreground until SIGTERM or SIGINT.
 
     Every ingest_interval seconds the current event file is closed and every
-    closed one is ingested into the store; on a signal the last one is too.
+    closed one, and every capture renamed into spool/captures, is ingested into
+    the store; detection runs every detect_interval seconds after new data. On a
+    signal the last event file is closed and ingested too.
     """
     from teiten.sensor.service import run_sensor
 
@@ -62,6 +64,7 @@ def run_command(ctx: click.Context, config_path: Path) -> None:
     click.echo(
         f"{health.connections:,} connections, {health.events:,} events recorded, "
         f"{health.files_ingested:,} file(s) ingested, {health.files_failed:,} failed; "
+        f"{health.detections:,} detection run(s), {health.detections_failed:,} failed; "
         f"dropped: {dropped}"
     )
 
