@@ -4,11 +4,16 @@ nothing, floods and garbage leave it answering. Every connection goes to 127.0.0
 from __future__ import annotations
 
 import json
+import os
+import pwd
+import random
 import select
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -302,3 +307,55 @@ def test_capture_inbox_surge_detected_on_schedule_and_status(tmp_path: Path) -> 
     assert "file(s) ingested" in out
     assert any("detection: " in line and "open" in line for line in run.lines)
     assert not any("Traceback" in line for line in run.lines)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_drops_to_nobody_after_binding_a_low_port() -> None:
+    """As root with ``user = "nobody"``: port 81 is bound, then the process is nobody."""
+    nobody = pwd.getpwnam("nobody")
+    # pytest's tmp_path lives in a root-only folder nobody cannot enter; this one is its own.
+    tmp = Path(tempfile.mkdtemp(prefix="teiten-sensor-priv-"))
+    try:
+        os.chown(tmp, nobody.pw_uid, nobody.pw_gid)
+        low = f"127.{random.randint(1, 254)}.{random.randint(1, 254)}.{random.randint(2, 254)}"
+        run = Running(
+            tmp, extra=f'user = "nobody"\n\n[[responder]]\nkind = "http"\nlisten = ["{low}:81"]\n'
+        )
+        try:
+            status = Path(f"/proc/{run.proc.pid}/status").read_text()
+            uids = next(x for x in status.splitlines() if x.startswith("Uid:")).split()[1:]
+            gids = next(x for x in status.splitlines() if x.startswith("Gid:")).split()[1:]
+            groups = next(x for x in status.splitlines() if x.startswith("Groups:")).split()[1:]
+            assert uids == [str(nobody.pw_uid)] * 4 and gids == [str(nobody.pw_gid)] * 4
+            assert groups == []
+            with socket.create_connection((low, 81), timeout=10) as s:
+                s.sendall(b"GET /priv-check HTTP/1.0\r\n\r\n")
+                assert s.recv(65536).startswith(b"HTTP/1.1 200 OK")
+            rows, _ = run.until("81", "query", "SELECT dst_port FROM sessions")
+            assert {"dst_port": 81} in rows
+        finally:
+            code, out = run.stop()
+        assert code == 0, run.lines
+        assert "1 events recorded" in out
+        assert any("running as nobody" in line for line in run.lines)
+        assert (tmp / "spool" / "events" / "ingested").stat().st_uid == nobody.pw_uid
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching user needs root")
+def test_unwritable_spool_after_dropping_is_one_line(tmp_path: Path) -> None:
+    """tmp_path stays root's: as nobody the spool cannot be written, so the sensor refuses."""
+    config = tmp_path / "sensor.toml"
+    config.write_text(
+        f'[sensor]\nname = "lab-1"\ndata = "data"\nspool = "spool"\nuser = "nobody"\n'
+        f'[[responder]]\nkind = "http"\nlisten = ["{HOST}:{free_port()}"]\n'
+    )
+    (tmp_path / "spool").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-m", "teiten", "sensor", "run", "--config", str(config)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    last = done.stderr.strip().splitlines()[-1]
+    assert "not writable by uid" in last and "Traceback" not in done.stderr

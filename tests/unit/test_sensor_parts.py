@@ -66,6 +66,8 @@ def test_example_config_is_accepted(tmp_path: Path) -> None:
         ("[sensor\n", "sensor config"),
         (_config("detect_interval = -5"), "sensor.detect_interval (0 = off)"),
         (_config("detect_interval = true"), "sensor.detect_interval (0 = off)"),
+        (_config('group = "nogroup"'), "sensor.group: needs sensor.user"),
+        (_config("user = 0"), "sensor.user: a non-empty string"),
     ],
 )  # fmt: skip
 def test_config_mistakes_are_one_line(tmp_path: Path, text: str, message: str) -> None:
@@ -377,3 +379,35 @@ def test_detection_schedule(
     sensor.detect_due = False
     asyncio.run(sensor.round())
     assert len(calls) == runs and sensor.health.detections == runs
+
+
+def test_privilege_identity_and_refusals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from teiten.sensor import privilege
+
+    config = _parse(_config('user = "nobody"'), tmp_path)
+    assert config.user == "nobody" and config.group is None  # type: ignore[attr-defined]
+    assert any("switches to nobody" in x for x in describe(config))  # type: ignore[arg-type]
+    nobody = privilege.resolve("nobody")
+    assert nobody.uid > 0 and nobody.user == "nobody"
+    for user, group, message in [
+        ("no-such-user-x", None, "sensor.user: no such user 'no-such-user-x'"),
+        ("nobody", "no-such-group-x", "sensor.group: no such group 'no-such-group-x'"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            privilege.resolve(user, group)
+    # Not root: switching is refused in one line unless the process already is that user.
+    monkeypatch.setattr(privilege.os, "geteuid", lambda: 4321)
+    monkeypatch.setattr(privilege.os, "getegid", lambda: 4321)
+    with pytest.raises(ConfigError) as e:
+        privilege.drop_privileges(nobody)
+    assert "switching user needs root; running as uid 4321" in str(e.value)
+    privilege.drop_privileges(privilege.Identity("me", 4321, 4321))  # already it: no change
+    monkeypatch.undo()
+    privilege.check_writable([tmp_path / "spool" / "events"])
+    assert (tmp_path / "spool" / "events").is_dir() and not os.listdir(tmp_path / "spool/events")
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    with pytest.raises(ConfigError, match="not writable by uid"):
+        privilege.check_writable([blocked / "events"])

@@ -79,6 +79,10 @@ class SensorConfig:
     """Loopback address of the Prometheus metrics endpoint, when given."""
     capture: dict[str, str] | None = None
     """The ``[capture]`` table when given (passive capture is not built yet: see docs)."""
+    user: str | None = None
+    """User to switch to after the listeners are bound (root only; docs/sensor.md)."""
+    group: str | None = None
+    """Group to switch to with ``user`` (default: the user's own group)."""
 
     @property
     def events_dir(self) -> Path:
@@ -96,7 +100,7 @@ class SensorConfig:
 
 
 _SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval", "detect_interval",
-                "metrics"}  # fmt: skip
+                "metrics", "user", "group"}  # fmt: skip
 _LIMIT_KEYS = {"max_bytes", "max_line", "idle_timeout", "total_timeout", "max_connections",
                "max_per_source"}  # fmt: skip
 _CAPTURE_KEYS = {"interface", "filter"}
@@ -219,6 +223,10 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
     responders = _responders(doc.get("responder"))
     if metrics is not None and any(metrics == a for r in responders for a in r.listen):
         raise ConfigError(f"sensor.metrics: {metrics} is already used by a responder")
+    user = _string(sensor, "user", "sensor") if "user" in sensor else None
+    group = _string(sensor, "group", "sensor") if "group" in sensor else None
+    if group is not None and user is None:
+        raise ConfigError("sensor.group: needs sensor.user")
     capture = doc.get("capture")
     if capture is not None:
         if not isinstance(capture, dict):
@@ -236,6 +244,8 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         ingest_interval=interval,
         detect_interval=float(detect),
         capture=capture,
+        user=user,
+        group=group,
     )
 
 
@@ -273,8 +283,14 @@ def describe(config: SensorConfig) -> list[str]:
         lines.extend(f"{r.kind}: listens on {a} (TCP)" for a in r.listen)
     if config.metrics is not None:
         lines.append(f"metrics: Prometheus text on http://{config.metrics}/metrics")
+    if config.user is not None:
+        to = config.user + (f":{config.group}" if config.group else "")
+        lines.append(f"privileges: switches to {to} after binding (when started as root)")
     if any(a.port < 1024 for r in config.responders for a in r.listen):
-        lines.append("note: ports below 1024 need CAP_NET_BIND_SERVICE (docs/sensor.md)")
+        lines.append(
+            "note: ports below 1024 need CAP_NET_BIND_SERVICE or root with sensor.user "
+            "(docs/sensor.md)"
+        )
     if config.capture is not None:
         lines.append(f"warning: {CAPTURE_UNSUPPORTED}")
     return lines
@@ -303,6 +319,8 @@ detect_interval = 300              # seconds between detection runs (alerts, web
 # total_timeout = 120              # seconds a connection may last
 # max_connections = 1024           # open connections, all responders together
 # max_per_source = 32              # open connections from one address
+# user = "teiten"                  # started as root: switch to this user after binding
+# group = "teiten"                 # and this group (default: the user's own group)
 
 # [capture]                        # passive capture: not yet supported (ignored, with a warning)
 # interface = "eth0"

@@ -29,6 +29,7 @@ import json
 import os
 import signal
 import socket
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -45,6 +46,7 @@ from teiten.sensor.health import Health
 from teiten.sensor.http import Http
 from teiten.sensor.huawei_hg532 import HuaweiHg532
 from teiten.sensor.metrics import serve
+from teiten.sensor.privilege import check_writable, drop_privileges, resolve
 from teiten.sensor.responder import Conversation, Responder
 from teiten.sensor.telnet import Telnet
 from teiten.sensor.upnp_realtek import UpnpRealtek
@@ -152,7 +154,8 @@ class Sensor:
         self.health.ended[event.end] += 1
         self.health.client_bytes += event.client_total
 
-    async def listen(self) -> None:
+    async def listen(self, start: bool = True) -> None:
+        """Bind every responder address (and metrics); accept connections only with ``start``."""
         for r in self.config.responders:
             for a in r.listen:
 
@@ -165,7 +168,7 @@ class Sensor:
                 try:
                     server = await asyncio.start_server(
                         on_client, a.host, a.port, family=family, reuse_address=True,
-                        backlog=1024, limit=self.config.limits.max_line,
+                        backlog=1024, limit=self.config.limits.max_line, start_serving=False,
                     )  # fmt: skip
                 except OSError as e:
                     hint = " (ports below 1024 need CAP_NET_BIND_SERVICE)" if a.port < 1024 else ""
@@ -177,12 +180,15 @@ class Sensor:
         if (m := self.config.metrics) is not None:
             try:
                 server = await asyncio.start_server(
-                    self.metrics, m.host, m.port, reuse_address=True
+                    self.metrics, m.host, m.port, reuse_address=True, start_serving=False
                 )
             except OSError as e:
                 raise ConfigError(f"metrics: cannot listen on {m}: {e.strerror}") from None
             self.servers.append(server)
             self.log(f"metrics: http://{m}/metrics")
+        if start:
+            for server in self.servers:
+                await server.start_serving()
 
     async def metrics(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         """Answer one request on the loopback metrics address (never recorded as an event)."""
@@ -214,6 +220,10 @@ class Sensor:
             result = await asyncio.to_thread(ingest, files, self.settings)
         except TeitenError as e:  # the store is busy or unwritable: the files wait
             self.log(f"ingest failed, will retry: {e}")
+            return
+        except Exception as e:  # never end the sensor or print a traceback: the files wait
+            text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            self.log(f"ingest failed, will retry: {type(e).__name__}: {text}")
             return
         # A run stopped by the store (full disk) names the input it stopped at: that waits.
         for r in result.inputs[:-1] if result.error else result.inputs:
@@ -277,6 +287,29 @@ class Sensor:
             await self.detect()
         self.save_state()
 
+    def warm_up(self) -> None:
+        """Ingest and detect one made-up event in a throwaway store, before dropping root.
+
+        Ingest, the compiled decoders and detection load code on first use; doing it
+        once here means nothing needs to be read from the installation afterwards, so
+        one only root can read keeps working as ``user``. No webhook is sent.
+        """
+        with tempfile.TemporaryDirectory(prefix="teiten-sensor-warm-up-") as tmp:
+            folder = Path(tmp)
+            writer = EventWriter(folder / "events", self.config.name)
+            request = b"POST /picsdesc.xml HTTP/1.1\r\nSOAPAction: x#AddPortMapping\r\n\r\n"
+            now = time.time_ns()
+            writer.write(Event(self.config.name, "upnp-realtek", "198.51.100.1", 40000,
+                               "192.0.2.2", 52869, now, now, request, len(request),
+                               b"HTTP/1.1 200 OK\r\n\r\n", "closed"))  # fmt: skip
+            closed = writer.rotate()
+            settings = self.settings.replace(data=str(folder / "data"), webhook_url="")
+            try:
+                ingest([closed] if closed else [], settings)
+                run_detection(settings)
+            except Exception as e:  # a warm-up failure is reported; the real rounds decide
+                self.log(f"warm-up before dropping privileges: {type(e).__name__}: {e}")
+
     def save_state(self) -> None:
         """Write ``spool/state.json`` atomically (read by ``teiten sensor status``)."""
         path = self.config.state_path
@@ -288,13 +321,19 @@ class Sensor:
             self.log(f"cannot write {path.name}: {e.strerror}")
 
     async def run(self, stop: asyncio.Event) -> None:
+        config = self.config
+        identity = resolve(config.user, config.group) if config.user is not None else None
+        await self.listen(start=False)  # bound, not accepting: no client byte before the drop
+        if identity is not None:
+            if os.geteuid() == 0:
+                await asyncio.to_thread(self.warm_up)
+            drop_privileges(identity)
+            self.log(f"running as {identity.user} (uid {identity.uid}, gid {identity.gid})")
+        check_writable([config.spool, config.events_dir, config.captures_dir])
         for path in self.writer.recover():
             self.log(f"{path.name}: closed a file a previous run left open")
-        try:
-            self.config.captures_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise ConfigError(f"cannot create {self.config.captures_dir}: {e.strerror}") from None
-        await self.listen()
+        for server in self.servers:
+            await server.start_serving()
         self.log("ready")
         self.detect_due = self.config.data.is_dir()  # a restart detects once
         next_ingest = time.monotonic() + self.config.ingest_interval
