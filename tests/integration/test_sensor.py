@@ -359,3 +359,119 @@ def test_unwritable_spool_after_dropping_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert "not writable by uid" in last and "Traceback" not in done.stderr
+
+
+RSS_CAP = 300 << 20
+"""Resident memory the sensor must stay under during the load tests (bytes; VmHWM, the peak)."""
+IDLE = 5000
+LOAD = (
+    f"max_connections = {IDLE + 500}\nmax_per_source = {IDLE + 500}\n"
+    f"max_bytes = {2 << 20}\nidle_timeout = 120\n"
+)
+"""Limits raised for the load tests: 5,000 connections from one address, 1 MiB per client."""
+
+
+def peak_rss(pid: int) -> int:
+    """The highest resident set size of a process so far (``VmHWM``), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) << 10
+    raise AssertionError("no VmHWM in /proc status")
+
+
+@pytest.fixture
+def many_files() -> Iterator[None]:
+    """Raise this process's open-file limit (inherited by the sensor) for 5,000 connections."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = IDLE + 1000
+    if hard != resource.RLIM_INFINITY and hard < need:
+        pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {need} needed for {IDLE} connections")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def garbage(port: int, n: int, size: int = 1 << 20) -> int:
+    """Send ``size`` random bytes on one connection and read until the sensor closes it."""
+    data = np.random.default_rng(n).bytes(size)
+    try:  # refused or reset once the sensor stops (the SIGTERM test): nothing sent
+        with socket.create_connection((HOST, port), timeout=WAIT) as s:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+            while s.recv(65536):
+                pass
+    except ConnectionError:
+        return 0
+    return size
+
+
+def test_5000_idle_connections_a_new_client_is_answered(tmp_path: Path, many_files: None) -> None:
+    run = Running(tmp_path, interval=3600.0, extra=LOAD)
+    idle = []
+    try:
+        for _ in range(IDLE):
+            s = socket.create_connection((HOST, run.ports["telnet"]), timeout=WAIT)
+            idle.append(s)
+        deadline = time.monotonic() + WAIT
+        while run.counters()["teiten_sensor_open_connections"] < IDLE:
+            assert time.monotonic() < deadline, run.counters()
+            time.sleep(0.1)
+        reply = exchange(run.ports["upnp-realtek"], b"GET /rootDesc.xml HTTP/1.1\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200 OK")
+        assert run.counters()["teiten_sensor_open_connections"] >= IDLE
+        rss = peak_rss(run.proc.pid)
+        assert rss < RSS_CAP, f"peak RSS {rss >> 20} MiB with {IDLE} idle connections"
+    finally:
+        for s in idle:
+            s.close()
+        code, out = run.stop()
+    assert code == 0, run.lines
+    assert f"{IDLE + 1:,} events recorded" in out and "dropped: none" in out
+
+
+def test_100_mb_of_garbage_keeps_it_answering(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = Running(tmp_path, interval=3600.0, extra=LOAD)
+    try:
+        with ThreadPoolExecutor(16) as pool:  # 100 connections × 1 MiB, 16 at a time
+            sent = pool.map(garbage, [run.ports["blackhole"]] * 100, range(100))
+            answered = 0
+            for _ in range(5):  # while the garbage flows
+                reply = exchange(run.ports["http"], b"GET / HTTP/1.0\r\n\r\n")
+                answered += reply.startswith(b"HTTP/1.1 200 OK")
+            total = sum(sent)
+        assert answered == 5
+        assert total == 100 << 20
+        metrics = run.counters()
+        assert metrics["teiten_sensor_client_bytes_total"] >= 100 << 20
+        rss = peak_rss(run.proc.pid)
+        assert rss < RSS_CAP, f"peak RSS {rss >> 20} MiB after 100 MiB of garbage"
+    finally:
+        code, out = run.stop()
+    assert code == 0, run.lines
+    assert "105 events recorded" in out
+
+
+def test_sigterm_during_garbage_load_loses_no_recorded_event(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = Running(tmp_path, interval=3600.0, extra=LOAD)
+    with ThreadPoolExecutor(16) as pool:
+        sent = [pool.submit(garbage, run.ports["blackhole"], n) for n in range(100)]
+        deadline = time.monotonic() + WAIT
+        while run.counters()["teiten_sensor_events_total"] < 20:  # well under way
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        live = run.counters()["teiten_sensor_events_total"]
+        code, out = run.stop()
+        for f in sent:  # connections the sensor ended or never accepted: no hang, no error
+            f.result()
+    assert code == 0, run.lines
+    recorded = int(out.split(" events recorded")[0].rsplit(" ", 1)[1].replace(",", ""))
+    assert recorded >= live
+    assert run.teiten("query", "SELECT count(*) AS n FROM sessions") == [{"n": recorded}]
+    ends = run.teiten("query", "SELECT count(*) AS n FROM sessions WHERE client_total > 0")
+    assert ends and ends[0]["n"] >= live
