@@ -3,7 +3,7 @@
 Table cells go through :func:`teiten.escape.terminal`; CSV cells through
 :func:`teiten.csvcell.cell` (escaped, and formula-neutralised); JSON is written
 with ``ensure_ascii`` so control, bidi and every non-ASCII character is a
-``\\uXXXX`` escape and nothing in it can act on a terminal. Headers and titles
+``\\u`` escape of four hex digits and nothing in it can act on a terminal. Headers and titles
 are plain text, never rich markup; a piped table is never wrapped.
 """
 
