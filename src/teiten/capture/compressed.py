@@ -23,7 +23,7 @@ from __future__ import annotations
 import lzma
 import zlib
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any, BinaryIO, TypeVar, cast
@@ -344,6 +344,25 @@ class ByteStream:
         buf = bytearray(size)
         got = self.readinto(memoryview(buf))
         return bytes(buf[:got])
+
+    def lines(self, max_line: int, chunk: int = 1 << 20) -> Iterator[bytes | None]:
+        """The content's lines without the newline; None for a line longer than ``max_line``.
+
+        Memory stays bounded by ``chunk + max_line`` however long a line is.
+        """
+        pending, dropping = bytearray(), False
+        while data := self.read(chunk):
+            start = 0
+            while (end := data.find(b"\n", start)) >= 0:
+                too_long = dropping or len(pending) + end - start > max_line
+                yield None if too_long else bytes(pending) + data[start:end]
+                pending.clear()
+                start, dropping = end + 1, False
+            if not dropping:
+                dropping = len(pending) + len(data) - start > max_line
+                pending[:] = b"" if dropping else pending + data[start:]
+        if dropping or pending.strip():
+            yield None if dropping else bytes(pending)
 
     def close(self) -> None:
         """Close the decompressor (if any) and the file."""

@@ -29,7 +29,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -139,24 +139,6 @@ def sniff_cowrie(path: Path) -> bool:
     """Whether the file at ``path`` (maybe compressed) is a Cowrie JSON log."""
     with ByteStream(path, str(path)) as stream:
         return looks_like_cowrie(stream.read(SNIFF_BYTES))
-
-
-def _lines(stream: ByteStream) -> Iterator[bytes | None]:
-    """The content's lines without the newline; None for a line longer than :data:`MAX_LINE`."""
-    pending = bytearray()
-    dropping = False
-    while chunk := stream.read(_READ):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            too_long = dropping or len(pending) + end - start > MAX_LINE
-            yield None if too_long else bytes(pending) + chunk[start:end]
-            pending.clear()
-            start, dropping = end + 1, False
-        if not dropping:
-            dropping = len(pending) + len(chunk) - start > MAX_LINE
-            pending[:] = b"" if dropping else pending + chunk[start:]
-    if dropping or pending.strip():
-        yield None if dropping else bytes(pending)
 
 
 def timestamp_ns(value: Any) -> int | None:
@@ -416,7 +398,7 @@ def read_cowrie(
     reader = _Reader(signatures or load_signatures(), NetworkSet(sensor_networks), input_id)
     stats = ReadStats()
     with ByteStream(Path(path), str(path)) as stream:
-        for line in _lines(stream):
+        for line in stream.lines(MAX_LINE, _READ):
             if line is not None and not line.strip():
                 continue
             stats.records += 1

@@ -24,7 +24,7 @@ import ipaddress
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,23 +74,6 @@ def sniff_events(path: Path) -> bool:
     """Whether the file at ``path`` (maybe compressed) is a sensor event file."""
     with ByteStream(path, str(path)) as stream:
         return looks_like_events(stream.read(64))
-
-
-def _lines(stream: ByteStream) -> Iterator[bytes | None]:
-    """The content's lines; None for a line longer than :data:`MAX_LINE`."""
-    pending, dropping = bytearray(), False
-    while chunk := stream.read(_READ):
-        start = 0
-        while (end := chunk.find(b"\n", start)) >= 0:
-            too_long = dropping or len(pending) + end - start > MAX_LINE
-            yield None if too_long else bytes(pending) + chunk[start:end]
-            pending.clear()
-            start, dropping = end + 1, False
-        if not dropping:
-            dropping = len(pending) + len(chunk) - start > MAX_LINE
-            pending[:] = b"" if dropping else pending + chunk[start:]
-    if dropping or pending.strip():
-        yield None if dropping else bytes(pending)
 
 
 def _int(value: Any, lo: int, hi: int) -> int | None:
@@ -163,7 +146,7 @@ def read_events(
         batch.clear()
 
     with ByteStream(Path(path), str(path)) as stream:
-        for line in _lines(stream):
+        for line in stream.lines(MAX_LINE, _READ):
             if line is not None and not line.strip():
                 continue
             stats.records += 1
