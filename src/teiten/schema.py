@@ -21,11 +21,17 @@ class Column:
     dtype: str
     """numpy dtype name (``uint32``…), or ``str`` (packets: int32 codes in
     memory, a dictionary-encoded string on disk), ``bytes16`` (an IPv6
-    address), ``binary`` or ``list_str``."""
+    address), ``binary``, ``list_str``, ``struct`` (the named :attr:`fields`)
+    or ``list_struct`` (a list of such structs)."""
     doc: str
     encoding: str = "plain"
     """Parquet encoding hint: ``plain``, ``dict`` (few distinct values) or ``delta`` (sorted)."""
     nullable: bool = False
+    fields: tuple[Column, ...] = ()
+    """The fields of a ``struct`` or ``list_struct`` column, declared like columns."""
+    limit: int = 0
+    """Most characters (``str``) or items (lists) kept; 0 = unbounded. What a limit
+    cuts is counted (sessions: ``evidence_cut``), never dropped silently."""
 
     @property
     def numpy_dtype(self) -> np.dtype[Any]:
@@ -113,6 +119,102 @@ DECODED: tuple[str, ...] = tuple(
     if c.name not in {"sensor", "input_id", "fp", "src_cc", "src_asn", "src_as_org", "is_outbound"}
 )
 
+# The typed evidence of a session (the ``notes``, ``requests``, ``telnet`` and
+# ``honeypot`` columns of SESSIONS): lists and structs of text, each bounded by
+# its ``limit`` (strings in characters, lists in items).
+_TEXT = (Column("note", "str", "One item.", limit=256),)
+_PAIR = (
+    Column("name", "str", "Name.", limit=128),
+    Column("value", "str", "Value.", limit=4096),
+)
+SOAP: tuple[Column, ...] = (
+    Column("action", "str", "The action element's name (AddPortMapping…).", limit=256),
+    Column("namespace", "str", "The action element's namespace.", limit=256),
+    Column("header_action", "str", "The SOAPAction header without quotes ('' if none).", limit=512),
+    Column("args", "list_struct", "Arguments in order.", limit=64, fields=_PAIR),
+    Column(
+        "notes", "list_str", "Parser notes (XML refused, not well-formed…).", limit=8, fields=_TEXT
+    ),
+)
+REQUEST: tuple[Column, ...] = (
+    Column("method", "str", "HTTP method.", limit=32),
+    Column("target", "str", "Request target as sent.", limit=2048),
+    Column("path", "str", "Path of the target.", limit=2048),
+    Column("version", "str", "HTTP version.", limit=16),
+    Column(
+        "headers",
+        "list_struct",
+        "Headers in order.",
+        limit=32,
+        fields=(
+            Column("name", "str", "Name.", limit=128),
+            Column("value", "str", "Value.", limit=1024),
+        ),
+    ),
+    Column("body_length", "uint32", "Body bytes received."),
+    Column(
+        "soap", "struct", "The SOAP call in the body (null if none).", nullable=True, fields=SOAP
+    ),
+    Column(
+        "signatures",
+        "list_str",
+        "Ids of the signatures this request matched.",
+        limit=64,
+        fields=_TEXT,
+    ),
+    Column("notes", "list_str", "Parser notes on this request.", limit=8, fields=_TEXT),
+)
+TELNET: tuple[Column, ...] = (
+    Column(
+        "lines",
+        "list_str",
+        "Client lines without negotiation.",
+        limit=64,
+        fields=(Column("line", "str", "One line.", limit=512),),
+    ),
+    Column(
+        "options", "list_str", "Client option negotiation (WILL NAWS…).", limit=32, fields=_TEXT
+    ),
+    Column(
+        "server_events",
+        "list_str",
+        "The server's prompts in order (null: unknown).",
+        nullable=True,
+        limit=32,
+        fields=_TEXT,
+    ),
+)
+HONEYPOT: tuple[Column, ...] = (
+    Column("name", "str", "Which honeypot (cowrie).", limit=32),
+    Column("session", "str", "The honeypot's session id.", limit=128),
+    Column("protocol", "str", "ssh, telnet or '' as the honeypot logged it.", limit=16),
+    Column("sensor", "str", "Sensor name in the log ('' if none).", limit=128),
+    Column("client_version", "str", "SSH client version ('' if none).", limit=256),
+    Column(
+        "duration_s", "float64", "Session duration in seconds (null if unknown).", nullable=True
+    ),
+    Column("logins", "uint32", "Login attempts logged."),
+    Column("commands", "uint32", "Commands typed."),
+    Column(
+        "downloads",
+        "list_struct",
+        "Files fetched or uploaded.",
+        limit=16,
+        fields=(
+            Column("url", "str", "URL ('' for an upload).", limit=1024),
+            Column("shasum", "str", "SHA-256 as logged.", limit=128),
+            Column("outfile", "str", "Where the honeypot stored it.", limit=256),
+        ),
+    ),
+    Column(
+        "failed_downloads",
+        "list_str",
+        "URLs that failed to download.",
+        limit=16,
+        fields=(Column("url", "str", "URL.", limit=1024),),
+    ),
+)
+
 # One row per TCP connection or UDP datagram that carried client payload.
 # "src" is the client (the side outside the sensor), "dst" the sensor.
 SESSIONS: tuple[Column, ...] = (
@@ -144,7 +246,41 @@ SESSIONS: tuple[Column, ...] = (
     Column("soap_action", "str", "SOAP action of the first request ('' if none)."),
     Column("client_bytes", "binary", "What the client sent (capped, default 64 KiB)."),
     Column("server_bytes", "binary", "What the sensor answered (capped, default 4 KiB)."),
-    Column("details", "str", "The full classification as JSON (parsed fields, notes)."),
+    Column(
+        "notes",
+        "list_str",
+        "What the parsers and the reader found odd (bounded).",
+        limit=32,
+        fields=(Column("note", "str", "One note.", limit=256),),
+    ),
+    Column(
+        "requests",
+        "list_struct",
+        "Each HTTP request the client sent, as parsed.",
+        nullable=True,
+        limit=16,
+        fields=REQUEST,
+    ),
+    Column(
+        "telnet",
+        "struct",
+        "The Telnet stream as parsed (null unless app is telnet from bytes).",
+        nullable=True,
+        fields=TELNET,
+    ),
+    Column(
+        "honeypot",
+        "struct",
+        "What a honeypot logged of the shell (null for captures and sensor events).",
+        nullable=True,
+        fields=HONEYPOT,
+    ),
+    Column(
+        "evidence_cut",
+        "uint32",
+        "Evidence values shortened or left out by the declared "
+        "limits (0: notes, requests, telnet and honeypot are complete).",
+    ),
 )
 
 # One row per Telnet login attempt (from captures or Cowrie logs).
@@ -174,3 +310,95 @@ def column(table: str, name: str) -> Column:
         if c.name == name:
             return c
     raise KeyError(f"{table}.{name}")
+
+
+# --- Back-check results and alert state ------------------------------------
+# Declared like the tables above. ``timestamp_us`` is a UTC timestamp in
+# microseconds; nullable columns of ``probes`` are fields a probe may not have.
+
+# One row per (target, port, probe) of a back-check run or an imported scan
+# (teiten.backcheck.model.Probe; columns in its field order). Stored in Parquet
+# like the captured tables: probes/sensor=S/date=D/inNNNNNN-PPP.parquet.
+PROBES: tuple[Column, ...] = (
+    Column("target", "str", "Address that was probed (a source seen by the sensor)."),
+    Column("port", "int32", "Port probed."),
+    Column("proto", "str", "tcp or udp."),
+    Column("probe", "str", "connect, http, telnet, ssdp (prober); port, banner… (imports)."),
+    Column("state", "str", "open, closed, filtered (no answer in time) or error."),
+    Column("path", "str", "HTTP path requested.", nullable=True),
+    Column("http_status", "int32", "HTTP status of the answer.", nullable=True),
+    Column("server_header", "str", "HTTP Server header (capped).", nullable=True),
+    Column("title", "str", "HTML title, or the realm of an auth challenge.", nullable=True),
+    Column("manufacturer", "str", "UPnP manufacturer.", nullable=True),
+    Column("model", "str", "UPnP model name.", nullable=True),
+    Column("model_number", "str", "UPnP model number.", nullable=True),
+    Column("friendly_name", "str", "UPnP friendly name.", nullable=True),
+    Column("model_description", "str", "UPnP model description.", nullable=True),
+    Column("firmware", "str", "Firmware version the device named.", nullable=True),
+    Column("banner", "binary", "What the device sent first (capped, 2 KiB).", nullable=True),
+    Column("bytes_read", "int64", "Bytes read from the device.", nullable=True),
+    Column("truncated", "bool", "The answer was longer than what was kept.", nullable=True),
+    Column("advisory_status", "str", "Worst advisory verdict ('' none).", nullable=True),
+    Column("advisory_ids", "list_str", "Advisories matched, worst first.", nullable=True),
+    Column("advisory_statuses", "list_str", "Their verdicts, same order.", nullable=True),
+    Column("note", "str", "Why a probe failed, or what an import said.", nullable=True),
+    Column("probed_at", "timestamp_us", "When the probe ran (UTC)."),
+    Column("source", "str", "prober, masscan, zgrab2 or nmap."),
+)
+
+LAKE_TABLES: dict[str, tuple[Column, ...]] = {**TABLES, "probes": PROBES}
+"""Every table stored as Parquet files listed in the catalog."""
+
+
+@dataclass(frozen=True)
+class StateTable:
+    """A table kept inside the catalog (SQLite) rather than in Parquet: rows that change."""
+
+    name: str
+    columns: tuple[Column, ...]
+    key: str
+    """The primary key; an ``int64`` key is assigned when a row is inserted."""
+    choices: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    """Columns restricted to a few values."""
+
+
+ALERT_STATES: tuple[str, ...] = ("new", "ongoing", "ended")
+"""new: first seen in this run and still rising; ongoing: seen again; ended: no longer rising."""
+
+# One row per rise on one port (teiten.analysis.alerts.Alert), updated as detection runs again.
+ALERTS = StateTable(
+    "alerts",
+    (
+        Column("id", "int64", "Alert id, assigned when the rise is first stored."),
+        Column("kind", "str", "surge (many new sources) or sweep (a few sources, many packets)."),
+        Column("port", "str", "Port and protocol, e.g. 23/tcp."),
+        Column("segment", "str", "all, domestic or foreign: the sources that rose."),
+        Column("onset", "str", "First local day of the rise (YYYY-MM-DD, in the evidence's tz)."),
+        Column("detected", "str", "Local day the rise was first detectable."),
+        Column("last", "str", "Last local day of the rise seen so far."),
+        Column("ratio", "float64", "Level after the onset over the baseline."),
+        Column("score", "float64", "How far above the baseline (IQRs)."),
+        Column("baseline", "float64", "Daily level before the onset."),
+        Column("peak", "float64", "Highest daily level of the rise."),
+        Column("ongoing", "bool", "Still rising on the last day of the window."),
+        Column("state", "str", "new, ongoing or ended (see ALERT_STATES)."),
+        Column("campaign", "str", "Campaign the alert was linked to.", nullable=True),
+        Column("evidence", "str", "Per-segment levels, fingerprints, tz… as JSON."),
+        Column("updated", "str", "When the row was last written (UTC, ISO 8601)."),
+    ),
+    key="id",
+    choices=(("state", ALERT_STATES),),
+)
+
+# One row per webhook delivery made, so a change is sent once.
+DELIVERIES = StateTable(
+    "deliveries",
+    (
+        Column("key", "str", "Idempotency-Key of the delivery (alert id, state, last day)."),
+        Column("sent", "str", "When it was delivered (UTC, ISO 8601)."),
+    ),
+    key="key",
+)
+
+STATE_TABLES: dict[str, StateTable] = {t.name: t for t in (ALERTS, DELIVERIES)}
+"""Every table kept inside the catalog."""

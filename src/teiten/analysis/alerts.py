@@ -15,16 +15,23 @@ it rose. A packet surge on a port whose unique sources did not rise is a
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from teiten.analysis.series_matrix import SEGMENTS, SeriesMatrix
 from teiten.analysis.surge import DEFAULT_PARAMS, Surge, SurgeParams, detect
+from teiten.store.alerts import AlertRow, read_alert_rows
 
 ONSET_MATCH_DAYS = 3
-"""Rises in two segments of a port whose onsets are this close are the same rise."""
+"""Rises in two segments of a port whose onsets are this close are the same rise; so are
+a stored alert and a new detection of the same kind, port and segment."""
 
 
 @dataclass
@@ -125,3 +132,77 @@ def find_alerts(m: SeriesMatrix, params: SurgeParams = DEFAULT_PARAMS) -> list[A
             if not known:
                 alerts.append(_alert("sweep", m, p, rise))
     return sorted(alerts, key=lambda a: (a.onset, a.port, a.segment))
+
+
+# --- Alert state: which stored alert a new detection continues ---------------
+
+
+@dataclass(frozen=True)
+class AlertMerge:
+    """What storing a detection run changes (see :func:`merge_alerts`)."""
+
+    alerts: tuple[Alert, ...]
+    """The found alerts in their order, with the state and id they are stored with
+    (``id`` None: a new row)."""
+    ended: tuple[int, ...]
+    """Ids of stored alerts not found again that end now."""
+
+
+def _days_apart(a: str, b: str) -> int:
+    return abs((dt.date.fromisoformat(a) - dt.date.fromisoformat(b)).days)
+
+
+def merge_alerts(known: Sequence[Alert], found: Sequence[Alert]) -> AlertMerge:
+    """How a detection run's alerts update the stored ones (pure: nothing is changed).
+
+    A found alert continues the first stored alert, not continued yet, of the
+    same kind, port and segment whose onset is at most :data:`ONSET_MATCH_DAYS`
+    days apart: it takes its id and is ``ongoing`` (``ended`` if no longer
+    rising). Any other found alert is ``new`` (``ended`` if no longer rising).
+    Stored alerts that no found alert continues and that have not ended, end.
+    """
+    continued: set[int] = set()
+    out = []
+    for a in found:
+        old = next(
+            (
+                k
+                for k in known
+                if k.id is not None
+                and k.id not in continued
+                and (k.kind, k.port, k.segment) == (a.kind, a.port, a.segment)
+                and _days_apart(k.onset, a.onset) <= ONSET_MATCH_DAYS
+            ),
+            None,
+        )
+        if old is None or old.id is None:
+            out.append(dataclasses.replace(a, id=None, state="new" if a.ongoing else "ended"))
+        else:
+            continued.add(old.id)
+            out.append(dataclasses.replace(a, id=old.id, state="ongoing" if a.ongoing else "ended"))
+    ended = tuple(
+        k.id for k in known if k.id is not None and k.id not in continued and k.state != "ended"
+    )
+    return AlertMerge(tuple(out), ended)
+
+
+def alert_to_row(a: Alert) -> AlertRow:
+    """The stored row of an alert (``updated`` is set by the store)."""
+    row: AlertRow = {f.name: getattr(a, f.name) for f in dataclasses.fields(a)}
+    row["evidence"] = json.dumps(a.evidence, sort_keys=True)
+    row["updated"] = None
+    return row
+
+
+def alert_from_row(row: AlertRow) -> Alert:
+    """The alert of a stored row."""
+    names = {f.name for f in dataclasses.fields(Alert)}
+    values = {k: v for k, v in row.items() if k in names}
+    values["ongoing"] = bool(values["ongoing"])
+    values["evidence"] = json.loads(values["evidence"])
+    return Alert(**values)
+
+
+def read_stored_alerts(path: Path) -> list[Alert]:
+    """Every alert stored in the catalog at ``path``, read without writing."""
+    return [alert_from_row(r) for r in read_alert_rows(path)]

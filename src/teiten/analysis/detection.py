@@ -12,14 +12,21 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from teiten.analysis.alerts import Alert, find_alerts
+from teiten.analysis.alerts import (
+    Alert,
+    alert_from_row,
+    alert_to_row,
+    find_alerts,
+    merge_alerts,
+    read_stored_alerts,
+)
 from teiten.analysis.campaigns import link_campaigns
 from teiten.analysis.series_matrix import daily_matrix
 from teiten.analysis.surge import DEFAULT_PARAMS, SurgeParams
 from teiten.analysis.window import Window, parse_date, resolve_window
 from teiten.backcheck.store import stored_summary
 from teiten.config import Settings
-from teiten.store.alerts import AlertStore, read_stored_alerts
+from teiten.store.alerts import AlertStore
 from teiten.store.engine import open_engine
 
 
@@ -83,12 +90,19 @@ def store_and_deliver(
 ) -> tuple[list[Alert], list[dict[str, Any]]]:
     """Merge alerts into the stored alert state and deliver webhooks (``teiten detect`` only).
 
-    Returns every stored alert after the merge and the webhook deliveries.
+    Which stored alert each found one continues is :func:`merge_alerts`; the
+    store writes the result in one transaction. The found alerts get the id
+    and state they were stored with (the webhooks name them). Returns every
+    stored alert after the merge and the webhook deliveries.
     """
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     store = AlertStore(settings.data_dir / "catalog.sqlite")
     try:
-        stored = store.merge(found, now)
+        merge = merge_alerts([alert_from_row(r) for r in store.rows()], found)
+        ids = store.save([alert_to_row(a) for a in merge.alerts], merge.ended, now)
+        for a, m, i in zip(found, merge.alerts, ids, strict=True):
+            a.id, a.state = i, m.state
+        stored = [alert_from_row(r) for r in store.rows()]
         deliveries: list[dict[str, Any]] = []
         if settings.webhook_url:
             from teiten.analysis.payloads import sensor_addresses

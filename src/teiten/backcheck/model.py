@@ -21,6 +21,8 @@ from typing import Any
 import pyarrow as pa
 
 from teiten.advisories.check import WORST_FIRST, Verdict, check, check_banner
+from teiten.schema import PROBES
+from teiten.store.arrow import table_schema
 
 BANNER_CAP = 2048
 """Bytes of a banner (response head, Telnet greeting, SSDP reply) kept per row."""
@@ -69,35 +71,8 @@ class Probe:
         }
 
 
-PROBES_SCHEMA = pa.schema(
-    [
-        pa.field("target", pa.string(), nullable=False),
-        pa.field("port", pa.int32(), nullable=False),
-        pa.field("proto", pa.string(), nullable=False),
-        pa.field("probe", pa.string(), nullable=False),
-        pa.field("state", pa.string(), nullable=False),
-        pa.field("path", pa.string()),
-        pa.field("http_status", pa.int32()),
-        pa.field("server_header", pa.string()),
-        pa.field("title", pa.string()),
-        pa.field("manufacturer", pa.string()),
-        pa.field("model", pa.string()),
-        pa.field("model_number", pa.string()),
-        pa.field("friendly_name", pa.string()),
-        pa.field("model_description", pa.string()),
-        pa.field("firmware", pa.string()),
-        pa.field("banner", pa.binary()),
-        pa.field("bytes_read", pa.int64()),
-        pa.field("truncated", pa.bool_()),
-        pa.field("advisory_status", pa.string()),
-        pa.field("advisory_ids", pa.list_(pa.string())),
-        pa.field("advisory_statuses", pa.list_(pa.string())),
-        pa.field("note", pa.string()),
-        pa.field("probed_at", pa.timestamp("us", tz="UTC"), nullable=False),
-        pa.field("source", pa.string(), nullable=False),
-    ]
-)
-"""The ``probes`` table: one row per :class:`Probe`, columns in field order."""
+PROBES_SCHEMA = table_schema(PROBES)
+"""The ``probes`` table (:data:`teiten.schema.PROBES`): one row per :class:`Probe`."""
 
 
 def to_table(probes: Iterable[Probe]) -> pa.Table:

@@ -18,10 +18,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from teiten.analysis.alerts import read_stored_alerts
 from teiten.errors import TeitenError
 from teiten.sensor.config import Listen, SensorConfig
 from teiten.sensor.service import CAPTURE_SUFFIXES
-from teiten.store.alerts import read_stored_alerts
 
 MAX_METRICS = 1 << 20
 """Most bytes read from the metrics endpoint."""

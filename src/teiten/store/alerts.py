@@ -1,75 +1,39 @@
-"""Alert state kept in the catalog: one row per rise, updated as detection runs again.
+"""Alert state kept in the catalog: the ``alerts`` and ``deliveries`` tables.
 
-A rise that is still going on when detection runs the next day updates its
-row (``ongoing``) instead of raising a new alert; one that is no longer seen
-rising becomes ``ended``. States: ``new`` (first seen in this run and still
-rising), ``ongoing``, ``ended``.
+Both are declared in :mod:`teiten.schema` (``ALERTS``, ``DELIVERIES``) and
+their SQLite tables derive from the declarations. This module only persists
+rows — plain dicts keyed by the declared column names — in one transaction
+per detection run; which stored alert a new detection continues is analysis
+policy (:func:`teiten.analysis.alerts.merge_alerts`), not the store's.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from teiten.analysis.alerts import ONSET_MATCH_DAYS, Alert
 from teiten.errors import StoreError
+from teiten.schema import ALERTS, DELIVERIES
+from teiten.store.catalog import connect_read_only, state_table_ddl
 
-_DDL = """
-CREATE TABLE IF NOT EXISTS alerts (
-    id        INTEGER PRIMARY KEY,
-    kind      TEXT NOT NULL,
-    port      TEXT NOT NULL,
-    segment   TEXT NOT NULL,
-    onset     TEXT NOT NULL,
-    detected  TEXT NOT NULL,
-    last      TEXT NOT NULL,
-    ratio     REAL NOT NULL,
-    score     REAL NOT NULL,
-    baseline  REAL NOT NULL,
-    peak      REAL NOT NULL,
-    ongoing   INTEGER NOT NULL,
-    state     TEXT NOT NULL CHECK (state IN ('new', 'ongoing', 'ended')),
-    campaign  TEXT,
-    evidence  TEXT NOT NULL,
-    updated   TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    key       TEXT PRIMARY KEY,
-    sent      TEXT NOT NULL
-);
-"""
+AlertRow = dict[str, Any]
+"""One ``alerts`` row: a value for every column of :data:`teiten.schema.ALERTS`
+(``id`` None for a row not stored yet; ``evidence`` is JSON text)."""
 
-_FIELDS = (
-    "kind",
-    "port",
-    "segment",
-    "onset",
-    "detected",
-    "last",
-    "ratio",
-    "score",
-    "baseline",
-    "peak",
-    "ongoing",
-    "state",
-    "campaign",
-)
-
-
-def _days(a: str, b: str) -> int:
-    return abs((dt.date.fromisoformat(a) - dt.date.fromisoformat(b)).days)
+COLUMNS: tuple[str, ...] = tuple(c.name for c in ALERTS.columns)
+_VALUES = tuple(c for c in COLUMNS if c != ALERTS.key)
+_SELECT = f"SELECT {', '.join(COLUMNS)} FROM alerts ORDER BY onset, port, segment"
 
 
 class AlertStore:
-    """The ``alerts`` and ``deliveries`` tables of a data directory's catalog."""
+    """The ``alerts`` and ``deliveries`` tables of a data directory's catalog, for writing."""
 
     def __init__(self, path: Path) -> None:
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None)
         try:
-            self._db.executescript(_DDL)
+            self._db.executescript(state_table_ddl(ALERTS) + state_table_ddl(DELIVERIES))
         except sqlite3.OperationalError as e:
             self._db.close()
             if "readonly" in str(e):
@@ -79,66 +43,42 @@ class AlertStore:
     def close(self) -> None:
         self._db.close()
 
-    def all(self) -> list[Alert]:
-        rows = self._db.execute(
-            f"SELECT id, {', '.join(_FIELDS)}, evidence FROM alerts ORDER BY onset, port, segment"
-        ).fetchall()
-        return [_alert(r) for r in rows]
+    def rows(self) -> list[AlertRow]:
+        """Every stored alert row, by onset, port and segment."""
+        return _rows(self._db)
 
-    def merge(self, found: list[Alert], now: str) -> list[Alert]:
-        """Store a detection run's alerts; returns every stored alert after the merge."""
-        known = self.all()
-        matched: set[int] = set()
+    def save(self, rows: Sequence[AlertRow], ended: Sequence[int], now: str) -> list[int]:
+        """Write a detection run's alert rows in one transaction; returns their ids.
+
+        A row whose ``id`` is None is inserted, any other replaces the stored
+        row with that id; the alerts ``ended`` (ids) become ``ended``. Every
+        written row's ``updated`` is ``now``.
+        """
+        ids: list[int] = []
+        sets = ", ".join(f"{c} = ?" for c in _VALUES)
+        insert = (
+            f"INSERT INTO alerts ({', '.join(_VALUES)}) VALUES ({', '.join('?' * len(_VALUES))})"
+        )
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            for a in found:
-                old = next(
-                    (
-                        k
-                        for k in known
-                        if k.id not in matched
-                        and k.kind == a.kind
-                        and k.port == a.port
-                        and k.segment == a.segment
-                        and _days(k.onset, a.onset) <= ONSET_MATCH_DAYS
-                    ),
-                    None,
-                )
-                if old is None:
-                    a.state = "new" if a.ongoing else "ended"
-                    a.id = self._insert(a, now)
+            for row in rows:
+                values = [now if c == "updated" else row[c] for c in _VALUES]
+                if row.get(ALERTS.key) is None:
+                    cur = self._db.execute(insert, values)
+                    assert cur.lastrowid is not None
+                    ids.append(cur.lastrowid)
                 else:
-                    a.id = old.id
-                    a.state = "ongoing" if a.ongoing else "ended"
-                    self._update(a, now)
-                    matched.add(old.id or 0)
-            for k in known:
-                if k.id not in matched and k.state != "ended":
-                    self._db.execute(
-                        "UPDATE alerts SET state='ended', ongoing=0, updated=? WHERE id=?",
-                        (now, k.id),
-                    )
+                    self._db.execute(f"UPDATE alerts SET {sets} WHERE id = ?", [*values, row["id"]])
+                    ids.append(int(row["id"]))
+            self._db.executemany(
+                "UPDATE alerts SET state='ended', ongoing=0, updated=? WHERE id=?",
+                [(now, i) for i in ended],
+            )
             self._db.execute("COMMIT")
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        return self.all()
-
-    def _values(self, a: Alert, now: str) -> list[Any]:
-        return [*(getattr(a, f) for f in _FIELDS), json.dumps(a.evidence, sort_keys=True), now]
-
-    def _insert(self, a: Alert, now: str) -> int:
-        cols = ", ".join((*_FIELDS, "evidence", "updated"))
-        marks = ", ".join("?" * (len(_FIELDS) + 2))
-        cur = self._db.execute(
-            f"INSERT INTO alerts ({cols}) VALUES ({marks})", self._values(a, now)
-        )
-        assert cur.lastrowid is not None
-        return cur.lastrowid
-
-    def _update(self, a: Alert, now: str) -> None:
-        sets = ", ".join(f"{f} = ?" for f in (*_FIELDS, "evidence", "updated"))
-        self._db.execute(f"UPDATE alerts SET {sets} WHERE id = ?", [*self._values(a, now), a.id])
+        return ids
 
     def delivered(self, key: str) -> bool:
         return (
@@ -149,29 +89,19 @@ class AlertStore:
         self._db.execute("INSERT OR IGNORE INTO deliveries (key, sent) VALUES (?, ?)", (key, now))
 
 
-def _alert(row: tuple[Any, ...]) -> Alert:
-    values = dict(zip(("id", *_FIELDS, "evidence"), row, strict=True))
-    values["ongoing"] = bool(values["ongoing"])
-    values["evidence"] = json.loads(values["evidence"])
-    return Alert(**values)
+def _rows(db: sqlite3.Connection) -> list[AlertRow]:
+    return [dict(zip(COLUMNS, r, strict=True)) for r in db.execute(_SELECT).fetchall()]
 
 
-def read_stored_alerts(path: Path) -> list[Alert]:
-    """Every stored alert, read without writing (no table created, no lock kept)."""
+def read_alert_rows(path: Path) -> list[AlertRow]:
+    """Every stored alert row, read without writing (no table created, no lock kept)."""
     if not path.exists():
         return []
-    from teiten.store.catalog import connect_read_only
-
     db = connect_read_only(path)
     try:
         known = db.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alerts'"
         ).fetchone()
-        if known is None:
-            return []
-        rows = db.execute(
-            f"SELECT id, {', '.join(_FIELDS)}, evidence FROM alerts ORDER BY onset, port, segment"
-        ).fetchall()
+        return [] if known is None else _rows(db)
     finally:
         db.close()
-    return [_alert(r) for r in rows]

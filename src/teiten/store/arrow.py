@@ -24,10 +24,15 @@ def arrow_type(c: Stored | Column) -> pa.DataType:
         return pa.binary()
     if c.dtype == "list_str":
         return pa.list_(pa.string())
+    if c.dtype in ("struct", "list_struct") and isinstance(c, Column):
+        struct = pa.struct([pa.field(f.name, arrow_type(f), f.nullable) for f in c.fields])
+        return struct if c.dtype == "struct" else pa.list_(struct)
     if c.dtype == "bytes16":
         return pa.binary(16)
     if c.dtype == "bool":
         return pa.bool_()
+    if c.dtype == "timestamp_us":
+        return pa.timestamp("us", tz="UTC")
     return pa.from_numpy_dtype(np.dtype(c.dtype))
 
 
@@ -39,7 +44,7 @@ def arrow_schema() -> pa.Schema:
 
 
 def table_schema(columns: tuple[Column, ...]) -> pa.Schema:
-    """The Arrow schema of a declared table stored as declared (sessions, logins)."""
+    """The Arrow schema of a declared table stored as declared (sessions, logins, probes)."""
     return pa.schema([pa.field(c.name, arrow_type(c), nullable=c.nullable) for c in columns])
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from teiten.errors import StoreError
+from teiten.schema import StateTable
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS inputs (
@@ -225,6 +226,34 @@ class Catalog:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+
+_SQLITE_TYPES = {"float32": "REAL", "float64": "REAL", "str": "TEXT", "binary": "BLOB"}
+
+
+def state_table_ddl(table: StateTable) -> str:
+    """``CREATE TABLE IF NOT EXISTS`` of a table kept in the catalog, from its declaration.
+
+    Integers and booleans are ``INTEGER``, floats ``REAL``, text ``TEXT``;
+    columns are ``NOT NULL`` unless declared nullable; the key is the primary
+    key (an ``int64`` key is SQLite's rowid, assigned on insert); declared
+    choices are ``CHECK`` constraints.
+    """
+    choices = dict(table.choices)
+    lines = []
+    for c in table.columns:
+        kind = _SQLITE_TYPES.get(c.dtype, "INTEGER")
+        line = f"{c.name} {kind}"
+        if c.name == table.key:
+            line += " PRIMARY KEY"
+        elif not c.nullable:
+            line += " NOT NULL"
+        if c.name in choices:
+            allowed = ", ".join(f"'{v}'" for v in choices[c.name])
+            line += f" CHECK ({c.name} IN ({allowed}))"
+        lines.append(line)
+    body = ",\n    ".join(lines)
+    return f"CREATE TABLE IF NOT EXISTS {table.name} (\n    {body}\n);\n"
 
 
 def connect_read_only(path: Path) -> sqlite3.Connection:
