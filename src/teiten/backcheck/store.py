@@ -22,22 +22,17 @@ from teiten.store.lake import Lake
 
 
 def store_probes(settings: Settings, probes: Sequence[Probe], label: str) -> int:
-    """Commit a run's probes to the data directory; returns the catalog input id."""
+    """Commit a run's probes to the data directory (today's partition); returns the input id."""
     table = to_table(probes)
     digest = uuid.uuid4().hex  # each run is new content: never a duplicate of another
     sensor = str(settings.sensor)
+    today = dt.datetime.now(dt.UTC).date().toordinal() - dt.date(1970, 1, 1).toordinal()
     with Lake(settings.data_dir, create=True) as lake:
         lake.lock()
         input_id = lake.catalog.begin(f"backcheck:{label}", table.nbytes, digest, sensor)
-        day = dt.datetime.now(dt.UTC).date().isoformat()
-        rel = f"probes/sensor={sensor}/date={day}/in{input_id:06d}-000.parquet"
-        path = lake.staging(input_id) / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, path, compression="zstd")
-        files = lake.publish(input_id, [("probes", rel, table.num_rows)])
-        lake.catalog.commit(
-            input_id, files, records=len(probes), packets=0, malformed={}, skipped={}, enrichment=""
-        )
+        with lake.transaction(input_id) as tx:
+            tx.write("probes", sensor, today, table)
+            tx.commit(records=len(probes), packets=0, malformed={}, skipped={}, enrichment="")
     return input_id
 
 

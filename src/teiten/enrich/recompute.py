@@ -1,11 +1,13 @@
 """Recompute the country and ASN columns of stored data without re-reading captures.
 
-``teiten enrich`` reads each committed Parquet file, looks its sources up in
-the configured sources (say, the RIR delegation files of the capture's own
-time), writes the file again with new ``src_cc`` bits (inside ``lens``),
-``src_asn`` and ``src_as_org`` — every other column untouched, row order kept —
-and swaps it in with an atomic rename. Each input's catalog entry records the
-new enrichment. Readers see each file either before or after, never half.
+``teiten enrich`` asks the store to rewrite every committed packet and session
+file with new ``src_cc`` (and, with an ASN source, ``src_asn`` and
+``src_as_org``) computed from each row group's source addresses — say, with the
+RIR delegation files of the capture's own time. It passes only that function
+of the logical columns (:func:`teiten.store.rewrite.rewrite_table`); the store
+keeps every other column, the row order and the row groups, and swaps all the
+files and each input's recorded enrichment in one catalog commit. Readers see
+the data either before or after, never half.
 
 Before writing anything it measures what the new country source would change
 (:func:`country_coverage`): a source that covers less than the stored one —
@@ -18,25 +20,20 @@ none, or when the home country's packets would fall by more than
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from teiten.config import Settings
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import COUNTRIES, CountryEnricher, country_code
 from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import ConfigError
-from teiten.store.arrow import writer_options
 from teiten.store.lake import Lake
-from teiten.store.layout import PACKED
+from teiten.store.rewrite import Change, Columns, read_columns, rewrite_table
 
-_LENS = next(p for p in PACKED if p.name == "lens")
-_CC_SHIFT, _CC_BITS = next((sh, b) for c, sh, b in _LENS.shifts() if c == "src_cc")
+_SOURCES = ("ip_version", "src_ip4", "src_ip6")
 
 
 MAX_LOSS = 0.10
@@ -96,19 +93,6 @@ class EnrichResult:
     coverage: Coverage | None = None
 
 
-def _sources(table: pa.Table) -> dict[str, Any]:
-    n = table.num_rows
-    ip6 = table.column("src_ip6").combine_chunks()
-    valid = ~np.asarray(ip6.is_null().to_numpy(zero_copy_only=False), bool)
-    six = np.zeros((n, 16), np.uint8)
-    if valid.any():
-        six[valid] = np.frombuffer(
-            b"".join(v for v in ip6.to_pylist() if v is not None), np.uint8
-        ).reshape(-1, 16)
-    version = np.where(valid, 6, 4).astype(np.uint8)
-    return {"ip_version": version, "src_ip4": table.column("src_ip4").to_numpy(), "src_ip6": six}
-
-
 def _source_keys(c: dict[str, Any]) -> np.ndarray[Any, Any]:
     """One 16-byte key per row: the IPv6 source, or the IPv4 one as ::ffff:a.b.c.d."""
     keys: np.ndarray[Any, Any] = c["src_ip6"].copy()
@@ -124,15 +108,12 @@ def country_coverage(lake: Lake, country: CountryEnricher, home_country: str) ->
     home = country_code(home_country)
     known: list[np.ndarray[Any, Any]] = []
     lost: list[np.ndarray[Any, Any]] = []
-    for path in lake.files("packets"):
-        table = pq.read_table(path, columns=["src_ip4", "src_ip6", "lens"], partitioning=None)
-        lens = table.column("lens").to_numpy().astype(np.int64)
-        before = (lens >> _CC_SHIFT) & ((1 << _CC_BITS) - 1)
-        c = _sources(table)
+    for c in read_columns(lake, "packets", (*_SOURCES, "src_cc")):
+        before = c.pop("src_cc")
         country.fill(c)
         after = c["src_cc"]
         had, gone = before != 0, (before != 0) & (after == 0)
-        cov.packets += table.num_rows
+        cov.packets += len(before)
         cov.known_before += int(had.sum())
         cov.known_after += int((after != 0).sum())
         cov.lost += int(gone.sum())
@@ -147,27 +128,20 @@ def country_coverage(lake: Lake, country: CountryEnricher, home_country: str) ->
     return cov
 
 
-def _recompute(table: pa.Table, country: CountryEnricher, asn: AsnEnricher | None) -> pa.Table:
-    c = _sources(table)
-    country.fill(c)
-    lens = table.column("lens").to_numpy().astype(np.int64)
-    mask = np.int64(((1 << _CC_BITS) - 1) << _CC_SHIFT)
-    lens = (lens & ~mask) | (c["src_cc"].astype(np.int64) << _CC_SHIFT)
-    table = table.set_column(table.schema.get_field_index("lens"), "lens", pa.array(lens))
-    if asn is not None:
-        asn.fill(c)
-        i = table.schema.get_field_index("src_asn")
-        table = table.set_column(i, "src_asn", pa.array(c["src_asn"].astype(np.uint32)))
-        j = table.schema.get_field_index("src_as_org")
-        org = pa.DictionaryArray.from_arrays(pa.array(c["src_as_org"], pa.int32()), list(asn.orgs))
-        table = table.set_column(j, table.schema.field(j), org)
-    return table
+def _country_change(country: CountryEnricher, asn: AsnEnricher | None) -> Change:
+    """The new country (and ASN) columns of rows, from their source addresses."""
 
+    def change(c: Columns) -> Columns:
+        sources = {k: c[k] for k in ("ip_version", "src_ip4", "src_ip6")}
+        country.fill(sources)
+        out = {"src_cc": sources["src_cc"]}
+        if asn is not None:
+            asn.fill(sources)
+            out["src_asn"] = sources["src_asn"].astype(np.uint32)
+            out["src_as_org"] = sources["src_as_org"]
+        return out
 
-def _rewrite(path: str, table: pa.Table, **options: Any) -> None:
-    tmp = path + ".enrich-tmp"
-    pq.write_table(table, tmp, **options)
-    os.replace(tmp, path)
+    return change
 
 
 def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichResult:
@@ -180,7 +154,6 @@ def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichRe
     asn_source = open_asn_source(str(settings.asn_source))
     asn = AsnEnricher(asn_source) if asn_source is not None else None
     text = country.description + (f"; asn {asn.description}" if asn else "")
-    files = packets = sessions = 0
     with Lake(settings.data_dir) as lake:
         lake.lock()
         coverage = country_coverage(lake, country, str(settings.home_country))
@@ -190,22 +163,12 @@ def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichRe
                 f"not re-enriching with {country.description}: {problem}. Give a source that"
                 " covers every registry (rir:FILE,FILE,… with all five RIR files) or use --force"
             )
-        for path in lake.files("packets"):
-            table = pq.read_table(path, partitioning=None)
-            options = {**writer_options(), "row_group_size": max(table.num_rows, 1)}
-            _rewrite(str(path), _recompute(table, country, asn), **options)
-            files, packets = files + 1, packets + table.num_rows
-        for path in lake.files("sessions"):
-            table = pq.read_table(path, partitioning=None)
-            ip4 = table.column("src_ip4").to_numpy()
-            codes = country.codes_ip4(ip4)
-            cc = [COUNTRIES[int(x)] if v else "" for x, v in zip(codes, ip4 != 0, strict=True)]
-            i = table.schema.get_field_index("src_cc")
-            _rewrite(
-                str(path),
-                table.set_column(i, "src_cc", pa.array(cc, pa.string())),
-                compression="zstd",
+        change = _country_change(country, asn)
+        labels = {"src_cc": COUNTRIES, "src_as_org": asn.orgs if asn is not None else []}
+        with lake.rewriting() as tx:  # every file and the enrichment text: one commit
+            packets = rewrite_table(tx, "packets", change, reads=_SOURCES, labels=labels)
+            sessions = rewrite_table(
+                tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
             )
-            files, sessions = files + 1, sessions + table.num_rows
-        lake.catalog.set_enrichment(text)
-    return EnrichResult(files, packets, sessions, text, coverage)
+            tx.commit_replacements(enrichment=text)
+    return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text, coverage)

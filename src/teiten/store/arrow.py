@@ -68,6 +68,12 @@ def writer_options() -> dict[str, Any]:
     }
 
 
+def file_options(table: str) -> dict[str, Any]:
+    """Parquet writer options of a table's files: :func:`writer_options` for packets,
+    zstd for the tables stored as declared (sessions, logins, probes)."""
+    return writer_options() if table == "packets" else {"compression": "zstd"}
+
+
 def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
     n = values.shape[0]
     if not valid.any():

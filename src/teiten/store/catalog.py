@@ -185,6 +185,31 @@ class Catalog:
                 ),
             )
 
+    def replace(
+        self, files: list[tuple[str, str, int, int]], *, enrichment: str | None = None
+    ) -> None:
+        """Swap listed files for their replacements, in one transaction.
+
+        ``files`` holds ``(listed path, new path, rows, bytes)``; each new file
+        takes the listed one's place (input, table, commit order). With
+        ``enrichment``, every committed input records it in the same transaction.
+        """
+        with self._transaction():
+            for old, new, rows, size in files:
+                cur = self._db.execute(
+                    "UPDATE files SET path=?, rows=?, bytes=? WHERE path=?", (new, rows, size, old)
+                )
+                if cur.rowcount != 1:
+                    raise StoreError(f"{old} is not listed in the catalog")
+            if enrichment is not None:
+                self._db.execute(
+                    "UPDATE inputs SET enrichment=? WHERE status='done'", (enrichment,)
+                )
+
+    def all_files(self) -> list[str]:
+        """Relative paths of every file the catalog lists, of every table."""
+        return [r[0] for r in self._db.execute("SELECT path FROM files")]
+
     def set_enrichment(self, text: str) -> None:
         """Record that every committed input was (re-)enriched with ``text``."""
         self._db.execute("UPDATE inputs SET enrichment=? WHERE status='done'", (text,))

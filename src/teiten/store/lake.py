@@ -7,10 +7,14 @@ Layout::
     DATA/sessions/…, DATA/logins/…            the same layout
     DATA/.staging/NNNNNN/…                     files of an ingest under way
 
-An ingest writes into ``.staging``; :meth:`Lake.commit` moves the files into
-place and lists them in the catalog in one transaction. Readers read only the
-files the catalog lists, so no reader ever sees part of an input, and a crashed
-ingest leaves only staging files and unlisted files that the next writer clears.
+Every write goes through one protocol, a :class:`Transaction`: files are
+written into ``.staging``, then published (moved into place, still unlisted)
+and listed in the catalog in one SQLite transaction. Ingest (packets, sessions,
+logins), back-check runs (probes) and ``teiten enrich`` (files replaced by
+rewritten ones) all use it, and every path comes from :func:`part_path`.
+Readers read only the files the catalog lists, so no reader ever sees part of a
+commit, and a crashed writer leaves only staging files and unlisted files that
+the next writer clears.
 """
 
 from __future__ import annotations
@@ -20,10 +24,13 @@ import datetime as dt
 import errno
 import fcntl
 import os
+import re
 import shutil
+import sqlite3
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,7 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
-from teiten.store.arrow import arrow_schema, to_table, writer_options
+from teiten.store.arrow import arrow_schema, file_options, to_table, writer_options
 from teiten.store.catalog import Catalog
 from teiten.store.order import source_order
 
@@ -110,6 +117,196 @@ def day_text(day: int) -> str:
     return str(np.datetime64(day, "D"))
 
 
+def part_path(table: str, sensor: str, day: int, input_id: int, part: int = 0) -> str:
+    """The path of one part file, relative to the lake root (the one place it is spelt).
+
+    ``TABLE/sensor=S/date=YYYY-MM-DD/inNNNNNN-PPP.parquet``, or for rows of day
+    :data:`QUARANTINE` ``quarantine/TABLE/sensor=S/inNNNNNN-PPP.parquet``. The
+    query views read ``input_id`` back from the name.
+    """
+    name = f"in{input_id:06d}-{part:03d}.parquet"
+    if day == QUARANTINE:
+        return f"quarantine/{table}/sensor={sensor}/{name}"
+    return f"{table}/sensor={sensor}/date={day_text(day)}/{name}"
+
+
+def listed_as(table: str, day: int) -> str:
+    """The catalog table a part file of ``day`` is listed under (``packets_quarantine``…)."""
+    return quarantine_table(table) if day == QUARANTINE else table
+
+
+_PART = re.compile(r"in([0-9]+)-([0-9]+)[.]parquet$")
+
+
+def _replacement_path(rel: str, taken: set[str]) -> str:
+    """A new part name beside ``rel`` (same input, next free part number)."""
+    m = _PART.search(rel)
+    if m is None:
+        raise StoreError(f"{rel} is not a part file of the lake")
+    input_id, part = int(m.group(1)), int(m.group(2))
+    while True:
+        part += 1
+        new = f"{rel[: m.start()]}in{input_id:06d}-{part:03d}.parquet"
+        if new not in taken:
+            return new
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A file written into a transaction's staging folder, waiting to be listed."""
+
+    table: str
+    """Catalog table it is listed under (``packets``, ``packets_quarantine``, ``probes``…)."""
+    path: str
+    """Path relative to the lake root, the same in staging and in place."""
+    rows: int
+    replaces: str | None = None
+    """For a rewrite: the listed file this one replaces."""
+
+
+class Transaction:
+    """Files on their way into the lake: staged, then published and listed at once.
+
+    The one write protocol of the store. Writers ask :meth:`target` for where
+    to write a part file (inside ``.staging``), write it, and :meth:`add` it
+    (or :meth:`write` a whole table in one call). :meth:`commit` moves every
+    staged file into place and lists them — an input's files together with the
+    input's ``done`` row — in one SQLite transaction; :meth:`commit_replacements`
+    does the same for rewritten files, swapping each listed path for its
+    replacement, then removes the replaced files. Until the catalog commit, no
+    reader sees any of it; an exception before it (the ``with`` block) discards
+    the staged files and marks the input failed, and the next writer's
+    :meth:`Lake.lock` removes whatever was published but not listed.
+    """
+
+    def __init__(self, lake: Lake, input_id: int | None) -> None:
+        self.lake = lake
+        self.input_id = input_id
+        """The catalog input whose files these are; None for a rewrite of listed files."""
+        key = "rewrite" if input_id is None else f"{input_id:06d}"
+        self.stage = lake.root / ".staging" / key
+        self.stage.mkdir(parents=True, exist_ok=True)
+        self.staged: list[Staged] = []
+        self.done = False
+
+    def __enter__(self) -> Transaction:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self.done:
+            self.fail(e)
+
+    def target(self, table: str, sensor: str, day: int, part: int = 0) -> tuple[str, Path]:
+        """Where to write a part file: its relative path and its staging path."""
+        if self.input_id is None:
+            raise StoreError("a rewrite transaction stages replacements only")
+        rel = part_path(table, sensor, day, self.input_id, part)
+        path = self.stage / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return rel, path
+
+    def replacement(self, rel: str) -> tuple[str, Path]:
+        """Where to write the replacement of the listed file ``rel``: a new part name."""
+        taken = set(self.lake.catalog.all_files()) | {s.path for s in self.staged}
+        new = _replacement_path(rel, taken)
+        path = self.stage / new
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return new, path
+
+    def add(self, table: str, rel: str, rows: int, replaces: str | None = None) -> None:
+        """Count a written staged file in (``table``: the catalog table it is listed under)."""
+        self.staged.append(Staged(table, rel, rows, replaces))
+
+    def write(self, table: str, sensor: str, day: int, data: pa.Table, part: int = 0) -> Staged:
+        """Write a whole part file of ``data`` (with the table's file options) and add it."""
+        rel, path = self.target(table, sensor, day, part)
+        pq.write_table(data, path, **file_options(table))
+        self.add(listed_as(table, day), rel, data.num_rows)
+        return self.staged[-1]
+
+    def publish(self, staged: list[Staged] | None = None) -> list[tuple[str, str, int, int]]:
+        """Move staged files into place (still unlisted); returns (table, path, rows, bytes)."""
+        out = []
+        for f in self.staged if staged is None else staged:
+            src, dst = self.stage / f.path, self.lake.root / f.path
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            size = src.stat().st_size
+            os.replace(src, dst)
+            out.append((f.table, f.path, f.rows, size))
+        return out
+
+    def commit(
+        self,
+        *,
+        records: int,
+        packets: int,
+        malformed: dict[str, int],
+        skipped: dict[str, int],
+        enrichment: str,
+        sha256: str | None = None,
+        message: str = "",
+    ) -> list[tuple[str, str, int, int]]:
+        """Publish the input's files and list them as it is marked done, in one transaction."""
+        if self.input_id is None or any(f.replaces for f in self.staged):
+            raise StoreError("commit() lists an input's new files; use commit_replacements()")
+        files = self.publish()
+        self.lake.catalog.commit(
+            self.input_id,
+            files,
+            records=records,
+            packets=packets,
+            malformed=malformed,
+            skipped=skipped,
+            enrichment=enrichment,
+            sha256=sha256,
+            message=message,
+        )
+        self._finish()
+        return files
+
+    def commit_replacements(self, enrichment: str | None = None) -> list[tuple[str, str, int, int]]:
+        """Publish the replacements and swap them for the files they replace, in one transaction.
+
+        ``enrichment`` (when given) is recorded for every committed input in the
+        same transaction. The replaced files are removed afterwards.
+        """
+        if any(f.replaces is None for f in self.staged):
+            raise StoreError("commit_replacements() swaps files; use commit() for new ones")
+        files = self.publish()
+        self.lake.catalog.replace(
+            [
+                (f.replaces or "", rel, rows, size)
+                for f, (_t, rel, rows, size) in zip(self.staged, files, strict=True)
+            ],
+            enrichment=enrichment,
+        )
+        self._finish()
+        for f in self.staged:
+            (self.lake.root / (f.replaces or "")).unlink(missing_ok=True)
+        return files
+
+    def discard(self) -> None:
+        """Remove the staged files (published ones are removed by the next writer's lock)."""
+        shutil.rmtree(self.stage, ignore_errors=True)
+        self.lake._transactions.pop(self.input_id, None)
+
+    def fail(self, e: BaseException | None = None) -> None:
+        """Discard the staged files and mark the input failed, as far as the disk allows."""
+        self.discard()
+        self.done = True
+        if self.input_id is not None:
+            # On a full disk even this update may fail; the next writer marks it failed then.
+            with contextlib.suppress(sqlite3.Error, OSError):
+                reason = (str(e) or type(e).__name__) if e is not None else "abandoned"
+                self.lake.catalog.fail(self.input_id, reason)
+
+    def _finish(self) -> None:
+        self.done = True
+        self.discard()
+
+
 class Lake:
     """A data directory opened for reading, or for writing once :meth:`lock` is called.
 
@@ -135,6 +332,7 @@ class Lake:
             self._check_writable()
         self.catalog = Catalog(self.root / "catalog.sqlite", writable=create)
         self._lock: int | None = None
+        self._transactions: dict[int | None, Transaction] = {}
 
     def close(self) -> None:
         self.unlock()
@@ -226,32 +424,45 @@ class Lake:
                     if path not in listed:
                         path.unlink()
 
+    def begin(self, path: str, size: int, sha256: str, sensor: str, quick: str = "") -> Transaction:
+        """Register an input in the catalog (``ingesting``) and open its transaction."""
+        return self.transaction(self.catalog.begin(path, size, sha256, sensor, quick))
+
+    def transaction(self, input_id: int) -> Transaction:
+        """The open transaction of an input (its writers share it), opened if needed."""
+        tx = self._transactions.get(input_id)
+        if tx is None:
+            tx = self._transactions[input_id] = Transaction(self, input_id)
+        return tx
+
+    def rewriting(self) -> Transaction:
+        """A transaction that replaces listed files by rewritten ones (``teiten enrich``)."""
+        if self._lock is None:
+            raise StoreError("rewriting the lake needs the writer lock")
+        tx = self._transactions.get(None)
+        if tx is None:
+            tx = self._transactions[None] = Transaction(self, None)
+        return tx
+
     def staging(self, input_id: int) -> Path:
-        path = self.root / ".staging" / f"{input_id:06d}"
-        path.mkdir(parents=True, exist_ok=True)
-        return path
+        """The staging folder of an input's transaction."""
+        return self.transaction(input_id).stage
 
     def discard(self, input_id: int) -> None:
-        shutil.rmtree(self.root / ".staging" / f"{input_id:06d}", ignore_errors=True)
+        """Remove an input's staged files."""
+        self.transaction(input_id).discard()
 
     def publish(
         self, input_id: int, staged: list[tuple[str, str, int]]
     ) -> list[tuple[str, str, int, int]]:
-        """Move staged files into the lake; returns catalog rows (table, path, rows, bytes).
+        """Move staged files into place; returns catalog rows (table, path, rows, bytes).
 
-        ``staged`` holds ``(table, path relative to the lake root, rows)``. The
-        files become visible to readers only when the catalog commit lists them.
+        The older two-step form of :meth:`Transaction.commit` (the caller then
+        calls ``catalog.commit``), kept while callers move to the transaction.
         """
-        out = []
-        stage = self.staging(input_id)
-        for table, rel, rows in staged:
-            src = stage / rel
-            dst = self.root / rel
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            size = src.stat().st_size
-            os.replace(src, dst)
-            out.append((table, rel, rows, size))
-        self.discard(input_id)
+        tx = self.transaction(input_id)
+        out = tx.publish([Staged(t, rel, rows) for t, rel, rows in staged])
+        tx.discard()
         return out
 
     # --- reading -------------------------------------------------------------
@@ -289,7 +500,7 @@ class PacketWriter:
         self.budget = budget if budget is not None else DayBudget()
         self.schema = arrow_schema()
         self.options = writer_options()
-        self._stage = lake.staging(input_id)
+        self.tx = lake.transaction(input_id)
         self._open: dict[int, _DayFile] = {}
         self.staged: list[tuple[str, str, int]] = []
         self.quarantined = 0
@@ -345,22 +556,21 @@ class PacketWriter:
     def _day(self, day: int) -> _DayFile:
         f = self._open.get(day)
         if f is None:
-            name = f"in{self.input_id:06d}-000.parquet"
-            if day == QUARANTINE:
-                rel = f"quarantine/packets/sensor={self.sensor}/{name}"
-            else:
-                rel = f"packets/sensor={self.sensor}/date={day_text(day)}/{name}"
-            f = self._open[day] = _DayFile(self._stage, rel, self)
+            rel, path = self.tx.target("packets", self.sensor, day)
+            f = self._open[day] = _DayFile(rel, path, self)
         return f
 
     def close(self) -> list[tuple[str, str, int]]:
-        """Flush and close every file; returns ``(table, relative path, rows)`` staged."""
+        """Flush and close every file and add it to the input's transaction.
+
+        Returns ``(table, relative path, rows)`` of the files staged.
+        """
         for day in sorted(self._open):
             f = self._open.pop(day)
             rows = f.close()
             if rows:
-                table = quarantine_table("packets") if day == QUARANTINE else "packets"
-                self.staged.append((table, f.rel, rows))
+                self.tx.add(listed_as("packets", day), f.rel, rows)
+                self.staged.append((listed_as("packets", day), f.rel, rows))
         return self.staged
 
     def abort(self) -> None:
@@ -372,10 +582,9 @@ class PacketWriter:
 class _DayFile:
     """One staged Parquet file, buffering tables until a row group is full."""
 
-    def __init__(self, stage: Path, rel: str, owner: PacketWriter) -> None:
+    def __init__(self, rel: str, path: Path, owner: PacketWriter) -> None:
         self.rel = rel
-        self.path = stage / rel
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.owner = owner
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
@@ -415,7 +624,7 @@ class _DayFile:
 
 
 class TableWriter:
-    """Writes one input's rows of a small table (sessions, logins) into staged day files.
+    """Writes one input's rows of a small table (sessions, logins) into its transaction.
 
     Rows are buffered and written as a new part file per day whenever the
     buffer passes ``flush_bytes``, so memory stays bounded however many
@@ -439,7 +648,7 @@ class TableWriter:
         self.lake, self.input_id, self.sensor, self.table = lake, input_id, sensor, table
         self.schema, self.ts_column, self.flush_bytes = schema, ts_column, flush_bytes
         self.budget = budget if budget is not None else DayBudget()
-        self._stage = lake.staging(input_id)
+        self.tx = lake.transaction(input_id)
         self._pending: list[pa.Table] = []
         self._bytes = 0
         self._parts: dict[int, int] = {}
@@ -463,18 +672,9 @@ class TableWriter:
         for day in np.unique(days).tolist():
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
-            name = f"in{self.input_id:06d}-{part:03d}.parquet"
-            if day == QUARANTINE:
-                kind = quarantine_table(self.table)
-                rel = f"quarantine/{self.table}/sensor={self.sensor}/{name}"
-            else:
-                kind = self.table
-                rel = f"{self.table}/sensor={self.sensor}/date={day_text(day)}/{name}"
-            path = self._stage / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
             rows = table.filter(pa.array(days == day))
-            pq.write_table(rows, path, compression="zstd")
-            self.staged.append((kind, rel, rows.num_rows))
+            f = self.tx.write(self.table, self.sensor, day, rows, part)
+            self.staged.append((f.table, f.path, f.rows))
             if day == QUARANTINE:
                 self.quarantined += rows.num_rows
 

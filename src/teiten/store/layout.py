@@ -23,7 +23,7 @@ the SQL expressions that undo it, per engine dialect.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,3 +188,72 @@ def logical_sql(
             expr = xor(expr, f"CAST({other} AS BIGINT)")
         sql[name] = f"({expr} & {(1 << width) - 1})"
     return sql
+
+
+def _packed_field(name: str) -> tuple[Packed, int, int] | None:
+    for p in PACKED:
+        for column, shift, bits in p.shifts():
+            if column == name:
+                return p, shift, bits
+    return None
+
+
+def from_physical(
+    stored: dict[str, npt.NDArray[Any]], names: Sequence[str]
+) -> dict[str, npt.NDArray[Any]]:
+    """The logical columns ``names`` of stored columns (the numpy form of :func:`logical_sql`).
+
+    Packed fields come out as int64 (``src_cc``: its country code), residuals
+    XORed back, ``ts`` joined. ``str`` columns stored as text, and ``sensor``
+    and ``input_id`` (in the path), cannot be read this way.
+    """
+    out: dict[str, npt.NDArray[Any]] = {}
+    for name in names:
+        packed = _packed_field(name)
+        if name == "ts":
+            out[name] = stored["ts_us"].astype(np.int64) * 1000 + stored["ts_ns"]
+        elif packed is not None:
+            p, shift, bits = packed
+            out[name] = (stored[p.name].astype(np.int64) >> np.int64(shift)) & ((1 << bits) - 1)
+        elif name in RESIDUALS:
+            out[name] = stored[name] ^ _residual_key(stored, name)
+        elif name in FROM_PATH or name not in stored:
+            raise ValueError(f"packets.{name} cannot be read from the stored columns")
+        else:
+            out[name] = stored[name]
+    return out
+
+
+def replace_physical(
+    stored: dict[str, npt.NDArray[Any]], new: dict[str, npt.NDArray[Any]]
+) -> dict[str, npt.NDArray[Any]]:
+    """The stored columns that change when the logical columns ``new`` replace theirs.
+
+    ``stored`` holds the stored columns of the rows (all the residuals and
+    their keys when a residual or one of its keys is replaced). Packed fields
+    are replaced inside their word (bits of the other fields kept); residuals
+    are re-derived. ``ts``, ``sensor`` and ``input_id`` cannot be replaced.
+    """
+    out: dict[str, npt.NDArray[Any]] = {}
+    keys = {k for ks in RESIDUALS.values() for k in ks} | set(RESIDUALS)
+    residuals = keys & set(new)
+    before = from_physical(stored, list(RESIDUALS)) if residuals else {}
+    for name, values in new.items():
+        packed = _packed_field(name)
+        if name in ("ts", *FROM_PATH):
+            raise ValueError(f"packets.{name} cannot be replaced")
+        if packed is not None:
+            p, shift, bits = packed
+            word = out.get(p.name, stored[p.name]).astype(np.int64)
+            mask = np.int64(((1 << bits) - 1) << shift)
+            field = (values.astype(np.int64) & ((1 << bits) - 1)) << np.int64(shift)
+            out[p.name] = (word & ~mask) | field
+        elif name not in RESIDUALS:
+            out[name] = values
+    if residuals:
+        merged = {**stored, **out}
+        logical = {**before, **{k: v for k, v in new.items() if k in RESIDUALS}}
+        for name in RESIDUALS:  # in order: ip_id's key uses the stored tcp_seq
+            value = logical[name].astype(stored[name].dtype)
+            merged[name] = out[name] = value ^ _residual_key(merged, name)
+    return out
