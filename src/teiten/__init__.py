@@ -24,10 +24,10 @@ _EXPORTS = {
     "TeitenError": "teiten.errors",
     "ingest": "teiten.pipeline",
     "load_settings": "teiten.config",
-    "port_ranking": "teiten.analysis.ports",
-    "port_trend": "teiten.analysis.series",
+    "port_ranking": "teiten.app.traffic",
+    "port_trend": "teiten.app.traffic",
     "run_demo": "teiten.demo",
-    "run_query": "teiten.store.engine",
+    "run_query": "teiten.app.engine",
     "simulate": "teiten.simulate",
 }
 

@@ -75,6 +75,22 @@ def _tz(value: Any) -> str:
     return str(value)
 
 
+def _engine(value: Any) -> str:
+    from teiten.engine import ENGINES
+
+    s = str(value).strip().lower()
+    if s not in ENGINES:
+        raise ValueError(f"expected one of {', '.join(ENGINES)}")
+    return s
+
+
+def _spark_master(value: Any) -> str:
+    s = str(value).strip()
+    if not re.fullmatch(r"(local(\[(\*|\d{1,4})(,\d{1,4})?\])?|(spark|yarn|k8s|mesos)\S*)", s):
+        raise ValueError("expected local, local[N], local[*], spark://HOST:PORT, yarn or k8s://…")
+    return s
+
+
 def _positive_int(value: Any) -> int:
     n = int(value)
     if n <= 0:
@@ -132,6 +148,8 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
     Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
+    Setting("engine", _engine, "duckdb", "SQL engine for analysis: duckdb (embedded) or spark."),
+    Setting("spark_master", _spark_master, "local[*]", "Spark master URL (engine = spark)."),
     Setting("stix_tlp", parse_tlp, "amber", "TLP 2.0 marking of STIX exports (clear…red)."),
     Setting(
         "country_source",

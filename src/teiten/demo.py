@@ -8,7 +8,6 @@ surge detection and campaigns.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import shutil
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -17,18 +16,20 @@ from typing import Any
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.detection import run_detection
-from teiten.analysis.payloads import list_indicators, list_payloads, sensor_addresses, show_payload
+from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window, data_span
+from teiten.app.engine import open_engine
+from teiten.app.payloads import list_indicators, list_payloads, show_payload
 from teiten.config import Settings
 from teiten.errors import ConfigError
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import partial_days, trend_chart
+from teiten.report.model import injected_arguments
 from teiten.report.publish import write_report
 from teiten.secrecy import Secrecy, download_hosts
 from teiten.simulate import simulate
-from teiten.store.engine import open_engine
 
 SCENARIO = "npa-2017"
 FIRST, LAST = dt.date(2017, 10, 1), dt.date(2017, 12, 18)
@@ -219,12 +220,7 @@ def masked_sample(settings: Settings, cve: str = "CVE-2014-8361") -> dict[str, A
         if t in ("ip", "domain")
     }
     mask = Secrecy(settings.sensor_networks, addresses, hosts)
-    args = json.loads(row["details"]).get("requests", [{}])[0].get("soap") or {}
-    injected = [
-        mask(str(v))
-        for v in (args.get("args") or {}).values()
-        if any(ch in str(v) for ch in "`$;|&")
-    ]
+    injected = injected_arguments(row, mask)
     return {
         **{k: row[k] for k in ("id", "signatures", "cves", "jvn", "kind", "dst_port")},
         "request": mask(text),

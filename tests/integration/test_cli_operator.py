@@ -26,8 +26,8 @@ from teiten.config import load_settings
 from teiten.demo import MARK, prepare_out, run_demo
 from teiten.errors import ConfigError
 from teiten.simulate import SimulationResult
-from teiten.store.duckdb import DuckDBEngine
-from teiten.store.engine import run_query
+from teiten.engine.duckdb import DuckDBEngine
+from teiten.app.engine import run_query
 
 ENRICH = Path(__file__).parent.parent / "data" / "enrich"
 

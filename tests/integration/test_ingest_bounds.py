@@ -30,7 +30,7 @@ from teiten.errors import EnrichmentError, StoreError
 from teiten.pipeline import JUNK_MIN_RECORDS, ingest
 from teiten.simulate import SimulationResult
 from teiten.store.catalog import Catalog
-from teiten.store.engine import run_query
+from teiten.app.engine import run_query
 from teiten.store.lake import EARLIEST_NS, NS_PER_DAY, Lake
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,7 +20,7 @@ from teiten.fingerprint import registry
 from teiten.pipeline import ingest
 from teiten.schema import DECODED
 from teiten.simulate import SimulationResult
-from teiten.store.engine import open_engine, run_query
+from teiten.app.engine import open_engine, run_query
 from teiten.store.lake import Lake
 
 DATA = Path(__file__).parent.parent / "data"
@@ -136,7 +136,7 @@ def test_bad_inputs_are_reported_and_others_still_ingested(
 
 
 def test_series_match_simulator_truth(settings: Settings, smoke: SimulationResult) -> None:
-    from teiten.analysis.series import port_trend
+    from teiten.app.traffic import port_trend
 
     ingest(smoke.pcaps, settings)
     truth = json.loads(smoke.truth.read_text())

@@ -31,7 +31,7 @@ from teiten.report.publish import write_report
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
-from teiten.store.engine import open_engine
+from teiten.app.engine import open_engine
 
 BASELINES = Path(__file__).parents[1] / "baselines" / "report"
 SENSOR_NET = "203.0.113.0/24"

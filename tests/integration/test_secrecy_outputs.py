@@ -20,17 +20,17 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
+from teiten.app.engine import run_query
+from teiten.app.payloads import stix_export
 from teiten.cli.main import cli
 from teiten.config import Settings, load_settings
 from teiten.errors import TeitenError
-from teiten.export.stix_indicators import stix_export
 from teiten.pipeline import ingest
 from teiten.report import publish
 from teiten.report.model import Report
 from teiten.report.publish import write_report
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
-from teiten.store.engine import run_query
 
 SENSOR = "203.0.113.5"
 SENSOR_NET = "203.0.113.0/24"

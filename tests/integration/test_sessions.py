@@ -11,7 +11,7 @@ import pytest
 from teiten.config import Settings
 from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
-from teiten.store.engine import run_query
+from teiten.app.engine import run_query
 
 
 @pytest.fixture

@@ -7,12 +7,15 @@ import pytest
 
 from teiten.analysis.window import Window, offset_changes, parse_date
 from teiten.errors import ConfigError
+from teiten.sql.dialect import DUCKDB
+from teiten.sql.expressions import local_bucket
 
 NS = 10**9
 
 
 def _bucket(window: Window, ts_ns: int) -> int:
-    sql = f"SELECT {window.bucket_sql('t')} AS b FROM (SELECT {ts_ns}::BIGINT AS t)"
+    bucket = local_bucket(DUCKDB, window.offsets(), window.size_ns, "t")
+    sql = f"SELECT {bucket} AS b FROM (SELECT {ts_ns}::BIGINT AS t)"
     return int(duckdb.connect().execute(sql).fetchall()[0][0])
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.window import Window
+from teiten.engine import Engine
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
-from teiten.store.engine import Engine
+from teiten.sql import traffic
 
 ONSET_DAYS = 3
 SPAN_DAYS = 14
@@ -26,45 +27,26 @@ MIN_OVERLAP = 0.2
 MAX_SOURCES = 500_000
 
 
-def _segment_filter(segment: str, home: int) -> str:
-    if segment == "domestic":
-        return f"AND src_cc_code = {home}"
-    if segment == "foreign":
-        return f"AND src_cc_code <> {home} AND src_cc_code <> 0"
-    return ""
-
-
-def _where(alert: Alert, window: Window, home: int) -> str:
+def _slice(alert: Alert, window: Window, home: int) -> traffic.Slice:
+    """The alert's port and segment over its first :data:`SPAN_DAYS` days."""
     number, proto = alert.port.split("/")
-    start = Window.from_dates(
-        dt.date.fromisoformat(alert.onset),
-        min(
-            dt.date.fromisoformat(alert.last),
-            dt.date.fromisoformat(alert.onset) + dt.timedelta(days=SPAN_DAYS - 1),
-        ),
-        window.tz.key,
-    )
-    return (
-        f"NOT is_outbound AND proto = {6 if proto == 'tcp' else 17} AND dst_port = {number}"
-        f" AND ts >= {start.start_ns} AND ts < {start.end_ns} "
-        + _segment_filter(alert.segment, home)
-    )
+    onset = dt.date.fromisoformat(alert.onset)
+    last = min(dt.date.fromisoformat(alert.last), onset + dt.timedelta(days=SPAN_DAYS - 1))
+    span = Window.from_dates(onset, last, window.tz.key)
+    return traffic.Slice(proto, int(number), alert.segment, span.start_ns, span.end_ns, home)
 
 
 def _sources(engine: Engine, alert: Alert, window: Window, home: int) -> set[Any]:
-    sql = (
-        f"SELECT DISTINCT coalesce(CAST(src_ip4 AS VARCHAR), CAST(src_ip6 AS VARCHAR)) AS s"
-        f" FROM packets_raw WHERE {_where(alert, window, home)} LIMIT {MAX_SOURCES}"
-    )
+    sql = traffic.slice_source_keys(engine.dialect, _slice(alert, window, home), limit=MAX_SOURCES)
     return set(engine.query(sql).column("s").to_pylist())
 
 
 def _fingerprint_mix(engine: Engine, alert: Alert, window: Window, home: int) -> dict[str, float]:
     fps = registry.registered()
-    shares = ", ".join(
-        f"avg(CASE WHEN (fp >> {f.bit}) & 1 = 1 THEN 1.0 ELSE 0.0 END) AS {f.name}" for f in fps
+    sql = traffic.slice_fingerprint_shares(
+        engine.dialect, _slice(alert, window, home), [(f.bit, f.name) for f in fps]
     )
-    row = engine.query(f"SELECT {shares} FROM packets_raw WHERE {_where(alert, window, home)}")
+    row = engine.query(sql)
     return {f.name: round(float(row.column(f.name)[0].as_py() or 0.0), 3) for f in fps}
 
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from teiten.analysis.series import SOURCES_SQL, Port
+from teiten.analysis.series import Port
 from teiten.analysis.window import Window
+from teiten.engine import Engine
 from teiten.enrich.country import country_code
-from teiten.store.engine import Engine
-from teiten.store.views import port_rule
+from teiten.sql import traffic
 
 SEGMENTS = ("all", "domestic", "foreign")
 _PROTO_NAMES = {6: "tcp", 17: "udp"}
@@ -47,23 +47,9 @@ def daily_matrix(
     engine: Engine, window: Window, home_country: str, *, min_sources: int = 5
 ) -> SeriesMatrix:
     """All TCP/UDP ports that reached ``min_sources`` unique sources on some day."""
-    home = country_code(home_country)
-    bucket = window.bucket_sql()
-    sql = f"""
-WITH daily AS (
-  SELECT proto, dst_port, {bucket} AS day,
-         CASE WHEN src_cc_code = {home} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END AS seg,
-         count(*) AS packets, {SOURCES_SQL} AS sources
-  FROM packets_raw
-  WHERE NOT is_outbound AND {port_rule()}
-    AND ts >= {window.start_ns} AND ts < {window.end_ns}
-  GROUP BY 1, 2, 3, 4
-), busy AS (
-  SELECT proto, dst_port FROM (
-    SELECT proto, dst_port, day, sum(sources) AS s FROM daily GROUP BY 1, 2, 3
-  ) GROUP BY 1, 2 HAVING max(s) >= {int(min_sources)}
-)
-SELECT d.* FROM daily d JOIN busy b USING (proto, dst_port)"""
+    sql = traffic.busy_port_days(
+        engine.dialect, window, home=country_code(home_country), min_sources=min_sources
+    )
     t = engine.query(sql)
     days = window.buckets()
     keys = t.column("proto").to_numpy().astype(np.int64) * 65536 + t.column(

@@ -9,12 +9,12 @@ the same on DuckDB and Spark and costs integer arithmetic per row.
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
+from teiten.engine import Engine
 from teiten.errors import ConfigError
-from teiten.store.engine import Engine
+from teiten.sql import traffic
 
 NS = 1_000_000_000
 BUCKET_NS = {"day": 86_400 * NS, "hour": 3_600 * NS}
@@ -87,18 +87,14 @@ class Window:
             by,
         )
 
-    def bucket_sql(self, ts: str = "ts") -> str:
-        """SQL for the local bucket number of an int64 ns column (days or hours since epoch)."""
-        size = BUCKET_NS[self.by]
-        changes = offset_changes(self.start_ns, self.end_ns, self.tz)
-        if len(changes) == 1:
-            offset = str(changes[0][1])
-        else:
-            whens = " ".join(
-                f"WHEN {ts} < {b} THEN {a[1]}" for a, (b, _) in itertools.pairwise(changes)
-            )
-            offset = f"CASE {whens} ELSE {changes[-1][1]} END"
-        return f"(({ts} + {offset}) // {size})"
+    @property
+    def size_ns(self) -> int:
+        """The length of one bucket in ns."""
+        return BUCKET_NS[self.by]
+
+    def offsets(self) -> list[tuple[int, int]]:
+        """``[(from_ns, offset_ns), …]``: the UTC offsets in force inside the window."""
+        return offset_changes(self.start_ns, self.end_ns, self.tz)
 
     def buckets(self) -> list[int]:
         """Every bucket number in the window, in order."""
@@ -116,7 +112,7 @@ class Window:
 
 def data_span(engine: Engine) -> tuple[int, int] | None:
     """First and last packet time (ns), or None for an empty store (from file statistics)."""
-    r = engine.query("SELECT min(ts) AS a, max(ts) AS b FROM packets_raw")
+    r = engine.query(traffic.span(engine.dialect))
     a, b = r.column("a")[0].as_py(), r.column("b")[0].as_py()
     return None if a is None else (int(a), int(b))
 

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
-from teiten.analysis.ports import port_ranking
-from teiten.analysis.series import MEASURES, SPLITS, port_trend
+from teiten.analysis.series import MEASURES
+from teiten.app.traffic import port_ranking, port_trend
 from teiten.cli.common import data_option, out_file, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 from teiten.report.charts import trend_figure
+from teiten.sql.traffic import SPLITS
 
 _from = click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")

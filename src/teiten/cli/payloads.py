@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from teiten.analysis.payloads import Page, indicator_page, payload_page, show_payload
+from teiten.analysis.payloads import Page
+from teiten.app.payloads import indicator_page, payload_page, show_payload
 from teiten.classify.indicators import defang
 from teiten.cli.common import data_option, out_file, settings_from, tz_option
 from teiten.cli.output import FORMATS, emit, format_option
@@ -132,7 +133,7 @@ def indicators_command(
     """
     settings = settings_from(ctx, data=data, tz=tz)
     if fmt == "stix":
-        from teiten.export.stix_indicators import stix_export
+        from teiten.app.payloads import stix_export
 
         text = stix_export(settings, limit=limit)
     else:

@@ -9,9 +9,9 @@ from typing import Any
 import click
 import pyarrow as pa
 
+from teiten.app.engine import stream_query
 from teiten.cli.common import data_option, settings_from
 from teiten.cli.output import emit, format_option, render
-from teiten.store.engine import stream_query
 
 
 def _streamed(batches: Iterator[pa.RecordBatch], fmt: str) -> None:

@@ -118,7 +118,7 @@ def trend_figure(
     ports; the axis names the ``tz`` setting the rows were cut in.
     """
     from teiten.analysis.window import data_span
-    from teiten.store.engine import open_engine
+    from teiten.app.engine import open_engine
 
     dates, _ = series_lines(rows, measure)
     ports = list(dict.fromkeys(str(r["port"]) for r in rows))

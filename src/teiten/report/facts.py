@@ -28,9 +28,10 @@ from teiten.analysis.alerts import Alert
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import NS, Window, data_span, local_midnight_ns
 from teiten.backcheck.model import Match, Probe, summarize
+from teiten.engine import Engine
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
-from teiten.store.engine import Engine
+from teiten.sql import traffic
 
 SUSTAINED_DAYS = 7
 """Full days from onset to last day a headline rise lasted at least."""
@@ -164,57 +165,34 @@ def _mean(values: list[int]) -> float:
     return round(sum(values) / len(values), 1) if values else 0.0
 
 
-def _segment_filter(segment: str, home: int) -> str:
-    if segment == "domestic":
-        return f" AND src_cc_code = {home}"
-    if segment == "foreign":
-        return f" AND src_cc_code <> {home} AND src_cc_code <> 0"
-    return ""
-
-
-def _rise_where(port: str, segment: str, window: Window, onset: str, last: str, home: int) -> str:
+def _rise_slice(
+    port: str, segment: str, window: Window, onset: str, last: str, home: int
+) -> traffic.Slice:
+    """The rise's port and segment from its onset to the end of its last day (inside the window)."""
     number, proto = port.split("/")
     start = local_midnight_ns(dt.date.fromisoformat(onset), window.tz)
     end = local_midnight_ns(dt.date.fromisoformat(last) + dt.timedelta(days=1), window.tz)
-    return (
-        f"NOT is_outbound AND proto = {6 if proto == 'tcp' else 17} AND dst_port = {int(number)}"
-        f" AND ts >= {max(start, window.start_ns)} AND ts < {min(end, window.end_ns)}"
-        + _segment_filter(segment, home)
-    )
+    lo, hi = max(start, window.start_ns), min(end, window.end_ns)
+    return traffic.Slice(proto, int(number), segment, lo, hi, home)
 
 
 def _mirai_bit() -> int | None:
     return next((f.bit for f in registry.registered() if f.name == "mirai"), None)
 
 
-def _rise_counts(engine: Engine, where: str, mirai_bit: int | None) -> tuple[int, float]:
-    share = (
-        f"avg(CASE WHEN (fp >> {mirai_bit}) & 1 = 1 THEN 1.0 ELSE 0.0 END)"
-        if mirai_bit is not None
-        else "0.0"
-    )
-    row = engine.query(
-        "SELECT count(DISTINCT src_ip4) FILTER (WHERE ip_version = 4)"
-        " + count(DISTINCT src_ip6) FILTER (WHERE ip_version = 6) AS n,"
-        f" {share} AS mirai FROM packets_raw WHERE {where}"
-    ).to_pylist()[0]
-    return int(row["n"] or 0), round(float(row["mirai"] or 0.0), 3)
+def _rise_counts(engine: Engine, rise: traffic.Slice, mirai_bit: int | None) -> tuple[int, float]:
+    sql = traffic.slice_sources_and_share(engine.dialect, rise, mirai_bit)
+    row = engine.query(sql).to_pylist()[0]
+    return int(row["n"] or 0), round(float(row["share"] or 0.0), 3)
 
 
-def _behind(engine: Engine, where: str, excess: float, sources: int) -> int:
+def _behind(engine: Engine, rise: traffic.Slice, excess: float, sources: int) -> int:
     """How many of the busiest sources it takes to account for ``excess`` packets."""
     if excess <= 0:
         return sources
-    counts = (
-        engine.query(
-            "SELECT count(*) AS n FROM packets_raw"
-            f" WHERE {where} GROUP BY ip_version, src_ip4, src_ip6 ORDER BY n DESC LIMIT 10000"
-        )
-        .column("n")
-        .to_pylist()
-    )
+    sql = traffic.slice_busiest_sources(engine.dialect, rise, limit=10000)
     total = 0
-    for i, n in enumerate(counts, 1):
+    for i, n in enumerate(engine.query(sql).column("n").to_pylist(), 1):
         total += int(n)
         if total >= excess:
             return i
@@ -259,11 +237,11 @@ def rise_fact(
         for s in (*SEGMENTS, "all")
     }
     home = country_code(home_country)
-    where = _rise_where(alert.port, alert.segment, window, alert.onset, alert.last, home)
-    sources, mirai = _rise_counts(engine, where, _mirai_bit())
+    rise = _rise_slice(alert.port, alert.segment, window, alert.onset, alert.last, home)
+    sources, mirai = _rise_counts(engine, rise, _mirai_bit())
     excess = sum(max(0.0, series.get(alert.port, alert.segment, measure)[i] - before)
                  for i in after_i)  # fmt: skip
-    behind = _behind(engine, where, excess, sources) if measure == "packets" else sources
+    behind = _behind(engine, rise, excess, sources) if measure == "packets" else sources
     largest = max(earlier, default=0)
     reasons = []
     if alert.kind != "surge":
@@ -299,15 +277,6 @@ def rise_fact(
     )
 
 
-def _among_sql(among: Collection[str] | None) -> str:
-    """SQL keeping only the given addresses (IPv4 by value; IPv6 rows are all kept)."""
-    if among is None:
-        return ""
-    v4 = sorted({int(a) for t in among if isinstance(a := _address(t), ipaddress.IPv4Address)})
-    keep4 = f"src_ip4 IN ({', '.join(map(str, v4))})" if v4 else "FALSE"
-    return f" AND ((ip_version = 4 AND {keep4}) OR ip_version = 6)"
-
-
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text)
@@ -328,13 +297,15 @@ def section_sources(
     sources: the filter runs in SQL, so a section of many sources stays cheap.
     """
     home = country_code(home_country)
+    among4 = (
+        None
+        if among is None
+        else {int(a) for t in among if isinstance(a := _address(t), ipaddress.IPv4Address)}
+    )
     out: set[str] = set()
     for r in rises:
-        where = _rise_where(r.port, r.segment, window, r.onset, r.last, home)
-        for row in engine.query(
-            "SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM packets_raw"
-            f" WHERE {where}{_among_sql(among)}"
-        ).to_pylist():
+        rise = _rise_slice(r.port, r.segment, window, r.onset, r.last, home)
+        for row in engine.query(traffic.slice_sources(engine.dialect, rise, among4)).to_pylist():
             if row["ip_version"] == 4:
                 out.add(str(ipaddress.IPv4Address(int(row["src_ip4"]))))
             elif row["src_ip6"] is not None:

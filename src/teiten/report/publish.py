@@ -11,7 +11,7 @@ from teiten.errors import DependencyError, TeitenError
 from teiten.report.model import build_report, report_tz
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
-from teiten.store.engine import open_engine
+from teiten.app.engine import open_engine
 
 
 def write_report(

@@ -1,4 +1,4 @@
-"""The embedded engine: DuckDB over the lake's committed Parquet files."""
+"""The embedded engine: DuckDB in memory over the lake's committed Parquet files."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import duckdb
 import duckdb.func
 import pyarrow as pa
 
+from teiten.engine import Scope
 from teiten.errors import QueryError, StoreError
-from teiten.fingerprint import registry
-from teiten.schema import LOGINS, SESSIONS
+from teiten.schema import LOGINS, PROBES, SESSIONS
+from teiten.sql.dialect import DUCKDB
+from teiten.sql.views import Stored, views
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
-from teiten.store.views import DUCKDB, packets_view, payload_views, raw_view, series_view
 
 
 def _ip6_text(col: pa.Array) -> pa.Array:
@@ -25,14 +26,18 @@ def _ip6_text(col: pa.Array) -> pa.Array:
     )
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
 class DuckDBEngine:
     """DuckDB in memory, with views over the committed files of a lake."""
 
-    dialect = "duckdb"
+    dialect = DUCKDB
 
-    def __init__(self, lake: Lake, *, threads: int | None = None, home_country: str = "JP") -> None:
+    def __init__(self, lake: Lake, scope: Scope, *, threads: int | None = None) -> None:
         self.lake = lake
-        self.home_country = home_country
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         if threads:
@@ -46,13 +51,12 @@ class DuckDBEngine:
             null_handling=duckdb.func.SPECIAL,
         )
         try:
-            self._create_views()
+            self._create_views(scope)
         except duckdb.Error as e:
-            first = str(e).strip().splitlines()[0]
-            raise StoreError(f"cannot read the store at {lake.root}: {first}") from None
+            raise StoreError(f"cannot read the store at {lake.root}: {_first_line(e)}") from None
 
-    def _stored(self, table: str, schema: pa.Schema) -> str:
-        """A view over the committed files of a table (an empty one when there are none).
+    def _stored(self, table: str, schema: pa.Schema) -> set[str]:
+        """A view ``TABLE_stored`` over the committed files of a table; returns its columns.
 
         Quarantine files (``…_quarantine``) have no ``date=`` in their path.
         """
@@ -71,32 +75,18 @@ class DuckDBEngine:
             source = f"{table}_empty"
             self.con.register(source, empty)
         self.con.execute(f"CREATE VIEW {table}_stored AS SELECT * FROM {source}")
-        return f"{table}_stored"
+        return {r[0] for r in self.con.execute(f"DESCRIBE {table}_stored").fetchall()}
 
-    def _create_views(self) -> None:
-        self._stored("packets", arrow_schema())
-        present = {r[0] for r in self.con.execute("DESCRIBE packets_stored").fetchall()}
-        self.con.execute(
-            "CREATE VIEW packets_raw AS " + raw_view(DUCKDB, "packets_stored", present)
-        )
-        names = [(f.bit, f.name) for f in registry.registered()]
-        self.con.execute("CREATE VIEW packets AS " + packets_view(DUCKDB, "packets_raw", names))
-        self.con.execute("CREATE VIEW series AS " + series_view(self.home_country))
-        for table, columns in (("sessions", SESSIONS), ("logins", LOGINS)):
+    def _create_views(self, scope: Scope) -> None:
+        packets = self._stored("packets", arrow_schema())
+        for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
             self._stored(table, table_schema(columns))
-        for name, sql in payload_views(DUCKDB).items():
+        quarantine = self._stored("packets_quarantine", arrow_schema())
+        stored = Stored(packets, quarantine, [c.name for c in PROBES])
+        for name, sql in views(
+            self.dialect, stored, home=scope.home, names_by_bit=scope.fingerprints
+        ):
             self.con.execute(f"CREATE VIEW {name} AS {sql}")
-        from teiten.backcheck.model import PROBES_SCHEMA
-
-        self._stored("probes", PROBES_SCHEMA)
-        self.con.execute("CREATE VIEW probes AS SELECT * EXCLUDE (filename) FROM probes_stored")
-        # Rows an ingest set aside (implausible timestamps, days over an input's
-        # budget): the logical columns, for inspection only; no analysis reads them.
-        self._stored("packets_quarantine", arrow_schema())
-        present = {r[0] for r in self.con.execute("DESCRIBE packets_quarantine_stored").fetchall()}
-        self.con.execute(
-            "CREATE VIEW quarantine AS " + raw_view(DUCKDB, "packets_quarantine_stored", present)
-        )
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
@@ -105,8 +95,7 @@ class DuckDBEngine:
                 return pa.table({})
             return rel.to_arrow_table()
         except duckdb.Error as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise QueryError(first) from None
+            raise QueryError(_first_line(e)) from None
 
     def stream(
         self, sql: str, *, limit: int = 0, batch_rows: int = 65536
@@ -126,8 +115,7 @@ class DuckDBEngine:
             if empty:  # the columns, even without rows
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as e:
-            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise QueryError(first) from None
+            raise QueryError(_first_line(e)) from None
 
     def close(self) -> None:
         self.con.close()

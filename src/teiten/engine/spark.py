@@ -1,0 +1,151 @@
+"""Apache Spark over the same Parquet files and catalog (``pip install -e '.[spark]'``).
+
+The driver reads the catalog and registers exactly the files it lists, as
+DuckDB does, so a reader never sees part of an ingest; executors read the
+Parquet. One Spark session per master URL is kept for the life of the
+process (starting one takes seconds); :meth:`SparkEngine.close` drops only
+this engine's views.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from teiten.engine import Scope, canonical
+from teiten.errors import ConfigError, QueryError, StoreError
+from teiten.schema import LOGINS, PROBES, SESSIONS
+from teiten.sql.dialect import SPARK
+from teiten.sql.views import Stored, views
+from teiten.store.arrow import arrow_schema, table_schema
+from teiten.store.lake import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+_SESSIONS: dict[str, SparkSession] = {}
+
+
+def ip6_text(value: bytes | bytearray | None) -> str | None:
+    """IPv6 text of 16 bytes (the ``teiten_ip6_text`` function of the views)."""
+    return None if value is None else str(ipaddress.IPv6Address(bytes(value)))
+
+
+def session(master: str) -> SparkSession:
+    """The process's Spark session for ``master`` (started on first use)."""
+    if master in _SESSIONS:
+        return _SESSIONS[master]
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise ConfigError(
+            "engine 'spark' needs pyspark: pip install -e '.[spark]' (and Java 17 or newer)"
+        ) from None
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    spark = (
+        SparkSession.builder.master(master)
+        .appName("teiten")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
+        .config("spark.sql.parquet.mergeSchema", "true")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    _SESSIONS[master] = spark
+    return spark
+
+
+def stop() -> None:
+    """Stop every Spark session this process started."""
+    for spark in _SESSIONS.values():
+        spark.stop()
+    _SESSIONS.clear()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else type(e).__name__
+    return line[:500]
+
+
+class SparkEngine:
+    """Spark SQL with temporary views over the committed files of a lake."""
+
+    dialect = SPARK
+
+    def __init__(self, lake: Lake, scope: Scope) -> None:
+        self.lake = lake
+        from pyspark.sql.types import StringType
+
+        # A session of its own: its views and functions are not seen by other engines.
+        self.spark = session(scope.option("spark_master", "local[*]")).newSession()
+        self.spark.udf.register("teiten_ip6_text", ip6_text, StringType())
+        self._views: list[str] = []
+        try:
+            self._create_views(scope)
+        except Exception as e:  # py4j and analysis errors carry the reason in their text
+            self.close()
+            raise StoreError(f"cannot read the store at {lake.root}: {_first_line(e)}") from None
+
+    def _frame(self, table: str, schema: pa.Schema) -> DataFrame:
+        files = [str(p) for p in self.lake.files(table)]
+        if files:
+            if table.endswith("_quarantine"):
+                base = self.lake.root / "quarantine" / table.removesuffix("_quarantine")
+            else:
+                base = self.lake.root / table
+            return self.spark.read.option("basePath", str(base)).parquet(*files)
+        empty = schema.empty_table().append_column("sensor", pa.array([], pa.string()))
+        return self.spark.createDataFrame(empty)
+
+    def _register(self, name: str, frame: DataFrame) -> None:
+        frame.createOrReplaceTempView(name)
+        self._views.append(name)
+
+    def _stored(self, table: str, schema: pa.Schema) -> set[str]:
+        frame = self._frame(table, schema)
+        self._register(f"{table}_stored", frame)
+        return set(frame.columns)
+
+    def _create_views(self, scope: Scope) -> None:
+        packets = self._stored("packets", arrow_schema())
+        for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
+            self._stored(table, table_schema(columns))
+        quarantine = self._stored("packets_quarantine", arrow_schema())
+        stored = Stored(packets, quarantine, [c.name for c in PROBES])
+        for name, sql in views(SPARK, stored, home=scope.home, names_by_bit=scope.fingerprints):
+            self._register(name, self.spark.sql(sql))
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        if params:
+            raise QueryError("the spark engine takes no statement parameters")
+        try:
+            return canonical(self.spark.sql(sql).toArrow())
+        except Exception as e:
+            raise QueryError(_first_line(e)) from None
+
+    def stream(
+        self, sql: str, *, limit: int = 0, batch_rows: int = 65536
+    ) -> Iterator[pa.RecordBatch]:
+        """The result in batches; ``limit`` > 0 is applied in Spark."""
+        try:
+            frame = self.spark.sql(sql)
+            if limit:
+                frame = frame.limit(limit)
+            table = canonical(frame.toArrow())
+        except Exception as e:
+            raise QueryError(_first_line(e)) from None
+        batches = table.to_batches(batch_rows)
+        yield from batches or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+
+    def close(self) -> None:
+        for name in reversed(self._views):
+            self.spark.catalog.dropTempView(name)
+        self._views.clear()

@@ -1,0 +1,213 @@
+"""Statements over the packets: spans, per-port series, rankings, slices of a rise.
+
+All read ``packets_raw`` (logical columns, integer addresses and times) and
+count a port only under :func:`~teiten.sql.expressions.port_rule`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from teiten.sql.dialect import Dialect
+from teiten.sql.expressions import (
+    PROTO_NUMBERS,
+    destinations,
+    has_fingerprint,
+    inbound,
+    local_bucket,
+    port_match,
+    port_rule,
+    proto_text,
+    segment,
+    segment_filter,
+    share,
+    sources,
+    sources24,
+)
+from teiten.sql.statement import statement
+
+SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
+"""How a series can be split: not at all, by segment, country, ASN or fingerprint."""
+
+
+class Span(Protocol):
+    """A time window cut into local buckets (``teiten.analysis.window.Window``)."""
+
+    @property
+    def start_ns(self) -> int: ...
+    @property
+    def end_ns(self) -> int: ...
+    @property
+    def size_ns(self) -> int: ...
+    def offsets(self) -> list[tuple[int, int]]: ...
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The inbound packets of one port and segment between two instants."""
+
+    proto: str
+    port: int
+    segment: str
+    """``domestic``, ``foreign``, ``unknown``, or anything else for every source."""
+    start_ns: int
+    end_ns: int
+    home: int
+    """The code of the home country (``teiten.enrich.country.country_code``)."""
+
+    def where(self) -> str:
+        return (
+            f"{inbound(self.start_ns, self.end_ns)} AND proto = {PROTO_NUMBERS[self.proto]}"
+            f" AND dst_port = {int(self.port)}" + segment_filter(self.segment, self.home)
+        )
+
+
+def _bucket(d: Dialect, w: Span) -> str:
+    return local_bucket(d, w.offsets(), w.size_ns)
+
+
+@statement
+def span(d: Dialect) -> str:
+    """First and last packet time (``a``, ``b``; NULL when the store is empty)."""
+    return "SELECT min(ts) AS a, max(ts) AS b FROM packets_raw"
+
+
+@statement
+def active_addresses(d: Dialect, w: Span) -> str:
+    """Sensor addresses that received anything, per bucket (``bucket``, ``n``)."""
+    return f"""
+SELECT {_bucket(d, w)} AS bucket, {destinations()} AS n
+FROM packets_raw WHERE {inbound(w.start_ns, w.end_ns)} GROUP BY 1"""
+
+
+def split_segment(split: str, home: int) -> str:
+    """The segment of a row under ``split`` (``none``, ``domestic``, ``country``, ``asn``)."""
+    if split == "none":
+        return "'all'"
+    if split == "domestic":
+        return segment(home)
+    if split == "country":
+        return "CASE WHEN src_cc = '' THEN 'unknown' ELSE CAST(src_cc AS STRING) END"
+    if split == "asn":
+        return "CASE WHEN src_asn = 0 THEN 'unknown' ELSE concat('AS', CAST(src_asn AS STRING)) END"
+    raise ValueError(f"unknown split {split!r}")
+
+
+@statement
+def port_series(
+    d: Dialect,
+    w: Span,
+    ports: Sequence[tuple[str, int]],
+    *,
+    split: str,
+    home: int,
+    fingerprints: Sequence[tuple[int, str]] = (),
+    with_sources24: bool = False,
+) -> str:
+    """Packets and sources per port, bucket and segment (``proto``, ``dst_port``,
+    ``bucket``, ``segment``, ``packets``, ``sources``, ``sources24``).
+
+    ``split = "fingerprint"`` gives one segment per fingerprint in ``fingerprints``
+    (a packet may count in several) plus ``none`` for packets with none.
+    """
+    s24 = sources24() if with_sources24 else "0"
+
+    def part(seg: str, extra: str = "") -> str:
+        return f"""
+SELECT proto, dst_port, {_bucket(d, w)} AS bucket, {seg} AS segment,
+       count(*) AS packets, {sources()} AS sources, {s24} AS sources24
+FROM packets_raw
+WHERE {inbound(w.start_ns, w.end_ns)} AND {port_match(ports)}{extra}
+GROUP BY 1, 2, 3, 4"""
+
+    if split == "fingerprint":
+        parts = [part(f"'{name}'", f" AND {has_fingerprint(bit)}") for bit, name in fingerprints]
+        parts.append(part("'none'", " AND fp = 0"))
+        return " UNION ALL ".join(parts)
+    return part(split_segment(split, home))
+
+
+@statement
+def top_ports(d: Dialect, w: Span, *, home: int, top: int) -> str:
+    """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name)."""
+    return f"""
+SELECT {proto_text()} AS proto, dst_port, count(*) AS packets, {sources()} AS sources,
+       {sources(f"src_cc_code = {int(home)}")} AS domestic_sources
+FROM packets_raw
+WHERE {inbound(w.start_ns, w.end_ns)} AND {port_rule()}
+GROUP BY 1, 2
+ORDER BY sources DESC, packets DESC, dst_port
+LIMIT {int(top)}"""
+
+
+@statement
+def busy_port_days(d: Dialect, w: Span, *, home: int, min_sources: int) -> str:
+    """Per port, bucket and segment code (1 domestic, 2 foreign, 3 unknown): packets and
+    sources, for every port that reached ``min_sources`` sources in some bucket."""
+    return f"""
+WITH daily AS (
+  SELECT proto, dst_port, {_bucket(d, w)} AS day,
+         CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END AS seg,
+         count(*) AS packets, {sources()} AS sources
+  FROM packets_raw
+  WHERE {inbound(w.start_ns, w.end_ns)} AND {port_rule()}
+  GROUP BY 1, 2, 3, 4
+), busy AS (
+  SELECT proto, dst_port FROM (
+    SELECT proto, dst_port, day, sum(sources) AS s FROM daily GROUP BY 1, 2, 3
+  ) AS per_day GROUP BY 1, 2 HAVING max(s) >= {int(min_sources)}
+)
+SELECT d.proto, d.dst_port, d.day, d.seg, d.packets, d.sources
+FROM daily d JOIN busy b ON d.proto = b.proto AND d.dst_port = b.dst_port
+ORDER BY d.proto, d.dst_port, d.day, d.seg"""
+
+
+@statement
+def slice_source_keys(d: Dialect, s: Slice, *, limit: int) -> str:
+    """Distinct sources of a slice as comparable text keys (``s``), at most ``limit``."""
+    return (
+        "SELECT DISTINCT coalesce(CAST(src_ip4 AS STRING), hex(src_ip6)) AS s"
+        f" FROM packets_raw WHERE {s.where()} LIMIT {int(limit)}"
+    )
+
+
+@statement
+def slice_fingerprint_shares(d: Dialect, s: Slice, fingerprints: Sequence[tuple[int, str]]) -> str:
+    """The share of the slice's packets carrying each fingerprint (one column per name)."""
+    cols = ", ".join(f"{share(has_fingerprint(b))} AS {n}" for b, n in fingerprints)
+    return f"SELECT {cols or '0.0 AS none'} FROM packets_raw WHERE {s.where()}"
+
+
+@statement
+def slice_sources_and_share(d: Dialect, s: Slice, bit: int | None) -> str:
+    """Unique sources (``n``) and the share of packets with fingerprint ``bit`` (``share``)."""
+    part = share(has_fingerprint(bit)) if bit is not None else "0.0"
+    return f"SELECT {sources()} AS n, {part} AS share FROM packets_raw WHERE {s.where()}"
+
+
+@statement
+def slice_busiest_sources(d: Dialect, s: Slice, *, limit: int) -> str:
+    """Packets per source of a slice, busiest first (``n``)."""
+    return (
+        f"SELECT count(*) AS n FROM packets_raw WHERE {s.where()}"
+        f" GROUP BY ip_version, src_ip4, src_ip6 ORDER BY n DESC LIMIT {int(limit)}"
+    )
+
+
+@statement
+def slice_sources(d: Dialect, s: Slice, among4: Collection[int] | None = None) -> str:
+    """The distinct sources of a slice (``ip_version``, ``src_ip4``, ``src_ip6``).
+
+    With ``among4``, IPv4 sources only among those integers (IPv6 ones all kept).
+    """
+    keep = ""
+    if among4 is not None:
+        v4 = ", ".join(str(int(a)) for a in sorted(among4))
+        keep4 = f"src_ip4 IN ({v4})" if v4 else "FALSE"
+        keep = f" AND ((ip_version = 4 AND {keep4}) OR ip_version = 6)"
+    return (
+        "SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM packets_raw"
+        f" WHERE {s.where()}{keep} ORDER BY ip_version, src_ip4, src_ip6"
+    )

@@ -1,0 +1,241 @@
+"""The friendly views over the stored tables, generated from the declarations.
+
+Storage is compact (``teiten.store.layout``: packed bit fields, residuals,
+split timestamps, columns in the path); ``packets_raw`` undoes the layout into
+the logical columns of ``teiten.schema.PACKETS`` and the friendly views show
+text addresses, timestamps, protocol and fingerprint names. Engines register
+each table's committed files as ``TABLE_stored`` and then create the views
+:func:`views` lists, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from teiten.schema import PACKETS
+from teiten.sql.dialect import Dialect
+from teiten.sql.expressions import (
+    address_text,
+    decode_error_text,
+    fingerprint_list,
+    port_rule,
+    proto_text,
+    segment,
+    sources,
+    sources24,
+)
+from teiten.store.layout import FROM_PATH, PACKED, RESIDUALS
+
+ADDED_LATER: dict[str, str] = {"src_asn": "CAST(0 AS BIGINT)", "src_as_org": "''"}
+"""Stored columns that older stores lack, with the value read for them."""
+
+_INPUT_ID = "CAST(regexp_extract({f}, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
+
+
+def country_text(d: Dialect, code: str) -> str:
+    """The two-letter text of a country code (``teiten.enrich.country``), '' for 0."""
+    first = f"chr(CAST(65 + {d.intdiv(f'({code} - 1)', '26')} AS INT))"
+    second = f"chr(CAST(65 + ({code} - 1) % 26 AS INT))"
+    return f"CASE WHEN {code} = 0 THEN '' ELSE concat({first}, {second}) END"
+
+
+def logical_columns(d: Dialect, present: Collection[str] | None = None) -> dict[str, str]:
+    """The expression of every logical packet column over the stored ones.
+
+    ``src_cc_code`` (the integer code of ``src_cc``, cheaper to compare) is
+    included; ``sensor`` and ``input_id`` come from the path. ``present``
+    names the stored columns the files have: columns added in later releases
+    read as their default in older stores.
+    """
+    sql: dict[str, str] = {"ts": "(ts_us * 1000 + ts_ns)"}
+    for p in PACKED:
+        for column, shift, bits in p.shifts():
+            expr = f"(({p.name} >> {shift}) & {(1 << bits) - 1})"
+            if column == "is_outbound":
+                expr = f"({expr} = 1)"
+            elif column == "src_cc":
+                sql["src_cc_code"] = expr
+                expr = country_text(d, expr)
+            sql[column] = expr
+    for c in PACKETS:
+        if c.name not in sql and c.name not in FROM_PATH:
+            sql[c.name] = c.name
+    sql["src_asn"] = "coalesce(src_asn, 0)"
+    sql["src_as_org"] = "coalesce(src_as_org, '')"
+    if present is not None:
+        for name, default in ADDED_LATER.items():
+            if name not in present:
+                sql[name] = default
+    for name, others in RESIDUALS.items():
+        width = np.dtype(next(c.dtype for c in PACKETS if c.name == name)).itemsize * 8
+        expr = f"CAST({name} AS BIGINT)"
+        for other in others:
+            expr = d.xor(expr, f"CAST({other} AS BIGINT)")
+        sql[name] = f"({expr} & {(1 << width) - 1})"
+    sql["input_id"] = _INPUT_ID.format(f=d.source_file)
+    sql["sensor"] = "sensor"
+    return sql
+
+
+def raw_view(d: Dialect, source: str, present: Collection[str] | None = None) -> str:
+    """``packets_raw``: the logical columns over the stored rows of ``source``.
+
+    ``source`` provides the stored columns plus the path column ``sensor``.
+    """
+    exprs = logical_columns(d, present)
+    names = [c.name for c in PACKETS] + ["src_cc_code"]
+    cols = ",\n    ".join(f"{exprs[n]} AS {n}" if exprs[n] != n else n for n in names)
+    return f"SELECT\n    {cols}\nFROM {source}"
+
+
+def packets_view(d: Dialect, source: str, names_by_bit: Sequence[tuple[int, str]]) -> str:
+    """``packets``: the friendly view over ``packets_raw``."""
+    return f"""
+SELECT
+    {d.timestamp_ns("ts")} AS ts,
+    ts AS ts_ns,
+    sensor,
+    {address_text(d, "src")} AS src,
+    {address_text(d, "dst")} AS dst,
+    ip_version,
+    {proto_text()} AS proto,
+    proto AS proto_number,
+    CAST(src_port AS INT) AS src_port,
+    CAST(dst_port AS INT) AS dst_port,
+    CAST(tcp_flags AS INT) AS tcp_flags,
+    CAST(tcp_seq AS BIGINT) AS tcp_seq,
+    CAST(tcp_ack AS BIGINT) AS tcp_ack,
+    CAST(tcp_window AS INT) AS tcp_window,
+    CAST(tcp_options_len AS INT) AS tcp_options_len,
+    CAST(tcp_mss AS INT) AS tcp_mss,
+    CAST(ip_id AS INT) AS ip_id,
+    CAST(ip_ttl AS INT) AS ip_ttl,
+    CAST(ip_len AS INT) AS ip_len,
+    CAST(ip_frag AS INT) AS ip_frag,
+    CAST(payload_len AS INT) AS payload_len,
+    CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
+    CASE WHEN src_asn = 0 THEN NULL ELSE CAST(src_asn AS BIGINT) END AS src_asn,
+    CASE WHEN src_as_org = '' THEN NULL ELSE CAST(src_as_org AS STRING) END AS src_as_org,
+    {fingerprint_list(d, names_by_bit)} AS fingerprints,
+    CASE WHEN is_outbound THEN 'out' ELSE 'in' END AS direction,
+    {decode_error_text()} AS decode_error,
+    CAST(input_id AS BIGINT) AS input_id
+FROM {source}"""
+
+
+def series_view(d: Dialect, home: int) -> str:
+    """``series``: inbound packets and sources per UTC day, protocol, destination port
+    and segment (domestic / foreign / unknown)."""
+    return f"""
+SELECT
+    {d.days_to_date(d.intdiv("ts", "86400000000000"))} AS date,
+    {proto_text()} AS proto,
+    CAST(dst_port AS INT) AS port,
+    {segment(home)} AS segment,
+    count(*) AS packets,
+    {sources()} AS sources,
+    {sources24()} AS sources24
+FROM packets_raw
+WHERE NOT is_outbound AND {port_rule()}
+GROUP BY 1, 2, 3, 4"""
+
+
+def sessions_view(d: Dialect) -> str:
+    """``sessions``: one row per classified session, addresses and times as text."""
+    return f"""
+SELECT
+    id,
+    {d.timestamp_ns("ts_first")} AS ts_first,
+    {d.timestamp_ns("ts_last")} AS ts_last,
+    sensor,
+    {address_text(d, "src")} AS src,
+    CAST(src_port AS INT) AS src_port,
+    {address_text(d, "dst")} AS dst,
+    CAST(dst_port AS INT) AS dst_port,
+    {proto_text()} AS proto,
+    CASE WHEN src_cc = '' THEN NULL ELSE src_cc END AS src_cc,
+    app,
+    CASE WHEN kind = '' THEN NULL ELSE kind END AS kind,
+    signatures, cves, jvn, indicators, indicator_types,
+    CASE WHEN method = '' THEN NULL ELSE method END AS method,
+    CASE WHEN path = '' THEN NULL ELSE path END AS path,
+    CASE WHEN soap_action = '' THEN NULL ELSE soap_action END AS soap_action,
+    CAST(packets AS BIGINT) AS packets,
+    CAST(client_total AS BIGINT) AS client_total,
+    gap, truncated, client_bytes, server_bytes, notes, requests, telnet, honeypot,
+    CAST(evidence_cut AS BIGINT) AS evidence_cut,
+    {_INPUT_ID.format(f=d.source_file)} AS input_id,
+    ts_first AS ts_first_ns
+FROM sessions_stored"""
+
+
+def logins_view(d: Dialect) -> str:
+    """``logins``: credential attempts and the commands that followed."""
+    return f"""
+SELECT
+    {d.timestamp_ns("ts")} AS ts,
+    sensor,
+    {address_text(d, "src")} AS src,
+    CAST(dst_port AS INT) AS dst_port,
+    username,
+    password,
+    CASE success WHEN 1 THEN TRUE WHEN 0 THEN FALSE END AS success,
+    mirai_dict,
+    commands
+FROM logins_stored"""
+
+
+def indicators_view(d: Dialect) -> str:
+    """``indicators``: each indicator with first/last seen, sessions, sources, signatures."""
+    return f"""
+SELECT
+    type,
+    value,
+    min(ts_first) AS first_seen,
+    max(ts_last) AS last_seen,
+    count(*) AS sessions,
+    count(DISTINCT src) AS sources,
+    {d.merged_list("signatures")} AS signatures
+FROM (
+    SELECT {d.zip_unnest("indicator_types", "indicators", "type", "value")},
+           ts_first, ts_last, src, signatures
+    FROM sessions
+) AS pairs
+GROUP BY type, value"""
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What an engine knows of the stored tables before it creates the views."""
+
+    packets: Collection[str]
+    """The stored columns the packet files have."""
+    quarantine: Collection[str]
+    """The stored columns the quarantined packet files have."""
+    probes: Sequence[str]
+    """The probe columns, in order."""
+
+
+def views(
+    d: Dialect, stored: Stored, *, home: int, names_by_bit: Sequence[tuple[int, str]]
+) -> list[tuple[str, str]]:
+    """``(name, SELECT)`` of every view, in the order they must be created.
+
+    The engine has registered ``packets_stored``, ``sessions_stored``,
+    ``logins_stored``, ``probes_stored`` and ``packets_quarantine_stored``.
+    """
+    return [
+        ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
+        ("packets", packets_view(d, "packets_raw", names_by_bit)),
+        ("series", series_view(d, home)),
+        ("sessions", sessions_view(d)),
+        ("logins", logins_view(d)),
+        ("indicators", indicators_view(d)),
+        ("probes", f"SELECT {', '.join(stored.probes)} FROM probes_stored"),
+        # Rows an ingest set aside (implausible timestamps, days over an input's
+        # budget): the logical columns, for inspection only; no analysis reads them.
+        ("quarantine", raw_view(d, "packets_quarantine_stored", stored.quarantine)),
+    ]
