@@ -5,7 +5,7 @@
 1. Classification (issue 3 target: ≥ 20,000 sessions/s per core). Sessions are
    the request samples of ``tests/data/requests/`` with a random token written
    into every request, so each one's bytes are distinct (the worst case: no
-   cache hit), then the same set again through ``SessionTables`` as ingest
+   cache hit), then the same set again through ``SessionStage`` as ingest
    sees it, where bots sending the same bytes to many addresses hit the cache.
    In the same run, YARA-X scans the same bytes with one rule per signature
    made of its literal strings: the floor for raw byte matching, with no
@@ -34,7 +34,7 @@ from teiten.classify.signatures import load_signatures
 from teiten.decode.batch import PacketBatch, empty_columns
 from teiten.enrich.country import CountryEnricher, IptoccSource
 from teiten.flows.reassembly import Reassembler, Session
-from teiten.flows.sessions import SessionTables
+from teiten.pipeline import SessionStage
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "requests"
 
@@ -81,7 +81,7 @@ def bench_classify(data: list[bytes]) -> dict[str, float]:
     for b in data:
         classify(b, dst_port=80, signatures=sigs)
     distinct = len(data) / (time.process_time() - t)
-    tables = SessionTables(CountryEnricher(IptoccSource()), 1, sigs)
+    tables = SessionStage(CountryEnricher(IptoccSource()), 1, signatures=sigs)
     repeated = [data[i % 200] for i in range(len(data))]
     ss = [
         Session(
@@ -102,7 +102,7 @@ def bench_classify(data: list[bytes]) -> dict[str, float]:
     ]
     t = time.process_time()
     for k in range(0, len(ss), 5000):
-        tables.rows(ss[k : k + 5000])
+        tables.tables(ss[k : k + 5000])
     cached = len(ss) / (time.process_time() - t)
     import yara_x
 

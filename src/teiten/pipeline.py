@@ -1,7 +1,13 @@
 """Ingest: the one place that knows the order of the stages.
 
 read (capture) → decode → mark direction → fingerprint → enrich → store packets;
-                          └→ reassemble payloads → classify → store sessions, logins.
+                          └→ reassemble payloads ─┐
+read Cowrie log / sensor events → sessions ───────┴→ classify → enrich → store sessions, logins.
+
+Sessions from every source have one shape (:class:`teiten.session.Session`);
+:class:`SessionStage` classifies (``classify/``), enriches (country) and turns
+them into rows with the same code, and every input is committed by the same
+code path.
 
 Each input file becomes one catalog entry; its packets become visible only
 when all of them are written. With ``threads >= 2`` decoding (numba, GIL
@@ -19,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,24 +37,25 @@ from teiten.capture import expand_paths, open_source
 from teiten.capture.cowrie import CowrieResult, read_cowrie, sniff_cowrie
 from teiten.capture.events import EventsResult, read_events, sniff_events
 from teiten.capture.source import RecordChunk, Source
+from teiten.classify.session import SessionClassifier
+from teiten.classify.signatures import SignatureSet
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
 from teiten.enrich.asn import AsnEnricher
-from teiten.enrich.country import CountryEnricher
+from teiten.enrich.country import COUNTRIES, CountryEnricher
 from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import EnrichmentError, FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.flows.reassembly import Reassembler
-from teiten.flows.sessions import (
-    LOGINS_SCHEMA,
-    SESSIONS_SCHEMA,
-    SessionTables,
-    fill_session_countries,
-)
-from teiten.schema import DECODE_ERRORS
+from teiten.schema import DECODE_ERRORS, LOGINS, SESSIONS
+from teiten.session import Session
+from teiten.store.arrow import table_schema
 from teiten.store.lake import DayBudget, Lake, PacketWriter, TableWriter
+
+SESSIONS_SCHEMA = table_schema(SESSIONS)
+LOGINS_SCHEMA = table_schema(LOGINS)
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -224,6 +231,122 @@ class _Guard:
         return bool(self.reason)
 
 
+def _addresses(s: Session) -> dict[str, Any]:
+    if s.ip_version == 4:
+        return {
+            "src_ip4": int.from_bytes(s.client, "big"),
+            "dst_ip4": int.from_bytes(s.server, "big"),
+            "src_ip6": None,
+            "dst_ip6": None,
+        }
+    server = s.server if len(s.server) == 16 and any(s.server) else None
+    return {"src_ip4": 0, "dst_ip4": 0, "src_ip6": s.client, "dst_ip6": server}  # fmt: skip
+
+
+class SessionStage:
+    """Finished sessions from any source → the ``sessions`` and ``logins`` rows.
+
+    Leaves out sessions whose client is inside the sensor's own networks
+    (counted in :attr:`left_out` as ``from_sensor``), classifies the rest
+    (:class:`~teiten.classify.session.SessionClassifier`), gives each client its
+    country, and numbers them ``s<input_id>-<n>`` in the order they come.
+    """
+
+    def __init__(
+        self,
+        enricher: CountryEnricher,
+        input_id: int = 0,
+        nets: NetworkSet | None = None,
+        signatures: SignatureSet | None = None,
+    ) -> None:
+        self.enricher = enricher
+        self.input_id = input_id
+        self.nets = nets if nets is not None else NetworkSet(())
+        self.classifier = SessionClassifier(signatures)
+        self.count = 0
+        self.left_out: Counter[str] = Counter()
+
+    def _own(self, sessions: list[Session]) -> Any:
+        n = len(sessions)
+        versions = np.array([s.ip_version for s in sessions], np.uint8)
+        v4 = np.array(
+            [int.from_bytes(s.client, "big") if s.ip_version == 4 else 0 for s in sessions],
+            np.uint32,
+        )
+        v6 = np.zeros((n, 16), np.uint8)
+        for i, s in enumerate(sessions):
+            if s.ip_version == 6:
+                v6[i] = np.frombuffer(s.client, np.uint8)
+        return versions, v4, v6
+
+    def tables(self, sessions: Iterable[Session]) -> tuple[pa.Table, pa.Table]:
+        """The ``sessions`` and ``logins`` rows of some finished sessions."""
+        done = list(sessions)
+        cols: dict[str, list[Any]] = {name: [] for name in SESSIONS_SCHEMA.names}
+        lrows: list[dict[str, Any]] = []
+        if done:
+            versions, v4, v6 = self._own(done)
+            if self.nets:
+                own = self.nets.contains(versions, v4, v6)
+                if own.any():
+                    self.left_out["from_sensor"] += int(own.sum())
+                    keep = ~own
+                    done = [s for s, k in zip(done, keep.tolist(), strict=True) if k]
+                    versions, v4, v6 = versions[keep], v4[keep], v6[keep]
+            codes = self.enricher.codes_ip4(v4)
+            countries = [
+                COUNTRIES[int(c)] if v == 4 else "" for v, c in zip(versions, codes, strict=True)
+            ]
+        else:
+            countries = []
+        for s, cc in zip(done, countries, strict=True):
+            self.count += 1
+            v = self.classifier(s)
+            c = v.classification
+            first = c.requests[0] if c.requests else None
+            soap = first.soap if first is not None else None
+            row = {
+                "id": f"s{self.input_id}-{self.count}", "ts_first": s.ts_first,
+                "ts_last": s.ts_last, "ip_version": s.ip_version, "proto": s.proto,
+                **_addresses(s), "src_port": s.client_port, "dst_port": s.server_port,
+                "packets": s.packets, "client_total": min(s.client_total, 2**32 - 1),
+                "gap": s.gap, "truncated": s.truncated, "src_cc": cc, "app": c.app,
+                "kind": c.kind or "", "signatures": list(c.signatures), "cves": list(c.cves),
+                "jvn": list(c.jvn), "indicator_types": [i.type for i in c.indicators],
+                "indicators": [i.value for i in c.indicators],
+                "method": first.http.method if first is not None else "",
+                "path": first.http.path if first is not None else "",
+                "soap_action": soap.action if soap is not None and soap.action else "",
+                "client_bytes": s.client_bytes, "server_bytes": s.server_bytes,
+                **v.evidence, "evidence_cut": min(v.cut, 2**32 - 1),
+            }  # fmt: skip
+            for name, values in cols.items():
+                values.append(row[name])
+            for login in c.logins:
+                lrows.append({
+                    "ts": s.ts_first, "ip_version": s.ip_version, "src_ip4": row["src_ip4"],
+                    "src_ip6": row["src_ip6"], "dst_port": s.server_port,
+                    "username": login.username, "password": login.password or "",
+                    "success": -1 if login.success is None else int(login.success),
+                    "mirai_dict": login.mirai_dict, "commands": list(login.commands),
+                })  # fmt: skip
+        return (
+            pa.Table.from_pydict(cols, schema=SESSIONS_SCHEMA),
+            pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
+        )
+
+
+def session_tables(
+    sessions: Iterable[Session],
+    enricher: CountryEnricher,
+    input_id: int = 0,
+    sensor_networks: Iterable[str] = (),
+) -> tuple[pa.Table, pa.Table]:
+    """The ``sessions`` and ``logins`` rows ingest stores for ``sessions`` (one batch)."""
+    stage = SessionStage(enricher, input_id, NetworkSet(sensor_networks))
+    return stage.tables(sessions)
+
+
 class _Stages:
     """The per-batch stages after decoding, with their state (caches, labels)."""
 
@@ -238,7 +361,7 @@ class _Stages:
         self.enricher = enricher
         self.asn = asn
         self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
-        self.sessions = SessionTables(enricher, input_id)
+        self.sessions = SessionStage(enricher, input_id, self.nets)
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:
         c = batch.columns  # sensor and input_id are not columns on disk: the path holds them
@@ -273,7 +396,7 @@ def _batches(
         if len(chunk):
             batch = decode(chunk)
             c = stages.apply(batch)
-            sessions, logins = stages.sessions.rows(stages.reassembler.feed(batch, chunk.data))
+            sessions, logins = stages.sessions.tables(stages.reassembler.feed(batch, chunk.data))
             errors = np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
             yield _Prepared(
                 writer.prepare(c),
@@ -285,7 +408,7 @@ def _batches(
             )
             if guard.check(chunk, errors):
                 break
-    sessions, logins = stages.sessions.rows(stages.reassembler.flush())
+    sessions, logins = stages.sessions.tables(stages.reassembler.flush())
     yield _Prepared([], 0, 0, np.zeros(len(DECODE_ERRORS), np.int64), sessions, logins)
 
 
@@ -329,6 +452,22 @@ def _threaded(gen: Iterator[_Prepared], depth: int = 4) -> Iterator[_Prepared]:
         t.join()
 
 
+def _log_batches(sessions: list[Session], stage: SessionStage) -> Iterator[_Prepared]:
+    """The stored tables of a log's sessions (Cowrie, sensor events), a batch at a time."""
+    empty = np.zeros(len(DECODE_ERRORS), np.int64)
+    for at in range(0, max(len(sessions), 1), LOG_BATCH):
+        tables = stage.tables(sessions[at : at + LOG_BATCH])
+        yield _Prepared([], 0, 0, empty, *tables)
+
+
+LOG_BATCH = 4096
+"""Sessions of a log classified and written at a time."""
+
+
+def _read_log(path: Path, events: bool) -> CowrieResult | EventsResult:
+    return read_events(path) if events else read_cowrie(path)
+
+
 def ingest_file(
     lake: Lake,
     path: Path,
@@ -337,11 +476,11 @@ def ingest_file(
     progress: Progress | None = None,
     asn: AsnEnricher | None = None,
 ) -> InputResult:
-    """Ingest one capture file (or Cowrie JSON log) into a locked lake."""
+    """Ingest one capture file, Cowrie JSON log or sensor event file into a locked lake."""
     start = time.perf_counter()
-    events = sniff_events(path)  # the sensor's event files go the Cowrie log's way
-    cowrie = events or sniff_cowrie(path)
-    source = None if cowrie else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
+    events = sniff_events(path)
+    log = events or sniff_cowrie(path)
+    source = None if log else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     try:
         size = path.stat().st_size
         quick = quick_key(path, size)
@@ -363,51 +502,59 @@ def ingest_file(
         hasher = _Hasher(path)
         hasher.start()
     input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor), quick)
-    if hasher is not None and source is None:
-        digest = hasher.result()
-        hasher = None
-    if source is None:
-        return _ingest_cowrie(lake, path, settings, enricher, input_id, start, digest, events)
-    sensor = str(settings.sensor)
-    budget = DayBudget(int(settings.max_days_per_input))
-    writer = PacketWriter(
-        lake, input_id, sensor, row_group_rows=int(settings.row_group_rows), budget=budget
-    )
-    side = {
-        "sessions": TableWriter(
-            lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first", budget=budget
-        ),
-        "logins": TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget),
-    }
     result = InputResult(str(path), "ingested", input_id)
-    malformed = np.zeros(len(DECODE_ERRORS), np.int64)
-    guard = _Guard(source, int(settings.max_expansion))
+    writer: PacketWriter | None = None
     try:
         stages = _Stages(settings, input_id, enricher, asn)
-        if asn is not None:
-            writer.labels["src_as_org"] = asn.orgs
-        batches = _batches(source, stages, writer, guard)
-        if int(settings.threads) >= 2:
-            batches = _threaded(batches)
+        sensor = str(settings.sensor)
+        read = _read_log(path, events) if source is None else None
+        if read is not None:
+            sensor = read.sensor or sensor  # the log's own sensor field names the sensor
+        budget = DayBudget(int(settings.max_days_per_input))
+        writer = PacketWriter(
+            lake, input_id, sensor, row_group_rows=int(settings.row_group_rows), budget=budget
+        )
+        side = {
+            "sessions": TableWriter(
+                lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first", budget=budget
+            ),
+            "logins": TableWriter(
+                lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget
+            ),
+        }
+        guard = _Guard(source, int(settings.max_expansion)) if source is not None else None
+        if read is not None:
+            batches = _log_batches(read.sessions, stages.sessions)
+        else:
+            assert source is not None and guard is not None
+            if asn is not None:
+                writer.labels["src_as_org"] = asn.orgs
+            batches = _batches(source, stages, writer, guard)
+            if int(settings.threads) >= 2:
+                batches = _threaded(batches)
+        malformed = np.zeros(len(DECODE_ERRORS), np.int64)
         for b in batches:
             malformed += b.malformed
             result.outbound += b.outbound
             result.packets += b.packets
             writer.write_parts(b.parts)
             for name, table in (("sessions", b.sessions), ("logins", b.logins)):
-                if table is not None:
+                if table is not None and table.num_rows:
                     side[name].write(table)
-            if progress:
+            if progress and source is not None:
                 progress(str(path), source.stats.bytes, size)
         staged = writer.close() + [f for w in side.values() for f in w.close()]
+        stats = source.stats if source is not None else read.stats if read is not None else None
+        assert stats is not None
         result.sessions = stages.sessions.count
-        result.records = source.stats.records
-        result.skipped = dict(source.stats.skipped)
+        result.records = stats.records
+        result.skipped = dict(stats.skipped + stages.sessions.left_out)
         result.malformed = {DECODE_ERRORS[i]: int(v) for i, v in enumerate(malformed) if i and v}
         result.quarantined = writer.quarantined
-        if guard.reason:
-            result.status, result.message = "stopped", guard.reason
-        elif not result.records and not result.skipped:
+        reason = guard.reason if guard is not None else ""
+        if reason:
+            result.status, result.message = "stopped", reason
+        elif source is not None and not result.records and not result.skipped:
             result.warnings.append("no records (an empty capture)")
         unsupported = result.malformed.get("unsupported_link", 0)
         if unsupported * 2 > result.records:  # most packets: say so (docs/decoding.md)
@@ -423,12 +570,13 @@ def ingest_file(
             packets=result.packets,
             malformed=result.malformed,
             skipped=result.skipped,
-            enrichment=enrichment_text(enricher, asn),
+            enrichment=enrichment_text(enricher, asn if source is not None else None),
             sha256=hasher.result() if hasher is not None else digest,
-            message=f"stopped: {guard.reason}" if guard.reason else "",
+            message=f"stopped: {reason}" if reason else "",
         )
     except BaseException as e:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
         _fail(lake, input_id, e)
         raise
     result.seconds = time.perf_counter() - start
@@ -441,64 +589,6 @@ def _fail(lake: Lake, input_id: int, e: BaseException) -> None:
     # On a full disk even this update may fail; the next writer marks it failed then.
     with contextlib.suppress(sqlite3.Error, OSError):
         lake.catalog.fail(input_id, str(e) or type(e).__name__)
-
-
-def _ingest_cowrie(
-    lake: Lake,
-    path: Path,
-    settings: Settings,
-    enricher: CountryEnricher,
-    input_id: int,
-    start: float,
-    digest: str,
-    events: bool = False,
-) -> InputResult:
-    """A Cowrie honeypot's JSON log (or a sensor event file): its sessions and logins, no
-    packets."""
-    sensor = str(settings.sensor)
-    try:
-        nets = settings.sensor_networks
-        read: CowrieResult | EventsResult = (
-            read_events(path, enricher=enricher, sensor_networks=nets, input_id=input_id)
-            if events
-            else read_cowrie(path, sensor_networks=nets, input_id=input_id)
-        )
-        sensor = read.sensor or sensor  # the log's own sensor field names the sensor
-        sessions = fill_session_countries(read.sessions, enricher)
-        budget = DayBudget(int(settings.max_days_per_input))
-        writers = [
-            TableWriter(
-                lake, input_id, sensor, "sessions", SESSIONS_SCHEMA, "ts_first", budget=budget
-            ),
-            TableWriter(lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget),
-        ]
-        writers[0].write(sessions)
-        writers[1].write(read.logins)
-        staged = [f for w in writers for f in w.close()]
-        files = lake.publish(input_id, staged)
-        skipped = dict(read.stats.skipped)
-        lake.catalog.commit(
-            input_id,
-            files,
-            records=read.stats.records,
-            packets=0,
-            malformed={},
-            skipped=skipped,
-            enrichment=enricher.description,
-            sha256=digest,
-        )
-    except BaseException as e:
-        _fail(lake, input_id, e)
-        raise
-    return InputResult(
-        str(path),
-        "ingested",
-        input_id,
-        records=read.stats.records,
-        sessions=sessions.num_rows,
-        skipped=skipped,
-        seconds=time.perf_counter() - start,
-    )
 
 
 def _expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:

@@ -18,8 +18,11 @@ from teiten.classify.http import parse_http
 from teiten.classify.soap import parse_soap
 from teiten.classify.telnet import logins, parse_telnet
 from teiten.decode.decoder import decode
+from teiten.enrich.country import CountryEnricher
 from teiten.enrich.mmdb import PROBES, MmdbFile
+from teiten.enrich.sources import open_country_source
 from teiten.errors import TeitenError
+from teiten.pipeline import session_tables
 
 SESSION_CAP = 64 << 10
 """Client bytes a reassembled session holds at most (the default ``session_bytes``)."""
@@ -37,9 +40,10 @@ def capture(path: Path) -> int:
 
 
 def cowrie(path: Path) -> int:
-    """Import a Cowrie JSON log."""
+    """Import a Cowrie JSON log and classify its sessions as ingest does."""
     result = read_cowrie(path)
-    return result.sessions.num_rows
+    enricher = CountryEnricher(open_country_source("iptocc"))
+    return session_tables(result.sessions, enricher)[0].num_rows
 
 
 def payload(data: bytes) -> int:

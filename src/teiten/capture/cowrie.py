@@ -1,17 +1,19 @@
-"""Import Cowrie honeypot JSON-lines logs as ``sessions`` and ``logins`` table rows.
+"""Read Cowrie honeypot JSON-lines logs as sessions, before any classification.
 
 Cowrie's ``jsonlog`` output writes one JSON object per line, each with an
 ``eventid`` (``cowrie.session.connect``, ``cowrie.login.failed``…), a
 ``session`` id, a ``timestamp`` (ISO 8601, UTC) and the client's ``src_ip``.
 :func:`read_cowrie` streams such a file (plain, or gzip/zstd/xz by magic) one
 bounded line at a time, groups the events by session and gives one
-``sessions`` row per Cowrie session and one ``logins`` row per login event.
-A session's commands are its ``client_bytes`` (one per line) and go through
-the payload signatures (protocol ``telnet``, whose conditions test shell
-commands) and the indicator extractor; download URLs add their indicators, and
-every downloaded file's SHA-256 (``shasum``) is a ``sha256`` indicator — also
-for ``cowrie.session.file_download`` events without a ``url`` (a file written
-by a redirection, or uploaded over SFTP/SCP), which are kept. The log's
+:class:`~teiten.session.Session` per Cowrie session — the shape the
+reassembler gives for a capture — whose :class:`~teiten.session.Shell` holds
+what Cowrie logged: commands (also the session's ``client_bytes``, one per
+line), login attempts with the commands typed after each, downloads (also
+``cowrie.session.file_download`` events without a ``url``: a file written by a
+redirection, or uploaded over SFTP/SCP) and failed downloads. The pipeline
+classifies them like every other session (``classify_shell``: the commands go
+through the Telnet signatures and the indicator extractor; each download's URL
+and SHA-256 are indicators). The log's
 ``sensor`` field names the sensor (:attr:`CowrieResult.sensor`) when every
 session that gives one gives the same valid name. Nothing in the log is
 resolved, fetched or run; bad lines never raise but are counted in
@@ -29,21 +31,14 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from teiten.capture.compressed import ByteStream
 from teiten.capture.source import ReadStats
-from teiten.classify.indicators import MAX_INDICATORS, Indicator, extract_indicators
-from teiten.classify.mirai_credentials import is_mirai_pair
-from teiten.classify.signatures import KINDS, Fields, SignatureSet, load_signatures
-from teiten.enrich.network import NetworkSet
-from teiten.flows.sessions import DETAILS_MAX, LOGINS_SCHEMA, SESSIONS_SCHEMA
+from teiten.session import Download, Session, Shell, ShellLogin
 
 MAX_LINE = 1 << 20
 """Longest line read (bytes); longer ones are skipped as ``line_too_long``."""
@@ -54,34 +49,29 @@ CLIENT_CAP = 64 << 10
 MAX_OPEN = 1 << 16
 """Most sessions held open at once; the oldest is emitted as it is when more arrive."""
 MAX_COMMAND, MAX_COMMANDS, MAX_LOGINS, MAX_DOWNLOADS = 4096, 1000, 1000, 16
-_READ, _BATCH = 1 << 20, 4096
+_READ = 1 << 20
 _CONNECT, _CLOSED = "cowrie.session.connect", "cowrie.session.closed"
 _LOGIN_OK, _LOGIN_FAIL = "cowrie.login.success", "cowrie.login.failed"
 _COMMAND, _VERSION = "cowrie.command.input", "cowrie.client.version"
 _DOWNLOAD, _DOWNLOAD_FAIL = "cowrie.session.file_download", "cowrie.session.file_download.failed"
 _HANDLED = frozenset({_CONNECT, _CLOSED, _LOGIN_OK, _LOGIN_FAIL, _COMMAND, _VERSION, _DOWNLOAD,
                       _DOWNLOAD_FAIL})  # fmt: skip
-_PORT_APPS = {22: "ssh", 2222: "ssh", 23: "telnet", 2323: "telnet"}
 _TS = re.compile(r"(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:[.,](\d{1,9})\d*)?(Z|z|[+-]\d\d:?\d\d)?")
 _HEAD = re.compile(rb'\A\{.*"eventid"\s*:\s*"cowrie\.', re.DOTALL)
 _SENSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 """A sensor name teiten can store (it names a folder), as for the ``sensor`` setting."""
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
-_SCHEMAS = (SESSIONS_SCHEMA, LOGINS_SCHEMA)
 Address = tuple[int, int | bytes]  # (4, integer) or (6, 16 bytes)
 
 
 @dataclass
 class CowrieResult:
-    """The rows read from one Cowrie log, and what was read and skipped."""
+    """The sessions read from one Cowrie log, and what was read and skipped."""
 
-    sessions: pa.Table
-    logins: pa.Table
+    sessions: list[Session]
     stats: ReadStats
     counts: Counter[str] = field(default_factory=Counter)
     """Sessions emitted with something odd (``no_connect``, ``open_at_end``, ``evicted_open``,
-    ``reused_id``, ``bad_sensor_name``) or left out (``from_sensor``, ``no_source_address``),
-    by reason."""
+    ``reused_id``, ``bad_sensor_name``) or left out (``no_source_address``), by reason."""
     sensors: Counter[str] = field(default_factory=Counter)
     """Sessions emitted per valid sensor name given in the log's ``sensor`` field."""
 
@@ -90,7 +80,7 @@ class CowrieResult:
         """The log's sensor name when all its sessions that name one name the same, else None.
 
         A log merged from several honeypots names several: their rows are then stored
-        under the sensor given at ingest, and each session's ``details`` keeps its own.
+        under the sensor given at ingest, and each session's ``honeypot.sensor`` keeps its own.
         """
         return next(iter(self.sensors)) if len(self.sensors) == 1 else None
 
@@ -254,15 +244,12 @@ def _command(s: _Session, raw: str | None) -> bool:
 
 
 class _Reader:
-    """Open sessions and finished rows of one log."""
+    """Open sessions and finished sessions of one log."""
 
-    def __init__(self, sigs: SignatureSet, nets: NetworkSet, input_id: int) -> None:
-        self.nets = [ipaddress.ip_network(c) for c in nets.cidrs]
-        self.sigs, self.counts, self.input_id, self.emitted = sigs, Counter[str](), input_id, 0
-        self.sensors = Counter[str]()
+    def __init__(self) -> None:
+        self.counts, self.sensors = Counter[str](), Counter[str]()
         self.open: dict[str, _Session] = {}
-        self.rows: tuple[list[dict[str, Any]], list[dict[str, Any]]] = ([], [])
-        self.tables: tuple[list[pa.Table], list[pa.Table]] = ([], [])
+        self.done: list[Session] = []
 
     def feed(self, event: str, sid: str, ns: int, ev: dict[str, Any], stats: ReadStats) -> None:
         if event == _CONNECT and sid in self.open and self.open[sid].connected:
@@ -286,116 +273,58 @@ class _Reader:
                 self.counts[note] += 1
                 s.notes.append(note)
         src = _address(s.src)
-        if src is None or any(ipaddress.ip_address(src[1]) in n for n in self.nets):
-            self.counts["no_source_address" if src is None else "from_sensor"] += 1
+        if src is None:
+            self.counts["no_source_address"] += 1
             return
         sensor = s.info.get("sensor")
         if sensor and _SENSOR.fullmatch(sensor):
             self.sensors[sensor] += 1
         elif sensor:
             self.counts["bad_sensor_name"] += 1
-        session, logins = _rows(s, src, self.sigs)
-        self.emitted += 1
-        self.rows[0].append({"id": f"s{self.input_id}-{self.emitted}", **session})
-        self.rows[1].extend(logins)
-        if len(self.rows[0]) >= _BATCH:
-            self.flush()
+        self.done.append(_session(s, src))
 
-    def flush(self) -> None:
-        for rows, tables, schema in zip(self.rows, self.tables, _SCHEMAS, strict=True):
-            tables.append(pa.Table.from_pylist(rows, schema=schema))
-            rows.clear()
-
-    def finish(self) -> tuple[pa.Table, pa.Table]:
+    def finish(self) -> list[Session]:
         for sid in list(self.open):
             self.emit(self.open.pop(sid), "open_at_end")
-        self.flush()
-        return pa.concat_tables(self.tables[0]), pa.concat_tables(self.tables[1])
+        return self.done
 
 
-def _classify(
-    commands: list[str], downloads: Iterable[dict[str, str]], sigs: SignatureSet
-) -> tuple[str, list[str], list[str], list[str], list[Indicator]]:
-    """(kind, signature ids, CVEs, JVN ids, indicators) of a session's commands and downloads."""
-    hits = sigs.match(Fields("telnet", commands=tuple(commands)))
-    kind = next((k for k in KINDS if k in {h.kind for h in hits}), "")
-    found = dict.fromkeys(extract_indicators("\n".join(commands)))
-    for d in downloads:
-        if d["url"]:
-            found.update(dict.fromkeys(extract_indicators("wget " + d["url"].replace("\n", " "))))
-        if _SHA256.fullmatch(d["shasum"]):
-            found[Indicator("sha256", d["shasum"].lower())] = None
-    return (kind, [h.id for h in hits], sorted({c for h in hits for c in h.cves}),
-            sorted({j for h in hits for j in h.jvn}), list(found)[:MAX_INDICATORS])  # fmt: skip
+def _packed(address: Address) -> bytes:
+    _, value = address
+    return value.to_bytes(4, "big") if isinstance(value, int) else value
 
 
-def _details(s: _Session, head: dict[str, Any]) -> str:
-    """The classification as JSON plus what Cowrie said (bounded by ``DETAILS_MAX``)."""
-    cowrie = {**s.info, "session": s.sid, "protocol": s.protocol, "logins": len(s.logins),
-              "commands": s.command_count, "downloads": s.downloads,
-              "failed_downloads": s.failed}  # fmt: skip
-    text = json.dumps({**head, "notes": s.notes, "cowrie": cowrie}, sort_keys=True)
-    if len(text) > DETAILS_MAX:
-        cowrie["downloads"] = [{"shasum": d["shasum"]} for d in s.downloads]
-        cowrie["failed_downloads"] = len(s.failed)
-        head = {**head, "indicators": head["indicators"][:8]}
-        text = json.dumps({**head, "notes": s.notes, "cowrie": cowrie}, sort_keys=True)
-    return text
-
-
-def _rows(
-    s: _Session, src: Address, sigs: SignatureSet
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The ``sessions`` row of a finished session and its ``logins`` rows."""
+def _session(s: _Session, src: Address) -> Session:
+    """The reassembled-session shape of a finished Cowrie session (not classified)."""
     dst = _address(s.dst)
     if dst is not None and dst[0] != src[0]:
         s.notes.append("address families differ")
         dst = None
-    v4, port = src[0] == 4, s.ports[1]
-    addr = {"ip_version": src[0], "src_ip4": src[1] if v4 else 0,
-            "src_ip6": None if v4 else src[1], "dst_ip4": dst[1] if v4 and dst else 0,
-            "dst_ip6": dst[1] if dst and not v4 else None}  # fmt: skip
-    app = s.protocol if s.protocol in ("ssh", "telnet") else _PORT_APPS.get(port, "unknown")
-    kind, ids, cves, jvn, found = _classify(s.commands, s.downloads, sigs)
-    head = {"app": app, "dst_port": port, "kind": kind or None, "signatures": ids,
-            "cves": cves, "jvn": jvn,
-            "indicators": [{"type": i.type, "value": i.value} for i in found]}  # fmt: skip
-    session = {
-        "ts_first": s.ts_first, "ts_last": s.ts_last, "proto": 6, **addr,
-        "src_port": s.ports[0], "dst_port": port, "packets": 0,
-        "client_total": min(s.command_bytes, 2**32 - 1), "gap": False,
-        "truncated": s.command_bytes > CLIENT_CAP or s.command_count > len(s.commands),
-        "src_cc": "", "app": app, "kind": kind, "signatures": ids, "cves": cves, "jvn": jvn,
-        "indicator_types": [i.type for i in found], "indicators": [i.value for i in found],
-        "method": "", "path": "", "soap_action": "", "server_bytes": b"",
-        "client_bytes": "\n".join(s.commands).encode("utf-8")[:CLIENT_CAP],
-        "details": _details(s, head),
-    }  # fmt: skip
-    logins = [{
-        "ts": s.ts_first, "ip_version": src[0], "src_ip4": addr["src_ip4"],
-        "src_ip6": addr["src_ip6"], "dst_port": port, "username": x.username,
-        "password": x.password, "success": int(x.success),
-        "mirai_dict": is_mirai_pair(x.username, x.password), "commands": x.commands,
-    } for x in s.logins]  # fmt: skip
-    return session, logins
+    client = _packed(src)
+    shell = Shell(
+        "cowrie", s.sid, s.protocol, tuple(s.commands), s.command_count,
+        tuple(ShellLogin(x.username, x.password, x.success, tuple(x.commands)) for x in s.logins),
+        tuple(Download(d["url"], d["shasum"], d["outfile"]) for d in s.downloads),
+        tuple(s.failed), str(s.info.get("sensor") or ""),
+        str(s.info.get("client_version") or ""), s.info.get("duration"),
+    )  # fmt: skip
+    return Session(
+        proto=6, ip_version=src[0], client=client,
+        server=_packed(dst) if dst is not None else bytes(len(client)),
+        client_port=s.ports[0], server_port=s.ports[1], ts_first=s.ts_first, ts_last=s.ts_last,
+        client_bytes="\n".join(s.commands).encode("utf-8")[:CLIENT_CAP], server_bytes=b"",
+        client_total=s.command_bytes, packets=0,
+        truncated=s.command_bytes > CLIENT_CAP or s.command_count > len(s.commands),
+        notes=tuple(s.notes), shell=shell,
+    )  # fmt: skip
 
 
-def read_cowrie(
-    path: Path | str,
-    *,
-    sensor_networks: Iterable[str] = (),
-    input_id: int = 0,
-    signatures: SignatureSet | None = None,
-) -> CowrieResult:
-    """The ``sessions`` and ``logins`` rows of a Cowrie JSON log (see the module notes).
+def read_cowrie(path: Path | str) -> CowrieResult:
+    """The sessions of a Cowrie JSON log (see the module notes), in the order they end.
 
-    Sessions whose client is inside ``sensor_networks`` (the operator's own
-    connections) are left out and counted as ``from_sensor``. Session ids are
-    ``s<input_id>-<n>`` in the order sessions end (as for captures). Raises
-    :class:`~teiten.errors.InputError` if the file cannot be opened and
-    :class:`~teiten.errors.ConfigError` for a bad network.
+    Raises :class:`~teiten.errors.InputError` if the file cannot be opened.
     """
-    reader = _Reader(signatures or load_signatures(), NetworkSet(sensor_networks), input_id)
+    reader = _Reader()
     stats = ReadStats()
     with ByteStream(Path(path), str(path)) as stream:
         for line in stream.lines(MAX_LINE, _READ):
@@ -409,5 +338,4 @@ def read_cowrie(
         stats.bytes = stream.tell()
         if stream.damage is not None:
             stats.skipped[stream.damage] += 1
-    sessions, logins = reader.finish()
-    return CowrieResult(sessions, logins, stats, reader.counts, reader.sensors)
+    return CowrieResult(reader.finish(), stats, reader.counts, reader.sensors)

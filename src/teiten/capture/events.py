@@ -1,15 +1,13 @@
-"""Read the sensor's event files (``teiten sensor run``) as ``sessions`` and ``logins`` rows.
+"""Read the sensor's event files (``teiten sensor run``) as sessions, before classification.
 
 Each line is one finished responder connection (:mod:`teiten.sensor.events`):
 addresses, ports, times, and the bytes each side sent (base64, capped). The
-reader turns each into the same :class:`~teiten.flows.reassembly.Session` a
-reassembled capture gives and classifies it with
-:class:`~teiten.flows.sessions.SessionTables` — the same parsers, payload
-signatures, indicators and Telnet login recovery — so a responder's SOAP
-exploit and a captured one end up as identical rows. Lines are bounded
-(:data:`MAX_LINE`); bad ones never raise but are counted in
-``stats.skipped`` by reason. Connections from the sensor's own networks are
-left out (``from_sensor``).
+reader turns each into the same :class:`~teiten.session.Session` a
+reassembled capture gives; the pipeline classifies it with the same code —
+parsers, payload signatures, indicators and Telnet login recovery — so a
+responder's SOAP exploit and a captured one end up as identical rows. Lines
+are bounded (:data:`MAX_LINE`); bad ones never raise but are counted in
+``stats.skipped`` by reason.
 
 >>> looks_like_events(b'{"teiten":"sensor-event/1","sensor":"lab-1"}\\n')
 True
@@ -24,20 +22,13 @@ import ipaddress
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
 from teiten.capture.compressed import ByteStream
 from teiten.capture.source import ReadStats
-from teiten.classify.signatures import SignatureSet
-from teiten.enrich.country import CountryEnricher
-from teiten.enrich.network import NetworkSet
-from teiten.flows.reassembly import Session
-from teiten.flows.sessions import SessionTables
+from teiten.session import Session
 
 FORMAT = "sensor-event/1"
 MAX_LINE = 256 << 10
@@ -45,18 +36,15 @@ MAX_LINE = 256 << 10
 CLIENT_CAP, SERVER_CAP = 64 << 10, 4 << 10
 _HEAD = re.compile(rb'\A\{"teiten":"sensor-event/')
 _SENSOR = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_READ, _BATCH = 1 << 20, 4096
+_READ = 1 << 20
 
 
 @dataclass
 class EventsResult:
-    """The rows read from one event file, and what was read and skipped."""
+    """The sessions read from one event file, and what was read and skipped."""
 
-    sessions: pa.Table
-    logins: pa.Table
+    sessions: list[Session]
     stats: ReadStats
-    counts: Counter[str] = field(default_factory=Counter)
-    """Connections left out (``from_sensor``), by reason."""
     sensors: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -120,31 +108,13 @@ def _session(obj: dict[str, Any]) -> tuple[Session | None, str]:
     return session, ""
 
 
-def read_events(
-    path: Path | str,
-    *,
-    enricher: CountryEnricher,
-    sensor_networks: Iterable[str] = (),
-    input_id: int = 0,
-    signatures: SignatureSet | None = None,
-) -> EventsResult:
-    """The ``sessions`` and ``logins`` rows of a sensor event file (see the module notes).
+def read_events(path: Path | str) -> EventsResult:
+    """The sessions of a sensor event file (see the module notes), in file order.
 
-    Raises :class:`~teiten.errors.InputError` if the file cannot be opened and
-    :class:`~teiten.errors.ConfigError` for a bad network.
+    Raises :class:`~teiten.errors.InputError` if the file cannot be opened.
     """
-    nets = [ipaddress.ip_network(c) for c in NetworkSet(sensor_networks).cidrs]
-    tables = SessionTables(enricher, input_id, signatures)
-    stats, counts, sensors = ReadStats(), Counter[str](), Counter[str]()
-    batch: list[Session] = []
-    parts: tuple[list[pa.Table], list[pa.Table]] = ([], [])
-
-    def flush() -> None:
-        s, lg = tables.rows(batch)
-        parts[0].append(s)
-        parts[1].append(lg)
-        batch.clear()
-
+    stats, sensors = ReadStats(), Counter[str]()
+    sessions: list[Session] = []
     with ByteStream(Path(path), str(path)) as stream:
         for line in stream.lines(MAX_LINE, _READ):
             if line is not None and not line.strip():
@@ -163,18 +133,11 @@ def read_events(
             if session is None:
                 stats.skipped[reason] += 1
                 continue
-            if any(ipaddress.ip_address(session.client) in n for n in nets):
-                counts["from_sensor"] += 1
-                continue
             name = obj.get("sensor")
             if isinstance(name, str) and _SENSOR.fullmatch(name):
                 sensors[name] += 1
-            batch.append(session)
-            if len(batch) >= _BATCH:
-                flush()
+            sessions.append(session)
         stats.bytes = stream.tell()
         if stream.damage is not None:
             stats.skipped[stream.damage] += 1
-    flush()
-    return EventsResult(pa.concat_tables(parts[0]), pa.concat_tables(parts[1]), stats, counts,
-                        sensors)  # fmt: skip
+    return EventsResult(sessions, stats, sensors)

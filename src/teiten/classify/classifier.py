@@ -24,14 +24,18 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from teiten.classify.http import MAX_INPUT, HttpRequest, looks_like_http, parse_http
-from teiten.classify.indicators import Indicator, extract_indicators
+from teiten.classify.indicators import MAX_INDICATORS, Indicator, extract_indicators
+from teiten.classify.mirai_credentials import is_mirai_pair
 from teiten.classify.signatures import KINDS, Evidence, Fields, Signature, SignatureSet
 from teiten.classify.signatures import load_signatures as _load
 from teiten.classify.soap import SoapMessage, header_action, looks_like_soap, parse_soap
 from teiten.classify.telnet import Login, TelnetSession, commands_of, logins, parse_telnet
 from teiten.errors import InputError
+from teiten.session import Shell
 
 TELNET_PORTS = frozenset({23, 2323, 3323, 4323})
+SSH_PORTS = frozenset({22, 2222})
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _QUIET_HEADERS = frozenset({"host", "content-length", "content-type", "accept", "connection",
                             "accept-encoding", "accept-language", "authorization", "referer",
                             "origin"})  # fmt: skip
@@ -124,6 +128,36 @@ def classify(
         return _classify_telnet(client, server_bytes, dst_port, sigs)
     text = client[:MAX_INPUT].decode("utf-8", "backslashreplace")
     return Classification("unknown", None, (), (), (), extract_indicators(text), dst_port=dst_port)
+
+
+def classify_shell(
+    shell: Shell, *, dst_port: int | None = None, signatures: SignatureSet | None = None
+) -> Classification:
+    """Classify a session a honeypot logged as a shell (Cowrie): its commands go through the
+    same Telnet signatures and indicator extraction as the commands recovered from a
+    captured Telnet stream; each download's URL and SHA-256 are indicators too.
+
+    The application is the honeypot's protocol (``ssh``/``telnet``), else the port's.
+    """
+    sigs = signatures if signatures is not None else _load()
+    app = shell.protocol if shell.protocol in ("ssh", "telnet") else ""
+    if not app:
+        app = "ssh" if dst_port in SSH_PORTS else "telnet" if dst_port in TELNET_PORTS else ""
+    hits = sigs.match(Fields("telnet", commands=shell.commands))
+    kind, cves, jvn = _summary(hits)
+    found = dict.fromkeys(extract_indicators("\n".join(shell.commands)))
+    for d in shell.downloads:
+        if d.url:
+            found.update(dict.fromkeys(extract_indicators("wget " + d.url.replace("\n", " "))))
+        if _SHA256.fullmatch(d.shasum):
+            found[Indicator("sha256", d.shasum.lower())] = None
+    tried = tuple(
+        Login(x.username, x.password, x.success, x.commands, is_mirai_pair(x.username, x.password))
+        for x in shell.logins
+    )
+    return Classification(app or "unknown", kind, tuple(s.id for s in hits), cves, jvn,
+                          tuple(found)[:MAX_INDICATORS], logins=tried,
+                          dst_port=dst_port)  # fmt: skip
 
 
 def _summary(matched: Sequence[Signature]) -> tuple[str | None, tuple[str, ...], tuple[str, ...]]:

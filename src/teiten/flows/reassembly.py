@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from teiten.decode.batch import PacketBatch
+from teiten.session import Session
 
 FIN, RST = 0x01, 0x04
 FLOW_OVERHEAD = 640
@@ -49,27 +50,7 @@ on CPython 3.11–3.13 (about 520 bytes) and rounded up."""
 FlowKey = tuple[int, bytes, bytes, int, int]
 """(proto, client address, server address, client port, server port)."""
 
-
-@dataclass
-class Session:
-    """One client→server conversation with what each side sent (capped)."""
-
-    proto: int
-    ip_version: int
-    client: bytes
-    """Client address, 4 or 16 bytes."""
-    server: bytes
-    client_port: int
-    server_port: int
-    ts_first: int
-    ts_last: int
-    client_bytes: bytes
-    server_bytes: bytes
-    client_total: int
-    """Client payload bytes seen (including what was not kept)."""
-    packets: int
-    gap: bool = False
-    truncated: bool = False
+__all__ = ["FLOW_OVERHEAD", "FlowKey", "Reassembler", "Session"]
 
 
 @dataclass(slots=True)

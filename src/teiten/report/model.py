@@ -176,14 +176,23 @@ def _session(engine: Engine, ports: list[int], window: Window) -> dict[str, Any]
     return dict(rows[0]) if rows else None
 
 
+def injected_arguments(row: dict[str, Any], mask: Secrecy) -> list[str]:
+    """The SOAP arguments of a session's first request that carry shell syntax, masked.
+
+    Read from the typed ``requests`` evidence (the first value wins when a name repeats,
+    as in :attr:`teiten.classify.soap.SoapMessage.arguments`).
+    """
+    requests = row.get("requests") or []
+    soap = (requests[0] or {}).get("soap") if requests else None
+    first: dict[str, str] = {}
+    for arg in (soap or {}).get("args") or []:
+        first.setdefault(str(arg["name"]), str(arg["value"]))
+    return [mask(v) for v in first.values() if any(ch in v for ch in "`$;|&")]
+
+
 def _sample(row: dict[str, Any], mask: Secrecy) -> dict[str, Any]:
     text = bytes(row["client_bytes"] or b"").decode("utf-8", "backslashreplace")
-    soap = (json.loads(row["details"] or "{}").get("requests") or [{}])[0].get("soap") or {}
-    injected = [
-        mask(str(v))
-        for v in (soap.get("args") or {}).values()
-        if any(ch in str(v) for ch in "`$;|&")
-    ]
+    injected = injected_arguments(row, mask)
     urls = [
         mask(v)
         for v, t in zip(row["indicators"], row["indicator_types"], strict=True)
