@@ -26,22 +26,21 @@ def _columns(n: int, day: int, start: int = 0) -> dict[str, np.ndarray]:
 
 
 def _ingest(lake: Lake, days: list[int], n: int = 100) -> int:
-    input_id = lake.catalog.begin("x.pcap", 1, f"hash{days}", "s1")
-    w = PacketWriter(lake, input_id, "s1", row_group_rows=64)
-    for d in days:
-        for start in range(0, n, 40):
-            w.write(_columns(min(40, n - start), d, start))
-    files = lake.publish(input_id, w.close())
-    lake.catalog.commit(
-        input_id,
-        files,
-        records=n * len(days),
-        packets=n * len(days),
-        malformed={},
-        skipped={},
-        enrichment="test",
-    )
-    return input_id
+    with lake.begin("x.pcap", 1, f"hash{days}", "s1") as tx:
+        assert tx.input_id is not None
+        w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64)
+        for d in days:
+            for start in range(0, n, 40):
+                w.write(_columns(min(40, n - start), d, start))
+        w.close()
+        tx.commit(
+            records=n * len(days),
+            packets=n * len(days),
+            malformed={},
+            skipped={},
+            enrichment="test",
+        )
+    return tx.input_id
 
 
 def test_partitions_by_day_and_commits(tmp_path: Path) -> None:
@@ -75,6 +74,7 @@ def test_uncommitted_files_are_invisible_and_cleared(tmp_path: Path) -> None:
         lake.lock()
         _ingest(lake, [DAY0])
         # a crashed ingest: files published into the lake but never committed
+        # (the two-step form pipeline.py used before Transaction.commit)
         input_id = lake.catalog.begin("y", 1, "h2", "s1")
         w = PacketWriter(lake, input_id, "s1")
         w.write(_columns(10, DAY0 + 5))
