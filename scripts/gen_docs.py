@@ -42,10 +42,11 @@ def settings_table() -> str:
 
 
 def _columns(table: str) -> str:
-    from teiten.schema import TABLES
+    from teiten.schema import LAKE_TABLES, STATE_TABLES
 
+    declared = {**LAKE_TABLES, **{name: t.columns for name, t in STATE_TABLES.items()}}
     rows = ["| column | type | meaning |", "|---|---|---|"]
-    rows += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in TABLES[table]]
+    rows += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in declared[table]]
     return "\n".join(rows)
 
 
@@ -107,6 +108,9 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "logical-columns": logical_columns,
     "sessions-columns": lambda: _columns("sessions"),
     "logins-columns": lambda: _columns("logins"),
+    "probes-columns": lambda: _columns("probes"),
+    "alerts-columns": lambda: _columns("alerts"),
+    "deliveries-columns": lambda: _columns("deliveries"),
     "sessions-view": lambda: _view("sessions"),
     "logins-view": lambda: _view("logins"),
     "indicators-view": lambda: _view("indicators"),
