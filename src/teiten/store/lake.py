@@ -188,6 +188,7 @@ class Transaction:
         self.stage.mkdir(parents=True, exist_ok=True)
         self.staged: list[Staged] = []
         self.done = False
+        self._taken: set[str] | None = None
 
     def __enter__(self) -> Transaction:
         return self
@@ -209,8 +210,10 @@ class Transaction:
 
     def replacement(self, rel: str) -> tuple[str, Path]:
         """Where to write the replacement of the listed file ``rel``: a new part name."""
-        taken = set(self.lake.catalog.all_files()) | {s.path for s in self.staged}
-        new = _replacement_path(rel, taken)
+        if self._taken is None:  # every listed path, read once per transaction
+            self._taken = set(self.lake.catalog.all_files())
+        new = _replacement_path(rel, self._taken)
+        self._taken.add(new)
         path = self.stage / new
         path.parent.mkdir(parents=True, exist_ok=True)
         return new, path
