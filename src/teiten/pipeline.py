@@ -37,6 +37,7 @@ from teiten.capture import expand_paths, open_source
 from teiten.capture.cowrie import CowrieResult, read_cowrie, sniff_cowrie
 from teiten.capture.events import EventsResult, read_events, sniff_events
 from teiten.capture.source import RecordChunk, Source
+from teiten.classify.evidence import EVIDENCE
 from teiten.classify.session import SessionClassifier
 from teiten.classify.signatures import SignatureSet
 from teiten.config import Settings
@@ -266,26 +267,30 @@ class SessionStage:
         self.count = 0
         self.left_out: Counter[str] = Counter()
 
-    def _own(self, sessions: list[Session]) -> Any:
-        n = len(sessions)
-        versions = np.array([s.ip_version for s in sessions], np.uint8)
-        v4 = np.array(
-            [int.from_bytes(s.client, "big") if s.ip_version == 4 else 0 for s in sessions],
-            np.uint32,
-        )
-        v6 = np.zeros((n, 16), np.uint8)
-        for i, s in enumerate(sessions):
-            if s.ip_version == 6:
-                v6[i] = np.frombuffer(s.client, np.uint8)
+    def _clients(self, sessions: list[Session]) -> tuple[Any, Any, Any]:
+        """The clients' addresses as columns: (ip_version, IPv4 integer, IPv6 bytes)."""
+        versions = np.fromiter((s.ip_version for s in sessions), np.uint8, len(sessions))
+        joined = b"".join(s.client if s.ip_version == 4 else b"\0\0\0\0" for s in sessions)
+        v4 = np.frombuffer(joined, ">u4").astype(np.uint32)
+        v6 = np.zeros((len(sessions), 16), np.uint8)
+        six = np.flatnonzero(versions == 6)
+        if len(six):
+            v6[six] = np.frombuffer(b"".join(sessions[i].client for i in six), np.uint8).reshape(
+                -1, 16
+            )
         return versions, v4, v6
 
     def tables(self, sessions: Iterable[Session]) -> tuple[pa.Table, pa.Table]:
         """The ``sessions`` and ``logins`` rows of some finished sessions."""
         done = list(sessions)
-        cols: dict[str, list[Any]] = {name: [] for name in SESSIONS_SCHEMA.names}
+        cols: dict[str, list[Any]] = {n: [] for n in SESSIONS_SCHEMA.names if n not in EVIDENCE}
         lrows: list[dict[str, Any]] = []
+        # Bots repeat themselves: each distinct evidence value is converted to Arrow once.
+        seen: dict[int, int] = {}
+        distinct: list[dict[str, Any]] = []
+        which: list[int] = []
         if done:
-            versions, v4, v6 = self._own(done)
+            versions, v4, v6 = self._clients(done)
             if self.nets:
                 own = self.nets.contains(versions, v4, v6)
                 if own.any():
@@ -302,27 +307,22 @@ class SessionStage:
         for s, cc in zip(done, countries, strict=True):
             self.count += 1
             v = self.classifier(s)
-            c = v.classification
-            first = c.requests[0] if c.requests else None
-            soap = first.soap if first is not None else None
             row = {
                 "id": f"s{self.input_id}-{self.count}", "ts_first": s.ts_first,
                 "ts_last": s.ts_last, "ip_version": s.ip_version, "proto": s.proto,
                 **_addresses(s), "src_port": s.client_port, "dst_port": s.server_port,
                 "packets": s.packets, "client_total": min(s.client_total, 2**32 - 1),
-                "gap": s.gap, "truncated": s.truncated, "src_cc": cc, "app": c.app,
-                "kind": c.kind or "", "signatures": list(c.signatures), "cves": list(c.cves),
-                "jvn": list(c.jvn), "indicator_types": [i.type for i in c.indicators],
-                "indicators": [i.value for i in c.indicators],
-                "method": first.http.method if first is not None else "",
-                "path": first.http.path if first is not None else "",
-                "soap_action": soap.action if soap is not None and soap.action else "",
+                "gap": s.gap, "truncated": s.truncated, "src_cc": cc, **v.columns,
                 "client_bytes": s.client_bytes, "server_bytes": s.server_bytes,
-                **v.evidence, "evidence_cut": min(v.cut, 2**32 - 1),
+                "evidence_cut": min(v.cut, 2**32 - 1),
             }  # fmt: skip
             for name, values in cols.items():
                 values.append(row[name])
-            for login in c.logins:
+            at = seen.setdefault(id(v.evidence), len(distinct))
+            if at == len(distinct):
+                distinct.append(v.evidence)
+            which.append(at)
+            for login in v.classification.logins:
                 lrows.append({
                     "ts": s.ts_first, "ip_version": s.ip_version, "src_ip4": row["src_ip4"],
                     "src_ip6": row["src_ip6"], "dst_port": s.server_port,
@@ -330,8 +330,13 @@ class SessionStage:
                     "success": -1 if login.success is None else int(login.success),
                     "mirai_dict": login.mirai_dict, "commands": list(login.commands),
                 })  # fmt: skip
+        arrays: dict[str, Any] = dict(cols)
+        take = pa.array(which, pa.int32())
+        for name in EVIDENCE:
+            kind = SESSIONS_SCHEMA.field(name).type
+            arrays[name] = pa.array([d[name] for d in distinct], kind).take(take)
         return (
-            pa.Table.from_pydict(cols, schema=SESSIONS_SCHEMA),
+            pa.Table.from_pydict(arrays, schema=SESSIONS_SCHEMA),
             pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
         )
 

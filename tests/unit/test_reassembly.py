@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import gc
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -251,3 +254,33 @@ def test_any_overlaps_keep_the_first_copy_of_every_byte(
     (s,) = run(r, packets)
     assert s.client_bytes == bytes(expected)
     assert s.gap == (len(expected) < len(held)) and r.held == 0
+
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "teiten"
+
+
+def _imports(package: str) -> set[str]:
+    found = set()
+    for path in (SRC / package).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+    return found
+
+
+def test_readers_do_not_classify_enrich_or_store() -> None:
+    """Only the pipeline orders stages: flows reassemble and capture reads, nothing more."""
+    for package, banned in (("flows", ("classify", "enrich", "store")),
+                            ("capture", ("classify", "enrich", "flows"))):  # fmt: skip
+        bad = {m for m in _imports(package) if m.split(".")[1:2] and m.split(".")[1] in banned}
+        assert not bad, (package, bad)
+
+
+def test_reassembled_sessions_carry_no_classification() -> None:
+    """A flow gives what was received (bytes, ends, times, counts); classifying it is the
+    pipeline's next stage."""
+    names = {f.name for f in dataclasses.fields(Session)}
+    assert {"client_bytes", "server_bytes", "ts_first", "client_total", "packets"} <= names
+    assert not names & {"app", "kind", "signatures", "cves", "indicators", "src_cc"}

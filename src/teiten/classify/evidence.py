@@ -88,13 +88,16 @@ def _honeypot(shell: Shell) -> dict[str, Any]:
 
 
 def classification_evidence(c: Classification) -> tuple[dict[str, Any], int]:
-    """The ``requests`` and ``telnet`` columns of a classification, bounded, and the count cut.
+    """The evidence columns of a classification (``honeypot`` null), bounded, and the count cut.
 
     A function of the classification alone, so a cached classification's evidence can be
-    cached with it.
+    cached (and stored as one shared value) with it; :func:`session_evidence` adds what
+    belongs to one session.
     """
     t = c.telnet
     raw = {
+        "notes": list(c.notes),
+        "honeypot": None,
         "requests": [_request(r) for r in c.requests] if c.app == "http" else None,
         "telnet": None if t is None else {
             "lines": list(t.lines), "options": list(t.options),
@@ -108,9 +111,15 @@ def classification_evidence(c: Classification) -> tuple[dict[str, Any], int]:
     return out, cut
 
 
-def session_evidence(s: Session, c: Classification) -> tuple[dict[str, Any], int]:
-    """The ``notes`` and ``honeypot`` columns of a session (reader notes after the parsers'),
-    bounded, and the count cut."""
-    notes, cut = bounded([*c.notes, *s.notes], EVIDENCE["notes"])
-    honeypot, n = bounded(None if s.shell is None else _honeypot(s.shell), EVIDENCE["honeypot"])
-    return {"notes": notes, "honeypot": honeypot}, cut + n
+def session_evidence(
+    s: Session, c: Classification, evidence: dict[str, Any], cut: int
+) -> tuple[dict[str, Any], int]:
+    """A classification's ``evidence`` (and ``cut``) completed with what the reader said of
+    the session: its notes after the parsers', and what a honeypot logged. The same
+    ``evidence`` object comes back when the session adds nothing."""
+    if not s.notes and s.shell is None:
+        return evidence, cut
+    notes, n = bounded([*c.notes, *s.notes], EVIDENCE["notes"])
+    honeypot, m = bounded(None if s.shell is None else _honeypot(s.shell), EVIDENCE["honeypot"])
+    old = bounded(list(c.notes), EVIDENCE["notes"])[1]  # counted in cut already
+    return {**evidence, "notes": notes, "honeypot": honeypot}, cut - old + n + m

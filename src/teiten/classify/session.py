@@ -26,9 +26,13 @@ CACHE_MAX_BYTES = 8 << 10
 
 @dataclass(frozen=True)
 class Verdict:
-    """A session's classification and its typed evidence columns (see ``schema.SESSIONS``)."""
+    """A session's classification, the ``sessions`` columns it fills and its typed evidence
+    columns (see ``schema.SESSIONS``)."""
 
     classification: Classification
+    columns: dict[str, Any]
+    """``app``, ``kind``, ``signatures``, ``cves``, ``jvn``, ``indicator_types``,
+    ``indicators``, and the first request's ``method``, ``path`` and ``soap_action``."""
     evidence: dict[str, Any]
     """``notes``, ``requests``, ``telnet`` and ``honeypot``, bounded by their declared limits."""
     cut: int
@@ -40,33 +44,48 @@ class SessionClassifier:
 
     def __init__(self, signatures: SignatureSet | None = None) -> None:
         self.signatures = signatures if signatures is not None else load_signatures()
-        self._cache: dict[tuple[bytes, int, bytes], tuple[Classification, dict[str, Any], int]]
-        self._cache = {}
-
-    def _classified(self, s: Session) -> tuple[Classification, dict[str, Any], int]:
-        if s.shell is not None:
-            c = classify_shell(s.shell, dst_port=s.server_port, signatures=self.signatures)
-            return (c, *classification_evidence(c))
-        key = (s.client_bytes, s.server_port, s.server_bytes)
-        small = len(s.client_bytes) + len(s.server_bytes) <= CACHE_MAX_BYTES
-        hit = self._cache.get(key) if small else None
-        if hit is not None:
-            return hit
-        c = classify(
-            s.client_bytes,
-            dst_port=s.server_port,
-            server_bytes=s.server_bytes or None,
-            signatures=self.signatures,
-        )
-        verdict = (c, *classification_evidence(c))
-        if small:
-            if len(self._cache) >= CACHE_ENTRIES:
-                self._cache.clear()
-            self._cache[key] = verdict
-        return verdict
+        self._cache: dict[tuple[bytes, int, bytes], Verdict] = {}
 
     def __call__(self, s: Session) -> Verdict:
-        """The verdict on one session."""
-        c, evidence, cut = self._classified(s)
-        own, own_cut = session_evidence(s, c)
-        return Verdict(c, {**evidence, **own}, cut + own_cut)
+        """The verdict on one session; sessions with the same cached bytes share one
+        ``evidence`` object (so a batch can convert each distinct one once)."""
+        if s.shell is not None:
+            c = classify_shell(s.shell, dst_port=s.server_port, signatures=self.signatures)
+            return self._own(s, Verdict(c, columns(c), *classification_evidence(c)))
+        key = (s.client_bytes, s.server_port, s.server_bytes)
+        small = len(s.client_bytes) + len(s.server_bytes) <= CACHE_MAX_BYTES
+        verdict = self._cache.get(key) if small else None
+        if verdict is None:
+            c = classify(
+                s.client_bytes,
+                dst_port=s.server_port,
+                server_bytes=s.server_bytes or None,
+                signatures=self.signatures,
+            )
+            verdict = Verdict(c, columns(c), *classification_evidence(c))
+            if small:
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
+                self._cache[key] = verdict
+        return self._own(s, verdict) if s.notes else verdict
+
+    @staticmethod
+    def _own(s: Session, v: Verdict) -> Verdict:
+        """``v`` with what the reader said of the session (notes, honeypot) in its evidence."""
+        evidence, cut = session_evidence(s, v.classification, v.evidence, v.cut)
+        return Verdict(v.classification, v.columns, evidence, cut)
+
+
+def columns(c: Classification) -> dict[str, Any]:
+    """The ``sessions`` columns a classification fills (besides the evidence)."""
+    first = c.requests[0] if c.requests else None
+    soap = first.soap if first is not None else None
+    return {
+        "app": c.app, "kind": c.kind or "", "signatures": list(c.signatures),
+        "cves": list(c.cves), "jvn": list(c.jvn),
+        "indicator_types": [i.type for i in c.indicators],
+        "indicators": [i.value for i in c.indicators],
+        "method": first.http.method if first is not None else "",
+        "path": first.http.path if first is not None else "",
+        "soap_action": soap.action if soap is not None and soap.action else "",
+    }  # fmt: skip
