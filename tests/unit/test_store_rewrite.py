@@ -158,3 +158,31 @@ def test_columns_that_cannot_be_replaced(tmp_path: Path) -> None:
             rewrite_table(tx, "packets", lambda c: {"sensor": c["src_ip4"]}, reads=("src_ip4",))
         with pytest.raises(ValueError, match="no column"):
             rewrite_table(tx, "packets", lambda c: {"nope": c["src_ip4"]}, reads=("src_ip4",))
+
+
+def test_files_from_before_the_asn_columns_get_them(tmp_path: Path) -> None:
+    with _store(tmp_path, days=1) as lake:
+        [path] = lake.files("packets")
+        old = pq.ParquetFile(path)
+        parts = [
+            old.read_row_group(i).drop_columns(["src_asn", "src_as_org"])
+            for i in range(old.num_row_groups)
+        ]
+        groups = [t.num_rows for t in parts]
+        with pq.ParquetWriter(path, parts[0].schema) as w:  # an older store's file
+            for t in parts:
+                w.write_table(t)
+        with lake.rewriting() as tx:
+
+            def cc_only(c: Columns) -> Columns:
+                return {"src_cc": np.full(len(c["src_ip4"]), country_code("US"))}
+
+            rewrite_table(tx, "packets", cc_only, reads=("src_ip4",))
+            tx.commit_replacements()
+        [new] = lake.files("packets")
+        t = pq.read_table(new, columns=["src_asn", "src_as_org"])
+        assert set(t.column("src_asn").to_pylist()) == {0}
+        assert set(t.column("src_as_org").to_pylist()) == {""}
+        md = pq.ParquetFile(new).metadata
+        assert [md.row_group(i).num_rows for i in range(md.num_row_groups)] == groups
+        assert {int(x) for x in _read(lake, ("src_cc",))["src_cc"]} == {country_code("US")}
