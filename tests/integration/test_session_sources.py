@@ -164,6 +164,7 @@ def test_typed_evidence_round_trip_keeps_a_long_soap_call_and_flags_the_cut(
     value_limit = next(f for f in _field("requests", "soap", "args") if f.name == "value").limit
     description = soap["args"][names.index("NewPortMappingDescription")]["value"]
     assert description == "A" * value_limit and row["evidence_cut"] >= 1
+    assert soap["notes"] == ["argument NewPortMappingDescription cut at 8192 characters"]
     assert first["headers"][1] == {"name": "SOAPAction", "value": SOAP_ACTION}
     assert first["body_length"] > 20 << 10
     mask = Secrecy(["192.0.2.0/24"], set(), {"198.51.100.23"})

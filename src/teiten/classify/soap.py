@@ -114,9 +114,11 @@ def _parse(body: bytes, soap_action: str | None) -> SoapMessage:
     except _BROKEN as e:
         notes.append(f"XML not well-formed ({str(e)[:80]}); arguments read leniently")
     else:
-        action, namespace, args = _from_tree(root)
-        return SoapMessage(action, namespace, args, hdr, tuple(notes))
+        action, namespace, args, cut = _from_tree(root)
+        return SoapMessage(action, namespace, args, hdr, tuple(notes + cut))
     action, args = _lenient(body.decode("utf-8", "backslashreplace"))
+    if len(args) == MAX_ARGS:
+        notes.append(f"arguments after the first {MAX_ARGS} not read")
     return SoapMessage(action, "", args, hdr, tuple(notes))
 
 
@@ -128,16 +130,24 @@ def _split(tag: str) -> tuple[str, str]:
     return tag.rpartition(":")[2], ""
 
 
-def _from_tree(root: Element) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+def _from_tree(root: Element) -> tuple[str, str, tuple[tuple[str, str], ...], list[str]]:
+    """Action, namespace, arguments and notes on what was cut (values, arguments)."""
     call = root
     if _split(root.tag)[0] == "Envelope":
         body = next((c for c in root if _split(c.tag)[0] == "Body"), None)
         call = next(iter(body), root) if body is not None else root
     if call is root and _split(root.tag)[0] in _WRAPPERS:
-        return "", "", ()
+        return "", "", (), []
     action, namespace = _split(call.tag)
-    args = [(_split(c.tag)[0], "".join(c.itertext())[:MAX_VALUE]) for c in list(call)[:MAX_ARGS]]
-    return action, namespace, tuple(args)
+    children, notes, args = list(call), [], []
+    for c in children[:MAX_ARGS]:
+        name, text = _split(c.tag)[0], "".join(c.itertext())
+        if len(text) > MAX_VALUE:
+            notes.append(f"argument {name[:128]} cut at {MAX_VALUE} characters")
+        args.append((name, text[:MAX_VALUE]))
+    if len(children) > MAX_ARGS:
+        notes.append(f"{len(children) - MAX_ARGS} arguments after the first {MAX_ARGS} not read")
+    return action, namespace, tuple(args), notes
 
 
 def _lenient(text: str) -> tuple[str, tuple[tuple[str, str], ...]]:
