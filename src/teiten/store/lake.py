@@ -4,8 +4,9 @@ Layout::
 
     DATA/catalog.sqlite                       the catalog (teiten.store.catalog)
     DATA/packets/sensor=NAME/date=YYYY-MM-DD/inNNNNNN-PPP.parquet
-    DATA/sessions/…, DATA/logins/…            the same layout
-    DATA/.staging/NNNNNN/…                     files of an ingest under way
+    DATA/sessions/…, DATA/logins/…, DATA/probes/…   the same layout (see :func:`part_path`)
+    DATA/.staging/NNNNNN/…                     an input's files under way
+    DATA/.staging/rewrite/…                    replacement files under way (enrich)
 
 Every write goes through one protocol, a :class:`Transaction`: files are
 written into ``.staging``, then published (moved into place, still unlisted)
