@@ -257,3 +257,19 @@ def replace_physical(
             value = logical[name].astype(stored[name].dtype)
             merged[name] = out[name] = value ^ _residual_key(merged, name)
     return out
+
+
+def stored_inputs(names: Sequence[str]) -> set[str]:
+    """The stored columns :func:`from_physical` reads for the logical columns ``names``."""
+    out: set[str] = set()
+    for name in names:
+        packed = _packed_field(name)
+        if name == "ts":
+            out |= set(SPLIT_TS)
+        elif packed is not None:
+            out.add(packed[0].name)
+        elif name in RESIDUALS:
+            out |= {name, *RESIDUALS[name]}
+        else:
+            out.add(name)
+    return out

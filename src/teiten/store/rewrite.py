@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from teiten.schema import LAKE_TABLES
 from teiten.store.arrow import arrow_schema, file_options
 from teiten.store.lake import Lake, Transaction
-from teiten.store.layout import from_physical, replace_physical, stored_columns
+from teiten.store.layout import from_physical, replace_physical, stored_columns, stored_inputs
 
 Columns = dict[str, npt.NDArray[Any]]
 """Logical columns of some rows: numpy arrays; ``bytes16`` columns as (rows, 16) uint8
@@ -76,10 +76,12 @@ def _logical(table: str, rows: pa.Table, names: Sequence[str]) -> Columns:
 
 def read_columns(lake: Lake, table: str, names: Sequence[str]) -> Iterator[Columns]:
     """The logical columns ``names`` of each row group of every committed file of ``table``."""
+    wanted = stored_inputs(names) if table == "packets" else set(names)
     for path in lake.files(table):
         f = pq.ParquetFile(path)
+        columns = [c for c in f.schema_arrow.names if c in wanted]
         for i in range(f.num_row_groups):
-            yield _logical(table, f.read_row_group(i), names)
+            yield _logical(table, f.read_row_group(i, columns=columns), names)
 
 
 def _default(field: pa.Field, n: int) -> pa.Array:
