@@ -11,6 +11,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -46,8 +47,23 @@ def _columns(table: str) -> str:
 
     declared = {**LAKE_TABLES, **{name: t.columns for name, t in STATE_TABLES.items()}}
     rows = ["| column | type | meaning |", "|---|---|---|"]
-    rows += [f"| `{c.name}` | {c.dtype} | {c.doc} |" for c in declared[table]]
+    rows += [row for c in declared[table] for row in _column_rows(c)]
     return "\n".join(rows)
+
+
+def _column_rows(c: Any, prefix: str = "") -> list[str]:
+    """A declared column's row, then its fields' (``a[].b`` inside a list of structs)."""
+    name, limit = prefix + c.name, ""
+    if getattr(c, "limit", 0):
+        limit = f" At most {c.limit:,} {'characters' if c.dtype == 'str' else 'items'}."
+    fields = getattr(c, "fields", ())
+    if c.dtype == "list_str" and fields and fields[0].limit:
+        limit += f" Each at most {fields[0].limit:,} characters."
+    rows = [f"| `{name}` | {c.dtype} | {c.doc}{limit} |"]
+    if c.dtype in ("struct", "list_struct"):
+        for f in fields:
+            rows += _column_rows(f, name + ("[]." if c.dtype == "list_struct" else "."))
+    return rows
 
 
 def logical_columns() -> str:
