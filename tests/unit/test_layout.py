@@ -11,7 +11,14 @@ from hypothesis import strategies as st
 from teiten.decode.batch import empty_columns
 from teiten.schema import DECODE_ERRORS, PACKETS
 from teiten.store.arrow import to_table
-from teiten.store.layout import PACKED, logical_sql, stored_columns
+from teiten.store.layout import (
+    PACKED,
+    from_physical,
+    logical_sql,
+    replace_physical,
+    stored_columns,
+    to_physical,
+)
 from teiten.store.views import DUCKDB
 
 _INTS = [c for c in PACKETS if c.dtype.startswith(("uint", "int"))]
@@ -67,3 +74,43 @@ def test_country_text_in_sql() -> None:
     con.register("t", pa.table({"lens": lens}))
     got = con.sql(f"SELECT {exprs['src_cc']} AS cc FROM t").fetchall()
     assert [r[0] for r in got] == ["JP", "", "ZZ"]
+
+
+def _random_columns(data: st.DataObject, n: int) -> dict[str, np.ndarray]:
+    c = empty_columns(n)
+    for col in _INTS:
+        if col.name in {"sensor", "input_id", "src_cc"}:
+            continue
+        info = np.iinfo(np.dtype(col.dtype))
+        hi = min(info.max, {"ip_version": 15, "decode_error": 15}.get(col.name, info.max))
+        c[col.name] = np.array(
+            data.draw(st.lists(st.integers(max(info.min, 0), hi), min_size=n, max_size=n)),
+            dtype=col.dtype,
+        )
+    c["src_cc"] = np.array(
+        data.draw(st.lists(st.integers(0, 676), min_size=n, max_size=n)), np.int32
+    )
+    return c
+
+
+_NUMERIC = [c.name for c in _INTS if c.name not in {"sensor", "input_id"}] + ["src_cc"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data(), st.integers(1, 30))
+def test_numpy_form_of_the_layout_round_trips(data: st.DataObject, n: int) -> None:
+    c = _random_columns(data, n)
+    stored = to_physical(c)
+    back = from_physical(stored, _NUMERIC)
+    for k in _NUMERIC:
+        assert back[k].tolist() == c[k].tolist(), k
+    # replace some logical columns: the stored result is what storing them gives
+    other = _random_columns(data, n)
+    replaced = data.draw(st.lists(st.sampled_from(_NUMERIC[1:]), min_size=1, unique=True))
+    new = {k: other[k] for k in replaced}
+    changed = replace_physical(stored, new)
+    want = to_physical({**c, **new})
+    for k, v in changed.items():
+        assert v.tolist() == want[k].tolist(), k
+    unchanged = set(stored) - set(changed)
+    assert all(stored[k].tolist() == want[k].tolist() for k in unchanged)
