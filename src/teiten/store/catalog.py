@@ -210,10 +210,6 @@ class Catalog:
         """Relative paths of every file the catalog lists, of every table."""
         return [r[0] for r in self._db.execute("SELECT path FROM files")]
 
-    def set_enrichment(self, text: str) -> None:
-        """Record that every committed input was (re-)enriched with ``text``."""
-        self._db.execute("UPDATE inputs SET enrichment=? WHERE status='done'", (text,))
-
     def fail(self, input_id: int, message: str) -> None:
         """Mark an input failed (its staged files are discarded by the caller)."""
         self._db.execute(
