@@ -8,7 +8,7 @@ import click
 
 from teiten.analysis.series import MEASURES
 from teiten.app.traffic import port_ranking, port_trend
-from teiten.cli.common import data_option, out_file, settings_from, tz_option
+from teiten.cli.common import data_option, engine_option, out_file, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 from teiten.report.charts import trend_figure
 from teiten.sql.traffic import SPLITS
@@ -19,6 +19,7 @@ _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (l
 
 @click.command("ports")
 @data_option
+@engine_option
 @tz_option
 @_from
 @_to
@@ -28,6 +29,7 @@ _to = click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (l
 def ports_command(
     ctx: click.Context,
     data: Path | None,
+    engine: str | None,
     tz: str | None,
     first: str | None,
     last: str | None,
@@ -39,13 +41,16 @@ def ports_command(
     \b
     Example:  teiten ports --from 2017-11-01 --to 2017-11-30 --top 10
     """
-    rows = port_ranking(settings_from(ctx, data=data, tz=tz), first=first, last=last, top=top)
+    rows = port_ranking(
+        settings_from(ctx, data=data, engine=engine, tz=tz), first=first, last=last, top=top
+    )
     emit(rows, fmt)
 
 
 @click.command("trend")
 @click.argument("ports", nargs=-1, required=True)
 @data_option
+@engine_option
 @tz_option
 @_from
 @_to
@@ -84,6 +89,7 @@ def trend_command(
     ctx: click.Context,
     ports: tuple[str, ...],
     data: Path | None,
+    engine: str | None,
     tz: str | None,
     first: str | None,
     last: str | None,
@@ -101,7 +107,7 @@ def trend_command(
     """
     if onsets and chart is None:
         raise click.UsageError("--onset marks a chart: give --chart FILE too")
-    settings = settings_from(ctx, data=data, tz=tz)
+    settings = settings_from(ctx, data=data, engine=engine, tz=tz)
     rows = port_trend(
         settings,
         list(ports),

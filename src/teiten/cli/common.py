@@ -89,6 +89,18 @@ def data_option(f: F) -> F:
     )(f)
 
 
+def engine_option(f: F) -> F:
+    """``--engine NAME``: the commands that query the store (analysis, listings, report)."""
+    from teiten.engine import ENGINES
+
+    return click.option(
+        "--engine",
+        default=None,
+        type=click.Choice(list(ENGINES)),
+        help="SQL engine (default: setting engine, duckdb).",
+    )(f)
+
+
 def tz_option(f: F) -> F:
     """``--tz ZONE``: only commands that cut days or print times in a zone."""
     return click.option(

@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from teiten.analysis.detection import alert_row, list_alerts, run_detection
-from teiten.cli.common import data_option, settings_from, tz_option
+from teiten.cli.common import data_option, engine_option, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 
 
 @click.command("detect")
 @data_option
+@engine_option
 @tz_option
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 @click.option("--to", "last", metavar="DATE", help="Last day, YYYY-MM-DD (local).")
@@ -21,6 +22,7 @@ from teiten.cli.output import emit, format_option
 def detect_command(
     ctx: click.Context,
     data: Path | None,
+    engine: str | None,
     tz: str | None,
     first: str | None,
     last: str | None,
@@ -35,7 +37,9 @@ def detect_command(
     \b
     Example:  teiten detect --tz Asia/Tokyo
     """
-    result = run_detection(settings_from(ctx, data=data, tz=tz), first=first, last=last)
+    result = run_detection(
+        settings_from(ctx, data=data, engine=engine, tz=tz), first=first, last=last
+    )
     emit([alert_row(a) for a in result.found], fmt)
     if result.window and fmt == "table":
         click.echo(
@@ -54,16 +58,19 @@ def detect_command(
 
 @click.command("alerts")
 @data_option
+@engine_option
 @click.option("--since", metavar="DATE", help="Only alerts still rising on or after DATE.")
 @format_option
 @click.pass_context
-def alerts_command(ctx: click.Context, data: Path | None, since: str | None, fmt: str) -> None:
+def alerts_command(
+    ctx: click.Context, data: Path | None, engine: str | None, since: str | None, fmt: str
+) -> None:
     """List stored alerts: kind, port, segment, onset, ratio, score, state, campaign.
 
     \b
     Example:  teiten alerts --since 2017-11-01 --format json
     """
-    emit(list_alerts(settings_from(ctx, data=data), since=since), fmt)
+    emit(list_alerts(settings_from(ctx, data=data, engine=engine), since=since), fmt)
 
 
 COMMANDS = [detect_command, alerts_command]

@@ -10,7 +10,7 @@ import click
 from teiten.analysis.payloads import Page
 from teiten.app.payloads import indicator_page, payload_page, show_payload
 from teiten.classify.indicators import defang
-from teiten.cli.common import data_option, out_file, settings_from, tz_option
+from teiten.cli.common import data_option, engine_option, out_file, settings_from, tz_option
 from teiten.cli.output import FORMATS, emit, format_option
 from teiten.escape import terminal
 
@@ -61,6 +61,7 @@ def _show(row: dict[str, Any]) -> None:
 
 @click.command("payloads")
 @data_option
+@engine_option
 @tz_option
 @click.option("--signature", metavar="ID", help="Only sessions that matched this signature.")
 @click.option("--cve", metavar="CVE", help="Only sessions classified to this CVE-YYYY-NNNN.")
@@ -73,6 +74,7 @@ def _show(row: dict[str, Any]) -> None:
 def payloads_command(
     ctx: click.Context,
     data: Path | None,
+    engine: str | None,
     tz: str | None,
     signature: str | None,
     cve: str | None,
@@ -88,7 +90,7 @@ def payloads_command(
     Example:  teiten payloads --cve CVE-2014-8361 --from 2017-11-01
               teiten payloads --show s1-42
     """
-    settings = settings_from(ctx, data=data, tz=tz)
+    settings = settings_from(ctx, data=data, engine=engine, tz=tz)
     if show_id:
         row = show_payload(settings, show_id)
         if fmt == "table":
@@ -103,6 +105,7 @@ def payloads_command(
 
 @click.command("indicators")
 @data_option
+@engine_option
 @tz_option
 @click.option(
     "--format",
@@ -122,7 +125,13 @@ def payloads_command(
 @click.option("--limit", type=click.IntRange(1), default=1000, show_default=True)
 @click.pass_context
 def indicators_command(
-    ctx: click.Context, data: Path | None, tz: str | None, fmt: str, out: Path | None, limit: int
+    ctx: click.Context,
+    data: Path | None,
+    engine: str | None,
+    tz: str | None,
+    fmt: str,
+    out: Path | None,
+    limit: int,
 ) -> None:
     """Indicators extracted from payloads: URLs, hosts, IPs, dropper names (never fetched).
 
@@ -131,7 +140,7 @@ def indicators_command(
     \b
     Example:  teiten indicators --format stix --out iocs.json
     """
-    settings = settings_from(ctx, data=data, tz=tz)
+    settings = settings_from(ctx, data=data, engine=engine, tz=tz)
     if fmt == "stix":
         from teiten.app.payloads import stix_export
 

@@ -10,7 +10,7 @@ import click
 import pyarrow as pa
 
 from teiten.app.engine import stream_query
-from teiten.cli.common import data_option, settings_from
+from teiten.cli.common import data_option, engine_option, settings_from
 from teiten.cli.output import emit, format_option, render
 
 
@@ -35,6 +35,7 @@ def _streamed(batches: Iterator[pa.RecordBatch], fmt: str) -> None:
 @click.command("query")
 @click.argument("sql")
 @data_option
+@engine_option
 @format_option
 @click.option(
     "--limit",
@@ -44,7 +45,9 @@ def _streamed(batches: Iterator[pa.RecordBatch], fmt: str) -> None:
     help="Rows printed at most, limited in the engine (0: all, streamed for csv/json).",
 )
 @click.pass_context
-def query_command(ctx: click.Context, sql: str, data: Path | None, fmt: str, limit: int) -> None:
+def query_command(
+    ctx: click.Context, sql: str, data: Path | None, engine: str | None, fmt: str, limit: int
+) -> None:
     """Run SQL over the views: packets, packets_raw, series, sessions, logins,
     indicators, probes.
 
@@ -53,7 +56,9 @@ def query_command(ctx: click.Context, sql: str, data: Path | None, fmt: str, lim
       teiten query "SELECT src, count(*) AS n FROM packets
                     WHERE dst_port = 52869 GROUP BY src ORDER BY n DESC LIMIT 10"
     """
-    batches = stream_query(settings_from(ctx, data=data), sql, limit=limit + 1 if limit else 0)
+    batches = stream_query(
+        settings_from(ctx, data=data, engine=engine), sql, limit=limit + 1 if limit else 0
+    )
     if not limit and fmt != "table":
         _streamed(batches, fmt)
         return

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.common import data_option, out_folder, settings_from, tz_option
+from teiten.cli.common import data_option, engine_option, out_folder, settings_from, tz_option
 from teiten.report.publish import write_report
 from teiten.report.render import FORMATS, LANGS
 
 
 @click.command("report")
 @data_option
+@engine_option
 @tz_option
 @click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")
 @click.option("--to", "last", metavar="DATE", help="Last day (the report date), YYYY-MM-DD.")
@@ -35,6 +36,7 @@ from teiten.report.render import FORMATS, LANGS
 def report_command(
     ctx: click.Context,
     data: Path | None,
+    engine: str | None,
     tz: str | None,
     first: str | None,
     last: str | None,
@@ -53,7 +55,7 @@ def report_command(
     \b
     Example:  teiten report --from 2017-10-01 --to 2017-12-18 --lang ja --format pdf
     """
-    settings = settings_from(ctx, data=data, tz=tz)
+    settings = settings_from(ctx, data=data, engine=engine, tz=tz)
     for path in write_report(
         settings, out, lang=lang, fmts=(fmt,), first=first, last=last, internal=internal
     ):

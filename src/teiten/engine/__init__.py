@@ -92,3 +92,9 @@ def canonical(table: pa.Table) -> pa.Table:
             col = col.cast(pa.timestamp("us", tz=col.type.tz)).cast(pa.timestamp("us"))
         cols.append(col)
     return pa.table(cols, schema=pa.schema(fields))
+
+
+def canonical_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One batch of a result in the canonical form (see :func:`canonical`)."""
+    table = canonical(pa.Table.from_batches([batch]))
+    return batch if table.schema == batch.schema else table.to_batches()[0]

@@ -10,7 +10,7 @@ import duckdb
 import duckdb.func
 import pyarrow as pa
 
-from teiten.engine import Scope
+from teiten.engine import Scope, canonical, canonical_batch
 from teiten.errors import QueryError, StoreError
 from teiten.schema import LOGINS, PROBES, SESSIONS
 from teiten.sql.dialect import DUCKDB
@@ -93,7 +93,7 @@ class DuckDBEngine:
             rel = self.con.sql(sql, params=list(params) if params else None)
             if rel is None:  # a statement without a result (SET, CREATE …)
                 return pa.table({})
-            return rel.to_arrow_table()
+            return canonical(rel.to_arrow_table())
         except duckdb.Error as e:
             raise QueryError(_first_line(e)) from None
 
@@ -111,7 +111,7 @@ class DuckDBEngine:
             empty = True
             for batch in reader:
                 empty = False
-                yield batch
+                yield canonical_batch(batch)
             if empty:  # the columns, even without rows
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as e:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 _SESSIONS: dict[str, SparkSession] = {}
+_LOG4J = Path(__file__).with_name("log4j2.properties")
+"""Spark's own logging: errors only, on stderr (its warnings are not the operator's business)."""
 
 
 def ip6_text(value: bytes | bytearray | None) -> str | None:
@@ -47,17 +51,25 @@ def session(master: str) -> SparkSession:
         ) from None
     if master.startswith("local"):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        # Python workers (the IPv6 text function, distributed ingest) run this
+        # interpreter, which has teiten; on a cluster, executors need it installed.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     spark = (
         SparkSession.builder.master(master)
         .appName("teiten")
         .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J}")
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
         .config("spark.sql.parquet.mergeSchema", "true")
+        # Spark's vectorized Parquet reader cannot decode BYTE_STREAM_SPLIT pages of
+        # unsigned INT32 columns (the store's addresses, ports, sequence numbers);
+        # the row-wise reader can.
+        .config("spark.sql.parquet.enableVectorizedReader", "false")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .getOrCreate()
     )
-    spark.sparkContext.setLogLevel("ERROR")
     _SESSIONS[master] = spark
     return spark
 
@@ -67,6 +79,26 @@ def stop() -> None:
     for spark in _SESSIONS.values():
         spark.stop()
     _SESSIONS.clear()
+
+
+_WIDER = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64()}
+
+
+def _spark_type(t: pa.DataType) -> pa.DataType:
+    """The Arrow type Spark reads a stored column as (it has no unsigned integers)."""
+    if t in _WIDER:
+        return _WIDER[t]
+    if pa.types.is_uint64(t):
+        return pa.decimal128(20, 0)
+    if pa.types.is_dictionary(t):
+        return _spark_type(t.value_type)
+    if pa.types.is_fixed_size_binary(t):
+        return pa.binary()
+    if pa.types.is_list(t):
+        return pa.list_(_spark_type(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _spark_type(f.type)) for f in t])
+    return t
 
 
 def _first_line(e: BaseException) -> str:
@@ -101,8 +133,14 @@ class SparkEngine:
                 base = self.lake.root / "quarantine" / table.removesuffix("_quarantine")
             else:
                 base = self.lake.root / table
-            return self.spark.read.option("basePath", str(base)).parquet(*files)
-        empty = schema.empty_table().append_column("sensor", pa.array([], pa.string()))
+            frame = self.spark.read.option("basePath", str(base)).parquet(*files)
+            # The scan's own file column, not input_file_name(): that one reads a
+            # per-thread holder which rows passing through a Python function outrun.
+            return frame.selectExpr("*", "_metadata.file_path AS filename")
+        fields = [pa.field(f.name, _spark_type(f.type)) for f in schema]
+        empty = pa.schema(fields).empty_table()
+        for name in ("sensor", "filename"):
+            empty = empty.append_column(name, pa.array([], pa.string()))
         return self.spark.createDataFrame(empty)
 
     def _register(self, name: str, frame: DataFrame) -> None:

@@ -26,16 +26,16 @@ def quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def ip4_text(col: str) -> str:
+def ip4_text(d: Dialect, col: str) -> str:
     """Dotted-quad text of an integer IPv4 column."""
-    parts = [f"({col} >> {s}) & 255" if s else f"{col} & 255" for s in (24, 16, 8, 0)]
+    parts = [f"{d.shr(col, s)} & 255" if s else f"{col} & 255" for s in (24, 16, 8, 0)]
     return "concat_ws('.', " + ", ".join(f"CAST({p} AS STRING)" for p in parts) + ")"
 
 
 def address_text(d: Dialect, side: str) -> str:
     """Text of the ``src`` or ``dst`` address of a row, either family."""
     return (
-        f"CASE ip_version WHEN 4 THEN {ip4_text(side + '_ip4')}"
+        f"CASE ip_version WHEN 4 THEN {ip4_text(d, side + '_ip4')}"
         f" WHEN 6 THEN {d.ip6_text(side + '_ip6')} END"
     )
 
@@ -95,9 +95,9 @@ def sources(condition: str = "") -> str:
     )
 
 
-def sources24() -> str:
+def sources24(d: Dialect) -> str:
     """Unique IPv4 /24 networks of the sources."""
-    return "count(DISTINCT src_ip4 >> 8) FILTER (WHERE ip_version = 4)"
+    return f"count(DISTINCT {d.shr('src_ip4', 8)}) FILTER (WHERE ip_version = 4)"
 
 
 def destinations() -> str:
@@ -108,19 +108,19 @@ def destinations() -> str:
     )
 
 
-def has_fingerprint(bit: int) -> str:
+def has_fingerprint(d: Dialect, bit: int) -> str:
     """The row's ``fp`` bitmask has fingerprint ``bit`` set."""
-    return f"(fp >> {int(bit)}) & 1 = 1"
+    return f"{d.shr('fp', bit)} & 1 = 1"
 
 
 def share(condition: str) -> str:
     """Aggregate: the share of rows meeting ``condition`` (0.0–1.0)."""
-    return f"avg(CASE WHEN {condition} THEN 1.0 ELSE 0.0 END)"
+    return f"avg(CAST(CASE WHEN {condition} THEN 1 ELSE 0 END AS DOUBLE))"
 
 
 def fingerprint_list(d: Dialect, names_by_bit: Sequence[tuple[int, str]]) -> str:
     """The list of fingerprint names set in the ``fp`` bitmask."""
-    items = ", ".join(f"CASE WHEN {has_fingerprint(b)} THEN '{n}' END" for b, n in names_by_bit)
+    items = ", ".join(f"CASE WHEN {has_fingerprint(d, b)} THEN '{n}' END" for b, n in names_by_bit)
     return d.non_null_list(items or "CAST(NULL AS STRING)")
 
 

@@ -112,7 +112,7 @@ def port_series(
     ``split = "fingerprint"`` gives one segment per fingerprint in ``fingerprints``
     (a packet may count in several) plus ``none`` for packets with none.
     """
-    s24 = sources24() if with_sources24 else "0"
+    s24 = sources24(d) if with_sources24 else "0"
 
     def part(seg: str, extra: str = "") -> str:
         return f"""
@@ -123,7 +123,7 @@ WHERE {inbound(w.start_ns, w.end_ns)} AND {port_match(ports)}{extra}
 GROUP BY 1, 2, 3, 4"""
 
     if split == "fingerprint":
-        parts = [part(f"'{name}'", f" AND {has_fingerprint(bit)}") for bit, name in fingerprints]
+        parts = [part(f"'{name}'", f" AND {has_fingerprint(d, bit)}") for bit, name in fingerprints]
         parts.append(part("'none'", " AND fp = 0"))
         return " UNION ALL ".join(parts)
     return part(split_segment(split, home))
@@ -138,7 +138,7 @@ SELECT {proto_text()} AS proto, dst_port, count(*) AS packets, {sources()} AS so
 FROM packets_raw
 WHERE {inbound(w.start_ns, w.end_ns)} AND {port_rule()}
 GROUP BY 1, 2
-ORDER BY sources DESC, packets DESC, dst_port
+ORDER BY sources DESC, packets DESC, dst_port, proto
 LIMIT {int(top)}"""
 
 
@@ -176,14 +176,14 @@ def slice_source_keys(d: Dialect, s: Slice, *, limit: int) -> str:
 @statement
 def slice_fingerprint_shares(d: Dialect, s: Slice, fingerprints: Sequence[tuple[int, str]]) -> str:
     """The share of the slice's packets carrying each fingerprint (one column per name)."""
-    cols = ", ".join(f"{share(has_fingerprint(b))} AS {n}" for b, n in fingerprints)
+    cols = ", ".join(f"{share(has_fingerprint(d, b))} AS {n}" for b, n in fingerprints)
     return f"SELECT {cols or '0.0 AS none'} FROM packets_raw WHERE {s.where()}"
 
 
 @statement
 def slice_sources_and_share(d: Dialect, s: Slice, bit: int | None) -> str:
     """Unique sources (``n``) and the share of packets with fingerprint ``bit`` (``share``)."""
-    part = share(has_fingerprint(bit)) if bit is not None else "0.0"
+    part = share(has_fingerprint(d, bit)) if bit is not None else "0.0"
     return f"SELECT {sources()} AS n, {part} AS share FROM packets_raw WHERE {s.where()}"
 
 

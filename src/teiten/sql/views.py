@@ -4,7 +4,8 @@ Storage is compact (``teiten.store.layout``: packed bit fields, residuals,
 split timestamps, columns in the path); ``packets_raw`` undoes the layout into
 the logical columns of ``teiten.schema.PACKETS`` and the friendly views show
 text addresses, timestamps, protocol and fingerprint names. Engines register
-each table's committed files as ``TABLE_stored`` and then create the views
+each table's committed files as ``TABLE_stored`` (the stored columns, the
+path's ``sensor`` and the file's path as ``filename``) and then create the views
 :func:`views` lists, in order.
 """
 
@@ -32,7 +33,8 @@ from teiten.store.layout import FROM_PATH, PACKED, RESIDUALS
 ADDED_LATER: dict[str, str] = {"src_asn": "CAST(0 AS BIGINT)", "src_as_org": "''"}
 """Stored columns that older stores lack, with the value read for them."""
 
-_INPUT_ID = "CAST(regexp_extract({f}, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
+_INPUT_ID = "CAST(regexp_extract(filename, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
+"""The catalog id of the input a row came from, read from its file's name."""
 
 
 def country_text(d: Dialect, code: str) -> str:
@@ -53,7 +55,7 @@ def logical_columns(d: Dialect, present: Collection[str] | None = None) -> dict[
     sql: dict[str, str] = {"ts": "(ts_us * 1000 + ts_ns)"}
     for p in PACKED:
         for column, shift, bits in p.shifts():
-            expr = f"(({p.name} >> {shift}) & {(1 << bits) - 1})"
+            expr = f"({d.shr(p.name, shift)} & {(1 << bits) - 1})"
             if column == "is_outbound":
                 expr = f"({expr} = 1)"
             elif column == "src_cc":
@@ -75,7 +77,7 @@ def logical_columns(d: Dialect, present: Collection[str] | None = None) -> dict[
         for other in others:
             expr = d.xor(expr, f"CAST({other} AS BIGINT)")
         sql[name] = f"({expr} & {(1 << width) - 1})"
-    sql["input_id"] = _INPUT_ID.format(f=d.source_file)
+    sql["input_id"] = _INPUT_ID
     sql["sensor"] = "sensor"
     return sql
 
@@ -137,7 +139,7 @@ SELECT
     {segment(home)} AS segment,
     count(*) AS packets,
     {sources()} AS sources,
-    {sources24()} AS sources24
+    {sources24(d)} AS sources24
 FROM packets_raw
 WHERE NOT is_outbound AND {port_rule()}
 GROUP BY 1, 2, 3, 4"""
@@ -167,7 +169,7 @@ SELECT
     CAST(client_total AS BIGINT) AS client_total,
     gap, truncated, client_bytes, server_bytes, notes, requests, telnet, honeypot,
     CAST(evidence_cut AS BIGINT) AS evidence_cut,
-    {_INPUT_ID.format(f=d.source_file)} AS input_id,
+    {_INPUT_ID} AS input_id,
     ts_first AS ts_first_ns
 FROM sessions_stored"""
 
