@@ -38,7 +38,7 @@ from teiten.capture.cowrie import CowrieResult, read_cowrie, sniff_cowrie
 from teiten.capture.events import EventsResult, read_events, sniff_events
 from teiten.capture.source import RecordChunk, Source
 from teiten.classify.evidence import EVIDENCE
-from teiten.classify.session import SessionClassifier
+from teiten.classify.session import CLASSIFIED, SessionClassifier
 from teiten.classify.signatures import SignatureSet
 from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
@@ -232,18 +232,6 @@ class _Guard:
         return bool(self.reason)
 
 
-def _addresses(s: Session) -> dict[str, Any]:
-    if s.ip_version == 4:
-        return {
-            "src_ip4": int.from_bytes(s.client, "big"),
-            "dst_ip4": int.from_bytes(s.server, "big"),
-            "src_ip6": None,
-            "dst_ip6": None,
-        }
-    server = s.server if len(s.server) == 16 and any(s.server) else None
-    return {"src_ip4": 0, "dst_ip4": 0, "src_ip6": s.client, "dst_ip6": server}  # fmt: skip
-
-
 class SessionStage:
     """Finished sessions from any source → the ``sessions`` and ``logins`` rows.
 
@@ -281,62 +269,64 @@ class SessionStage:
         return versions, v4, v6
 
     def tables(self, sessions: Iterable[Session]) -> tuple[pa.Table, pa.Table]:
-        """The ``sessions`` and ``logins`` rows of some finished sessions."""
+        """The ``sessions`` and ``logins`` rows of some finished sessions (built column-wise)."""
         done = list(sessions)
-        cols: dict[str, list[Any]] = {n: [] for n in SESSIONS_SCHEMA.names if n not in EVIDENCE}
-        lrows: list[dict[str, Any]] = []
+        versions, v4, v6 = self._clients(done)
+        if self.nets and done:
+            own = self.nets.contains(versions, v4, v6)
+            if own.any():
+                self.left_out["from_sensor"] += int(own.sum())
+                keep = ~own
+                done = [s for s, k in zip(done, keep.tolist(), strict=True) if k]
+                versions, v4 = versions[keep], v4[keep]
+        codes = self.enricher.codes_ip4(v4).tolist() if done else []
+        is4 = (versions == 4).tolist()
+        verdicts = [self.classifier(s) for s in done]
+        first, self.count = self.count, self.count + len(done)
         # Bots repeat themselves: each distinct evidence value is converted to Arrow once.
         seen: dict[int, int] = {}
         distinct: list[dict[str, Any]] = []
         which: list[int] = []
-        if done:
-            versions, v4, v6 = self._clients(done)
-            if self.nets:
-                own = self.nets.contains(versions, v4, v6)
-                if own.any():
-                    self.left_out["from_sensor"] += int(own.sum())
-                    keep = ~own
-                    done = [s for s, k in zip(done, keep.tolist(), strict=True) if k]
-                    versions, v4, v6 = versions[keep], v4[keep], v6[keep]
-            codes = self.enricher.codes_ip4(v4)
-            countries = [
-                COUNTRIES[int(c)] if v == 4 else "" for v, c in zip(versions, codes, strict=True)
-            ]
-        else:
-            countries = []
-        for s, cc in zip(done, countries, strict=True):
-            self.count += 1
-            v = self.classifier(s)
-            row = {
-                "id": f"s{self.input_id}-{self.count}", "ts_first": s.ts_first,
-                "ts_last": s.ts_last, "ip_version": s.ip_version, "proto": s.proto,
-                **_addresses(s), "src_port": s.client_port, "dst_port": s.server_port,
-                "packets": s.packets, "client_total": min(s.client_total, 2**32 - 1),
-                "gap": s.gap, "truncated": s.truncated, "src_cc": cc, **v.columns,
-                "client_bytes": s.client_bytes, "server_bytes": s.server_bytes,
-                "evidence_cut": min(v.cut, 2**32 - 1),
-            }  # fmt: skip
-            for name, values in cols.items():
-                values.append(row[name])
+        for v in verdicts:
             at = seen.setdefault(id(v.evidence), len(distinct))
             if at == len(distinct):
                 distinct.append(v.evidence)
             which.append(at)
-            for login in v.classification.logins:
-                lrows.append({
-                    "ts": s.ts_first, "ip_version": s.ip_version, "src_ip4": row["src_ip4"],
-                    "src_ip6": row["src_ip6"], "dst_port": s.server_port,
-                    "username": login.username, "password": login.password or "",
-                    "success": -1 if login.success is None else int(login.success),
-                    "mirai_dict": login.mirai_dict, "commands": list(login.commands),
-                })  # fmt: skip
-        arrays: dict[str, Any] = dict(cols)
+        server6 = [None if four or len(s.server) != 16 or not any(s.server) else s.server
+                   for s, four in zip(done, is4, strict=True)]  # fmt: skip
+        cols: dict[str, Any] = {
+            "id": [f"s{self.input_id}-{n}" for n in range(first + 1, self.count + 1)],
+            "ts_first": [s.ts_first for s in done], "ts_last": [s.ts_last for s in done],
+            "ip_version": versions, "proto": [s.proto for s in done], "src_ip4": v4,
+            "dst_ip4": [int.from_bytes(s.server, "big") if four else 0
+                        for s, four in zip(done, is4, strict=True)],
+            "src_ip6": [None if four else s.client for s, four in zip(done, is4, strict=True)],
+            "dst_ip6": server6, "src_port": [s.client_port for s in done],
+            "dst_port": [s.server_port for s in done], "packets": [s.packets for s in done],
+            "client_total": [min(s.client_total, 2**32 - 1) for s in done],
+            "gap": [s.gap for s in done], "truncated": [s.truncated for s in done],
+            "src_cc": [COUNTRIES[c] if four else "" for c, four in zip(codes, is4, strict=True)],
+            "client_bytes": [s.client_bytes for s in done],
+            "server_bytes": [s.server_bytes for s in done],
+            "evidence_cut": [min(v.cut, 2**32 - 1) for v in verdicts],
+        }  # fmt: skip
+        for name in CLASSIFIED:
+            cols[name] = [v.columns[name] for v in verdicts]
         take = pa.array(which, pa.int32())
         for name in EVIDENCE:
             kind = SESSIONS_SCHEMA.field(name).type
-            arrays[name] = pa.array([d[name] for d in distinct], kind).take(take)
+            cols[name] = pa.array([d[name] for d in distinct], kind).take(take)
+        lrows = [{
+            "ts": s.ts_first, "ip_version": s.ip_version, "src_ip4": ip4,
+            "src_ip6": ip6, "dst_port": s.server_port, "username": login.username,
+            "password": login.password or "",
+            "success": -1 if login.success is None else int(login.success),
+            "mirai_dict": login.mirai_dict, "commands": list(login.commands),
+        } for s, v, ip4, ip6 in zip(done, verdicts, cols["src_ip4"].tolist(), cols["src_ip6"],
+                                    strict=True)
+            for login in v.classification.logins]  # fmt: skip
         return (
-            pa.Table.from_pydict(arrays, schema=SESSIONS_SCHEMA),
+            pa.Table.from_pydict(cols, schema=SESSIONS_SCHEMA),
             pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
         )
 

@@ -76,6 +76,11 @@ class SessionClassifier:
         return Verdict(v.classification, v.columns, evidence, cut)
 
 
+CLASSIFIED = ("app", "kind", "signatures", "cves", "jvn", "indicator_types", "indicators",
+              "method", "path", "soap_action")  # fmt: skip
+"""The ``sessions`` columns :func:`columns` fills."""
+
+
 def columns(c: Classification) -> dict[str, Any]:
     """The ``sessions`` columns a classification fills (besides the evidence)."""
     first = c.requests[0] if c.requests else None
