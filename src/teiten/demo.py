@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from teiten.analysis.alerts import Alert
-from teiten.analysis.detection import run_detection
+from teiten.app.detect import run_detection
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
@@ -27,7 +27,7 @@ from teiten.errors import ConfigError
 from teiten.pipeline import IngestResult, ingest
 from teiten.report.charts import partial_days, trend_chart
 from teiten.report.model import injected_arguments
-from teiten.report.publish import write_report
+from teiten.app.report import write_report
 from teiten.secrecy import Secrecy, download_hosts
 from teiten.simulate import simulate
 

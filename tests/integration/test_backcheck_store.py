@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from teiten.backcheck.store import stored_summary
+from teiten.app.backcheck import stored_summary
 from teiten.cli.main import cli
 from teiten.config import load_settings
 

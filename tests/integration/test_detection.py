@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from teiten.analysis.detection import list_alerts, run_detection
+from teiten.app.detect import list_alerts, run_detection
 from teiten.config import Settings
 from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
@@ -120,7 +120,7 @@ def test_campaign_evidence_carries_the_back_check(seed_store: Settings) -> None:
     from pathlib import Path
 
     from teiten.backcheck.scans import read_scan
-    from teiten.backcheck.store import store_probes
+    from teiten.app.backcheck import store_probes
 
     scan = read_scan(Path(__file__).parent.parent / "data" / "scans" / "nmap.xml")
     store_probes(seed_store, scan.probes, "import nmap.xml")
@@ -137,7 +137,7 @@ def _catalog(settings: Settings) -> tuple[bytes, bytes]:
 
 
 def test_finding_alerts_stores_and_sends_nothing(seed_store: Settings) -> None:
-    from teiten.analysis.detection import find_alerts_in, stored_alerts_for
+    from teiten.app.detect import find_alerts_in, stored_alerts_for
 
     before = _catalog(seed_store)
     detected = find_alerts_in(seed_store)

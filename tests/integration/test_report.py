@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import pytest
 from click.testing import CliRunner
 
-from teiten.analysis.detection import run_detection
+from teiten.app.detect import run_detection
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import resolve_window
 from teiten.backcheck.model import Match, Probe
@@ -27,7 +27,7 @@ from teiten.config import Settings, load_settings
 from teiten.pipeline import ingest
 from teiten.report.facts import BackcheckFact, section_sources
 from teiten.report.model import Report, Section, build_report, report_tz
-from teiten.report.publish import write_report
+from teiten.app.report import write_report
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult

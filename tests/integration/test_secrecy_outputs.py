@@ -28,7 +28,7 @@ from teiten.errors import TeitenError
 from teiten.pipeline import ingest
 from teiten.report import publish
 from teiten.report.model import Report
-from teiten.report.publish import write_report
+from teiten.app.report import write_report
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult
 

@@ -180,7 +180,7 @@ def test_trend_rows_become_one_line_per_port_and_segment(tmp_path: Path) -> None
 def test_trend_chart_command_marks_onsets_partial_days_and_zone(
     tmp_path: Path, smoke: SimulationResult, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from teiten.analysis import detection
+    from teiten.app import detect as detection
     from teiten.cli.main import cli
 
     def run(*args: str) -> Any:

@@ -363,7 +363,7 @@ def test_detection_error_is_one_line_and_retried(
 def test_detection_schedule(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, interval: int, runs: int
 ) -> None:
-    from teiten.analysis.detection import DetectionResult
+    from teiten.app.detect import DetectionResult
     from teiten.sensor import service
 
     calls: list[object] = []

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from teiten.backcheck.model import Probe, to_table
-from teiten.backcheck.store import load_probes, store_probes
+from teiten.app.backcheck import load_probes, store_probes
 from teiten.config import load_settings
 from teiten.decode.batch import empty_columns
 from teiten.schema import LOGINS, SESSIONS

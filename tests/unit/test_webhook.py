@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from teiten.analysis.alerts import Alert
+from teiten.app.detect import webhook_of
 from teiten.config import Settings, load_settings
 from teiten.export.webhook import (
     UNSIGNED_WARNING,
@@ -94,7 +95,7 @@ def _deliver(tmp_path: Path, settings: Settings, alerts: list[Alert]) -> list[di
     store = AlertStore(tmp_path / "catalog.sqlite")
     try:
         return deliver_alerts(
-            store, alerts, settings, "2017-11-03T00:00:00+00:00", sleep=lambda s: None,
+            store, alerts, webhook_of(settings), "2017-11-03T00:00:00+00:00", sleep=lambda s: None,
             clock=lambda: NOW,
         )  # fmt: skip
     finally:
@@ -219,11 +220,11 @@ def test_body_never_names_the_sensor(tmp_path: Path, servers: list[_Server]) -> 
     )
     store = AlertStore(tmp_path / "catalog.sqlite")
     try:
-        deliver_alerts(store, [alert], settings, "now", sleep=lambda s: None,
+        deliver_alerts(store, [alert], webhook_of(settings), "now", sleep=lambda s: None,
                        addresses=["192.0.2.10"])  # fmt: skip
         alert2 = _alert(2)
         alert2.evidence = {"note": "sensor 192.0.2.10 and 0xc000020a"}
-        deliver_alerts(store, [alert2], settings, "now", sleep=lambda s: None,
+        deliver_alerts(store, [alert2], webhook_of(settings), "now", sleep=lambda s: None,
                        addresses=["192.0.2.10"])  # fmt: skip
     finally:
         store.close()
@@ -241,7 +242,7 @@ def test_detect_warns_once_on_stderr_when_deliveries_are_unsigned(
     from click.testing import CliRunner
 
     import teiten.cli.detect
-    from teiten.analysis.detection import DetectionResult
+    from teiten.app.detect import DetectionResult
     from teiten.cli.main import cli
 
     deliveries = [

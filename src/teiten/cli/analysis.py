@@ -7,10 +7,9 @@ from pathlib import Path
 import click
 
 from teiten.analysis.series import MEASURES
-from teiten.app.traffic import port_ranking, port_trend
+from teiten.app.traffic import port_ranking, port_trend, trend_figure
 from teiten.cli.common import data_option, engine_option, out_file, settings_from, tz_option
 from teiten.cli.output import emit, format_option
-from teiten.report.charts import trend_figure
 from teiten.sql.traffic import SPLITS
 
 _from = click.option("--from", "first", metavar="DATE", help="First day, YYYY-MM-DD (local).")

@@ -14,10 +14,10 @@ from typing import Any
 
 import click
 
+from teiten.app.backcheck import load_probes, store_probes
 from teiten.backcheck.model import Probe, Summary, summarize, to_table
 from teiten.backcheck.prober import DEFAULT_PORTS, OFF, TELNET_PORTS, ProbeConfig, run_backcheck
 from teiten.backcheck.scans import read_scan
-from teiten.backcheck.store import load_probes, store_probes
 from teiten.cli.common import TeitenGroup, out_file, settings_from
 from teiten.cli.output import emit, format_option
 from teiten.errors import ConfigError, InputError

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from teiten.analysis.detection import alert_row, list_alerts, run_detection
+from teiten.analysis.detection import alert_row
+from teiten.app.detect import list_alerts, run_detection
 from teiten.cli.common import data_option, engine_option, settings_from, tz_option
 from teiten.cli.output import emit, format_option
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from teiten.app.enrich import recompute_enrichment
 from teiten.cli.common import data_option, settings_from
-from teiten.enrich.recompute import recompute_enrichment
 
 
 @click.command("enrich")

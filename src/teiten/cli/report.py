@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from teiten.cli.common import data_option, engine_option, out_folder, settings_from, tz_option
-from teiten.report.publish import write_report
+from teiten.app.report import write_report
 from teiten.report.render import FORMATS, LANGS
 
 

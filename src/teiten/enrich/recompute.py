@@ -25,11 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from teiten.config import Settings
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import COUNTRIES, CountryEnricher, country_code
-from teiten.enrich.sources import open_asn_source, open_country_source
-from teiten.errors import ConfigError
 from teiten.store.lake import Lake
 from teiten.store.rewrite import Change, Columns, read_columns, rewrite_table
 
@@ -144,31 +141,17 @@ def _country_change(country: CountryEnricher, asn: AsnEnricher | None) -> Change
     return change
 
 
-def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichResult:
-    """Re-enrich every committed packet and session file with the configured sources.
-
-    Refuses (:class:`ConfigError`) when the country source would remove many
-    countries (see :class:`Coverage`), unless ``force``.
-    """
-    country = CountryEnricher(open_country_source(str(settings.country_source)))
-    asn_source = open_asn_source(str(settings.asn_source))
-    asn = AsnEnricher(asn_source) if asn_source is not None else None
-    text = country.description + (f"; asn {asn.description}" if asn else "")
-    with Lake(settings.data_dir) as lake:
-        lake.lock()
-        coverage = country_coverage(lake, country, str(settings.home_country))
-        problem = coverage.problem(str(settings.home_country))
-        if problem and not force:
-            raise ConfigError(
-                f"not re-enriching with {country.description}: {problem}. Give a source that"
-                " covers every registry (rir:FILE,FILE,… with all five RIR files) or use --force"
-            )
-        change = _country_change(country, asn)
-        labels = {"src_cc": COUNTRIES, "src_as_org": asn.orgs if asn is not None else []}
-        with lake.rewriting() as tx:  # every file and the enrichment text: one commit
-            packets = rewrite_table(tx, "packets", change, reads=_SOURCES, labels=labels)
-            sessions = rewrite_table(
-                tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
-            )
-            tx.commit_replacements(enrichment=text)
-    return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text, coverage)
+def rewrite_enrichment(
+    lake: Lake, country: CountryEnricher, asn: AsnEnricher | None, *, text: str
+) -> EnrichResult:
+    """Rewrite every committed packet and session file of a locked lake with new
+    country (and ASN) columns, all files and the enrichment text in one commit."""
+    change = _country_change(country, asn)
+    labels = {"src_cc": COUNTRIES, "src_as_org": asn.orgs if asn is not None else []}
+    with lake.rewriting() as tx:  # every file and the enrichment text: one commit
+        packets = rewrite_table(tx, "packets", change, reads=_SOURCES, labels=labels)
+        sessions = rewrite_table(
+            tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
+        )
+        tx.commit_replacements(enrichment=text)
+    return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text)

@@ -32,18 +32,38 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from teiten.analysis.alerts import Alert
-from teiten.config import Settings
 from teiten.secrecy import Secrecy
-from teiten.store.alerts import AlertStore
 
 TIMEOUT_S = 10.0
 BACKOFF_S = 0.5
 TOLERANCE_S = 300
 UNSIGNED_WARNING = "webhook_secret is empty: the delivery is not signed"
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """Where and how alerts are delivered (the ``webhook_*`` settings)."""
+
+    url: str
+    secret: str = ""
+    retries: int = 4
+    sensor_networks: Sequence[str] = ()
+    """The sensor's networks: no notation of them leaves in a body."""
+
+    def __repr__(self) -> str:  # the secret and the URL (it may carry a token) stay out of logs
+        return f"Webhook(url=…, secret={'(set)' if self.secret else '(empty)'})"
+
+
+class Ledger(Protocol):
+    """Remembers which deliveries succeeded (the catalog's ``deliveries`` table)."""
+
+    def delivered(self, key: str) -> bool: ...
+    def mark_delivered(self, key: str, now: str) -> None: ...
 
 
 def signature(secret: str, timestamp: int | str, body: bytes) -> str:
@@ -112,9 +132,9 @@ def _final(status: int) -> bool:
 
 
 def deliver_alerts(
-    store: AlertStore,
+    store: Ledger,
     alerts: list[Alert],
-    settings: Settings,
+    hook: Webhook,
     now: str,
     *,
     send: Callable[[str, bytes, dict[str, str]], int] = post,
@@ -124,13 +144,13 @@ def deliver_alerts(
 ) -> list[dict[str, Any]]:
     """Deliver each alert not delivered yet in its current state; returns one record each.
 
-    Bodies are redacted with the sensor networks of ``settings`` and ``addresses``.
+    Bodies are redacted with the hook's sensor networks and ``addresses``.
 
     A record is ``{"key", "status", "attempts", "delivered"}``, plus ``"warning"``
     when the delivery went out unsigned (empty ``webhook_secret``).
     """
-    secret = str(settings.webhook_secret)
-    secrecy = Secrecy(settings.sensor_networks, addresses)
+    secret = hook.secret
+    secrecy = Secrecy(hook.sensor_networks, addresses)
     out = []
     for a in alerts:
         key = idempotency_key(a)
@@ -139,15 +159,15 @@ def deliver_alerts(
         data = {"type": "teiten.alert", **secrecy.redact_data(a.to_dict())}
         body = json.dumps(data, sort_keys=True).encode()
         status, attempts = 0, 0
-        for attempts in range(1, int(settings.webhook_retries) + 1):
+        for attempts in range(1, hook.retries + 1):
             timestamp = str(int(clock()))
             headers = {"Idempotency-Key": key, "X-Teiten-Timestamp": timestamp}
             if secret:
                 headers["X-Teiten-Signature"] = signature(secret, timestamp, body)
-            status = send(str(settings.webhook_url), body, headers)
+            status = send(hook.url, body, headers)
             if _final(status):
                 break
-            if attempts < int(settings.webhook_retries):
+            if attempts < hook.retries:
                 sleep(BACKOFF_S * 2 ** (attempts - 1))
         ok = 200 <= status < 300
         if ok:

@@ -23,11 +23,11 @@ from typing import Any
 
 from teiten.advisories import Advisory, load_advisories
 from teiten.analysis.alerts import Alert
-from teiten.analysis.detection import find_alerts_in, stored_alerts_for
+from teiten.app.detect import find_alerts_in, stored_alerts_for
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import Window, resolve_window
 from teiten.backcheck.model import Probe
-from teiten.backcheck.store import load_probes
+from teiten.app.backcheck import load_probes
 from teiten.classify.signatures import load_signatures
 from teiten.config import Settings
 from teiten.errors import StoreError, TeitenError

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from teiten.analysis.detection import run_detection
+from teiten.app.detect import run_detection
 from teiten.config import Settings
 from teiten.errors import ConfigError, TeitenError
 from teiten.pipeline import ingest

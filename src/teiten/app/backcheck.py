@@ -1,4 +1,4 @@
-"""Back-check results in the store: the ``probes`` table, written per run, read back.
+"""Back-check results in the store: the ``probes`` table, written per run, read back (use cases).
 
 Each back-check run or scan import is one catalog input (``backcheck:…``),
 committed like a capture: its rows become visible all at once, and

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
+from teiten.app.engine import open_engine
 from teiten.config import Settings
 from teiten.errors import DependencyError, TeitenError
 from teiten.report.model import build_report, report_tz
 from teiten.report.render import render
 from teiten.secrecy import Secrecy
-from teiten.app.engine import open_engine
 
 
 def write_report(
