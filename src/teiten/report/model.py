@@ -23,13 +23,15 @@ from typing import Any
 
 from teiten.advisories import Advisory, load_advisories
 from teiten.analysis.alerts import Alert
-from teiten.app.detect import find_alerts_in, stored_alerts_for
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import Window, resolve_window
-from teiten.backcheck.model import Probe
 from teiten.app.backcheck import load_probes
+from teiten.app.detect import find_alerts_in, stored_alerts_for
+from teiten.app.engine import open_engine
+from teiten.backcheck.model import Probe
 from teiten.classify.signatures import load_signatures
 from teiten.config import Settings
+from teiten.engine import Engine
 from teiten.errors import StoreError, TeitenError
 from teiten.report.facts import (
     BASELINE_DAYS,
@@ -45,7 +47,7 @@ from teiten.report.facts import (
     section_sources,
 )
 from teiten.secrecy import MASK, Secrecy, download_hosts
-from teiten.store.engine import Engine, open_engine
+from teiten.sql import sessions
 
 LANGS = ("ja", "en")
 
@@ -166,13 +168,8 @@ def _chart(
 
 
 def _session(engine: Engine, ports: list[int], window: Window) -> dict[str, Any] | None:
-    where = (
-        f"dst_port IN ({', '.join(str(p) for p in ports)}) AND len(cves) > 0"
-        f" AND ts_first_ns >= {window.start_ns} AND ts_first_ns < {window.end_ns}"
-    )
-    rows = engine.query(
-        f"SELECT * FROM sessions WHERE {where} ORDER BY ts_first_ns, id LIMIT 1"
-    ).to_pylist()
+    sql = sessions.first_exploit(engine.dialect, ports, window.start_ns, window.end_ns)
+    rows = engine.query(sql).to_pylist()
     return dict(rows[0]) if rows else None
 
 
@@ -212,7 +209,7 @@ def _sample(row: dict[str, Any], mask: Secrecy) -> dict[str, Any]:
 
 def _hosts(engine: Engine) -> set[str]:
     """Every download host named by a URL, IP or domain indicator."""
-    rows = engine.query("SELECT type, value FROM indicators").to_pylist()
+    rows = engine.query(sessions.indicator_values(engine.dialect)).to_pylist()
     hosts: set[str] = set()
     for r in rows:
         value = str(r["value"])
