@@ -17,7 +17,6 @@ thread.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import queue
@@ -496,7 +495,8 @@ def ingest_file(
     if not digest:
         hasher = _Hasher(path)
         hasher.start()
-    input_id = lake.catalog.begin(str(path), size, digest, str(settings.sensor), quick)
+    tx = lake.begin(str(path), size, digest, str(settings.sensor), quick)
+    input_id = int(tx.input_id or 0)
     result = InputResult(str(path), "ingested", input_id)
     writer: PacketWriter | None = None
     try:
@@ -538,7 +538,9 @@ def ingest_file(
                     side[name].write(table)
             if progress and source is not None:
                 progress(str(path), source.stats.bytes, size)
-        staged = writer.close() + [f for w in side.values() for f in w.close()]
+        writer.close()  # the writers add their files to the input's transaction
+        for w in side.values():
+            w.close()
         stats = source.stats if source is not None else read.stats if read is not None else None
         assert stats is not None
         result.sessions = stages.sessions.count
@@ -557,10 +559,7 @@ def ingest_file(
                 f"{unsupported:,} of {result.records:,} packets are of a link type teiten does"
                 " not decode (stored as unsupported_link; see docs/decoding.md)"
             )
-        files = lake.publish(input_id, staged)
-        lake.catalog.commit(
-            input_id,
-            files,
+        tx.commit(  # every table's files listed with the input's done row, at once
             records=result.records,
             packets=result.packets,
             malformed=result.malformed,
@@ -572,18 +571,10 @@ def ingest_file(
     except BaseException as e:
         if writer is not None:
             writer.abort()
-        _fail(lake, input_id, e)
+        tx.fail(e)  # staged files removed, the input marked failed (as far as the disk allows)
         raise
     result.seconds = time.perf_counter() - start
     return result
-
-
-def _fail(lake: Lake, input_id: int, e: BaseException) -> None:
-    """Discard an input's staged files and mark it failed, as far as the disk allows."""
-    lake.discard(input_id)
-    # On a full disk even this update may fail; the next writer marks it failed then.
-    with contextlib.suppress(sqlite3.Error, OSError):
-        lake.catalog.fail(input_id, str(e) or type(e).__name__)
 
 
 def _expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
