@@ -105,8 +105,8 @@ def packets_view() -> str:
 
 
 def _view(name: str) -> str:
-    from teiten.config import load_settings
     from teiten.app.engine import open_engine
+    from teiten.config import load_settings
     from teiten.store.lake import Lake
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -61,7 +61,7 @@ PORT_CAPTURED: tuple[str, ...] = ("", "truncated_l4", "bad_tcp_header")
 The one port rule: an inbound TCP or UDP packet counts for its destination
 port when its ``decode_error`` is one of these (a header cut after the ports
 still counts; a non-first ``fragment`` and ``truncated_ports`` never do).
-:func:`teiten.store.views.port_rule` is its SQL form, used by every query.
+:func:`teiten.sql.expressions.port_rule` is its SQL form, used by every query.
 """
 
 

@@ -119,8 +119,8 @@ def test_webhook_delivery_signed_retried_once_each(seed_store: Settings) -> None
 def test_campaign_evidence_carries_the_back_check(seed_store: Settings) -> None:
     from pathlib import Path
 
-    from teiten.backcheck.scans import read_scan
     from teiten.app.backcheck import store_probes
+    from teiten.backcheck.scans import read_scan
 
     scan = read_scan(Path(__file__).parent.parent / "data" / "scans" / "nmap.xml")
     store_probes(seed_store, scan.probes, "import nmap.xml")

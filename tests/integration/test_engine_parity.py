@@ -119,7 +119,7 @@ CASES: dict[str, list[Case]] = {
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=1),
     ],
     "traffic.slice_source_keys": [
-        lambda d: traffic.slice_source_keys(d, _slice(seg), limit=500_000)
+        lambda d, s=seg: traffic.slice_source_keys(d, _slice(s), limit=500_000)
         for seg in ("domestic", "foreign", "all")
     ],
     "traffic.slice_fingerprint_shares": [

@@ -24,13 +24,13 @@ import pytest
 import zstandard
 from click.testing import CliRunner, Result
 
+from teiten.app.engine import run_query
 from teiten.cli.main import cli
 from teiten.config import Settings
 from teiten.errors import EnrichmentError, StoreError
 from teiten.pipeline import JUNK_MIN_RECORDS, ingest
 from teiten.simulate import SimulationResult
 from teiten.store.catalog import Catalog
-from teiten.app.engine import run_query
 from teiten.store.lake import EARLIEST_NS, NS_PER_DAY, Lake
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from teiten import pipeline
+from teiten.app.engine import open_engine, run_query
 from teiten.capture import open_source
 from teiten.config import Settings
 from teiten.decode.decoder import decode
@@ -20,7 +21,6 @@ from teiten.fingerprint import registry
 from teiten.pipeline import ingest
 from teiten.schema import DECODED
 from teiten.simulate import SimulationResult
-from teiten.app.engine import open_engine, run_query
 from teiten.store.lake import Lake
 
 DATA = Path(__file__).parent.parent / "data"

@@ -16,13 +16,13 @@ from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet, Raw
 
-from teiten.app.traffic import port_ranking
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.series_matrix import daily_matrix
 from teiten.analysis.window import resolve_window
+from teiten.app.engine import open_engine, run_query
+from teiten.app.traffic import port_ranking
 from teiten.config import Settings
 from teiten.pipeline import ingest
-from teiten.app.engine import open_engine, run_query
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pcap"
 MIRAI = CORPUS / "suricata-verify" / "mac-eve-packet" / "test.pcap"

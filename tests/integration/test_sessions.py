@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from teiten.app.engine import run_query
 from teiten.config import Settings
 from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
-from teiten.app.engine import run_query
 
 
 @pytest.fixture

@@ -95,8 +95,8 @@ def test_every_option_named_in_the_docs_exists() -> None:
 
 
 def test_query_views_are_all_documented(tmp_path: Path) -> None:
-    from teiten.config import load_settings
     from teiten.app.engine import open_engine
+    from teiten.config import load_settings
     from teiten.store.lake import Lake
 
     Lake(tmp_path, create=True).close()

@@ -10,16 +10,16 @@ from hypothesis import strategies as st
 
 from teiten.decode.batch import empty_columns
 from teiten.schema import DECODE_ERRORS, PACKETS
+from teiten.sql.dialect import DUCKDB
+from teiten.sql.views import logical_columns
 from teiten.store.arrow import to_table
 from teiten.store.layout import (
     PACKED,
     from_physical,
-    logical_sql,
     replace_physical,
     stored_columns,
     to_physical,
 )
-from teiten.store.views import DUCKDB
 
 _INTS = [c for c in PACKETS if c.dtype.startswith(("uint", "int"))]
 
@@ -55,7 +55,7 @@ def test_roundtrip_through_sql(data: st.DataObject, n: int) -> None:
     c["is_outbound"] = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
     table = to_table(c)
     assert table.schema.names == [s.name for s in stored_columns()]
-    exprs = logical_sql(DUCKDB.xor, DUCKDB.intdiv)
+    exprs = logical_columns(DUCKDB)
     con = duckdb.connect()
     con.register("t", table)
     names = [x.name for x in _INTS if x.name not in {"sensor", "input_id", "src_cc"}]
@@ -68,7 +68,7 @@ def test_roundtrip_through_sql(data: st.DataObject, n: int) -> None:
 
 
 def test_country_text_in_sql() -> None:
-    exprs = logical_sql(DUCKDB.xor, DUCKDB.intdiv)
+    exprs = logical_columns(DUCKDB)
     con = duckdb.connect()
     lens = pa.array([((1 + 9 * 26 + 15) << 5), 0, (676 << 5)], pa.int64())  # JP, unknown, ZZ
     con.register("t", pa.table({"lens": lens}))

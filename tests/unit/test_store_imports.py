@@ -7,8 +7,6 @@ from pathlib import Path
 
 STORE = Path(__file__).resolve().parents[2] / "src/teiten/store"
 ALLOWED = ("teiten.schema", "teiten.errors", "teiten.store")
-ALIASES = {"views.py", "engine.py"}
-"""Transitional names of what moved to teiten.sql and teiten.engine (issue 13)."""
 
 
 def _teiten_imports(path: Path) -> set[str]:
@@ -25,7 +23,6 @@ def test_the_store_imports_only_the_schema_and_the_errors() -> None:
     wrong = {
         f"{path.name}: {name}"
         for path in sorted(STORE.glob("*.py"))
-        if path.name not in ALIASES
         for name in _teiten_imports(path)
         if not any(name == a or name.startswith(a + ".") for a in ALLOWED)
     }

@@ -9,8 +9,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from teiten.backcheck.model import Probe, to_table
 from teiten.app.backcheck import load_probes, store_probes
+from teiten.backcheck.model import Probe, to_table
 from teiten.config import load_settings
 from teiten.decode.batch import empty_columns
 from teiten.schema import LOGINS, SESSIONS

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from teiten.cli.common import data_option, engine_option, out_folder, settings_from, tz_option
 from teiten.app.report import write_report
+from teiten.cli.common import data_option, engine_option, out_folder, settings_from, tz_option
 from teiten.report.render import FORMATS, LANGS
 
 

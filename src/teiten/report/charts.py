@@ -85,5 +85,3 @@ def trend_chart(
         fig.savefig(path, dpi=110, metadata={"Software": None} if png else {"Date": None})
         plt.close(fig)
     return path
-
-

@@ -17,13 +17,14 @@ their entropy:
 * **from the path** — ``sensor`` and ``input_id`` are constant per file and
   live in its path: ``packets/sensor=S/date=D/inNNNNNN-PPP.parquet``.
 
-:func:`to_physical` applies the layout to a batch; :func:`logical_sql` gives
-the SQL expressions that undo it, per engine dialect.
+:func:`to_physical` applies the layout to a batch;
+:func:`teiten.sql.views.logical_columns` gives the SQL expressions that undo
+it, per engine dialect, from these same declarations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,52 +145,6 @@ def to_physical(columns: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[A
     return out
 
 
-def country_text(code: str, intdiv: Callable[[str, str], str]) -> str:
-    """SQL for the two-letter text of a country code (teiten.enrich.country), '' if 0."""
-    first = f"chr(CAST(65 + {intdiv(f'({code} - 1)', '26')} AS INTEGER))"
-    second = f"chr(CAST(65 + ({code} - 1) % 26 AS INTEGER))"
-    return f"CASE WHEN {code} = 0 THEN '' ELSE concat({first}, {second}) END"
-
-
-ADDED_LATER: dict[str, str] = {"src_asn": "CAST(0 AS UINTEGER)", "src_as_org": "''"}
-"""Stored columns that older stores lack, with the value to read for them."""
-
-
-def logical_sql(
-    xor: Callable[[str, str], str], intdiv: Callable[[str, str], str]
-) -> dict[str, str]:
-    """SQL for every stored logical column in terms of the physical ones.
-
-    ``xor(a, b)`` and ``intdiv(a, b)`` are the dialect's bitwise XOR and
-    integer division of BIGINT expressions. ``src_cc_code`` (the integer code
-    of ``src_cc``, cheaper to compare) is included too.
-    ``sensor`` and ``input_id`` are not included: they come from the path.
-    """
-    sql: dict[str, str] = {"ts": "(ts_us * 1000 + ts_ns)"}
-    for p in PACKED:
-        for column, shift, bits in p.shifts():
-            expr = f"(({p.name} >> {shift}) & {(1 << bits) - 1})"
-            if column == "is_outbound":
-                expr = f"({expr} = 1)"
-            elif column == "src_cc":
-                sql["src_cc_code"] = expr
-                expr = country_text(expr, intdiv)
-            sql[column] = expr
-    for c in PACKETS:
-        if c.name not in sql and c.name not in FROM_PATH:
-            sql[c.name] = c.name
-    # Columns added after the first release: files written before have none.
-    sql["src_asn"] = "coalesce(src_asn, 0)"
-    sql["src_as_org"] = "coalesce(src_as_org, '')"
-    for name, others in RESIDUALS.items():
-        width = np.dtype(next(c.dtype for c in PACKETS if c.name == name)).itemsize * 8
-        expr = f"CAST({name} AS BIGINT)"
-        for other in others:
-            expr = xor(expr, f"CAST({other} AS BIGINT)")
-        sql[name] = f"({expr} & {(1 << width) - 1})"
-    return sql
-
-
 def _packed_field(name: str) -> tuple[Packed, int, int] | None:
     for p in PACKED:
         for column, shift, bits in p.shifts():
@@ -201,7 +156,9 @@ def _packed_field(name: str) -> tuple[Packed, int, int] | None:
 def from_physical(
     stored: dict[str, npt.NDArray[Any]], names: Sequence[str]
 ) -> dict[str, npt.NDArray[Any]]:
-    """The logical columns ``names`` of stored columns (the numpy form of :func:`logical_sql`).
+    """The logical columns ``names`` of stored columns.
+
+    The numpy form of :func:`teiten.sql.views.logical_columns`.
 
     Packed fields come out as int64 (``src_cc``: its country code), residuals
     XORed back, ``ts`` joined. ``str`` columns stored as text, and ``sensor``
