@@ -26,7 +26,7 @@ _EXPORTS = {
     "load_settings": "teiten.config",
     "port_ranking": "teiten.app.traffic",
     "port_trend": "teiten.app.traffic",
-    "run_demo": "teiten.demo",
+    "run_demo": "teiten.app.demo",
     "run_query": "teiten.app.engine",
     "simulate": "teiten.simulate",
 }

@@ -21,10 +21,10 @@ from scapy.layers.inet import IP, TCP
 from scapy.layers.l2 import Ether
 from scapy.utils import wrpcap
 
+from teiten.app.demo import MARK, prepare_out, run_demo
 from teiten.app.engine import run_query
 from teiten.cli.main import cli
 from teiten.config import load_settings
-from teiten.demo import MARK, prepare_out, run_demo
 from teiten.engine.duckdb import DuckDBEngine
 from teiten.errors import ConfigError
 from teiten.simulate import SimulationResult

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from teiten.app.demo import run_demo, weekly
 from teiten.cli.main import cli
 from teiten.config import load_settings
-from teiten.demo import run_demo, weekly
 
 
 def _mean(rows: list[dict[str, object]], segment: str, before: bool, key: str = "sources") -> float:

@@ -8,11 +8,11 @@ from pathlib import Path
 import click
 
 from teiten.analysis.detection import alert_row
+from teiten.app.demo import campaign_lines, run_demo, weekly
 from teiten.cli.common import out_folder
 from teiten.cli.ingest import summary
 from teiten.cli.output import emit
 from teiten.cli.payloads import _defanged
-from teiten.demo import campaign_lines, run_demo, weekly
 from teiten.escape import terminal
 from teiten.simulate import simulate
 
