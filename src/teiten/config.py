@@ -91,6 +91,19 @@ def _spark_master(value: Any) -> str:
     return s
 
 
+def _spark_data_url(value: Any) -> str:
+    s = str(value).strip()
+    if not s:
+        return s
+    m = re.fullmatch(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/\s?#]*)(/[^\s?#*\[\]{}\\]*)?", s)
+    if not m:
+        raise ValueError(
+            "expected scheme://[host]/path such as hdfs://nn:8020/teiten-data,"
+            " s3a://bucket/teiten-data or file:///srv/teiten-data (no spaces, globs or ?#)"
+        )
+    return f"{m[1].lower()}://{m[2]}{(m[3] or '').rstrip('/')}"
+
+
 def _positive_int(value: Any) -> int:
     n = int(value)
     if n <= 0:
@@ -149,7 +162,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("home_country", _country, "JP", "Country whose sources count as domestic."),
     Setting("tz", _tz, "UTC", "Time zone that days are cut in for series and reports."),
     Setting("engine", _engine, "duckdb", "SQL engine for analysis: duckdb (embedded) or spark."),
-    Setting("spark_master", _spark_master, "local[*]", "Spark master URL (engine = spark)."),
+    Setting(
+        "spark_master",
+        _spark_master,
+        "local[*]",
+        "Spark master URL (engine = spark); under spark-submit its --master is used instead.",
+    ),
+    Setting(
+        "spark_data_url",
+        _spark_data_url,
+        "",
+        "Where Spark reads the data folder's files (hdfs://…, s3a://…, file:///…); the catalog"
+        " stays in the data folder. Empty: the data folder itself.",
+    ),
     Setting("stix_tlp", parse_tlp, "amber", "TLP 2.0 marking of STIX exports (clear…red)."),
     Setting(
         "country_source",

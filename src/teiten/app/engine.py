@@ -19,7 +19,10 @@ def scope(settings: Settings) -> Scope:
     return Scope(
         home=country_code(str(settings.home_country)),
         fingerprints=tuple((f.bit, f.name) for f in registry.registered()),
-        options=(("spark_master", str(settings.spark_master)),),
+        options=(
+            ("spark_master", str(settings.spark_master)),
+            ("spark_data_url", str(settings.spark_data_url)),
+        ),
     )
 
 

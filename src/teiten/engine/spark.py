@@ -5,6 +5,14 @@ DuckDB does, so a reader never sees part of an ingest; executors read the
 Parquet. One Spark session per master URL is kept for the life of the
 process (starting one takes seconds); :meth:`SparkEngine.close` drops only
 this engine's views.
+
+Launched by ``spark-submit`` (or inside ``pyspark``), the launcher owns the
+application: its ``--master`` and ``--conf`` are kept and the ``spark_master``
+setting is not used; teiten then sets only what its answers depend on
+(:data:`NEEDED`). With ``spark_data_url`` set, the files the local catalog
+lists are read as ``{spark_data_url}/{relative path}`` from a Hadoop
+filesystem (HDFS, S3 through ``s3a``…) holding a copy of the data folder.
+See docs/cluster.md.
 """
 
 from __future__ import annotations
@@ -39,38 +47,78 @@ def ip6_text(value: bytes | bytearray | None) -> str | None:
     return None if value is None else str(ipaddress.IPv6Address(bytes(value)))
 
 
+NEEDED: tuple[tuple[str, str], ...] = (
+    # Days are cut and timestamps shown in UTC, whatever the JVM's zone.
+    ("spark.sql.session.timeZone", "UTC"),
+    # Partition values stay strings (the sensor name "007" is not the number 7);
+    # the date partition is derived from the timestamps in the views anyway.
+    ("spark.sql.sources.partitionColumnTypeInference.enabled", "false"),
+    # Files written before a column was added lack it; read them with nulls.
+    ("spark.sql.parquet.mergeSchema", "true"),
+    # Spark's vectorized Parquet reader cannot decode BYTE_STREAM_SPLIT pages of
+    # unsigned INT32 columns (the store's addresses, ports, sequence numbers);
+    # the row-wise reader can.
+    ("spark.sql.parquet.enableVectorizedReader", "false"),
+    ("spark.sql.execution.arrow.pyspark.enabled", "true"),
+)
+"""Settings every teiten Spark session gets, launched or not (docs/cluster.md says why)."""
+
+QUIET: tuple[tuple[str, str], ...] = (
+    ("spark.ui.enabled", "false"),
+    ("spark.ui.showConsoleProgress", "false"),
+    ("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J}"),
+)
+"""Settings of the embedded use only: a command prints its answer, not Spark's UI or logs."""
+
+LAUNCHED = "(launcher)"
+"""Key of the session whose master the launcher chose."""
+
+
+def launched() -> bool:
+    """Whether spark-submit or the pyspark shell started this Python (it then owns the master).
+
+    Spark's launcher hands the Python driver its JVM gateway in
+    ``PYSPARK_GATEWAY_PORT``; a SparkContext already running in this process
+    (a notebook) is the launcher's too.
+    """
+    if "PYSPARK_GATEWAY_PORT" in os.environ:
+        return True
+    if _SESSIONS:  # the running context, if any, is one this module started
+        return False
+    context = sys.modules.get("pyspark.core.context")  # not imported: nothing runs
+    spark_context = getattr(context, "SparkContext", None)
+    return getattr(spark_context, "_active_spark_context", None) is not None
+
+
 def session(master: str) -> SparkSession:
-    """The process's Spark session for ``master`` (started on first use)."""
-    if master in _SESSIONS:
-        return _SESSIONS[master]
+    """The process's Spark session for ``master`` (started on first use).
+
+    Under a launcher (:func:`launched`) ``master`` is not used: the session
+    runs where spark-submit's ``--master`` put it.
+    """
+    key = LAUNCHED if launched() else master
+    if key in _SESSIONS:
+        return _SESSIONS[key]
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise ConfigError(
             "engine 'spark' needs pyspark: pip install -e '.[spark]' (and Java 17 or newer)"
         ) from None
-    if master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        # Python workers (the IPv6 text function, distributed ingest) run this
-        # interpreter, which has teiten; on a cluster, executors need it installed.
-        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    spark = (
-        SparkSession.builder.master(master)
-        .appName("teiten")
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-        .config("spark.sql.parquet.mergeSchema", "true")
-        # Spark's vectorized Parquet reader cannot decode BYTE_STREAM_SPLIT pages of
-        # unsigned INT32 columns (the store's addresses, ports, sequence numbers);
-        # the row-wise reader can.
-        .config("spark.sql.parquet.enableVectorizedReader", "false")
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .getOrCreate()
-    )
-    _SESSIONS[master] = spark
+    builder = SparkSession.builder.appName("teiten")
+    if key != LAUNCHED:
+        if master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+            # Python workers (the IPv6 text function, distributed ingest) run this
+            # interpreter, which has teiten; on a cluster, executors need it installed.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        builder = builder.master(master)
+        for name, value in QUIET:
+            builder = builder.config(name, value)
+    for name, value in NEEDED:
+        builder = builder.config(name, value)
+    spark = builder.getOrCreate()
+    _SESSIONS[key] = spark
     return spark
 
 
@@ -114,6 +162,8 @@ class SparkEngine:
 
     def __init__(self, lake: Lake, scope: Scope) -> None:
         self.lake = lake
+        self.url = scope.option("spark_data_url", "")
+        """Where the listed files are read from (empty: the data folder itself)."""
         from pyspark.sql.types import StringType
 
         # A session of its own: its views and functions are not seen by other engines.
@@ -126,14 +176,20 @@ class SparkEngine:
             self.close()
             raise StoreError(f"cannot read the store at {lake.root}: {_first_line(e)}") from None
 
+    def _location(self, relative: str) -> str:
+        """Where Spark reads a path relative to the data folder."""
+        if self.url:
+            return f"{self.url}/{relative}"
+        return str(self.lake.root / relative)
+
     def _frame(self, table: str, schema: pa.Schema) -> DataFrame:
-        files = [str(p) for p in self.lake.files(table)]
+        files = [self._location(p) for p in self.lake.catalog.files(table)]
         if files:
             if table.endswith("_quarantine"):
-                base = self.lake.root / "quarantine" / table.removesuffix("_quarantine")
+                base = self._location("quarantine/" + table.removesuffix("_quarantine"))
             else:
-                base = self.lake.root / table
-            frame = self.spark.read.option("basePath", str(base)).parquet(*files)
+                base = self._location(table)
+            frame = self.spark.read.option("basePath", base).parquet(*files)
             # The scan's own file column, not input_file_name(): that one reads a
             # per-thread holder which rows passing through a Python function outrun.
             return frame.selectExpr("*", "_metadata.file_path AS filename")
