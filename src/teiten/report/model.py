@@ -24,15 +24,10 @@ from typing import Any
 from teiten.advisories import Advisory, load_advisories
 from teiten.analysis.alerts import Alert
 from teiten.analysis.payloads import sensor_addresses
-from teiten.analysis.window import Window, resolve_window
-from teiten.app.backcheck import load_probes
-from teiten.app.detect import find_alerts_in, stored_alerts_for
-from teiten.app.engine import open_engine
+from teiten.analysis.window import Window
 from teiten.backcheck.model import Probe
 from teiten.classify.signatures import load_signatures
-from teiten.config import Settings
 from teiten.engine import Engine
-from teiten.errors import StoreError, TeitenError
 from teiten.report.facts import (
     BASELINE_DAYS,
     HEADLINE_RULE,
@@ -137,11 +132,6 @@ class Report:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1, sort_keys=True)
-
-
-def report_tz(settings: Settings) -> str:
-    """The report's one time zone, the same for every language: the ``tz`` setting."""
-    return str(settings.tz)
 
 
 def _groups(alerts: list[Alert]) -> list[tuple[str, list[Alert]]]:
@@ -402,13 +392,6 @@ def _references(sections: list[Section]) -> list[dict[str, Any]]:
     return [{"url": u, "title": t} for u, t in seen.items()]
 
 
-def _stored_probes(settings: Settings) -> list[Probe]:
-    try:
-        return load_probes(settings)
-    except StoreError:  # no data directory: no back-check either
-        return []
-
-
 def _baseline_window(window: Window, alerts: list[Alert]) -> Window:
     """The window, reaching back far enough for the baseline of every rise's onset."""
     if not alerts:
@@ -422,71 +405,50 @@ def _baseline_window(window: Window, alerts: list[Alert]) -> Window:
     return Window.from_dates(need, last, window.tz.key)
 
 
-def window_alerts(settings: Settings, window: Window) -> tuple[list[Alert], str]:
-    """The alerts of the window: those ``teiten detect`` stored, else detected in memory.
-
-    Returns the alerts and where they came from (``stored`` or ``memory``).
-    Nothing is written and nothing is sent either way.
-    """
-    days = window.buckets()
-    first, last = window.label(days[0]), window.label(days[-1])
-    stored = stored_alerts_for(settings, first, last, window.tz.key)
-    if stored is not None:
-        return stored, "stored"
-    return find_alerts_in(settings, first=first, last=last).found, "memory"
-
-
-def build_report(
-    settings: Settings,
+def assemble_report(
+    engine: Engine,
+    window: Window,
+    alerts: list[Alert],
     *,
-    first: str | None = None,
-    last: str | None = None,
-    tz: str | None = None,
+    home_country: str,
+    probes: list[Probe],
+    sensor_networks: tuple[str, ...] = (),
     internal: bool = False,
     mask_hosts: bool = True,
-    probes: list[Probe] | None = None,
-    alerts: list[Alert] | None = None,
+    alerts_from: str = "given",
 ) -> Report:
-    """Gather the report of the window from the store; writes nothing, sends nothing.
+    """The report of the window's alerts, read from the store; writes nothing, sends nothing.
 
-    ``alerts``: use these instead of the stored ones (or in-memory detection);
-    ``internal`` keeps sensor addresses; ``mask_hosts`` masks attacker download
-    hosts; ``probes``: back-check rows to use instead of the stored ones.
+    ``internal`` keeps sensor addresses (else ``sensor_networks`` and every
+    address that received traffic are masked); ``mask_hosts`` masks attacker
+    download hosts; ``probes`` are the back-check rows; ``alerts_from`` says
+    where the alerts came from (``stored``, ``memory``, ``given``).
     """
-    zone = tz or report_tz(settings)
-    settings = settings.replace(tz=zone)
-    with open_engine(settings) as engine:
-        window = resolve_window(engine, first, last, zone)
-    if window is None:
-        raise TeitenError("the store holds no packets: ingest captures before a report")
-    source = "given"
-    if alerts is None:
-        alerts, source = window_alerts(settings, window)
-    checked = _stored_probes(settings) if probes is None else probes
-    with open_engine(settings) as engine:
-        partial = partial_days(engine, window)
-        ports = sorted({a.port for a in alerts}, key=_num)
-        home = str(settings.home_country)
-        series = daily_series(engine, window, ports, home) if ports else SeriesSet([], {})
-        # a stored rise may start before the window: its baseline is read from before it
-        wide = _baseline_window(window, alerts)
-        wide_series = series if wide == window else daily_series(engine, wide, ports, home)
-        wide_partial = partial if wide == window else partial_days(engine, wide)
-        facts = {id(a): rise_fact(engine, a, wide_series, wide, wide_partial, home) for a in alerts}
-        hosts = _hosts(engine) if mask_hosts else set()
-        nets = () if internal else settings.sensor_networks
-        seen = set() if internal else sensor_addresses(engine)
-        ctx = _Context(
-            engine, window, str(settings.home_country), Secrecy(nets, seen, hosts),
-            load_advisories(), checked, partial, zone,
-        )  # fmt: skip
-        sections: list[Section] = []
-        others: list[RiseFact] = []
-        for sid, members in _groups(alerts):
-            if any(facts[id(a)].headline for a in members):
-                sections.append(_section(ctx, sid, members, facts, series))
-            else:
-                others += [facts[id(a)] for a in members]
+    zone = window.tz.key
+    partial = partial_days(engine, window)
+    ports = sorted({a.port for a in alerts}, key=_num)
+    series = daily_series(engine, window, ports, home_country) if ports else SeriesSet([], {})
+    # a stored rise may start before the window: its baseline is read from before it
+    wide = _baseline_window(window, alerts)
+    wide_series = series if wide == window else daily_series(engine, wide, ports, home_country)
+    wide_partial = partial if wide == window else partial_days(engine, wide)
+    facts = {
+        id(a): rise_fact(engine, a, wide_series, wide, wide_partial, home_country) for a in alerts
+    }
+    hosts = _hosts(engine) if mask_hosts else set()
+    nets = () if internal else sensor_networks
+    seen = set() if internal else sensor_addresses(engine)
+    ctx = _Context(
+        engine, window, home_country, Secrecy(nets, seen, hosts),
+        load_advisories(), probes, partial, zone,
+    )  # fmt: skip
+    sections: list[Section] = []
+    others: list[RiseFact] = []
+    for sid, members in _groups(alerts):
+        if any(facts[id(a)].headline for a in members):
+            sections.append(_section(ctx, sid, members, facts, series))
+        else:
+            others += [facts[id(a)] for a in members]
     _number(sections)
     days = window.buckets()
     last_day = window.label(days[-1])
@@ -495,15 +457,15 @@ def build_report(
         first=window.label(days[0]),
         last=last_day,
         tz=zone,
-        home_country=str(settings.home_country),
+        home_country=home_country,
         internal=internal,
         sections=sections,
         others=sorted(others, key=lambda r: (r.onset, _num(r.port))),
         references=_references(sections),
         partial=partial,
-        alerts_from=source,
+        alerts_from=alerts_from,
         masked_hosts=mask_hosts,
     )
 
 
-__all__ = ["MASK", "Chart", "Report", "Section", "Statement", "build_report", "report_tz"]
+__all__ = ["MASK", "Chart", "Report", "Section", "Statement", "assemble_report"]
