@@ -25,7 +25,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,6 @@ from teiten.capture.source import RecordChunk, Source
 from teiten.classify.evidence import EVIDENCE
 from teiten.classify.session import CLASSIFIED, SessionClassifier
 from teiten.classify.signatures import SignatureSet
-from teiten.config import Settings
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
 from teiten.enrich.asn import AsnEnricher
@@ -59,6 +58,42 @@ LOGINS_SCHEMA = table_schema(LOGINS)
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """The values ingest needs, as plain data (the library does not read settings).
+
+    The application layer builds them from the settings (:meth:`of`); the
+    meaning and default of each is the setting of the same name (``teiten settings``).
+    """
+
+    data_dir: Path
+    sensor: str
+    sensor_networks: tuple[str, ...]
+    session_bytes: int
+    chunk_mb: int
+    max_days_per_input: int
+    row_group_rows: int
+    max_expansion: int
+    threads: int
+    lock_wait: float
+    country_source: str
+    asn_source: str
+
+    @classmethod
+    def of(cls, values: Any) -> IngestOptions:
+        """The options from any object with these attributes (``Settings``, or options)."""
+        if isinstance(values, cls):
+            return values
+        got = {f.name: getattr(values, f.name) for f in fields(cls)}
+        return cls(
+            Path(got["data_dir"]), str(got["sensor"]),
+            tuple(str(n) for n in got["sensor_networks"]),
+            int(got["session_bytes"]), int(got["chunk_mb"]), int(got["max_days_per_input"]),
+            int(got["row_group_rows"]), int(got["max_expansion"]), int(got["threads"]),
+            float(got["lock_wait"]), str(got["country_source"]), str(got["asn_source"]),
+        )  # fmt: skip
 
 
 @dataclass
@@ -346,7 +381,7 @@ class _Stages:
 
     def __init__(
         self,
-        settings: Settings,
+        settings: IngestOptions,
         input_id: int,
         enricher: CountryEnricher,
         asn: AsnEnricher | None = None,
@@ -465,7 +500,7 @@ def _read_log(path: Path, events: bool) -> CowrieResult | EventsResult:
 def ingest_file(
     lake: Lake,
     path: Path,
-    settings: Settings,
+    settings: IngestOptions,
     enricher: CountryEnricher,
     progress: Progress | None = None,
     asn: AsnEnricher | None = None,
@@ -610,7 +645,7 @@ def _store_error(e: OSError | sqlite3.Error, root: Path) -> str:
 
 
 def ingest(
-    paths: Sequence[str | Path], settings: Settings, progress: Progress | None = None
+    paths: Sequence[str | Path], settings: IngestOptions | Any, progress: Progress | None = None
 ) -> IngestResult:
     """Ingest capture files, directories or globs into the data directory.
 
@@ -618,11 +653,14 @@ def ingest(
     a file whose content is already in the store is skipped. A full disk or a
     damaged enrichment source stops the run (:attr:`IngestResult.error`),
     keeping what was committed. The enrichment sources are opened (and mmdb
-    files checked) before any input is read.
+    files checked) before any input is read. ``settings`` is an
+    :class:`IngestOptions` or any object with its attributes (the application
+    layer passes its ``Settings``); nothing here reads settings itself.
 
     >>> result = ingest(["captures/"], load_settings())   # doctest: +SKIP
     >>> result.packets
     """
+    settings = IngestOptions.of(settings)
     start = time.perf_counter()
     out = IngestResult()
     files = _expand(paths, out.warnings)
