@@ -8,7 +8,6 @@ from teiten.analysis import payloads
 from teiten.analysis.payloads import Page, zoned
 from teiten.app.engine import open_engine
 from teiten.config import Settings
-from teiten.export.stix import MALICIOUS_KINDS, stix_bundle
 from teiten.secrecy import Secrecy
 from teiten.sql import sessions
 
@@ -62,6 +61,8 @@ def stix_export(settings: Settings, *, limit: int = 1000) -> str:
     delivery are exported, the ``limit`` most frequent of them; sensor addresses
     never appear (see ``export.stix``).
     """
+    from teiten.export.stix import MALICIOUS_KINDS, stix_bundle  # stix2 loads slowly
+
     with open_engine(settings) as engine:
         addresses = payloads.sensor_addresses(engine)
         cited = engine.query(
