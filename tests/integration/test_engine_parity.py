@@ -33,7 +33,7 @@ from teiten.sql.dialect import Dialect
 from teiten.sql.statement import STATEMENTS
 from teiten.store.lake import Lake
 
-pytest.importorskip("pyspark")
+
 pytestmark = pytest.mark.spark
 
 DATA = Path(__file__).parent.parent / "data"
