@@ -33,7 +33,6 @@ from teiten.sql.dialect import Dialect
 from teiten.sql.statement import STATEMENTS
 from teiten.store.lake import Lake
 
-
 pytestmark = pytest.mark.spark
 
 DATA = Path(__file__).parent.parent / "data"
