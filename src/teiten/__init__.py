@@ -22,7 +22,7 @@ _EXPORTS = {
     "Settings": "teiten.config",
     "StoreError": "teiten.errors",
     "TeitenError": "teiten.errors",
-    "ingest": "teiten.pipeline",
+    "ingest": "teiten.app.ingest",
     "load_settings": "teiten.config",
     "port_ranking": "teiten.app.traffic",
     "port_trend": "teiten.app.traffic",

@@ -13,11 +13,20 @@ Each input file becomes one catalog entry; its packets become visible only
 when all of them are written. With ``threads >= 2`` decoding (numba, GIL
 released) overlaps with Parquet writing (Arrow, GIL released) in a second
 thread.
+
+One input goes :func:`admit` (a capture? a duplicate?) → :func:`register`
+(catalog row, transaction) → :func:`stage` (read and write its files into its
+staging folder; no catalog) → :func:`commit` (files listed with the ``done``
+row at once). :func:`ingest_file` does the four in a row; a distributed ingest
+runs :func:`stage_detached` on Spark executors and the rest on the driver. The
+run itself (settings, lock, enrichers, engine) is the use case
+:func:`teiten.app.ingest.ingest`.
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import queue
 import sqlite3
@@ -25,7 +34,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +60,7 @@ from teiten.flows.reassembly import Reassembler
 from teiten.schema import DECODE_ERRORS, LOGINS, SESSIONS
 from teiten.session import Session
 from teiten.store.arrow import table_schema
-from teiten.store.lake import DayBudget, Lake, PacketWriter, TableWriter
+from teiten.store.lake import DayBudget, Lake, PacketWriter, Staged, TableWriter
 
 SESSIONS_SCHEMA = table_schema(SESSIONS)
 LOGINS_SCHEMA = table_schema(LOGINS)
@@ -497,19 +506,52 @@ def _read_log(path: Path, events: bool) -> CowrieResult | EventsResult:
     return read_events(path) if events else read_cowrie(path)
 
 
-def ingest_file(
-    lake: Lake,
-    path: Path,
-    settings: IngestOptions,
-    enricher: CountryEnricher,
-    progress: Progress | None = None,
-    asn: AsnEnricher | None = None,
-) -> InputResult:
-    """Ingest one capture file, Cowrie JSON log or sensor event file into a locked lake."""
-    start = time.perf_counter()
-    events = sniff_events(path)
-    log = events or sniff_cowrie(path)
-    source = None if log else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
+@dataclass(frozen=True)
+class InputPlan:
+    """An input admitted for ingest: registered in the catalog, its files still to write.
+
+    Plain, picklable data: the driver of a distributed ingest sends it to the
+    executor that writes the input's files (:func:`stage_detached`).
+    """
+
+    path: str
+    input_id: int
+    size: int
+    quick: str
+    sha256: str = ""
+    """The content hash when already known (its quick key matched); '' = hash while reading."""
+
+
+@dataclass
+class StagedInput:
+    """What writing one input left in its staging folder: the small manifest a task returns.
+
+    ``files`` are the staged files per catalog table; ``error`` (with
+    ``error_kind``: ``format``, ``enrichment``, ``store``, ``input`` or
+    ``internal``) says why nothing was staged.
+    """
+
+    result: InputResult
+    files: list[Staged] = field(default_factory=list)
+    sha256: str = ""
+    enrichment: str = ""
+    stop: str = ""
+    """Why a limit stopped the input ('' when it was read to the end)."""
+    error: str = ""
+    error_kind: str = ""
+    errno: int | None = None
+
+
+def admit(lake: Lake, path: Path, settings: IngestOptions) -> InputPlan | InputResult:
+    """Decide whether ``path`` is to be ingested; no catalog row is written.
+
+    Returns the plan (``input_id`` 0 until :func:`register`), or the result of
+    a duplicate (content already committed). Raises
+    :class:`~teiten.errors.FormatError` for a file that is not a capture or a
+    log, :class:`~teiten.errors.InputError` for one that cannot be read.
+    """
+    if not (sniff_events(path) or sniff_cowrie(path)):
+        open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)  # raises if not a capture
     try:
         size = path.stat().st_size
         quick = quick_key(path, size)
@@ -526,13 +568,42 @@ def ingest_file(
             done.id,
             message=f"already ingested as input {done.id} ({done.path})",
         )
+    return InputPlan(str(path), 0, size, quick, digest)
+
+
+def register(lake: Lake, plan: InputPlan, settings: IngestOptions) -> InputPlan:
+    """Register an admitted input in the catalog (``ingesting``) and open its transaction."""
+    tx = lake.begin(plan.path, plan.size, plan.sha256, str(settings.sensor), plan.quick)
+    return replace(plan, input_id=int(tx.input_id or 0))
+
+
+def stage(
+    lake: Lake,
+    plan: InputPlan,
+    settings: IngestOptions,
+    enricher: CountryEnricher,
+    progress: Progress | None = None,
+    asn: AsnEnricher | None = None,
+) -> StagedInput:
+    """Read, decode and write one registered input into its staging folder.
+
+    Touches the lake only through the input's transaction (its staging
+    folder), never the catalog, so it runs as well on a Spark executor
+    (:func:`stage_detached`) as in the process holding the lock. On an
+    exception the staged files are removed and the exception passes on.
+    """
+    start = time.perf_counter()
+    path = Path(plan.path)
+    events = sniff_events(path)
+    log = events or sniff_cowrie(path)
+    source = None if log else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     hasher = None
-    if not digest:
+    if not plan.sha256:
         hasher = _Hasher(path)
         hasher.start()
-    tx = lake.begin(str(path), size, digest, str(settings.sensor), quick)
-    input_id = int(tx.input_id or 0)
-    result = InputResult(str(path), "ingested", input_id)
+    input_id = plan.input_id
+    tx = lake.transaction(input_id)
+    result = InputResult(plan.path, "ingested", input_id)
     writer: PacketWriter | None = None
     try:
         stages = _Stages(settings, input_id, enricher, asn)
@@ -572,7 +643,7 @@ def ingest_file(
                 if table is not None and table.num_rows:
                     side[name].write(table)
             if progress and source is not None:
-                progress(str(path), source.stats.bytes, size)
+                progress(plan.path, source.stats.bytes, plan.size)
         writer.close()  # the writers add their files to the input's transaction
         for w in side.values():
             w.close()
@@ -594,25 +665,142 @@ def ingest_file(
                 f"{unsupported:,} of {result.records:,} packets are of a link type teiten does"
                 " not decode (stored as unsupported_link; see docs/decoding.md)"
             )
-        tx.commit(  # every table's files listed with the input's done row, at once
+        sha = hasher.result() if hasher is not None else plan.sha256
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        tx.discard()
+        raise
+    result.seconds = time.perf_counter() - start
+    return StagedInput(
+        result,
+        list(tx.staged),
+        sha,
+        enrichment_text(enricher, asn if source is not None else None),
+        reason,
+    )
+
+
+def commit(lake: Lake, staged: StagedInput) -> InputResult:
+    """List a staged input's files with its ``done`` row, in one catalog transaction.
+
+    The files may have been written by another process (a Spark executor):
+    the manifest's files join the input's transaction before it commits. On
+    an exception the input is marked failed and its staged files removed.
+    """
+    result = staged.result
+    assert result.input_id is not None
+    tx = lake.transaction(result.input_id)
+    try:
+        known = set(tx.staged)
+        for f in staged.files:
+            if f not in known:
+                tx.add(f.table, f.path, f.rows)
+        tx.commit(
             records=result.records,
             packets=result.packets,
             malformed=result.malformed,
             skipped=result.skipped,
-            enrichment=enrichment_text(enricher, asn if source is not None else None),
-            sha256=hasher.result() if hasher is not None else digest,
-            message=f"stopped: {reason}" if reason else "",
+            enrichment=staged.enrichment,
+            sha256=staged.sha256,
+            message=f"stopped: {staged.stop}" if staged.stop else "",
         )
     except BaseException as e:
-        if writer is not None:
-            writer.abort()
-        tx.fail(e)  # staged files removed, the input marked failed (as far as the disk allows)
+        tx.fail(e)
         raise
-    result.seconds = time.perf_counter() - start
     return result
 
 
-def _expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
+def ingest_file(
+    lake: Lake,
+    path: Path,
+    settings: IngestOptions,
+    enricher: CountryEnricher,
+    progress: Progress | None = None,
+    asn: AsnEnricher | None = None,
+) -> InputResult:
+    """Ingest one capture file, Cowrie JSON log or sensor event file into a locked lake.
+
+    :func:`admit`, :func:`register`, :func:`stage` and :func:`commit` in a row;
+    any exception after the input is registered marks it failed (staged files removed).
+    """
+    plan = admit(lake, path, settings)
+    if isinstance(plan, InputResult):
+        return plan
+    plan = register(lake, plan, settings)
+    try:
+        staged = stage(lake, plan, settings, enricher, progress, asn)
+    except BaseException as e:
+        lake.transaction(plan.input_id).fail(e)
+        raise
+    return commit(lake, staged)
+
+
+class _StagingLake(Lake):
+    """The lake as a Spark executor sees it: its root, to write an input's staging folder.
+
+    No catalog is opened (only the driver lists files); any use of one fails.
+    """
+
+    def __init__(self, root: Path) -> None:  # deliberately not Lake.__init__: no catalog
+        self.root = Path(root)
+        self._lock = None
+        self._transactions = {}
+
+    def close(self) -> None:
+        self._transactions.clear()
+
+
+@functools.lru_cache(maxsize=4)
+def _enrichers(country: str, asn: str) -> tuple[CountryEnricher, AsnEnricher | None]:
+    """The enrichers of an executor's Python worker (opened once, kept for its next tasks)."""
+    source = open_asn_source(asn)
+    return CountryEnricher(open_country_source(country)), (
+        AsnEnricher(source) if source is not None else None
+    )
+
+
+ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
+    (FormatError, "format"),
+    (EnrichmentError, "enrichment"),
+    (TeitenError, "input"),
+    (OSError, "store"),
+)
+"""How an executor names an error for the driver (first match; anything else ``internal``)."""
+
+
+def error_kind(e: BaseException) -> str:
+    """The name :func:`stage_detached` reports an error under."""
+    return next((kind for t, kind in ERROR_KINDS if isinstance(e, t)), "internal")
+
+
+def stage_detached(root: str, settings: IngestOptions, plan: InputPlan) -> StagedInput:
+    """:func:`stage` as a Spark task: the lake's root is a path the executor shares with the
+    driver; the enrichers come from the options' sources; the catalog is never opened.
+
+    Never raises (a raised task would fail every input of the job): an error
+    is returned in the manifest, its staged files removed.
+    """
+    lake = _StagingLake(Path(root))
+    try:
+        enricher, asn = _enrichers(str(settings.country_source), str(settings.asn_source))
+        return stage(lake, plan, settings, enricher, None, asn)
+    except Exception as e:  # reported by the driver as that input's failure
+        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        kind = error_kind(e)
+        if kind == "internal":
+            text = f"{type(e).__name__}: {text}" if text else type(e).__name__
+        return StagedInput(
+            InputResult(plan.path, "failed", plan.input_id, message=text),
+            error=text,
+            error_kind=kind,
+            errno=e.errno if isinstance(e, OSError) else None,
+        )
+    finally:
+        lake.close()
+
+
+def expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
     """The files the arguments name; an empty folder or a pattern matching nothing is a
     warning, a missing path an error."""
     files: dict[Path, None] = {}
@@ -632,66 +820,18 @@ def _expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
     return list(files)
 
 
-def _store_error(e: OSError | sqlite3.Error, root: Path) -> str:
+def store_error(e: OSError | sqlite3.Error, root: Path) -> str:
     """One line for a failure to write the data folder (the run stops there)."""
     text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    return store_message(text, e.errno if isinstance(e, OSError) else None, root)
+
+
+def store_message(text: str, code: int | None, root: Path) -> str:
+    """:func:`store_error` of an error's first line and errno (as an executor reports it)."""
     full = "No space left" in text or "disk is full" in text
-    if full or (isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT)):
+    if full or code in (errno.ENOSPC, errno.EDQUOT):
         return (
             f"disk full while writing {root}; the run stopped, inputs committed before"
             " stay in the store (free space and run it again)"
         )
     return f"cannot write to {root}: {text}; the run stopped (inputs committed before are kept)"
-
-
-def ingest(
-    paths: Sequence[str | Path], settings: IngestOptions | Any, progress: Progress | None = None
-) -> IngestResult:
-    """Ingest capture files, directories or globs into the data directory.
-
-    A file that cannot be read is reported as failed and the others go on;
-    a file whose content is already in the store is skipped. A full disk or a
-    damaged enrichment source stops the run (:attr:`IngestResult.error`),
-    keeping what was committed. The enrichment sources are opened (and mmdb
-    files checked) before any input is read. ``settings`` is an
-    :class:`IngestOptions` or any object with its attributes (the application
-    layer passes its ``Settings``); nothing here reads settings itself.
-
-    >>> result = ingest(["captures/"], load_settings())   # doctest: +SKIP
-    >>> result.packets
-    """
-    settings = IngestOptions.of(settings)
-    start = time.perf_counter()
-    out = IngestResult()
-    files = _expand(paths, out.warnings)
-    named = {Path(p) for p in paths}
-    if not settings.sensor_networks:
-        out.warnings.append(
-            "no sensor networks given (--sensor-net or setting sensor_networks):"
-            " the sensor's own replies will count as inbound"
-        )
-    enricher = CountryEnricher(open_country_source(str(settings.country_source)))
-    asn_source = open_asn_source(str(settings.asn_source))
-    asn = AsnEnricher(asn_source) if asn_source is not None else None
-    with Lake(settings.data_dir, create=True) as lake:
-        lake.lock(wait=float(settings.lock_wait))
-        for path in files:
-            try:
-                r = ingest_file(lake, path, settings, enricher, progress, asn)
-            except FormatError as e:
-                status = "failed" if path in named else "not_capture"
-                r = InputResult(str(path), status, message=str(e))
-            except EnrichmentError as e:
-                out.inputs.append(InputResult(str(path), "failed", message=str(e)))
-                out.error = str(e)
-                break
-            except TeitenError as e:
-                r = InputResult(str(path), "failed", message=str(e))
-            except (OSError, sqlite3.Error) as e:
-                out.error = _store_error(e, lake.root)
-                out.inputs.append(InputResult(str(path), "failed", message=out.error))
-                break
-            out.inputs.append(r)
-    out.seconds = time.perf_counter() - start
-    out.enrichment = enrichment_text(enricher, asn)
-    return out

@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 import pytest
 
 from teiten.app.detect import list_alerts, run_detection
+from teiten.app.ingest import ingest
 from teiten.config import Settings
-from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
 
 

@@ -21,12 +21,12 @@ from click.testing import CliRunner
 
 from teiten.analysis.window import Window
 from teiten.app.engine import scope
+from teiten.app.ingest import ingest
 from teiten.cli.main import cli
 from teiten.config import Settings
 from teiten.engine import Engine, connect
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
-from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
 from teiten.sql import sessions, traffic
 from teiten.sql.dialect import Dialect

@@ -12,13 +12,13 @@ import pytest
 
 from teiten import pipeline
 from teiten.app.engine import open_engine, run_query
+from teiten.app.ingest import ingest
 from teiten.capture import open_source
 from teiten.config import Settings
 from teiten.decode.decoder import decode
 from teiten.enrich.country import COUNTRIES, CountryEnricher, IptoccSource
 from teiten.enrich.network import NetworkSet
 from teiten.fingerprint import registry
-from teiten.pipeline import ingest
 from teiten.schema import DECODED
 from teiten.simulate import SimulationResult
 from teiten.store.lake import Lake

@@ -20,9 +20,9 @@ from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.series_matrix import daily_matrix
 from teiten.analysis.window import resolve_window
 from teiten.app.engine import open_engine, run_query
+from teiten.app.ingest import ingest
 from teiten.app.traffic import port_ranking
 from teiten.config import Settings
-from teiten.pipeline import ingest
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "pcap"
 MIRAI = CORPUS / "suricata-verify" / "mac-eve-packet" / "test.pcap"

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from teiten.app.ingest import ingest
 from teiten.config import Settings
-from teiten.pipeline import ingest
 from teiten.store.lake import Lake
 
 DATA = Path(__file__).resolve().parents[1] / "data"

@@ -23,10 +23,10 @@ from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import resolve_window
 from teiten.app.detect import run_detection
 from teiten.app.engine import open_engine
+from teiten.app.ingest import ingest
 from teiten.app.report import build_report, report_tz, write_report
 from teiten.backcheck.model import Match, Probe
 from teiten.config import Settings, load_settings
-from teiten.pipeline import ingest
 from teiten.report.facts import BackcheckFact, section_sources
 from teiten.report.model import Report, Section
 from teiten.report.render import render

@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from teiten.app.ingest import ingest
 from teiten.app.report import build_report
 from teiten.config import Settings, load_settings
-from teiten.pipeline import ingest
 from teiten.report.facts import RiseFact
 from teiten.report.model import Report
 from teiten.report.render import render

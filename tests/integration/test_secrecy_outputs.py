@@ -22,12 +22,12 @@ from scapy.utils import wrpcap
 
 from teiten.app import report as publish
 from teiten.app.engine import run_query
+from teiten.app.ingest import ingest
 from teiten.app.payloads import stix_export
 from teiten.app.report import write_report
 from teiten.cli.main import cli
 from teiten.config import Settings, load_settings
 from teiten.errors import TeitenError
-from teiten.pipeline import ingest
 from teiten.report.model import Report
 from teiten.secrecy import Secrecy
 from teiten.simulate import SimulationResult

@@ -13,8 +13,8 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from teiten.app.engine import run_query
+from teiten.app.ingest import ingest
 from teiten.config import Settings
-from teiten.pipeline import ingest
 from teiten.report.model import injected_arguments
 from teiten.schema import SESSIONS
 from teiten.secrecy import Secrecy

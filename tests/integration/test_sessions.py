@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from teiten.app.engine import run_query
+from teiten.app.ingest import ingest
 from teiten.config import Settings
-from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
 
 

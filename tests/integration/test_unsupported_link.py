@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from teiten.app.ingest import ingest
 from teiten.cli.ingest import summary
 from teiten.config import Settings
-from teiten.pipeline import ingest
 
 
 def pcap(linktype: int, count: int) -> bytes:

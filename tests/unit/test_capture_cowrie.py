@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teiten.app.engine import run_query
+from teiten.app.ingest import ingest
 from teiten.capture import cowrie
 from teiten.capture.compressed import compression_of
 from teiten.capture.cowrie import looks_like_cowrie, read_cowrie, sniff_cowrie, timestamp_ns
@@ -23,7 +24,7 @@ from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_country_source
 from teiten.errors import ConfigError, InputError
-from teiten.pipeline import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage, ingest, session_tables
+from teiten.pipeline import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage, session_tables
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "cowrie" / "cowrie.json"

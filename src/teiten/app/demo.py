@@ -21,11 +21,12 @@ from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import Window, data_span
 from teiten.app.detect import run_detection
 from teiten.app.engine import open_engine
+from teiten.app.ingest import ingest
 from teiten.app.payloads import list_indicators, list_payloads, show_payload
 from teiten.app.report import write_report
 from teiten.config import Settings
 from teiten.errors import ConfigError
-from teiten.pipeline import IngestResult, ingest
+from teiten.pipeline import IngestResult
 from teiten.report.charts import partial_days, trend_chart
 from teiten.report.model import injected_arguments
 from teiten.secrecy import Secrecy, download_hosts

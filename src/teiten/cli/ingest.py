@@ -16,9 +16,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from teiten.app.ingest import ingest
 from teiten.cli.common import data_option, settings_from
+from teiten.engine import ENGINES
 from teiten.escape import terminal
-from teiten.pipeline import IngestResult, ingest
+from teiten.pipeline import IngestResult
 
 
 def summary(result: IngestResult) -> list[str]:
@@ -93,6 +95,14 @@ def _wait_seconds(ctx: click.Context, param: click.Parameter, value: str | None)
     help="1: one thread; 2 or more: decode and write overlap.",
 )
 @click.option(
+    "--engine",
+    default=None,
+    type=click.Choice(list(ENGINES)),
+    help="spark: spread the files over Spark executors (setting spark_master; the data "
+    "folder on a filesystem they share); otherwise one after the other here "
+    "(default: setting engine, duckdb).",
+)
+@click.option(
     "--wait",
     "lock_wait",
     is_flag=False,
@@ -111,6 +121,7 @@ def ingest_command(
     sensor: str | None,
     sensor_net: tuple[str, ...],
     threads: int | None,
+    engine: str | None,
     lock_wait: float | None,
 ) -> None:
     """Ingest capture files, directories (recursive) or globs.
@@ -121,6 +132,9 @@ def ingest_command(
     or the run stopped (disk full, damaged enrichment file); warnings (an
     empty folder or capture, no --sensor-net) leave it 0.
 
+    With --engine spark the files are decoded on Spark executors and committed
+    here, input by input, with the same summary (docs/cluster.md).
+
     \b
     Example:  teiten ingest /srv/darknet/2017-11/ --sensor tokyo-1 --sensor-net 203.0.113.0/24
     """
@@ -130,6 +144,7 @@ def ingest_command(
         sensor=sensor,
         sensor_networks=list(sensor_net),
         threads=threads,
+        engine=engine,
         lock_wait=lock_wait,
     )
     if sys.stderr.isatty():

@@ -36,9 +36,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from teiten.app.detect import run_detection
+from teiten.app.ingest import ingest
 from teiten.config import Settings
 from teiten.errors import ConfigError, TeitenError
-from teiten.pipeline import ingest
 from teiten.sensor.blackhole import Blackhole
 from teiten.sensor.config import SensorConfig
 from teiten.sensor.events import Event, EventWriter
@@ -217,7 +217,7 @@ class Sensor:
         if not files:
             return
         try:
-            result = await asyncio.to_thread(ingest, files, self.settings)
+            result = await asyncio.to_thread(ingest, files, self.settings, spark=False)
         except TeitenError as e:  # the store is busy or unwritable: the files wait
             self.log(f"ingest failed, will retry: {e}")
             return
@@ -305,7 +305,7 @@ class Sensor:
             closed = writer.rotate()
             settings = self.settings.replace(data=str(folder / "data"), webhook_url="")
             try:
-                ingest([closed] if closed else [], settings)
+                ingest([closed] if closed else [], settings, spark=False)
                 run_detection(settings)
             except Exception as e:  # a warm-up failure is reported; the real rounds decide
                 self.log(f"warm-up before dropping privileges: {type(e).__name__}: {e}")
