@@ -28,11 +28,12 @@ import pyarrow as pa
 
 from teiten.engine import Scope, canonical
 from teiten.errors import ConfigError, QueryError, StoreError
-from teiten.schema import LOGINS, PROBES, SESSIONS
+from teiten.schema import LOGINS, PROBES, ROLLUPS, SESSIONS
 from teiten.sql.dialect import SPARK
 from teiten.sql.views import Stored, views
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
+from teiten.store.rollup import schema as rollup_schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -68,7 +69,8 @@ QUIET: tuple[tuple[str, str], ...] = (
     ("spark.ui.showConsoleProgress", "false"),
     ("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG4J}"),
 )
-"""Settings of the embedded use only: a command prints its answer, not Spark's UI or logs."""
+"""Settings of the embedded use only (with the application name): a command prints its
+answer, not Spark's UI or logs."""
 
 LAUNCHED = "(launcher)"
 """Key of the session whose master the launcher chose."""
@@ -105,8 +107,9 @@ def session(master: str) -> SparkSession:
         raise ConfigError(
             "engine 'spark' needs pyspark: pip install -e '.[spark]' (and Java 17 or newer)"
         ) from None
-    builder = SparkSession.builder.appName("teiten")
+    builder = SparkSession.builder
     if key != LAUNCHED:
+        builder = builder.appName("teiten")
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             # Python workers (the IPv6 text function, distributed ingest) run this
@@ -213,7 +216,9 @@ class SparkEngine:
         for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
             self._stored(table, table_schema(columns))
         quarantine = self._stored("packets_quarantine", arrow_schema())
-        stored = Stored(packets, quarantine, [c.name for c in PROBES])
+        for table, columns in ROLLUPS.items():  # the rollups (teiten.store.rollup)
+            self._stored(table, rollup_schema(columns))
+        stored = Stored(packets, quarantine, [c.name for c in PROBES], self.lake.unrolled())
         for name, sql in views(SPARK, stored, home=scope.home, names_by_bit=scope.fingerprints):
             self._register(name, self.spark.sql(sql))
 
