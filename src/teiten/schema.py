@@ -297,10 +297,50 @@ LOGINS: tuple[Column, ...] = (
     Column("commands", "list_str", "Commands typed after the login."),
 )
 
+# --- Rollups written at ingest (docs/architecture.md, "Rollups") ------------
+# Per input, in the same transaction as its packets and partitioned like them:
+# aggregates of the packets of the input's day files (never of quarantined rows),
+# which the per-port statements read instead of the packets when a window's
+# buckets are whole UTC hours. Sources stay exact: every row names its source.
+
+HOUR_NS = 3_600_000_000_000
+"""The granularity of the rollups: one UTC hour, in ns."""
+
+# One row per (UTC hour, protocol, destination port, source address, source
+# country, source ASN, fingerprint bitmask) of the inbound TCP/UDP packets the
+# port rule counts (PORT_CAPTURED), with their number.
+PORT_HOURS: tuple[Column, ...] = (
+    Column("hour", "int32", "UTC hour of the packets: hours since the epoch.", "delta"),
+    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
+    Column("dst_port", "uint16", "Destination port.", "dict"),
+    Column("ip_version", "uint8", "4 or 6.", "dict"),
+    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6)."),
+    Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", nullable=True),
+    Column(
+        "src_cc", "uint16", "Country code of the source (teiten.enrich.country; 0 unknown).", "dict"
+    ),
+    Column("src_asn", "uint32", "Autonomous system of the source (0 unknown).", "dict"),
+    Column("fp", "uint32", "Bitmask of scanner fingerprints of the packets.", "dict"),
+    Column("packets", "int64", "Packets of the input with these values in this hour."),
+)
+
+# One row per (UTC hour, destination address) that received any inbound packet
+# (all protocols): what ``active_addresses`` counts.
+ADDRESS_HOURS: tuple[Column, ...] = (
+    Column("hour", "int32", "UTC hour: hours since the epoch.", "delta"),
+    Column("ip_version", "uint8", "4 or 6.", "dict"),
+    Column("dst_ip4", "uint32", "IPv4 destination (sensor) address (0 for IPv6)."),
+    Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", nullable=True),
+)
+
+ROLLUPS: dict[str, tuple[Column, ...]] = {"port_hours": PORT_HOURS, "address_hours": ADDRESS_HOURS}
+"""The rollup tables, each written beside every packet day file of an input."""
+
 TABLES: dict[str, tuple[Column, ...]] = {
     "packets": PACKETS,
     "sessions": SESSIONS,
     "logins": LOGINS,
+    **ROLLUPS,
 }
 
 

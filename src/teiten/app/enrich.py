@@ -12,7 +12,7 @@ from teiten.store.lake import Lake
 
 
 def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichResult:
-    """Re-enrich every committed packet and session file with the configured sources.
+    """Re-enrich every committed packet, session and rollup file with the configured sources.
 
     Refuses (:class:`ConfigError`) when the country source would remove many
     countries (see :class:`~teiten.enrich.recompute.Coverage`), unless ``force``.

@@ -12,11 +12,12 @@ import pyarrow as pa
 
 from teiten.engine import Scope, canonical, canonical_batch
 from teiten.errors import QueryError, StoreError
-from teiten.schema import LOGINS, PROBES, SESSIONS
+from teiten.schema import LOGINS, PROBES, ROLLUPS, SESSIONS
 from teiten.sql.dialect import DUCKDB
 from teiten.sql.views import Stored, views
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
+from teiten.store.rollup import schema as rollup_schema
 
 
 def _ip6_text(col: pa.Array) -> pa.Array:
@@ -82,7 +83,9 @@ class DuckDBEngine:
         for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
             self._stored(table, table_schema(columns))
         quarantine = self._stored("packets_quarantine", arrow_schema())
-        stored = Stored(packets, quarantine, [c.name for c in PROBES])
+        for table, columns in ROLLUPS.items():
+            self._stored(table, rollup_schema(columns))
+        stored = Stored(packets, quarantine, [c.name for c in PROBES], self.lake.unrolled())
         for name, sql in views(
             self.dialect, stored, home=scope.home, names_by_bit=scope.fingerprints
         ):

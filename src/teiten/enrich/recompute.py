@@ -1,7 +1,7 @@
 """Recompute the country and ASN columns of stored data without re-reading captures.
 
-``teiten enrich`` asks the store to rewrite every committed packet and session
-file with new ``src_cc`` (and, with an ASN source, ``src_asn`` and
+``teiten enrich`` asks the store to rewrite every committed packet, session and
+``port_hours`` rollup file with new ``src_cc`` (and, with an ASN source, ``src_asn`` and
 ``src_as_org``) computed from each row group's source addresses — say, with the
 RIR delegation files of the capture's own time. It passes only that function
 of the logical columns (:func:`teiten.store.rewrite.rewrite_table`); the store
@@ -141,11 +141,27 @@ def _country_change(country: CountryEnricher, asn: AsnEnricher | None) -> Change
     return change
 
 
+def _rollup_change(country: CountryEnricher, asn: AsnEnricher | None) -> Change:
+    """The same change for ``port_hours`` rows (no AS name column; ``src_cc`` as its code)."""
+    packets = _country_change(country, asn)
+
+    def change(c: Columns) -> Columns:
+        out = packets(c)
+        out.pop("src_as_org", None)
+        return out
+
+    return change
+
+
 def rewrite_enrichment(
     lake: Lake, country: CountryEnricher, asn: AsnEnricher | None, *, text: str
 ) -> EnrichResult:
-    """Rewrite every committed packet and session file of a locked lake with new
-    country (and ASN) columns, all files and the enrichment text in one commit."""
+    """Rewrite every committed packet, session and ``port_hours`` file of a locked lake
+    with new country (and ASN) columns, all files and the enrichment text in one commit.
+
+    The rollup rows carry their source address, so their country and ASN come
+    from the same function as the packets'; the rollups keep answering as the
+    packets do (``address_hours`` has no source columns)."""
     change = _country_change(country, asn)
     labels = {"src_cc": COUNTRIES, "src_as_org": asn.orgs if asn is not None else []}
     with lake.rewriting() as tx:  # every file and the enrichment text: one commit
@@ -153,5 +169,6 @@ def rewrite_enrichment(
         sessions = rewrite_table(
             tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
         )
+        rewrite_table(tx, "port_hours", _rollup_change(country, asn), reads=_SOURCES)
         tx.commit_replacements(enrichment=text)
     return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text)

@@ -113,9 +113,13 @@ def has_fingerprint(d: Dialect, bit: int) -> str:
     return f"{d.shr('fp', bit)} & 1 = 1"
 
 
-def share(condition: str) -> str:
-    """Aggregate: the share of rows meeting ``condition`` (0.0–1.0)."""
-    return f"avg(CAST(CASE WHEN {condition} THEN 1 ELSE 0 END AS DOUBLE))"
+def share(condition: str, weight: str = "1") -> str:
+    """Aggregate: the share of rows meeting ``condition`` (0.0–1.0), each row counting
+    ``weight`` (rollup rows: their ``packets``); NULL without rows."""
+    return (
+        f"CAST(sum(CASE WHEN {condition} THEN {weight} ELSE 0 END) AS DOUBLE)"
+        f" / CAST(sum({weight}) AS DOUBLE)"
+    )
 
 
 def fingerprint_list(d: Dialect, names_by_bit: Sequence[tuple[int, str]]) -> str:
@@ -124,10 +128,15 @@ def fingerprint_list(d: Dialect, names_by_bit: Sequence[tuple[int, str]]) -> str
     return d.non_null_list(items or "CAST(NULL AS STRING)")
 
 
+def port_list(ports: Sequence[tuple[str, int]]) -> str:
+    """The row is to one of ``(proto name, number)``."""
+    terms = [f"(proto = {PROTO_NUMBERS[p]} AND dst_port = {int(n)})" for p, n in ports]
+    return f"({' OR '.join(terms) or 'FALSE'})"
+
+
 def port_match(ports: Sequence[tuple[str, int]]) -> str:
     """The row is to one of ``(proto name, number)`` and its port counts (:func:`port_rule`)."""
-    terms = [f"(proto = {PROTO_NUMBERS[p]} AND dst_port = {int(n)})" for p, n in ports]
-    return f"({' OR '.join(terms) or 'FALSE'}) AND {port_rule()}"
+    return f"{port_list(ports)} AND {port_rule()}"
 
 
 def local_bucket(

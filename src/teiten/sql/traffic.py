@@ -1,7 +1,12 @@
 """Statements over the packets: spans, per-port series, rankings, slices of a rise.
 
-All read ``packets_raw`` (logical columns, integer addresses and times) and
-count a port only under :func:`~teiten.sql.expressions.port_rule`.
+All count a port only under :func:`~teiten.sql.expressions.port_rule`. Each
+reads ``packets_raw`` (logical columns, integer addresses and times) or, when
+the rollups answer exactly, the rollups written at ingest (``port_hours_raw``,
+``address_hours_raw``; ``teiten.store.rollup``): when the span's bounds, its
+buckets and every UTC offset in force inside it are whole UTC hours
+(:func:`hourly`). Windows in a zone with a half-hour offset (Asia/Kolkata)
+read the packets. Sources stay exact either way: rollup rows name their source.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from teiten.schema import HOUR_NS
 from teiten.sql.dialect import Dialect
 from teiten.sql.expressions import (
     PROTO_NUMBERS,
@@ -17,7 +23,7 @@ from teiten.sql.expressions import (
     has_fingerprint,
     inbound,
     local_bucket,
-    port_match,
+    port_list,
     port_rule,
     proto_text,
     segment,
@@ -44,9 +50,55 @@ class Span(Protocol):
     def offsets(self) -> list[tuple[int, int]]: ...
 
 
+USE_ROLLUPS = True
+"""Whether statements may read the rollups (``bench/rollups.py`` clears it in its own
+process to time the same statements on the packets; no user option)."""
+
+
+def hourly(w: Span) -> bool:
+    """Whether the hourly rollups answer exactly over ``w``: its bounds, its bucket size
+    and every UTC offset in force inside it (and the instants they change) are whole hours."""
+    return USE_ROLLUPS and all(
+        v % HOUR_NS == 0
+        for v in (w.start_ns, w.end_ns, w.size_ns, *(x for change in w.offsets() for x in change))
+    )
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Where a statement counts packets: ``packets_raw``, or the ``port_hours`` rollup."""
+
+    rolled: bool
+
+    @property
+    def table(self) -> str:
+        return "port_hours_raw" if self.rolled else "packets_raw"
+
+    @property
+    def packets(self) -> str:
+        """Aggregate: the packets of a group of rows."""
+        return "CAST(sum(packets) AS BIGINT)" if self.rolled else "count(*)"
+
+    @property
+    def weight(self) -> str:
+        """The packets one row stands for."""
+        return "packets" if self.rolled else "1"
+
+    def between(self, start_ns: int, end_ns: int) -> str:
+        """Inbound rows in ``[start_ns, end_ns)`` (rolled: whole hours) whose port counts."""
+        if self.rolled:  # the rollup holds only inbound rows under the port rule
+            return f"hour >= {int(start_ns) // HOUR_NS} AND hour < {int(end_ns) // HOUR_NS}"
+        return f"{inbound(start_ns, end_ns)} AND {port_rule()}"
+
+
+def _rows(w: Span) -> Rows:
+    return Rows(hourly(w))
+
+
 @dataclass(frozen=True)
 class Slice:
-    """The inbound packets of one port and segment between two instants."""
+    """The inbound packets of one port and segment between two instants (the port rule
+    applies: only packets whose port counts)."""
 
     proto: str
     port: int
@@ -57,10 +109,22 @@ class Slice:
     home: int
     """The code of the home country (``teiten.enrich.country.country_code``)."""
 
+    @property
+    def size_ns(self) -> int:
+        return HOUR_NS
+
+    def offsets(self) -> list[tuple[int, int]]:
+        return [(self.start_ns, 0)]
+
+    def rows(self) -> Rows:
+        """Rollups when both instants are whole UTC hours."""
+        return _rows(self)
+
     def where(self) -> str:
         return (
-            f"{inbound(self.start_ns, self.end_ns)} AND proto = {PROTO_NUMBERS[self.proto]}"
-            f" AND dst_port = {int(self.port)}" + segment_filter(self.segment, self.home)
+            f"{self.rows().between(self.start_ns, self.end_ns)}"
+            f" AND proto = {PROTO_NUMBERS[self.proto]} AND dst_port = {int(self.port)}"
+            + segment_filter(self.segment, self.home)
         )
 
 
@@ -77,6 +141,11 @@ def span(d: Dialect) -> str:
 @statement
 def active_addresses(d: Dialect, w: Span) -> str:
     """Sensor addresses that received anything, per bucket (``bucket``, ``n``)."""
+    if hourly(w):
+        where = f"hour >= {w.start_ns // HOUR_NS} AND hour < {w.end_ns // HOUR_NS}"
+        return f"""
+SELECT {_bucket(d, w)} AS bucket, {destinations()} AS n
+FROM address_hours_raw WHERE {where} GROUP BY 1"""
     return f"""
 SELECT {_bucket(d, w)} AS bucket, {destinations()} AS n
 FROM packets_raw WHERE {inbound(w.start_ns, w.end_ns)} GROUP BY 1"""
@@ -113,13 +182,14 @@ def port_series(
     (a packet may count in several) plus ``none`` for packets with none.
     """
     s24 = sources24(d) if with_sources24 else "0"
+    r = _rows(w)
 
     def part(seg: str, extra: str = "") -> str:
         return f"""
 SELECT proto, dst_port, {_bucket(d, w)} AS bucket, {seg} AS segment,
-       count(*) AS packets, {sources()} AS sources, {s24} AS sources24
-FROM packets_raw
-WHERE {inbound(w.start_ns, w.end_ns)} AND {port_match(ports)}{extra}
+       {r.packets} AS packets, {sources()} AS sources, {s24} AS sources24
+FROM {r.table}
+WHERE {r.between(w.start_ns, w.end_ns)} AND {port_list(ports)}{extra}
 GROUP BY 1, 2, 3, 4"""
 
     if split == "fingerprint":
@@ -132,11 +202,12 @@ GROUP BY 1, 2, 3, 4"""
 @statement
 def top_ports(d: Dialect, w: Span, *, home: int, top: int) -> str:
     """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name)."""
+    r = _rows(w)
     return f"""
-SELECT {proto_text()} AS proto, dst_port, count(*) AS packets, {sources()} AS sources,
+SELECT {proto_text()} AS proto, dst_port, {r.packets} AS packets, {sources()} AS sources,
        {sources(f"src_cc_code = {int(home)}")} AS domestic_sources
-FROM packets_raw
-WHERE {inbound(w.start_ns, w.end_ns)} AND {port_rule()}
+FROM {r.table}
+WHERE {r.between(w.start_ns, w.end_ns)}
 GROUP BY 1, 2
 ORDER BY sources DESC, packets DESC, dst_port, proto
 LIMIT {int(top)}"""
@@ -146,13 +217,14 @@ LIMIT {int(top)}"""
 def busy_port_days(d: Dialect, w: Span, *, home: int, min_sources: int) -> str:
     """Per port, bucket and segment code (1 domestic, 2 foreign, 3 unknown): packets and
     sources, for every port that reached ``min_sources`` sources in some bucket."""
+    r = _rows(w)
     return f"""
 WITH daily AS (
   SELECT proto, dst_port, {_bucket(d, w)} AS day,
          CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END AS seg,
-         count(*) AS packets, {sources()} AS sources
-  FROM packets_raw
-  WHERE {inbound(w.start_ns, w.end_ns)} AND {port_rule()}
+         {r.packets} AS packets, {sources()} AS sources
+  FROM {r.table}
+  WHERE {r.between(w.start_ns, w.end_ns)}
   GROUP BY 1, 2, 3, 4
 ), busy AS (
   SELECT proto, dst_port FROM (
@@ -169,29 +241,31 @@ def slice_source_keys(d: Dialect, s: Slice, *, limit: int) -> str:
     """Distinct sources of a slice as comparable text keys (``s``), at most ``limit``."""
     return (
         "SELECT DISTINCT coalesce(CAST(src_ip4 AS STRING), hex(src_ip6)) AS s"
-        f" FROM packets_raw WHERE {s.where()} LIMIT {int(limit)}"
+        f" FROM {s.rows().table} WHERE {s.where()} LIMIT {int(limit)}"
     )
 
 
 @statement
 def slice_fingerprint_shares(d: Dialect, s: Slice, fingerprints: Sequence[tuple[int, str]]) -> str:
     """The share of the slice's packets carrying each fingerprint (one column per name)."""
-    cols = ", ".join(f"{share(has_fingerprint(d, b))} AS {n}" for b, n in fingerprints)
-    return f"SELECT {cols or '0.0 AS none'} FROM packets_raw WHERE {s.where()}"
+    r = s.rows()
+    cols = ", ".join(f"{share(has_fingerprint(d, b), r.weight)} AS {n}" for b, n in fingerprints)
+    return f"SELECT {cols or '0.0 AS none'} FROM {r.table} WHERE {s.where()}"
 
 
 @statement
 def slice_sources_and_share(d: Dialect, s: Slice, bit: int | None) -> str:
     """Unique sources (``n``) and the share of packets with fingerprint ``bit`` (``share``)."""
-    part = share(has_fingerprint(d, bit)) if bit is not None else "0.0"
-    return f"SELECT {sources()} AS n, {part} AS share FROM packets_raw WHERE {s.where()}"
+    r = s.rows()
+    part = share(has_fingerprint(d, bit), r.weight) if bit is not None else "0.0"
+    return f"SELECT {sources()} AS n, {part} AS share FROM {r.table} WHERE {s.where()}"
 
 
 @statement
 def slice_busiest_sources(d: Dialect, s: Slice, *, limit: int) -> str:
     """Packets per source of a slice, busiest first (``n``)."""
     return (
-        f"SELECT count(*) AS n FROM packets_raw WHERE {s.where()}"
+        f"SELECT {s.rows().packets} AS n FROM {s.rows().table} WHERE {s.where()}"
         f" GROUP BY ip_version, src_ip4, src_ip6 ORDER BY n DESC LIMIT {int(limit)}"
     )
 
@@ -208,6 +282,6 @@ def slice_sources(d: Dialect, s: Slice, among4: Collection[int] | None = None) -
         keep4 = f"src_ip4 IN ({v4})" if v4 else "FALSE"
         keep = f" AND ((ip_version = 4 AND {keep4}) OR ip_version = 6)"
     return (
-        "SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM packets_raw"
+        f"SELECT DISTINCT ip_version, src_ip4, src_ip6 FROM {s.rows().table}"
         f" WHERE {s.where()}{keep} ORDER BY ip_version, src_ip4, src_ip6"
     )

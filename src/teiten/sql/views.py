@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from teiten.schema import PACKETS
+from teiten.schema import HOUR_NS, PACKETS
 from teiten.sql.dialect import Dialect
 from teiten.sql.expressions import (
     address_text,
@@ -209,6 +209,66 @@ FROM (
 GROUP BY type, value"""
 
 
+def _in_inputs(ids: Collection[int]) -> str:
+    return f"input_id IN ({', '.join(str(int(i)) for i in sorted(ids))})"
+
+
+def port_hours_view(d: Dialect, unrolled: Collection[int] = ()) -> str:
+    """``port_hours_raw``: the ``port_hours`` rollup in the columns of ``packets_raw``
+    (``ts`` the start of the row's UTC hour, ``hour`` its number) plus ``packets``.
+
+    Inputs listed in ``unrolled`` (ingested before the rollups existed) are
+    rolled up here from their packets, so the view is complete for every store.
+    """
+    sql = f"""
+SELECT
+    hour,
+    CAST(hour AS BIGINT) * {HOUR_NS} AS ts,
+    CAST(proto AS BIGINT) AS proto,
+    CAST(dst_port AS BIGINT) AS dst_port,
+    CAST(ip_version AS BIGINT) AS ip_version,
+    CAST(src_ip4 AS BIGINT) AS src_ip4,
+    src_ip6,
+    CAST(src_cc AS BIGINT) AS src_cc_code,
+    {country_text(d, "src_cc")} AS src_cc,
+    CAST(src_asn AS BIGINT) AS src_asn,
+    CAST(fp AS BIGINT) AS fp,
+    CAST(packets AS BIGINT) AS packets,
+    sensor,
+    {_INPUT_ID} AS input_id
+FROM port_hours_stored"""
+    if not unrolled:
+        return sql
+    hour = d.intdiv("ts", str(HOUR_NS))
+    return f"""{sql}
+UNION ALL
+SELECT CAST({hour} AS INT), {hour} * {HOUR_NS}, CAST(proto AS BIGINT),
+       CAST(dst_port AS BIGINT), CAST(ip_version AS BIGINT), CAST(src_ip4 AS BIGINT), src_ip6,
+       CAST(src_cc_code AS BIGINT), src_cc, CAST(src_asn AS BIGINT), CAST(fp AS BIGINT),
+       count(*), sensor, input_id
+FROM packets_raw
+WHERE {_in_inputs(unrolled)} AND NOT is_outbound AND {port_rule()}
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13, 14"""
+
+
+def address_hours_view(d: Dialect, unrolled: Collection[int] = ()) -> str:
+    """``address_hours_raw``: the ``address_hours`` rollup (``hour``, ``ts`` its start,
+    ``ip_version``, ``dst_ip4``, ``dst_ip6``), completed like :func:`port_hours_view`."""
+    sql = f"""
+SELECT hour, CAST(hour AS BIGINT) * {HOUR_NS} AS ts, CAST(ip_version AS BIGINT) AS ip_version,
+       CAST(dst_ip4 AS BIGINT) AS dst_ip4, dst_ip6
+FROM address_hours_stored"""
+    if not unrolled:
+        return sql
+    hour = d.intdiv("ts", str(HOUR_NS))
+    return f"""{sql}
+UNION ALL
+SELECT DISTINCT CAST({hour} AS INT), {hour} * {HOUR_NS}, CAST(ip_version AS BIGINT),
+       CAST(dst_ip4 AS BIGINT), dst_ip6
+FROM packets_raw
+WHERE {_in_inputs(unrolled)} AND NOT is_outbound AND ip_version IN (4, 6)"""
+
+
 @dataclass(frozen=True)
 class Stored:
     """What an engine knows of the stored tables before it creates the views."""
@@ -219,6 +279,8 @@ class Stored:
     """The stored columns the quarantined packet files have."""
     probes: Sequence[str]
     """The probe columns, in order."""
+    unrolled: Collection[int] = ()
+    """Inputs with packet files but no rollup files (``teiten.store.lake.Lake.unrolled``)."""
 
 
 def views(
@@ -227,10 +289,13 @@ def views(
     """``(name, SELECT)`` of every view, in the order they must be created.
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
-    ``logins_stored``, ``probes_stored`` and ``packets_quarantine_stored``.
+    ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
+    rollups' ``port_hours_stored`` and ``address_hours_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
+        ("port_hours_raw", port_hours_view(d, stored.unrolled)),
+        ("address_hours_raw", address_hours_view(d, stored.unrolled)),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),
         ("series", series_view(d, home)),
         ("sessions", sessions_view(d)),

@@ -44,9 +44,10 @@ from teiten.errors import StoreError
 from teiten.store.arrow import arrow_schema, file_options, to_table, writer_options
 from teiten.store.catalog import Catalog
 from teiten.store.order import source_order
+from teiten.store.rollup import ROLLUP_TABLES, Rollup
 
 NS_PER_DAY = 86_400 * 1_000_000_000
-TABLE_DIRS = ("packets", "sessions", "logins", "probes")
+TABLE_DIRS = ("packets", "sessions", "logins", "probes", *ROLLUP_TABLES)
 QUARANTINE = -1
 """The "day" of rows that go to an input's quarantine file instead of a day partition."""
 EARLIEST_NS = 631_152_000 * 1_000_000_000
@@ -475,6 +476,18 @@ class Lake:
         """Absolute paths of the committed files of a table."""
         return [self.root / p for p in self.catalog.files(table)]
 
+    def unrolled(self) -> list[int]:
+        """Inputs that list packet files but no rollup files (ingested before rollups
+        existed): the query views roll their packets up when read."""
+        return sorted(
+            _inputs(self.catalog.files("packets")) - _inputs(self.catalog.files(ROLLUP_TABLES[0]))
+        )
+
+
+def _inputs(paths: list[str]) -> set[int]:
+    """The input ids in the names of part files."""
+    return {int(m.group(1)) for p in paths if (m := _PART.search(p)) is not None}
+
 
 class PacketWriter:
     """Writes packet batches of one input into staged Parquet files, one per day.
@@ -511,6 +524,10 @@ class PacketWriter:
         """Rows written to the quarantine file (implausible time, or a day over the budget)."""
         self.labels: dict[str, list[str]] = {}
         """Text of the codes of ``str`` columns (e.g. ``src_as_org``), growing."""
+        self.rollup = Rollup()
+        """The rollup rows of the input's day files (``teiten.store.rollup``)."""
+        self._rollup_parts: dict[tuple[str, int], int] = {}
+        self._rollup_mutex = threading.Lock()
 
     def write(self, columns: dict[str, Any]) -> None:
         """Add packets; they are split by UTC day."""
@@ -533,14 +550,30 @@ class PacketWriter:
             and self.budget.admit(day)
         ):
             order = source_order(columns["src_ip4"])
+            self._roll_up(day, columns, np.arange(len(ts), dtype=np.int64))
             return [(day, to_table(columns, self.schema, order, self._labels()))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
+            if d != QUARANTINE:  # quarantined rows are in no rollup, as in no view
+                self._roll_up(int(d), columns, rows)
             order = rows[source_order(columns["src_ip4"][rows])]
             parts.append((int(d), to_table(columns, self.schema, order, self._labels())))
         return parts
+
+    def _roll_up(self, day: int, columns: dict[str, Any], rows: Any) -> None:
+        """Add rows of a day to the rollups; write a part file if the day outgrew memory."""
+        spilled = self.rollup.add(day, columns, rows)
+        if spilled is not None:
+            self._write_rollup("port_hours", day, spilled)
+
+    def _write_rollup(self, table: str, day: int, data: pa.Table) -> None:
+        with self._rollup_mutex:
+            part = self._rollup_parts.get((table, day), 0)
+            self._rollup_parts[(table, day)] = part + 1
+        f = self.tx.write(table, self.sensor, day, data, part)
+        self.staged.append((f.table, f.path, f.rows))
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
@@ -575,6 +608,9 @@ class PacketWriter:
             if rows:
                 self.tx.add(listed_as("packets", day), f.rel, rows)
                 self.staged.append((listed_as("packets", day), f.rel, rows))
+            if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
+                for table, data in self.rollup.tables(day).items():
+                    self._write_rollup(table, day, data)
         return self.staged
 
     def abort(self) -> None:
