@@ -56,6 +56,7 @@ from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import EnrichmentError, FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
+from teiten.flows.datagram import Datagrams, datagrams
 from teiten.flows.reassembly import Reassembler
 from teiten.schema import DECODE_ERRORS, LOGINS, SESSIONS
 from teiten.session import Session
@@ -282,6 +283,12 @@ class SessionStage:
     (counted in :attr:`left_out` as ``from_sensor``), classifies the rest
     (:class:`~teiten.classify.session.SessionClassifier`), gives each client its
     country, and numbers them ``s<input_id>-<n>`` in the order they come.
+
+    A capture's batches come in two parts (:meth:`batch_tables`): its UDP
+    datagrams as columns (:mod:`teiten.flows.datagram`), each distinct payload
+    classified once, and the TCP sessions reassembly finished; they are merged in
+    the order the reassembler alone gives them, so the rows and ids do not
+    depend on the path a session took.
     """
 
     def __init__(
@@ -313,7 +320,50 @@ class SessionStage:
 
     def tables(self, sessions: Iterable[Session]) -> tuple[pa.Table, pa.Table]:
         """The ``sessions`` and ``logins`` rows of some finished sessions (built column-wise)."""
-        done = list(sessions)
+        return self._numbered([self._part(list(sessions))])
+
+    def batch_tables(
+        self, reassembler: Reassembler, batch: PacketBatch, data: Any
+    ) -> tuple[pa.Table, pa.Table]:
+        """The rows of one decoded batch (``data`` is its chunk): its UDP datagrams as
+        columns, its TCP payloads fed to ``reassembler`` (made with ``datagrams=False``),
+        in the order ``Reassembler(datagrams=True).feed`` would give them (a datagram
+        at its packet, a flow after the packet that finished it)."""
+        udp = datagrams(
+            batch, data, per_flow_cap=reassembler.per_flow_cap, server_cap=reassembler.server_cap
+        )
+        finished = list(reassembler.feed_indexed(batch, data))
+        after = np.array([2 * i + 1 for i, _ in finished], np.int64)
+        return self._numbered(
+            [
+                self._datagram_part(udp, 2 * udp.rows),
+                self._part([s for _, s in finished], after),
+            ]
+        )
+
+    def _numbered(self, parts: list[_Part]) -> tuple[pa.Table, pa.Table]:
+        """The parts' rows merged by their order keys, with ids."""
+        parts = [p for p in parts if p.rows.num_rows] or parts[:1]
+        if len(parts) == 1:
+            rows, logins = parts[0].rows, parts[0].logins
+        else:
+            order = np.argsort(np.concatenate([p.order for p in parts]), kind="stable")
+            rows = pa.concat_tables([p.rows for p in parts]).take(pa.array(order))
+            rank = np.empty(len(order), np.int64)
+            rank[order] = np.arange(len(order))
+            starts = np.cumsum([0] + [p.rows.num_rows for p in parts[:-1]])
+            owner = np.concatenate([p.owner + at for p, at in zip(parts, starts, strict=True)])
+            logins = pa.concat_tables([p.logins for p in parts])
+            if logins.num_rows:
+                logins = logins.take(pa.array(np.argsort(rank[owner], kind="stable")))
+        first, self.count = self.count, self.count + rows.num_rows
+        ids = pa.array([f"s{self.input_id}-{n}" for n in range(first + 1, self.count + 1)],
+                       pa.string())  # fmt: skip
+        return rows.add_column(0, SESSIONS_SCHEMA.field(0), ids), logins
+
+    def _part(self, done: list[Session], order: Any = None) -> _Part:
+        """Rows (without ids) of sessions given as objects."""
+        order = np.zeros(len(done), np.int64) if order is None else order
         versions, v4, v6 = self._clients(done)
         if self.nets and done:
             own = self.nets.contains(versions, v4, v6)
@@ -321,11 +371,10 @@ class SessionStage:
                 self.left_out["from_sensor"] += int(own.sum())
                 keep = ~own
                 done = [s for s, k in zip(done, keep.tolist(), strict=True) if k]
-                versions, v4 = versions[keep], v4[keep]
+                versions, v4, order = versions[keep], v4[keep], order[keep]
         codes = self.enricher.codes_ip4(v4).tolist() if done else []
         is4 = (versions == 4).tolist()
         verdicts = [self.classifier(s) for s in done]
-        first, self.count = self.count, self.count + len(done)
         # Bots repeat themselves: each distinct evidence value is converted to Arrow once.
         seen: dict[int, int] = {}
         distinct: list[dict[str, Any]] = []
@@ -338,7 +387,6 @@ class SessionStage:
         server6 = [None if four or len(s.server) != 16 or not any(s.server) else s.server
                    for s, four in zip(done, is4, strict=True)]  # fmt: skip
         cols: dict[str, Any] = {
-            "id": [f"s{self.input_id}-{n}" for n in range(first + 1, self.count + 1)],
             "ts_first": [s.ts_first for s in done], "ts_last": [s.ts_last for s in done],
             "ip_version": versions, "proto": [s.proto for s in done], "src_ip4": v4,
             "dst_ip4": [int.from_bytes(s.server, "big") if four else 0
@@ -359,19 +407,122 @@ class SessionStage:
         for name in EVIDENCE:
             kind = SESSIONS_SCHEMA.field(name).type
             cols[name] = pa.array([d[name] for d in distinct], kind).take(take)
-        lrows = [{
-            "ts": s.ts_first, "ip_version": s.ip_version, "src_ip4": ip4,
-            "src_ip6": ip6, "dst_port": s.server_port, "username": login.username,
-            "password": login.password or "",
-            "success": -1 if login.success is None else int(login.success),
-            "mirai_dict": login.mirai_dict, "commands": list(login.commands),
-        } for s, v, ip4, ip6 in zip(done, verdicts, cols["src_ip4"].tolist(), cols["src_ip6"],
-                                    strict=True)
-            for login in v.classification.logins]  # fmt: skip
-        return (
-            pa.Table.from_pydict(cols, schema=SESSIONS_SCHEMA),
+        lrows: list[dict[str, Any]] = []
+        owner: list[int] = []
+        for n, (s, v, four) in enumerate(zip(done, verdicts, is4, strict=True)):
+            for login in v.classification.logins:
+                ip6 = None if four else s.client
+                row = _login_row(login, s.ts_first, s.ip_version, s.server_port, int(v4[n]), ip6)
+                lrows.append(row)
+                owner.append(n)
+        return _Part(
+            pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA),
             pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
+            np.array(owner, np.int64),
+            order,
         )
+
+    def _datagram_part(self, d: Datagrams, order: Any) -> _Part:
+        """Rows (without ids) of one-packet sessions given as columns; each distinct
+        payload is classified once, its columns converted to Arrow once."""
+        if self.nets and len(d):
+            own = self.nets.contains(d.ip_version, d.client4, d.client6)
+            if own.any():
+                self.left_out["from_sensor"] += int(own.sum())
+                d, order = d.select(~own), order[~own]
+        n = len(d)
+        used, group = np.unique(d.group, return_inverse=True)
+        group = group.reshape(-1).astype(np.int32)
+        verdicts = [self.classifier.verdict(*d.distinct[g]) for g in used.tolist()]
+        take = pa.array(group, pa.int32())
+        four = d.ip_version == 4
+        codes = self.enricher.codes_ip4(d.client4) if n else np.zeros(0, np.int16)
+        cc = _COUNTRY_TEXT[codes]
+        cc[~four] = ""
+        cut = np.array([min(v.cut, 2**32 - 1) for v in verdicts], np.uint32)
+        cols: dict[str, Any] = {
+            "ts_first": d.ts, "ts_last": d.ts, "ip_version": d.ip_version,
+            "proto": np.full(n, 17, np.uint8), "src_ip4": d.client4, "dst_ip4": d.server4,
+            "src_ip6": _bytes16(d.client6, ~four),
+            "dst_ip6": _bytes16(d.server6, ~four & d.server6.any(axis=1)),
+            "src_port": d.client_port, "dst_port": d.server_port,
+            "packets": np.ones(n, np.uint32),
+            "client_total": np.minimum(d.length, 2**32 - 1).astype(np.uint32),
+            "gap": np.zeros(n, np.bool_), "truncated": d.truncated,
+            "src_cc": pa.array(cc, pa.string()), "client_bytes": d.client_bytes,
+            "server_bytes": d.server_bytes, "evidence_cut": cut[group],
+        }  # fmt: skip
+        for name in CLASSIFIED:
+            kind = SESSIONS_SCHEMA.field(name).type
+            cols[name] = pa.array([v.columns[name] for v in verdicts], kind).take(take)
+        seen: dict[int, int] = {}
+        distinct: list[dict[str, Any]] = []
+        for v in verdicts:
+            if seen.setdefault(id(v.evidence), len(distinct)) == len(distinct):
+                distinct.append(v.evidence)
+        which = np.array([seen[id(v.evidence)] for v in verdicts], np.int32)[group]
+        for name in EVIDENCE:
+            kind = SESSIONS_SCHEMA.field(name).type
+            cols[name] = pa.array([e[name] for e in distinct], kind).take(pa.array(which))
+        lrows: list[dict[str, Any]] = []
+        owner: list[int] = []
+        for k in (k for k, v in enumerate(verdicts) if v.classification.logins):
+            for i in np.flatnonzero(group == k).tolist():
+                ip6 = None if four[i] else d.client6[i].tobytes()
+                for login in verdicts[k].classification.logins:
+                    row = _login_row(
+                        login, int(d.ts[i]), int(d.ip_version[i]), int(d.server_port[i]),
+                        int(d.client4[i]), ip6,
+                    )  # fmt: skip
+                    lrows.append(row)
+                    owner.append(i)
+        if owner:  # in session order, as :meth:`_part` gives them
+            at = np.argsort(np.array(owner), kind="stable")
+            lrows, owner = [lrows[j] for j in at], [owner[j] for j in at]
+        return _Part(
+            pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA),
+            pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
+            np.array(owner, np.int64),
+            order,
+        )
+
+
+_ROWS_SCHEMA = SESSIONS_SCHEMA.remove(0)
+"""The ``sessions`` columns but ``id`` (numbered last, once the parts are merged)."""
+_COUNTRY_TEXT = np.array(COUNTRIES, object)
+
+
+@dataclass
+class _Part:
+    """Rows of some sessions before numbering: the sessions (no ``id``), their logins,
+    each login's session (row index), and each session's merge key."""
+
+    rows: pa.Table
+    logins: pa.Table
+    owner: Any
+    order: Any
+
+
+def _login_row(
+    login: Any, ts: int, version: int, port: int, ip4: int, ip6: bytes | None
+) -> dict[str, Any]:
+    """One ``logins`` row."""
+    return {
+        "ts": ts, "ip_version": version, "src_ip4": ip4, "src_ip6": ip6, "dst_port": port,
+        "username": login.username, "password": login.password or "",
+        "success": -1 if login.success is None else int(login.success),
+        "mirai_dict": login.mirai_dict, "commands": list(login.commands),
+    }  # fmt: skip
+
+
+def _bytes16(values: Any, valid: Any) -> pa.Array:
+    """A ``binary(16)`` column of ``(n, 16)`` bytes, null where ``valid`` is false."""
+    n = values.shape[0]
+    if not valid.any():
+        return pa.nulls(n, pa.binary(16))
+    bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    flat = pa.py_buffer(np.ascontiguousarray(values, np.uint8).reshape(-1))
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [bits, flat])
 
 
 def session_tables(
@@ -398,7 +549,7 @@ class _Stages:
         self.nets = NetworkSet(settings.sensor_networks)
         self.enricher = enricher
         self.asn = asn
-        self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes))
+        self.reassembler = Reassembler(per_flow_cap=int(settings.session_bytes), datagrams=False)
         self.sessions = SessionStage(enricher, input_id, self.nets)
 
     def apply(self, batch: PacketBatch) -> dict[str, Any]:
@@ -434,7 +585,7 @@ def _batches(
         if len(chunk):
             batch = decode(chunk)
             c = stages.apply(batch)
-            sessions, logins = stages.sessions.tables(stages.reassembler.feed(batch, chunk.data))
+            sessions, logins = stages.sessions.batch_tables(stages.reassembler, batch, chunk.data)
             errors = np.bincount(c["decode_error"], minlength=len(DECODE_ERRORS))
             yield _Prepared(
                 writer.prepare(c),

@@ -52,14 +52,21 @@ class SessionClassifier:
         if s.shell is not None:
             c = classify_shell(s.shell, dst_port=s.server_port, signatures=self.signatures)
             return self._own(s, Verdict(c, columns(c), *classification_evidence(c)))
-        key = (s.client_bytes, s.server_port, s.server_bytes)
-        small = len(s.client_bytes) + len(s.server_bytes) <= CACHE_MAX_BYTES
+        verdict = self.verdict(s.client_bytes, s.server_port, s.server_bytes)
+        return self._own(s, verdict) if s.notes else verdict
+
+    def verdict(self, client_bytes: bytes, server_port: int, server_bytes: bytes) -> Verdict:
+        """The verdict on what a session's two sides sent (no reader notes, no shell): the
+        one :meth:`__call__` gives such a session; the ingest of one-packet sessions
+        (:mod:`teiten.flows.datagram`) calls it once per distinct payload."""
+        key = (client_bytes, server_port, server_bytes)
+        small = len(client_bytes) + len(server_bytes) <= CACHE_MAX_BYTES
         verdict = self._cache.get(key) if small else None
         if verdict is None:
             c = classify(
-                s.client_bytes,
-                dst_port=s.server_port,
-                server_bytes=s.server_bytes or None,
+                client_bytes,
+                dst_port=server_port,
+                server_bytes=server_bytes or None,
                 signatures=self.signatures,
             )
             verdict = Verdict(c, columns(c), *classification_evidence(c))
@@ -67,7 +74,7 @@ class SessionClassifier:
                 if len(self._cache) >= CACHE_ENTRIES:
                     self._cache.clear()
                 self._cache[key] = verdict
-        return self._own(s, verdict) if s.notes else verdict
+        return verdict
 
     @staticmethod
     def _own(s: Session, v: Verdict) -> Verdict:

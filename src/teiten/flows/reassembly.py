@@ -89,8 +89,12 @@ class Reassembler:
         idle_s: float = 120.0,
         close_s: float = 5.0,
         sensor_nets: Any = None,
+        datagrams: bool = True,
     ) -> None:
         self.per_flow_cap, self.server_cap, self.memory_cap = per_flow_cap, server_cap, memory_cap
+        self.datagrams = datagrams
+        """False: UDP datagrams are left out (ingest builds them as columns with
+        :func:`teiten.flows.datagram.datagrams`; same sessions, same policy)."""
         self.idle_ns, self.close_ns = int(idle_s * 1e9), int(close_s * 1e9)
         self.flows: OrderedDict[FlowKey, _Flow] = OrderedDict()
         self.held = 0
@@ -99,8 +103,17 @@ class Reassembler:
 
     def feed(self, batch: PacketBatch, data: npt.NDArray[np.uint8]) -> Iterator[Session]:
         """Take the payload-carrying TCP/UDP packets of a batch (``data`` is its chunk)."""
+        for _, s in self.feed_indexed(batch, data):
+            yield s
+
+    def feed_indexed(
+        self, batch: PacketBatch, data: npt.NDArray[np.uint8]
+    ) -> Iterator[tuple[int, Session]]:
+        """Like :meth:`feed`, each session with the index of the packet after which it was
+        finished (``len(batch)`` for the flows that expired at the end of the batch)."""
         c = batch.columns
-        has = (batch.payload_caplen > 0) & ((c["proto"] == 6) | (c["proto"] == 17))
+        udp = (c["proto"] == 17) if self.datagrams else np.zeros(len(c["proto"]), np.bool_)
+        has = (batch.payload_caplen > 0) & ((c["proto"] == 6) | udp)
         has &= c["ip_version"] > 0
         # Flow state is many small acyclic objects: the cyclic collector's
         # repeated full scans of them made a million flows quadratic.
@@ -110,12 +123,14 @@ class Reassembler:
             for i in np.flatnonzero(has).tolist():
                 start = int(batch.payload_offset[i])
                 payload = data[start : start + int(batch.payload_caplen[i])].tobytes()
-                yield from self._packet(c, i, payload)
+                for s in self._packet(c, i, payload):
+                    yield i, s
         finally:
             if enabled:
                 gc.enable()
         if len(c["ts"]):
-            yield from self._expire(int(c["ts"][-1]))
+            for s in self._expire(int(c["ts"][-1])):
+                yield len(c["ts"]), s
 
     def _addresses(self, c: dict[str, Any], i: int) -> tuple[bytes, bytes]:
         if c["ip_version"][i] == 4:
