@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner
 
 import teiten
+from teiten.app.ingest import ingest
 from teiten.cli.main import cli
 from teiten.config import Settings, load_settings
 from teiten.errors import ConfigError
-from teiten.pipeline import ingest
 from teiten.simulate import SimulationResult
 
 TREND = ["trend", "23/tcp", "2323/tcp", "--split", "domestic", "--format", "json"]
@@ -133,6 +133,30 @@ def test_spark_reads_the_files_at_spark_data_url(store: Settings, tmp_path: Path
     # The original's catalog, the copy's files.
     assert trend(store.data_dir, "--engine", "spark", url=copy.as_uri()) == synced
     assert trend(store.data_dir, "--engine", "spark", url=copy.as_uri() + "/") == synced
+
+
+@pytest.mark.spark
+def test_a_listed_file_missing_at_spark_data_url_is_one_line(
+    store: Settings, tmp_path: Path
+) -> None:
+    pytest.importorskip("pyspark")
+    copy = tmp_path / "half-synced"
+    shutil.copytree(store.data_dir, copy)
+    missing = _halve_one_file(copy)
+    missing.unlink()
+    r = CliRunner().invoke(
+        cli,
+        [*TREND, "--engine", "spark", "--data", str(store.data_dir)],
+        env={
+            "TEITEN_CONFIG": "",
+            "TEITEN_SPARK_MASTER": "local[2]",
+            "TEITEN_SPARK_DATA_URL": copy.as_uri(),
+        },
+    )
+    assert r.exit_code == 1, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the store" in lines[0], r.output
+    assert "Traceback" not in r.output
 
 
 @pytest.mark.parametrize(
