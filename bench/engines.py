@@ -373,6 +373,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     rss = ", ".join(f"{e} {warm_times[e]['rss_kb'] / 1024:,.0f} MiB" for e in warm_times)
     queries = "\n".join(f"  - `{n}`: `teiten {' '.join(QUERIES[n])}`" for n in names)
+    warm_note = (
+        f"""- **warm**: one process per engine runs the same commands in-process (click's runner)
+  after the engine's session has started (Spark session start: {starts or "–"}); best of
+  {args.repeats}. Peak RSS of the warm process with its JVM: {rss}.
+"""
+        if warm_times
+        else ""
+    )
     how = "reused from an earlier run" if built.reused else f"built in {built.seconds / 60:.1f} min"
     body = f"""
 Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
@@ -390,10 +398,7 @@ Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
 - **CLI**: wall time around the `teiten` process, Spark session start included; best of
   {cli_repeats} run(s) (no separate warm-up: the first run warms the page cache); CPU and peak
   RSS from `/usr/bin/time -v`, of the Python process only (Spark's JVM is not counted there).
-- **warm**: one process per engine runs the same commands in-process (click's runner) after
-  the engine's session has started (Spark session start: {starts or "–"}); best of
-  {args.repeats}. Peak RSS of the warm process with its JVM: {rss or "–"}.
-- ratios are engine / DuckDB for the same command and mode.
+{warm_note}- ratios are engine / DuckDB for the same command and mode.
 - the machine is shared: other processes used {others:,.0f} CPU-s while this ran
   {measuring:,.0f} s on {box.cores} cores ({others / (measuring * box.cores):.0%} of its
   capacity); load average {load0:.1f} at the start, {load1:.1f} at the end.
