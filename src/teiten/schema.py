@@ -314,14 +314,14 @@ PORT_HOURS: tuple[Column, ...] = (
     Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
     Column("dst_port", "uint16", "Destination port.", "dict"),
     Column("ip_version", "uint8", "4 or 6.", "dict"),
-    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6)."),
+    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6).", "delta"),
     Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", nullable=True),
     Column(
         "src_cc", "uint16", "Country code of the source (teiten.enrich.country; 0 unknown).", "dict"
     ),
     Column("src_asn", "uint32", "Autonomous system of the source (0 unknown).", "dict"),
     Column("fp", "uint32", "Bitmask of scanner fingerprints of the packets.", "dict"),
-    Column("packets", "int64", "Packets of the input with these values in this hour."),
+    Column("packets", "int64", "Packets of the input with these values in this hour.", "dict"),
 )
 
 # One row per (UTC hour, destination address) that received any inbound packet
@@ -329,7 +329,7 @@ PORT_HOURS: tuple[Column, ...] = (
 ADDRESS_HOURS: tuple[Column, ...] = (
     Column("hour", "int32", "UTC hour: hours since the epoch.", "delta"),
     Column("ip_version", "uint8", "4 or 6.", "dict"),
-    Column("dst_ip4", "uint32", "IPv4 destination (sensor) address (0 for IPv6)."),
+    Column("dst_ip4", "uint32", "IPv4 destination (sensor) address (0 for IPv6).", "delta"),
     Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", nullable=True),
 )
 

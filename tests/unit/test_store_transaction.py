@@ -13,7 +13,7 @@ from teiten.app.backcheck import load_probes, store_probes
 from teiten.backcheck.model import Probe, to_table
 from teiten.config import load_settings
 from teiten.decode.batch import empty_columns
-from teiten.schema import LOGINS, SESSIONS
+from teiten.schema import LOGINS, ROLLUPS, SESSIONS
 from teiten.store.arrow import table_schema
 from teiten.store.lake import (
     NS_PER_DAY,
@@ -83,7 +83,7 @@ def _parquet_on_disk(root: Path) -> set[str]:
 
 
 def _listed(lake: Lake) -> set[str]:
-    tables = ("packets", "sessions", "logins", "probes", "packets_quarantine")
+    tables = ("packets", "sessions", "logins", "probes", "packets_quarantine", *ROLLUPS)
     return {p for t in tables for p in lake.catalog.files(t)}
 
 
@@ -95,9 +95,9 @@ def test_every_table_of_an_input_is_listed_in_one_commit(tmp_path: Path) -> None
             assert _listed(lake) == set() and _parquet_on_disk(tmp_path) == set()
             files = tx.commit(records=100, packets=100, malformed={}, skipped={}, enrichment="test")
         assert tx.input_id is not None
-        for table in ("packets", "sessions", "logins", "probes"):
+        for table in ("packets", "sessions", "logins", "probes", *ROLLUPS):
             assert lake.catalog.files(table) == [part_path(table, "s1", DAY0, tx.input_id)]
-        assert {f[0] for f in files} == {"packets", "sessions", "logins", "probes"}
+        assert {f[0] for f in files} == {"packets", "sessions", "logins", "probes", *ROLLUPS}
         assert _parquet_on_disk(tmp_path) == _listed(lake)
         assert not tx.stage.exists()
         assert [r.status for r in lake.catalog.inputs()] == ["done"]
@@ -111,7 +111,7 @@ def test_an_exception_before_commit_lists_nothing_and_leaves_no_stray_file(
         with pytest.raises(RuntimeError, match="crash"), lake.begin("x", 1, "h", "s1") as tx:
             _stage_every_table(lake, tx)
             tx.publish()  # the files are in place, not listed yet
-            assert len(_parquet_on_disk(tmp_path)) == 4
+            assert len(_parquet_on_disk(tmp_path)) == 4 + len(ROLLUPS)
             raise RuntimeError("crash")
         assert _listed(lake) == set()
         assert [(r.status, r.message) for r in lake.catalog.inputs()] == [("failed", "crash")]

@@ -45,6 +45,7 @@ from teiten.store.arrow import arrow_schema, file_options, to_table, writer_opti
 from teiten.store.catalog import Catalog
 from teiten.store.order import source_order
 from teiten.store.rollup import ROLLUP_TABLES, Rollup
+from teiten.store.rollup import file_options as rollup_options
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 TABLE_DIRS = ("packets", "sessions", "logins", "probes", *ROLLUP_TABLES)
@@ -572,8 +573,9 @@ class PacketWriter:
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
-        f = self.tx.write(table, self.sensor, day, data, part)
-        self.staged.append((f.table, f.path, f.rows))
+        rel, path = self.tx.target(table, self.sensor, day, part)
+        pq.write_table(data, path, **rollup_options(table))
+        self.tx.add(table, rel, data.num_rows)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
@@ -598,9 +600,10 @@ class PacketWriter:
         return f
 
     def close(self) -> list[tuple[str, str, int]]:
-        """Flush and close every file and add it to the input's transaction.
+        """Flush and close every file and add it to the input's transaction, with the
+        rollup files of each day file (``teiten.store.rollup``).
 
-        Returns ``(table, relative path, rows)`` of the files staged.
+        Returns ``(table, relative path, rows)`` of the packet files staged.
         """
         for day in sorted(self._open):
             f = self._open.pop(day)
