@@ -57,7 +57,7 @@ from teiten.enrich.sources import open_asn_source, open_country_source
 from teiten.errors import EnrichmentError, FormatError, InputError, TeitenError
 from teiten.fingerprint import registry
 from teiten.flows.datagram import Datagrams, datagrams
-from teiten.flows.reassembly import Reassembler
+from teiten.flows.reassembly import Finished, Reassembler, order_key
 from teiten.schema import DECODE_ERRORS, LOGINS, SESSIONS
 from teiten.session import Session
 from teiten.store.arrow import table_schema
@@ -326,20 +326,23 @@ class SessionStage:
         self, reassembler: Reassembler, batch: PacketBatch, data: Any
     ) -> tuple[pa.Table, pa.Table]:
         """The rows of one decoded batch (``data`` is its chunk): its UDP datagrams as
-        columns, its TCP payloads fed to ``reassembler`` (made with ``datagrams=False``),
-        in the order ``Reassembler(datagrams=True).feed`` would give them (a datagram
-        at its packet, a flow after the packet that finished it)."""
+        columns, its TCP payloads fed to ``reassembler`` (made with ``datagrams=False``;
+        lone segments come back as columns too), in the order
+        ``Reassembler(datagrams=True).feed`` would give them (a datagram at its packet, a
+        flow after the packet that finished it)."""
         udp = datagrams(
             batch, data, per_flow_cap=reassembler.per_flow_cap, server_cap=reassembler.server_cap
         )
-        finished = list(reassembler.feed_indexed(batch, data))
-        after = np.array([2 * i + 1 for i, _ in finished], np.int64)
-        return self._numbered(
-            [
-                self._datagram_part(udp, 2 * udp.rows),
-                self._part([s for _, s in finished], after),
-            ]
-        )
+        return self.finished_tables(reassembler.feed_columns(batch, data), udp)
+
+    def finished_tables(
+        self, done: Finished, udp: Datagrams | None = None
+    ) -> tuple[pa.Table, pa.Table]:
+        """The rows of what reassembly finished (and of a batch's datagrams), in order."""
+        parts = [] if udp is None else [self._datagram_part(udp, order_key(udp.rows, 0) - 2**32)]
+        parts.append(self._datagram_part(done.lone, done.lone_keys))
+        parts.append(self._part(done.sessions, done.session_keys))
+        return self._numbered(parts)
 
     def _numbered(self, parts: list[_Part]) -> tuple[pa.Table, pa.Table]:
         """The parts' rows merged by their order keys, with ids."""
@@ -442,7 +445,7 @@ class SessionStage:
         cut = np.array([min(v.cut, 2**32 - 1) for v in verdicts], np.uint32)
         cols: dict[str, Any] = {
             "ts_first": d.ts, "ts_last": d.ts, "ip_version": d.ip_version,
-            "proto": np.full(n, 17, np.uint8), "src_ip4": d.client4, "dst_ip4": d.server4,
+            "proto": d.proto, "src_ip4": d.client4, "dst_ip4": d.server4,
             "src_ip6": _bytes16(d.client6, ~four),
             "dst_ip6": _bytes16(d.server6, ~four & d.server6.any(axis=1)),
             "src_port": d.client_port, "dst_port": d.server_port,
@@ -597,7 +600,7 @@ def _batches(
             )
             if guard.check(chunk, errors):
                 break
-    sessions, logins = stages.sessions.tables(stages.reassembler.flush())
+    sessions, logins = stages.sessions.finished_tables(stages.reassembler.flush_columns())
     yield _Prepared([], 0, 0, np.zeros(len(DECODE_ERRORS), np.int64), sessions, logins)
 
 

@@ -33,7 +33,7 @@ from teiten.decode.jit import kernel
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
-__all__ = ["Datagrams", "PayloadKey", "datagrams"]
+__all__ = ["Datagrams", "PayloadKey", "datagrams", "gather", "one_packet"]
 
 PayloadKey = tuple[bytes, int, bytes]
 """(client bytes, server port, server bytes): what a verdict depends on."""
@@ -47,7 +47,8 @@ class Datagrams:
     """One-packet UDP sessions of a batch, one array per column (all of length ``len``)."""
 
     rows: I64
-    """Each session's packet index in the batch."""
+    """Each session's packet index in the batch (UDP), or -1 (TCP, see ``reassembly``)."""
+    proto: npt.NDArray[np.uint8]
     ip_version: npt.NDArray[np.uint8]
     client4: npt.NDArray[np.uint32]
     """Client IPv4 address (0 for IPv6)."""
@@ -74,8 +75,8 @@ class Datagrams:
         """The sessions where ``keep`` is true (``distinct`` is kept whole)."""
         at = pa.array(np.flatnonzero(keep))
         return Datagrams(
-            self.rows[keep], self.ip_version[keep], self.client4[keep], self.server4[keep],
-            self.client6[keep], self.server6[keep], self.client_port[keep],
+            self.rows[keep], self.proto[keep], self.ip_version[keep], self.client4[keep],
+            self.server4[keep], self.client6[keep], self.server6[keep], self.client_port[keep],
             self.server_port[keep], self.ts[keep], self.length[keep], self.truncated[keep],
             self.client_bytes.take(at), self.server_bytes.take(at), self.group[keep],
             self.distinct,
@@ -99,38 +100,60 @@ def datagrams(
     rows = datagram_rows(batch)
     n = len(rows)
     out = c["is_outbound"][rows].astype(np.bool_) if "is_outbound" in c else np.zeros(n, np.bool_)
-    start = batch.payload_offset[rows].astype(np.int64)
     length = batch.payload_caplen[rows].astype(np.int64)
-    client_len = np.where(out, 0, np.minimum(length, per_flow_cap))
-    server_len = np.where(out, np.minimum(length, server_cap), 0)
     version = c["ip_version"][rows].astype(np.uint8)
     src4, dst4 = c["src_ip4"][rows], c["dst_ip4"][rows]
     src6, dst6 = c["src_ip6"][rows], c["dst_ip6"][rows]
     sport, dport = c["src_port"][rows], c["dst_port"][rows]
-    four = version == 4
-    client4 = np.where(out, dst4, src4).astype(np.uint32)
-    server4 = np.where(out, src4, dst4).astype(np.uint32)
-    client4[~four], server4[~four] = 0, 0
-    client6 = np.where(out[:, None], dst6, src6).astype(np.uint8)
-    server6 = np.where(out[:, None], src6, dst6).astype(np.uint8)
-    client6[four], server6[four] = 0, 0
-    kept = client_len + server_len  # one of the two is zero
-    port = np.where(out, sport, dport).astype(np.uint16)
-    group, distinct = _groups(data, start, kept, port, out)
-    return Datagrams(
-        rows, version, client4, server4, client6, server6,
-        np.where(out, dport, sport).astype(np.uint16), port,
-        c["ts"][rows].astype(np.int64), length, length > per_flow_cap,
-        _binary(data, start, client_len), _binary(data, start, server_len), group, distinct,
+    return one_packet(
+        rows, np.full(n, 17, np.uint8), version,
+        np.where(out, dst4, src4), np.where(out, src4, dst4),
+        np.where(out[:, None], dst6, src6), np.where(out[:, None], src6, dst6),
+        np.where(out, dport, sport), np.where(out, sport, dport),
+        c["ts"][rows], length, length > per_flow_cap, data,
+        batch.payload_offset[rows].astype(np.int64),
+        np.where(out, 0, np.minimum(length, per_flow_cap)),
+        np.where(out, np.minimum(length, server_cap), 0), out,
     )  # fmt: skip
+
+
+def one_packet(
+    rows: I64, proto: Any, version: Any, client4: Any, server4: Any, client6: Any,
+    server6: Any, client_port: Any, server_port: Any, ts: Any, length: I64, truncated: Any,
+    data: U8, start: I64, client_len: I64, server_len: I64, out: Any,
+) -> Datagrams:  # fmt: skip
+    """One-packet sessions from their columns; the bytes each side sent are
+    ``data[start : start + client_len]`` and ``data[start : start + server_len]`` (one of
+    the two lengths is zero: ``out`` says which side sent the packet)."""
+    four = version == 4
+    client4, server4 = client4.astype(np.uint32), server4.astype(np.uint32)
+    client4[~four], server4[~four] = 0, 0
+    client6, server6 = client6.astype(np.uint8), server6.astype(np.uint8)
+    client6[four], server6[four] = 0, 0
+    port = server_port.astype(np.uint16)
+    group, distinct = _groups(data, start, client_len + server_len, port, out.astype(np.bool_))
+    return Datagrams(
+        rows, proto.astype(np.uint8), version.astype(np.uint8), client4, server4, client6,
+        server6, client_port.astype(np.uint16), port, ts.astype(np.int64), length,
+        truncated.astype(np.bool_), _binary(data, start, client_len),
+        _binary(data, start, server_len), group, distinct,
+    )  # fmt: skip
+
+
+def gather(data: U8, start: I64, length: I64) -> U8:
+    """``data[start[i] : start[i] + length[i]]`` for every ``i``, one after the other."""
+    offsets = np.zeros(len(start) + 1, np.int64)
+    np.cumsum(length, out=offsets[1:])
+    buf = np.empty(int(offsets[-1]), np.uint8)
+    _gather(data, start.astype(np.int64), length.astype(np.int64), offsets, buf)
+    return buf
 
 
 def _binary(data: U8, start: I64, length: I64) -> pa.Array:
     """A binary column of ``data[start[i] : start[i] + length[i]]``, gathered in numba."""
     offsets = np.zeros(len(start) + 1, np.int64)
     np.cumsum(length, out=offsets[1:])
-    buf = np.empty(int(offsets[-1]), np.uint8)
-    _gather(data, start, length, offsets, buf)
+    buf = gather(data, start, length)
     large = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(start), [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
     )

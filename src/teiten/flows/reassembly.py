@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import gc
 import sys
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,8 @@ import numpy as np
 import numpy.typing as npt
 
 from teiten.decode.batch import PacketBatch
+from teiten.flows.datagram import Datagrams
+from teiten.flows.segment import LoneSegments, flow_hashes, lone_cost
 from teiten.session import Session
 
 FIN, RST = 0x01, 0x04
@@ -50,7 +52,27 @@ on CPython 3.11–3.13 (about 520 bytes) and rounded up."""
 FlowKey = tuple[int, bytes, bytes, int, int]
 """(proto, client address, server address, client port, server port)."""
 
-__all__ = ["FLOW_OVERHEAD", "FlowKey", "Reassembler", "Session"]
+__all__ = ["FLOW_OVERHEAD", "Finished", "FlowKey", "Reassembler", "Session", "order_key"]
+
+I64 = npt.NDArray[np.int64]
+
+
+def order_key(after: Any, rank: Any) -> Any:
+    """Where a session comes in a batch's output: ``rank``-th of those finished after packet
+    ``after``; a UDP datagram at packet ``i`` comes at ``order_key(i, 0) - 2**32`` (before
+    what finished after its own packet)."""
+    return (2 * np.asarray(after, np.int64) + 1) * (1 << 32) + np.asarray(rank, np.int64)
+
+
+@dataclass
+class Finished:
+    """The sessions one call finished: flows as objects, lone segments as columns, each
+    with its :func:`order_key`."""
+
+    sessions: list[Session]
+    session_keys: I64
+    lone: Datagrams
+    lone_keys: I64
 
 
 @dataclass(slots=True)
@@ -75,6 +97,10 @@ class _Flow:
     packets: int = 0
     closed_at: int = 0
     truncated: bool = False
+    stamp: int = 0
+    """When the flow was last touched (the reassembler's packet counter): LRU order."""
+    canon: int = -1
+    """Its :func:`~teiten.flows.segment.flow_hashes` value (-1: not known)."""
 
 
 class Reassembler:
@@ -100,6 +126,12 @@ class Reassembler:
         self.held = 0
         self.evicted_for_memory = 0
         self._sweep_at = 0
+        self._stamp = 0
+        self.promoted = 0
+        """Lone-segment flows a later packet made flow objects."""
+        self.lone = LoneSegments.empty()
+        """Flows with one client segment so far (:meth:`feed_columns` only)."""
+        self._canon: Counter[int] = Counter()
 
     def feed(self, batch: PacketBatch, data: npt.NDArray[np.uint8]) -> Iterator[Session]:
         """Take the payload-carrying TCP/UDP packets of a batch (``data`` is its chunk)."""
@@ -123,14 +155,160 @@ class Reassembler:
             for i in np.flatnonzero(has).tolist():
                 start = int(batch.payload_offset[i])
                 payload = data[start : start + int(batch.payload_caplen[i])].tobytes()
+                self._stamp += 1
                 for s in self._packet(c, i, payload):
-                    yield i, s
+                    yield i, self._session(s)
         finally:
             if enabled:
                 gc.enable()
         if len(c["ts"]):
             for s in self._expire(int(c["ts"][-1])):
-                yield len(c["ts"]), s
+                yield len(c["ts"]), self._session(s)
+
+    def feed_columns(self, batch: PacketBatch, data: npt.NDArray[np.uint8]) -> Finished:
+        """Take a batch's TCP payloads (UDP is left to :mod:`teiten.flows.datagram`); the
+        sessions it finished, in :meth:`feed`'s order (:attr:`Finished.session_keys`).
+
+        A segment that starts a flow and is the only packet of its flow in the batch
+        is held as a column row (:class:`~teiten.flows.segment.LoneSegments`), not an
+        object, and becomes one only if a later packet of its flow comes.
+        """
+        c = batch.columns
+        n = len(c["ts"])
+        emitted: list[tuple[int, Session | int]] = []
+        tcp = np.zeros(0, np.int64)
+        if len(batch.payload_caplen):
+            has = (batch.payload_caplen > 0) & (c["proto"] == 6) & (c["ip_version"] > 0)
+            tcp = np.flatnonzero(has)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            if len(tcp):
+                self._columns(c, tcp, batch, data, emitted)
+        finally:
+            if enabled:
+                gc.enable()
+        if n:
+            emitted.extend((n, s) for s in self._expire(int(c["ts"][-1])))
+        return self._finished(emitted)
+
+    def _columns(
+        self,
+        c: dict[str, Any],
+        tcp: I64,
+        batch: PacketBatch,
+        data: npt.NDArray[np.uint8],
+        emitted: list[tuple[int, Session | int]],
+    ) -> None:
+        canon = flow_hashes(c, tcp)
+        out = c["is_outbound"][tcp].astype(np.bool_) if "is_outbound" in c else None
+        _, inverse, counts = np.unique(canon, return_inverse=True, return_counts=True)
+        held_lone = self.lone.canon[self.lone.alive]
+        objects = np.fromiter(self._canon, np.uint64, len(self._canon))
+        in_lone = np.isin(canon, held_lone)
+        lone = (counts[inverse.reshape(-1)] == 1) & ~in_lone & ~np.isin(canon, objects)
+        if out is not None:
+            lone &= ~out
+        length = batch.payload_caplen[tcp].astype(np.int64)
+        kept = np.clip(np.minimum(length, self.per_flow_cap), 0, None)
+        stamps = self._stamp + 1 + np.arange(len(tcp), dtype=np.int64)
+        cost = np.zeros(len(tcp), np.int64)
+        cost[lone] = lone_cost(kept[lone], FLOW_OVERHEAD)
+        # Flows held as rows that a packet of this batch may continue (promoted then).
+        candidates: dict[int, list[int]] = {}
+        if in_lone.any():
+            hit = np.flatnonzero(self.lone.alive & np.isin(self.lone.canon, canon[in_lone]))
+            for j in hit.tolist():
+                candidates.setdefault(int(self.lone.canon[j]), []).append(j)
+        rows = tcp[lone]
+        self.lone.add(c, rows, data, batch.payload_offset[rows].astype(np.int64), length[lone],
+                      kept[lone], canon[lone], stamps[lone], cost[lone])  # fmt: skip
+        prefix = np.concatenate([[0], np.cumsum(cost)])
+        pos = 0
+        others = np.flatnonzero(~lone).tolist()
+        for k in [*others, len(tcp)]:
+            if k > pos:  # the lone segments before packet k: only their memory counts
+                span = int(prefix[k] - prefix[pos])
+                if self.held + span > self.memory_cap:
+                    for j in range(pos, k):
+                        self.held += int(cost[j])
+                        self._stamp = int(stamps[j])
+                        if self.held > self.memory_cap:
+                            emitted.extend((int(tcp[j]), s) for s in self._evict())
+                else:
+                    self.held += span
+            if k == len(tcp):
+                break
+            i = int(tcp[k])
+            self._stamp = int(stamps[k])
+            h = int(canon[k])
+            if h in candidates:
+                self._promote(c, i, candidates[h])
+            start = int(batch.payload_offset[i])
+            payload = data[start : start + int(batch.payload_caplen[i])].tobytes()
+            emitted.extend((i, s) for s in self._packet(c, i, payload, h))
+            pos = k + 1
+        self._stamp = int(stamps[-1])
+
+    def _promote(self, c: dict[str, Any], i: int, held: list[int]) -> None:
+        """Make the lone-segment flow packet ``i`` continues (if any) a flow object."""
+        src, dst = self._addresses(c, i)
+        sport, dport = int(c["src_port"][i]), int(c["dst_port"][i])
+        ends = {(6, src, dst, sport, dport), (6, dst, src, dport, sport)}
+        lone = self.lone
+        for j in held:
+            if not lone.alive[j] or lone.key(j) not in ends:
+                continue
+            key = lone.key(j)
+            flow = _Flow(6, int(lone.version[j]), key, int(lone.ts[j]), int(lone.ts[j]))
+            flow.base, flow.packets = int(lone.seq[j]), 1
+            flow.client_total = int(lone.length[j])
+            flow.truncated = int(lone.length[j]) > self.per_flow_cap
+            flow.closed_at = int(lone.closed_at[j])
+            flow.buf += lone.payload(j)
+            flow.held, flow.stamp, flow.canon = (
+                int(lone.cost[j]),
+                int(lone.stamp[j]),
+                int(lone.canon[j]),
+            )
+            lone.alive[j] = False
+            self.promoted += 1
+            self.flows[key] = flow
+            self._canon[flow.canon] += 1
+            return
+
+    def _finished(self, emitted: list[tuple[int, Session | int]]) -> Finished:
+        ranks: list[int] = []
+        last, rank = -1, 0
+        for i, _ in emitted:
+            rank = rank + 1 if i == last else 0
+            last = i
+            ranks.append(rank)
+        obj = [k for k, (_, s) in enumerate(emitted) if isinstance(s, Session)]
+        low = [k for k, (_, s) in enumerate(emitted) if not isinstance(s, Session)]
+        after = np.array([i for i, _ in emitted], np.int64)
+        keys = order_key(after, np.array(ranks, np.int64))
+        which = np.array([emitted[k][1] for k in low], np.int64)
+        lone = self.lone.sessions(which, self.per_flow_cap)
+        self.lone.compact()
+        sessions = [s for _, s in emitted if isinstance(s, Session)]
+        return Finished(sessions, keys[obj], lone, keys[low])
+
+    def flush_columns(self) -> Finished:
+        """Every flow still open (end of input), as :meth:`feed_columns` gives them."""
+        return self._finished([(0, s) for s in self._all()])
+
+    def _session(self, s: Session | int) -> Session:
+        """A lone-segment flow's session as an object (the object API)."""
+        if isinstance(s, Session):
+            return s
+        lone = self.lone
+        _, client, server, cport, sport = lone.key(s)
+        length = int(lone.length[s])
+        ts = int(lone.ts[s])
+        payload = lone.payload(s)
+        return Session(6, int(lone.version[s]), client, server, cport, sport, ts, ts, payload,
+                       b"", length, 1, truncated=length > self.per_flow_cap)  # fmt: skip
 
     def _addresses(self, c: dict[str, Any], i: int) -> tuple[bytes, bytes]:
         if c["ip_version"][i] == 4:
@@ -140,7 +318,9 @@ class Reassembler:
             )
         return c["src_ip6"][i].tobytes(), c["dst_ip6"][i].tobytes()
 
-    def _packet(self, c: dict[str, Any], i: int, payload: bytes) -> Iterator[Session]:
+    def _packet(
+        self, c: dict[str, Any], i: int, payload: bytes, canon: int = -1
+    ) -> Iterator[Session | int]:
         src, dst = self._addresses(c, i)
         sport, dport, proto = int(c["src_port"][i]), int(c["dst_port"][i]), int(c["proto"][i])
         ts, version = int(c["ts"][i]), int(c["ip_version"][i])
@@ -173,8 +353,11 @@ class Reassembler:
         if flow is None:
             if not from_client:
                 return  # server bytes before any client bytes: nothing to attach them to
-            flow = self.flows[key] = _Flow(6, version, key, ts, ts)
+            flow = self.flows[key] = _Flow(6, version, key, ts, ts, canon=canon)
+            if canon >= 0:
+                self._canon[canon] += 1
         self.flows.move_to_end(key)
+        flow.stamp = self._stamp
         flow.ts_last, flow.packets = ts, flow.packets + 1
         if int(c["tcp_flags"][i]) & (FIN | RST):
             flow.closed_at = flow.closed_at or ts
@@ -186,7 +369,7 @@ class Reassembler:
         self.held += cost - flow.held
         flow.held = cost
         if self.held > self.memory_cap:
-            yield from self._evict_for_memory()
+            yield from self._evict()
 
     def _client_segment(self, flow: _Flow, seq: int, payload: bytes) -> None:
         flow.client_total += len(payload)
@@ -211,6 +394,10 @@ class Reassembler:
     def _emit(self, key: FlowKey) -> Session:
         flow = self.flows.pop(key)
         self.held -= flow.held
+        if flow.canon >= 0:
+            self._canon[flow.canon] -= 1
+            if not self._canon[flow.canon]:
+                del self._canon[flow.canon]
         if flow.mask is None:
             stream, gap = bytes(flow.buf), False
         else:
@@ -233,7 +420,7 @@ class Reassembler:
             flow.truncated,
         )
 
-    def _expire(self, now: int) -> Iterator[Session]:
+    def _expire(self, now: int) -> Iterator[Session | int]:
         if now < self._sweep_at:
             return
         self._sweep_at = now + min(self.idle_ns, self.close_ns)
@@ -242,18 +429,56 @@ class Reassembler:
             for k, f in self.flows.items()
             if now - f.ts_last > self.idle_ns or (f.closed_at and now - f.ts_last > self.close_ns)
         ]
-        for k in done:
-            yield self._emit(k)
+        lone = self.lone
+        age = now - lone.ts
+        old = lone.alive & ((age > self.idle_ns) | ((lone.closed_at != 0) & (age > self.close_ns)))
+        yield from self._merged(done, np.flatnonzero(old))
 
-    def _evict_for_memory(self) -> Iterator[Session]:
-        while self.held > self.memory_cap * 0.9 and self.flows:
+    def _merged(self, keys: list[FlowKey], lone: I64) -> Iterator[Session | int]:
+        """Flows ``keys`` (in LRU order) and lone-segment flows ``lone`` (in stamp order),
+        finished in the order of their last touch."""
+        stamps = self.lone.stamp[lone].tolist()
+        at = 0
+        for k in keys:
+            stamp = self.flows[k].stamp
+            while at < len(stamps) and stamps[at] < stamp:
+                yield self._emit_lone(int(lone[at]))
+                at += 1
+            yield self._emit(k)
+        for j in lone[at:].tolist():
+            yield self._emit_lone(j)
+
+    def _emit_lone(self, j: int) -> int:
+        self.lone.alive[j] = False
+        self.held -= int(self.lone.cost[j])
+        return j
+
+    def _evict(self) -> Iterator[Session | int]:
+        """Finish the least recently touched flows until memory is under 90 % of the cap."""
+        lone = self.lone
+        live = (
+            np.flatnonzero(lone.alive & (lone.stamp <= self._stamp)).tolist() if len(lone) else []
+        )
+        at = 0
+        while self.held > self.memory_cap * 0.9:
+            head = next(iter(self.flows), None)
+            if head is None and at == len(live):
+                break
             self.evicted_for_memory += 1
-            yield self._emit(next(iter(self.flows)))
+            if at < len(live) and (head is None or lone.stamp[live[at]] < self.flows[head].stamp):
+                yield self._emit_lone(live[at])
+                at += 1
+            else:
+                assert head is not None
+                yield self._emit(head)
+
+    def _all(self) -> Iterator[Session | int]:
+        return self._merged(list(self.flows), np.flatnonzero(self.lone.alive))
 
     def flush(self) -> Iterator[Session]:
         """Every flow still open (end of input)."""
-        for k in list(self.flows):
-            yield self._emit(k)
+        for s in self._all():
+            yield self._session(s)
 
 
 def _cost(flow: _Flow) -> int:
