@@ -125,6 +125,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "sessions-columns": lambda: _columns("sessions"),
     "logins-columns": lambda: _columns("logins"),
     "probes-columns": lambda: _columns("probes"),
+    "port-hours-columns": lambda: _columns("port_hours"),
+    "address-hours-columns": lambda: _columns("address_hours"),
     "alerts-columns": lambda: _columns("alerts"),
     "deliveries-columns": lambda: _columns("deliveries"),
     "sessions-view": lambda: _view("sessions"),
