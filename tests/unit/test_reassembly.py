@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teiten.decode.batch import PacketBatch, empty_columns
-from teiten.flows.reassembly import Reassembler, Session
+from teiten.flows.reassembly import FLOW_OVERHEAD, Finished, Reassembler, Session
+from teiten.flows.segment import lone_cost
 
 CLIENT, SERVER = 0x01020304, 0xCB007101
 S = 1_000_000_000
@@ -284,3 +285,94 @@ def test_reassembled_sessions_carry_no_classification() -> None:
     names = {f.name for f in dataclasses.fields(Session)}
     assert {"client_bytes", "server_bytes", "ts_first", "client_total", "packets"} <= names
     assert not names & {"app", "kind", "signatures", "cves", "indicators", "src_cc"}
+
+
+def test_a_lone_segment_is_counted_as_its_flow_object() -> None:
+    """LoneSegments rows cost what the flow object of one segment costs."""
+    for n in (1, 7, 8, 9, 100, 1000, 4096, 70_000):
+        b, data = batch([(1, 0, b"y" * n, 0, False)])
+        objects, columns = Reassembler(), Reassembler(datagrams=False)
+        assert list(objects.feed(b, data)) == []
+        done = columns.feed_columns(b, data)
+        assert not done.sessions and not len(done.lone) and not columns.flows
+        assert (
+            columns.held
+            == objects.held
+            == int(lone_cost(np.array([min(n, 65536)]), FLOW_OVERHEAD)[0])
+        )
+
+
+def _rows(done: Finished) -> list[tuple[object, ...]]:
+    """What a Finished holds, as (order key, session fields), in output order."""
+    rows: list[tuple[object, ...]] = [
+        (k, s.client, s.client_port, s.server_port, s.ts_first, s.ts_last, s.client_bytes,
+         s.server_bytes, s.client_total, s.packets, s.gap, s.truncated)
+        for k, s in zip(done.session_keys.tolist(), done.sessions, strict=True)
+    ]  # fmt: skip
+    d = done.lone
+    for j, k in enumerate(done.lone_keys.tolist()):
+        rows.append((k, int(d.client4[j]).to_bytes(4, "big"), int(d.client_port[j]),
+                     int(d.server_port[j]), int(d.ts[j]), int(d.ts[j]),
+                     d.client_bytes[j].as_py(), d.server_bytes[j].as_py(), int(d.length[j]), 1,
+                     False, bool(d.truncated[j])))  # fmt: skip
+    return [r[1:] for r in sorted(rows, key=lambda r: r[0])]  # type: ignore[arg-type, return-value]
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 3),  # flow (client port)
+            st.integers(0, 400),  # seconds
+            st.integers(0, 60),  # sequence offset
+            st.binary(min_size=1, max_size=40),
+            st.sampled_from([0, 0, 0x01, 0x04]),
+            st.booleans(),  # outbound (server bytes)
+        ),
+        min_size=1,
+        max_size=30,
+    ),
+    st.lists(st.integers(1, 6), min_size=1, max_size=8),
+    st.sampled_from([100, 2000, 256 << 20]),
+    st.sampled_from([16, 64 << 10]),
+)
+@settings(deadline=None)  # the first example compiles the numba kernels
+def test_columns_give_the_sessions_objects_give(
+    packets: list[tuple[int, int, int, bytes, int, bool]],
+    cuts: list[int],
+    memory_cap: int,
+    per_flow_cap: int,
+) -> None:
+    """Any packets cut into any batches: feed_columns (lone segments as rows, promoted when
+    a later batch continues them, evicted and expired among the objects) gives the
+    sessions, in the order, that feed gives."""
+    packets = sorted(packets, key=lambda p: p[1])
+    objects = Reassembler(memory_cap=memory_cap, per_flow_cap=per_flow_cap, idle_s=60, close_s=5)
+    columns = Reassembler(
+        memory_cap=memory_cap, per_flow_cap=per_flow_cap, idle_s=60, close_s=5, datagrams=False
+    )
+    want: list[tuple[object, ...]] = []
+    got: list[tuple[object, ...]] = []
+    at, cut = 0, 0
+    while at < len(packets):
+        size = cuts[cut % len(cuts)]
+        cut += 1
+        part = packets[at : at + size]
+        at += size
+        b, data = batch([(ts, 1000 * f + seq, p, fl, out) for f, ts, seq, p, fl, out in part])
+        b.columns["src_port"][:] = [52869 if out else 40000 + f for f, _, _, _, _, out in part]
+        b.columns["dst_port"][:] = [40000 + f if out else 52869 for f, _, _, _, _, out in part]
+        want += [
+            (s.client, s.client_port, s.server_port, s.ts_first, s.ts_last, s.client_bytes,
+             s.server_bytes, s.client_total, s.packets, s.gap, s.truncated)
+            for s in objects.feed(b, data)
+        ]  # fmt: skip
+        got += _rows(columns.feed_columns(b, data))
+        assert columns.held == objects.held
+    want += [
+        (s.client, s.client_port, s.server_port, s.ts_first, s.ts_last, s.client_bytes,
+         s.server_bytes, s.client_total, s.packets, s.gap, s.truncated)
+        for s in objects.flush()
+    ]  # fmt: skip
+    got += _rows(columns.flush_columns())
+    assert got == want
+    assert columns.evicted_for_memory == objects.evicted_for_memory

@@ -16,6 +16,10 @@ collision (payloads are attacker-controlled) therefore never merges different
 bytes: the packets that differ from their group's first are regrouped by their
 exact bytes. :attr:`Datagrams.distinct` holds each group's key once, so a batch
 classifies each distinct payload once.
+
+:func:`one_packet` builds the same columns from any arrays; reassembly uses it
+for the TCP flows that ended with a single client segment
+(:mod:`teiten.flows.segment`).
 """
 
 from __future__ import annotations

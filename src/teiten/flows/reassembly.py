@@ -25,6 +25,15 @@ here. The policy, stated once:
   :data:`FLOW_OVERHEAD` for the flow record, its key and its table entry, so
   one-byte segments cost what they really cost;
 * every UDP datagram with payload is its own session.
+
+Ingest uses the columnar entry points (issue 14): :meth:`Reassembler.feed_columns`
+takes TCP only (UDP datagrams are built as columns by :mod:`teiten.flows.datagram`)
+and keeps a flow that has one client segment so far as a row of
+:class:`~teiten.flows.segment.LoneSegments` rather than an object, under the
+same policy: counted for what its object would cost, expired and evicted in the
+same least-recently-active order (a packet counter, ``stamp``, orders objects
+and rows together), promoted to an object when a later packet of the flow
+comes. :meth:`feed` and :meth:`flush` give the same sessions as objects.
 """
 
 from __future__ import annotations
