@@ -1,0 +1,80 @@
+"""Distinct payloads classified per second, one core (issue 14 target: ≥ 50,000/s).
+
+    taskset -c 0 python bench/distinct_payloads.py CAPTURE [--sensor-net 198.18.0.0/15]
+
+Reads a capture (e.g. one of ``bench/gen_mix.py``'s mixes), reassembles it as
+ingest does and collects the distinct (client bytes, server port, server bytes)
+keys of its sessions — what a verdict depends on — then times one fresh
+:class:`~teiten.classify.session.SessionClassifier` over them, each key once, so
+no cache can help: the rate at which ingest classifies payloads it has not seen.
+A cProfile of the same loop (``--profile``) says where the time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import time
+from pathlib import Path
+
+import numpy as np
+
+from teiten.capture import open_source
+from teiten.classify.session import SessionClassifier
+from teiten.decode.decoder import decode
+from teiten.enrich.network import NetworkSet
+from teiten.flows.reassembly import Reassembler
+
+
+def distinct_keys(capture: Path, nets: NetworkSet) -> tuple[list[tuple[bytes, int, bytes]], int]:
+    """The distinct payload keys of a capture's sessions, in first-seen order, and the
+    number of sessions."""
+    keys: dict[tuple[bytes, int, bytes], None] = {}
+    sessions = 0
+    r = Reassembler()
+    for chunk in open_source(capture).chunks():
+        if not len(chunk):
+            continue
+        batch = decode(chunk)
+        c = batch.columns
+        c["is_outbound"] = nets.contains(c["ip_version"], c["src_ip4"], c["src_ip6"])
+        for s in r.feed(batch, chunk.data):
+            keys.setdefault((s.client_bytes, s.server_port, s.server_bytes))
+            sessions += 1
+    for s in r.flush():
+        keys.setdefault((s.client_bytes, s.server_port, s.server_bytes))
+        sessions += 1
+    return list(keys), sessions
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("capture", type=Path)
+    ap.add_argument("--sensor-net", action="append", default=[])
+    ap.add_argument("--profile", action="store_true", help="print the top functions too")
+    args = ap.parse_args()
+    nets = NetworkSet(args.sensor_net or ["198.18.0.0/15"])
+    keys, sessions = distinct_keys(args.capture, nets)
+    classifier = SessionClassifier()
+    classifier.verdict(b"GET / HTTP/1.1\r\n\r\n", 80, b"")  # signatures loaded, parsers warm
+    profile = cProfile.Profile() if args.profile else None
+    if profile is not None:
+        profile.enable()
+    start = time.perf_counter()
+    for key in keys:
+        classifier.verdict(*key)
+    seconds = time.perf_counter() - start
+    if profile is not None:
+        profile.disable()
+        pstats.Stats(profile).sort_stats("tottime").print_stats(15)
+    sizes = np.array([len(k[0]) + len(k[2]) for k in keys])
+    print(
+        f"{args.capture.name}: {sessions:,} sessions, {len(keys):,} distinct payloads "
+        f"(median {int(np.median(sizes)) if len(sizes) else 0} bytes) classified in "
+        f"{seconds:.2f} s: {len(keys) / seconds:,.0f} distinct payloads/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
