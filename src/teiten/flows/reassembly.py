@@ -166,13 +166,15 @@ class Reassembler:
                 payload = data[start : start + int(batch.payload_caplen[i])].tobytes()
                 self._stamp += 1
                 for s in self._packet(c, i, payload):
-                    yield i, self._session(s)
+                    for one in self._sessions(s):
+                        yield i, one
         finally:
             if enabled:
                 gc.enable()
         if len(c["ts"]):
             for s in self._expire(int(c["ts"][-1])):
-                yield len(c["ts"]), self._session(s)
+                for one in self._sessions(s):
+                    yield len(c["ts"]), one
 
     def feed_columns(self, batch: PacketBatch, data: npt.NDArray[np.uint8]) -> Finished:
         """Take a batch's TCP payloads (UDP is left to :mod:`teiten.flows.datagram`); the
@@ -184,7 +186,7 @@ class Reassembler:
         """
         c = batch.columns
         n = len(c["ts"])
-        emitted: list[tuple[int, Session | int]] = []
+        emitted: list[tuple[int, Session | I64]] = []
         tcp = np.zeros(0, np.int64)
         if len(batch.payload_caplen):
             has = (batch.payload_caplen > 0) & (c["proto"] == 6) & (c["ip_version"] > 0)
@@ -207,7 +209,7 @@ class Reassembler:
         tcp: I64,
         batch: PacketBatch,
         data: npt.NDArray[np.uint8],
-        emitted: list[tuple[int, Session | int]],
+        emitted: list[tuple[int, Session | I64]],
     ) -> None:
         canon = flow_hashes(c, tcp)
         out = c["is_outbound"][tcp].astype(np.bool_) if "is_outbound" in c else None
@@ -286,38 +288,39 @@ class Reassembler:
             self._canon[flow.canon] += 1
             return
 
-    def _finished(self, emitted: list[tuple[int, Session | int]]) -> Finished:
-        ranks: list[int] = []
-        last, rank = -1, 0
-        for i, _ in emitted:
-            rank = rank + 1 if i == last else 0
-            last = i
-            ranks.append(rank)
-        obj = [k for k, (_, s) in enumerate(emitted) if isinstance(s, Session)]
-        low = [k for k, (_, s) in enumerate(emitted) if not isinstance(s, Session)]
-        after = np.array([i for i, _ in emitted], np.int64)
-        keys = order_key(after, np.array(ranks, np.int64))
-        which = np.array([emitted[k][1] for k in low], np.int64)
+    def _finished(self, emitted: list[tuple[int, Session | I64]]) -> Finished:
+        counts = np.array([1 if isinstance(s, Session) else len(s) for _, s in emitted], np.int64)
+        after = np.repeat(np.array([i for i, _ in emitted], np.int64), counts)
+        is_object = np.repeat(np.array([isinstance(s, Session) for _, s in emitted], bool), counts)
+        # rank: position among the sessions finished after the same packet (runs are contiguous)
+        new_run = np.ones(len(after), bool)
+        new_run[1:] = after[1:] != after[:-1]
+        starts = np.flatnonzero(new_run)
+        ranks = np.arange(len(after)) - np.repeat(starts, np.diff(np.append(starts, len(after))))
+        keys = order_key(after, ranks)
+        arrays = [s for _, s in emitted if not isinstance(s, Session)]
+        which = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
         lone = self.lone.sessions(which, self.per_flow_cap)
         self.lone.compact()
         sessions = [s for _, s in emitted if isinstance(s, Session)]
-        return Finished(sessions, keys[obj], lone, keys[low])
+        return Finished(sessions, keys[is_object], lone, keys[~is_object])
 
     def flush_columns(self) -> Finished:
         """Every flow still open (end of input), as :meth:`feed_columns` gives them."""
         return self._finished([(0, s) for s in self._all()])
 
-    def _session(self, s: Session | int) -> Session:
-        """A lone-segment flow's session as an object (the object API)."""
+    def _sessions(self, s: Session | I64) -> Iterator[Session]:
+        """Sessions as objects (the object API): lone-segment flows made objects."""
         if isinstance(s, Session):
-            return s
+            yield s
+            return
         lone = self.lone
-        _, client, server, cport, sport = lone.key(s)
-        length = int(lone.length[s])
-        ts = int(lone.ts[s])
-        payload = lone.payload(s)
-        return Session(6, int(lone.version[s]), client, server, cport, sport, ts, ts, payload,
-                       b"", length, 1, truncated=length > self.per_flow_cap)  # fmt: skip
+        for j in s.tolist():
+            _, client, server, cport, sport = lone.key(j)
+            length, ts = int(lone.length[j]), int(lone.ts[j])
+            yield Session(6, int(lone.version[j]), client, server, cport, sport, ts, ts,
+                          lone.payload(j), b"", length, 1,
+                          truncated=length > self.per_flow_cap)  # fmt: skip
 
     def _addresses(self, c: dict[str, Any], i: int) -> tuple[bytes, bytes]:
         if c["ip_version"][i] == 4:
@@ -329,7 +332,7 @@ class Reassembler:
 
     def _packet(
         self, c: dict[str, Any], i: int, payload: bytes, canon: int = -1
-    ) -> Iterator[Session | int]:
+    ) -> Iterator[Session | I64]:
         src, dst = self._addresses(c, i)
         sport, dport, proto = int(c["src_port"][i]), int(c["dst_port"][i]), int(c["proto"][i])
         ts, version = int(c["ts"][i]), int(c["ip_version"][i])
@@ -429,7 +432,7 @@ class Reassembler:
             flow.truncated,
         )
 
-    def _expire(self, now: int) -> Iterator[Session | int]:
+    def _expire(self, now: int) -> Iterator[Session | I64]:
         if now < self._sweep_at:
             return
         self._sweep_at = now + min(self.idle_ns, self.close_ns)
@@ -443,26 +446,26 @@ class Reassembler:
         old = lone.alive & ((age > self.idle_ns) | ((lone.closed_at != 0) & (age > self.close_ns)))
         yield from self._merged(done, np.flatnonzero(old))
 
-    def _merged(self, keys: list[FlowKey], lone: I64) -> Iterator[Session | int]:
+    def _merged(self, keys: list[FlowKey], lone: I64) -> Iterator[Session | I64]:
         """Flows ``keys`` (in LRU order) and lone-segment flows ``lone`` (in stamp order),
-        finished in the order of their last touch."""
-        stamps = self.lone.stamp[lone].tolist()
+        finished in the order of their last touch (lone ones in runs, as arrays)."""
+        stamps = self.lone.stamp[lone]
         at = 0
         for k in keys:
-            stamp = self.flows[k].stamp
-            while at < len(stamps) and stamps[at] < stamp:
-                yield self._emit_lone(int(lone[at]))
-                at += 1
+            stop = int(np.searchsorted(stamps, self.flows[k].stamp))
+            if stop > at:
+                yield self._emit_lone(lone[at:stop])
+                at = stop
             yield self._emit(k)
-        for j in lone[at:].tolist():
-            yield self._emit_lone(j)
+        if at < len(lone):
+            yield self._emit_lone(lone[at:])
 
-    def _emit_lone(self, j: int) -> int:
-        self.lone.alive[j] = False
-        self.held -= int(self.lone.cost[j])
-        return j
+    def _emit_lone(self, which: I64) -> I64:
+        self.lone.alive[which] = False
+        self.held -= int(self.lone.cost[which].sum())
+        return which
 
-    def _evict(self) -> Iterator[Session | int]:
+    def _evict(self) -> Iterator[Session | I64]:
         """Finish the least recently touched flows until memory is under 90 % of the cap."""
         lone = self.lone
         live = (
@@ -475,19 +478,19 @@ class Reassembler:
                 break
             self.evicted_for_memory += 1
             if at < len(live) and (head is None or lone.stamp[live[at]] < self.flows[head].stamp):
-                yield self._emit_lone(live[at])
+                yield self._emit_lone(np.array([live[at]], np.int64))
                 at += 1
             else:
                 assert head is not None
                 yield self._emit(head)
 
-    def _all(self) -> Iterator[Session | int]:
+    def _all(self) -> Iterator[Session | I64]:
         return self._merged(list(self.flows), np.flatnonzero(self.lone.alive))
 
     def flush(self) -> Iterator[Session]:
         """Every flow still open (end of input)."""
         for s in self._all():
-            yield self._session(s)
+            yield from self._sessions(s)
 
 
 def _cost(flow: _Flow) -> int:
