@@ -13,6 +13,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -133,26 +134,26 @@ class _Admitted:
 
     def __init__(self) -> None:
         self.slots: list[InputResult | InputPlan] = []
-        self.by_quick: dict[str, int] = {}
-        """Slot of the first registered input of each quick key in this run."""
+        self.by_quick: dict[str, list[int]] = {}
+        """Slots of the registered inputs of each quick key in this run."""
         self.same_as: dict[int, int] = {}
         """Slot of an input with the content of an earlier one of this run → that one's slot."""
 
     def add(self, lake: Lake, plan: InputPlan, options: IngestOptions) -> None:
         """Register ``plan``, unless an input of this run has the same content."""
-        first = self.by_quick.get(plan.quick)
-        if first is not None:  # equal quick keys: compare the whole contents
-            earlier = self.slots[first]
-            assert isinstance(earlier, InputPlan)
-            if not earlier.sha256:
-                earlier = self.slots[first] = _hashed(earlier)
-            plan = _hashed(plan) if not plan.sha256 else plan
-            if plan.sha256 == earlier.sha256:
-                self.same_as[len(self.slots)] = first
-                self.slots.append(plan)
-                return
-        else:
-            self.by_quick[plan.quick] = len(self.slots)
+        earlier = self.by_quick.setdefault(plan.quick, [])
+        if earlier:  # equal quick keys: compare the whole contents
+            plan = plan if plan.sha256 else _hashed(plan)
+            for at in earlier:
+                other = self.slots[at]
+                assert isinstance(other, InputPlan)
+                if not other.sha256:
+                    other = self.slots[at] = _hashed(other)
+                if plan.sha256 == other.sha256:
+                    self.same_as[len(self.slots)] = at
+                    self.slots.append(plan)
+                    return
+        earlier.append(len(self.slots))
         self.slots.append(register(lake, plan, options))
 
     def plans(self) -> list[InputPlan]:
@@ -242,8 +243,12 @@ def _run_tasks(
 
     context = session(master).sparkContext
     task = partial(stage_detached, str(lake.root.resolve()), options)
+    # An executor's working directory is not the driver's: it gets absolute paths.
+    sent = [replace(p, path=str(Path(p.path).absolute())) for p in plans]
     try:
-        staged = context.parallelize(plans, len(plans)).map(task).collect()
+        staged = context.parallelize(sent, len(sent)).map(task).collect()
+        for s, plan in zip(staged, plans, strict=True):
+            s.result.path = plan.path  # reported as given, as a local run does
     except Exception as e:  # Py4J's text of a failed job: its first line is the reason
         text = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
         message = f"the Spark job failed: {text}"
