@@ -5,7 +5,8 @@ captures of tests/data (one of them twice, under another name), a Cowrie log
 and a file that is not a capture. Every view is compared row by row on DuckDB,
 and so is the catalog. Then: running again is all duplicates; a capture broken
 between its admission and its task fails alone; an interrupted commit leaves
-no listed partial input and the next run completes.
+no listed partial input and the next run completes; without pyspark the run
+is one line and leaves no input registered.
 """
 
 from __future__ import annotations
@@ -19,13 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 import teiten.app.ingest as app_ingest
 from teiten.app.engine import scope
 from teiten.app.ingest import ingest
 from teiten.cli.ingest import summary
+from teiten.cli.main import cli
 from teiten.config import Settings, load_settings
 from teiten.engine import connect
+from teiten.errors import ConfigError
 from teiten.pipeline import IngestResult, InputPlan, StagedInput
 from teiten.simulate import SimulationResult
 from teiten.store.catalog import Catalog
@@ -256,3 +260,21 @@ def test_an_interrupted_run_lists_no_partial_input_and_the_next_run_completes(
         assert len(now[name]) == len(local[name]) > 0
     assert len(now["sessions"]) == len(local["sessions"])
     assert not any((settings.data_dir / ".staging").rglob("*.parquet"))
+
+
+def test_without_pyspark_the_run_is_one_line_and_registers_nothing_for_good(
+    tmp_path: Path, copies: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import teiten.engine.spark as spark_engine
+
+    def no_pyspark(master: str) -> Any:
+        raise ConfigError("engine 'spark' needs pyspark: pip install -e '.[spark]'")
+
+    monkeypatch.setattr(spark_engine, "session", no_pyspark)
+    data = tmp_path / "store"
+    args = ["ingest", *map(str, copies[:2]), "--engine", "spark", "--data", str(data)]
+    r = CliRunner().invoke(cli, args, env={"TEITEN_CONFIG": ""})
+    assert r.exit_code == 1
+    assert "needs pyspark" in r.output and "Traceback" not in r.output
+    inputs, files = _catalog(_settings(data))
+    assert [row[5] for row in inputs] == ["failed", "failed"] and files == []
