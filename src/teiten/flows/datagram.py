@@ -158,6 +158,11 @@ def _binary(data: U8, start: I64, length: I64) -> pa.Array:
     offsets = np.zeros(len(start) + 1, np.int64)
     np.cumsum(length, out=offsets[1:])
     buf = gather(data, start, length)
+    if offsets[-1] < 2**31:  # always for one chunk's payloads: binary's own 32-bit offsets
+        small = pa.py_buffer(offsets.astype(np.int32))
+        return pa.BinaryArray.from_buffers(
+            pa.binary(), len(start), [None, small, pa.py_buffer(buf)]
+        )
     large = pa.LargeBinaryArray.from_buffers(
         pa.large_binary(), len(start), [None, pa.py_buffer(offsets), pa.py_buffer(buf)]
     )
