@@ -936,6 +936,7 @@ def stage_detached(root: str, settings: IngestOptions, plan: InputPlan) -> Stage
     is returned in the manifest, its staged files removed.
     """
     lake = _StagingLake(Path(root))
+    lake.discard(plan.input_id)  # a retried task starts from an empty staging folder
     try:
         enricher, asn = _enrichers(str(settings.country_source), str(settings.asn_source))
         return stage(lake, plan, settings, enricher, None, asn)
