@@ -11,11 +11,13 @@ is one line and leaves no input registered.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import sqlite3
 import struct
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -278,3 +280,24 @@ def test_without_pyspark_the_run_is_one_line_and_registers_nothing_for_good(
     assert "needs pyspark" in r.output and "Traceback" not in r.output
     inputs, files = _catalog(_settings(data))
     assert [row[5] for row in inputs] == ["failed", "failed"] and files == []
+
+
+def test_a_task_writes_only_its_staging_folder_and_opens_no_catalog(tmp_path: Path) -> None:
+    from teiten.pipeline import IngestOptions, quick_key, stage_detached
+
+    capture = DATA / "eth_ipv4.pcap"
+    options = IngestOptions.of(_settings(tmp_path))
+    size = capture.stat().st_size
+    plan = InputPlan(str(capture), 7, size, quick_key(capture, size))
+    staged = stage_detached(str(tmp_path), options, plan)
+    assert staged.error == "" and staged.result.packets == 13
+    assert staged.sha256 == hashlib.sha256(capture.read_bytes()).hexdigest()
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.parquet"))
+    assert written == sorted(f".staging/000007/{f.path}" for f in staged.files)
+    assert {f.table for f in staged.files} >= {"packets", "sessions"}
+    assert [p.name for p in tmp_path.iterdir()] == [".staging"]  # no catalog.sqlite, no lock
+
+    broken = tmp_path / "gone.pcap"
+    failed = stage_detached(str(tmp_path), options, replace(plan, path=str(broken), input_id=8))
+    assert failed.error_kind == "input" and "gone.pcap" in failed.error
+    assert failed.files == [] and not (tmp_path / ".staging" / "000008").exists()
