@@ -301,3 +301,21 @@ def test_a_task_writes_only_its_staging_folder_and_opens_no_catalog(tmp_path: Pa
     failed = stage_detached(str(tmp_path), options, replace(plan, path=str(broken), input_id=8))
     assert failed.error_kind == "input" and "gone.pcap" in failed.error
     assert failed.files == [] and not (tmp_path / ".staging" / "000008").exists()
+
+
+def test_a_failed_spark_job_fails_every_input_of_the_run_in_one_line(
+    tmp_path: Path, copies: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The task's Python worker dies (as on a lost executor): Spark aborts the job.
+    monkeypatch.setattr(app_ingest, "stage_detached", lambda root, options, plan: os._exit(3))
+    settings = _settings(tmp_path / "store")
+    result = ingest(copies[:2], settings, spark=True)
+    assert [r.status for r in result.inputs] == ["failed", "failed"]
+    message = result.inputs[0].message
+    assert message.startswith("the Spark job failed: ") and "\n" not in message
+    inputs, files = _catalog(settings)
+    assert [row[5] for row in inputs] == ["failed", "failed"] and files == []
+    # The session is still good for the next run.
+    monkeypatch.undo()
+    again = ingest(copies[:2], settings, spark=True)
+    assert [r.status for r in again.inputs] == ["ingested", "ingested"]

@@ -249,8 +249,9 @@ def _run_tasks(
         staged = context.parallelize(sent, len(sent)).map(task).collect()
         for s, plan in zip(staged, plans, strict=True):
             s.result.path = plan.path  # reported as given, as a local run does
-    except Exception as e:  # Py4J's text of a failed job: its first line is the reason
-        text = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+    except Exception as e:  # a failed job: Py4J's text, Spark's reason on a line of its own
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        text = next((x for x in lines if "SparkException" in x), lines[0]).strip(" :")[:300]
         message = f"the Spark job failed: {text}"
         staged = [
             StagedInput(
