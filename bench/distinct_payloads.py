@@ -6,7 +6,8 @@ Reads a capture (e.g. one of ``bench/gen_mix.py``'s mixes), reassembles it as
 ingest does and collects the distinct (client bytes, server port, server bytes)
 keys of its sessions — what a verdict depends on — then times one fresh
 :class:`~teiten.classify.session.SessionClassifier` over them, each key once, so
-no cache can help: the rate at which ingest classifies payloads it has not seen.
+no cache can help: the rate at which ingest classifies payloads it has not seen
+(per wall second and per CPU second of this process; the two differ on a busy machine).
 A cProfile of the same loop (``--profile``) says where the time goes.
 """
 
@@ -61,10 +62,10 @@ def main() -> None:
     profile = cProfile.Profile() if args.profile else None
     if profile is not None:
         profile.enable()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for key in keys:
         classifier.verdict(*key)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if profile is not None:
         profile.disable()
         pstats.Stats(profile).sort_stats("tottime").print_stats(15)
@@ -72,7 +73,8 @@ def main() -> None:
     print(
         f"{args.capture.name}: {sessions:,} sessions, {len(keys):,} distinct payloads "
         f"(median {int(np.median(sizes)) if len(sizes) else 0} bytes) classified in "
-        f"{seconds:.2f} s: {len(keys) / seconds:,.0f} distinct payloads/s"
+        f"{seconds:.2f} s wall, {cpu:.2f} s CPU: {len(keys) / seconds:,.0f} distinct payloads/s "
+        f"(wall), {len(keys) / max(cpu, 1e-9):,.0f} per CPU-second"
     )
 
 
