@@ -41,6 +41,8 @@ class DuckDBEngine:
         self.lake = lake
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
+        # Its progress bar goes to stdout, into the output of a long query (trend > file).
+        self.con.execute("SET enable_progress_bar = false")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.con.create_function(
