@@ -27,13 +27,15 @@ must store the same number of packets (the table says so). Prints a Markdown blo
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sqlite3
 import sys
+import time
 from pathlib import Path
 
-from benchlib import BENCH, Run, machine, run_timed, warm
+from benchlib import BENCH, Run, busy_seconds, machine, run_timed, warm
 from gen_mix import generate
 
 SENSOR_NET = "198.18.0.0/16"
@@ -96,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     rows = []
     startups: dict[str, float] = {}
+    busy0, wall0, load0 = busy_seconds(), time.perf_counter(), os.getloadavg()[0]
     for name, extra, case_env, master, threads in cases:
         runs, packets = [], 0
         for _ in range(args.repeats):
@@ -114,11 +117,18 @@ def main(argv: list[str] | None = None) -> None:
             ).wall
         rows.append((name, best(runs), startups.get(master, 0.0), packets))
     shutil.rmtree(data, ignore_errors=True)
+    busy, wall, load1 = busy_seconds() - busy0, time.perf_counter() - wall0, os.getloadavg()[0]
+    cores = os.cpu_count() or 1
 
     base = rows[0][1].wall
     total = rows[0][3]
     print(f"### {args.captures} × {args.packets:,} packets ({args.mix} mix)\n")
     print(machine().markdown())
+    print(
+        f"- load: the CPUs were {busy / (wall * cores):.0%} busy in all ({busy:,.0f} CPU-s of all"
+        f" processes, this benchmark's included, in {wall:,.0f} s on {cores} cores); load average"
+        f" {load0:.1f} at the start, {load1:.1f} at the end."
+    )
     print()
     print(
         "| ingest | wall s | packets/s | vs local | Spark start s | wall − start s "
