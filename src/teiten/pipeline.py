@@ -347,10 +347,12 @@ class SessionStage:
     def _numbered(self, parts: list[_Part]) -> tuple[pa.Table, pa.Table]:
         """The parts' rows merged by their order keys, with ids."""
         parts = [p for p in parts if p.rows.num_rows] or parts[:1]
-        if len(parts) == 1:
-            rows, logins = parts[0].rows, parts[0].logins
+        keys = np.concatenate([p.order for p in parts]) if len(parts) > 1 else np.zeros(0)
+        if len(parts) == 1 or bool(np.all(keys[1:] >= keys[:-1])):  # in order already
+            rows = pa.concat_tables([p.rows for p in parts])
+            logins = pa.concat_tables([p.logins for p in parts])
         else:
-            order = np.argsort(np.concatenate([p.order for p in parts]), kind="stable")
+            order = np.argsort(keys, kind="stable")
             rows = pa.concat_tables([p.rows for p in parts]).take(pa.array(order))
             rank = np.empty(len(order), np.int64)
             rank[order] = np.arange(len(order))
