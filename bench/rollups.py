@@ -24,21 +24,29 @@ this process). Rewrites the "Rollups (issue 14)" section of ``bench/RESULTS.md``
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import gen_darknet
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import trend
 from benchlib import BENCH, RESULTS, Run, busy_seconds, children_seconds, machine, run_timed
 from benchlib import update_section as update
 
+import teiten.store.lake as lake_module
+from teiten.app.ingest import ingest
+from teiten.config import load_settings
+from teiten.schema import ROLLUPS
 from teiten.store.lake import Lake
 from teiten.store.rewrite import read_columns
-from teiten.store.rollup import Rollup
+from teiten.store.rollup import Rollup, to_table
 
 SECTION = "Rollups (issue 14)"
 REPEATS = 3
@@ -89,6 +97,48 @@ def rollup_cost(store: Path, limit: int = 4_000_000) -> tuple[int, float]:
     return n, seconds / max(n, 1)
 
 
+class _NoRollup(Rollup):
+    """A rollup that keeps nothing: ingest as it was before the rollups."""
+
+    def add(self, day: int, columns: Any, rows: Any) -> None:
+        return None
+
+    def tables(self, day: int) -> dict[str, pa.Table]:
+        return {t: to_table(None, c) for t, c in ROLLUPS.items()}
+
+
+def ingest_cost(work: Path, packets: int) -> list[str]:
+    """``ingest`` of one generated capture, in this process, with and without the rollups
+    (``teiten.store.lake.Rollup`` swapped for one that keeps nothing), best of 2 each."""
+    capture = work / "rollups-ingest.pcap"
+    gen_darknet.generate(capture, packets, seed=7, day="2024-05-01")
+    lines = ["| threads | rollups | best of 2 s | M packets/s |", "|---:|---|---:|---:|"]
+    try:
+        for threads in (1, 2):
+            for label, cls in (("written", Rollup), ("none", _NoRollup)):
+                best = math.inf
+                for _ in range(2):
+                    lake_module.Rollup = cls  # type: ignore[misc]
+                    shutil.rmtree(work / "ingest-data", ignore_errors=True)
+                    settings = load_settings(
+                        env={},
+                        overrides={
+                            "data": str(work / "ingest-data"),
+                            "sensor_networks": [gen_darknet.SENSOR_NETWORK],
+                            "threads": threads,
+                        },
+                    )
+                    start = time.perf_counter()
+                    ingest([capture], settings)
+                    best = min(best, time.perf_counter() - start)
+                lines.append(f"| {threads} | {label} | {best:.2f} | {packets / best / 1e6:.2f} |")
+    finally:
+        lake_module.Rollup = Rollup  # type: ignore[misc]
+        capture.unlink(missing_ok=True)
+        shutil.rmtree(work / "ingest-data", ignore_errors=True)
+    return lines
+
+
 def storage(store: Path) -> dict[str, tuple[int, int]]:
     """Bytes and rows of each table's listed files."""
     out = {}
@@ -110,7 +160,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep-store", action="store_true", help="keep the store afterwards")
     ap.add_argument("--reuse-store", action="store_true", help="reuse a kept store if it fits")
     ap.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md")
+    ap.add_argument(
+        "--ingest-only",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only time ingest of an N-packet capture with and without rollups; print it",
+    )
     args = ap.parse_args(argv)
+    if args.ingest_only:
+        args.work.mkdir(parents=True, exist_ok=True)
+        print("\n".join(ingest_cost(args.work.resolve(), args.ingest_only)))
+        return
     command = " ".join(["python", "bench/rollups.py", *(sys.argv[1:] if argv is None else argv)])
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -199,8 +260,9 @@ window — with packets only as far as they bring new sources or ports per hour:
 source that probes one port a thousand times an hour is one row. `trend` over the first
 half of the days: {half:.2f} s vs {best[("trend", "rollups")]:.2f} s over all of them.
 Sources stay exact (count distinct over the rows), so the generator's traffic — 300,000
-sources each sending about one packet per hour — gives nearly a row per packet; a darknet
-whose sources sweep it (many packets per source, port and hour) rolls up much further.
+sources, about 1.4 packets per source and hour — gives
+{sizes["port_hours"][1] / packets:.2f} `port_hours` rows per packet; a darknet whose
+sources sweep it (many packets per source, port and hour) rolls up much further.
 `ports` and `detect` read every port; `trend` reads the same rows and keeps 2 ports.
 """
     print("\n".join(rows))

@@ -366,14 +366,34 @@ def schema(columns: tuple[Column, ...]) -> pa.Schema:
     return pa.schema(fields)
 
 
+def _order(columns: Columns, declared: tuple[Column, ...]) -> npt.NDArray[np.int64]:
+    """The rows sorted by hour, protocol, version, port and IPv4 address (the declared
+    order). Rows of one day file span at most 24 hours, so the key packs into one
+    word: (hour − first hour) in 6 bits, UDP and IPv6 a bit each, the port in 16 and
+    the address in 32, sorted by one ``argsort`` (a ``lexsort`` of every column cost
+    three times as much). Other spans fall back to the ``lexsort``."""
+    hour = columns["hour"].astype(np.int64)
+    first = int(hour.min())
+    if int(hour.max()) - first >= 64:
+        keys = [columns[c.name] for c in reversed(declared) if c.dtype != "bytes16"]
+        return np.lexsort(keys)
+    key = (hour - first).astype(np.uint64) << np.uint64(58)
+    key |= (columns["ip_version"] == 6).astype(np.uint64) << np.uint64(56)
+    if "dst_port" in columns:
+        key |= (columns["proto"] == 17).astype(np.uint64) << np.uint64(57)
+        key |= columns["dst_port"].astype(np.uint64) << np.uint64(32)
+    address = columns["src_ip4"] if "src_ip4" in columns else columns["dst_ip4"]
+    key |= address.astype(np.uint64)
+    return np.argsort(key)
+
+
 def to_table(columns: Columns | None, declared: tuple[Column, ...]) -> pa.Table:
     """A rollup table of grouped columns, sorted by hour then key (better pages, and
     row groups a time filter can skip); an empty table for None."""
     target = schema(declared)
     if columns is None or len(columns["hour"]) == 0:
         return target.empty_table()
-    sort_keys = [columns[c.name] for c in reversed(declared) if c.dtype != "bytes16"]
-    order = np.lexsort(sort_keys)
+    order = _order(columns, declared)
     arrays = []
     for c in declared:
         v = columns[c.name][order]
