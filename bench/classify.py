@@ -34,7 +34,7 @@ from teiten.classify.signatures import load_signatures
 from teiten.decode.batch import PacketBatch, empty_columns
 from teiten.enrich.country import CountryEnricher, IptoccSource
 from teiten.flows.reassembly import Reassembler, Session
-from teiten.pipeline import SessionStage
+from teiten.pipeline.sessions import SessionStage
 
 SAMPLES = Path(__file__).resolve().parent.parent / "tests" / "data" / "requests"
 

@@ -22,7 +22,7 @@ from teiten.enrich.country import CountryEnricher
 from teiten.enrich.mmdb import PROBES, MmdbFile
 from teiten.enrich.sources import open_country_source
 from teiten.errors import TeitenError
-from teiten.pipeline import session_tables
+from teiten.pipeline.sessions import session_tables
 
 SESSION_CAP = 64 << 10
 """Client bytes a reassembled session holds at most (the default ``session_bytes``)."""

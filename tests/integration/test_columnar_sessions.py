@@ -32,7 +32,7 @@ from teiten.enrich.sources import open_country_source
 from teiten.flows import datagram
 from teiten.flows.datagram import datagrams
 from teiten.flows.reassembly import Reassembler
-from teiten.pipeline import SessionStage
+from teiten.pipeline.sessions import SessionStage
 from teiten.simulate import SimulationResult
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -283,7 +283,9 @@ def test_without_pyspark_the_run_is_one_line_and_registers_nothing_for_good(
 
 
 def test_a_task_writes_only_its_staging_folder_and_opens_no_catalog(tmp_path: Path) -> None:
-    from teiten.pipeline import IngestOptions, quick_key, stage_detached
+    from teiten.pipeline import IngestOptions
+    from teiten.pipeline.detached import stage_detached
+    from teiten.pipeline.identity import quick_key
 
     capture = DATA / "eth_ipv4.pcap"
     options = IngestOptions.of(_settings(tmp_path))

@@ -29,7 +29,7 @@ from teiten.app.ingest import ingest
 from teiten.cli.main import cli
 from teiten.config import Settings
 from teiten.errors import EnrichmentError, StoreError
-from teiten.pipeline import JUNK_MIN_RECORDS
+from teiten.pipeline.guard import JUNK_MIN_RECORDS
 from teiten.simulate import SimulationResult
 from teiten.store.catalog import Catalog
 from teiten.store.lake import EARLIEST_NS, NS_PER_DAY, Lake

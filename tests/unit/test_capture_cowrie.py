@@ -24,7 +24,7 @@ from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_country_source
 from teiten.errors import ConfigError, InputError
-from teiten.pipeline import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage, session_tables
+from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage, session_tables
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 LOG = DATA / "cowrie" / "cowrie.json"

@@ -16,7 +16,7 @@ from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
 from teiten.enrich.sources import open_country_source
 from teiten.errors import ConfigError
-from teiten.pipeline import SessionStage, session_tables
+from teiten.pipeline.sessions import SessionStage, session_tables
 from teiten.sensor.config import EXAMPLE, Limits, describe, load_config, parse_config
 from teiten.sensor.events import Event, EventWriter
 from teiten.sensor.service import Sensor

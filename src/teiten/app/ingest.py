@@ -32,15 +32,15 @@ from teiten.pipeline import (
     StagedInput,
     admit,
     commit,
-    content_hash,
     enrichment_text,
     expand,
     ingest_file,
     register,
-    stage_detached,
     store_error,
     store_message,
 )
+from teiten.pipeline.detached import stage_detached
+from teiten.pipeline.identity import content_hash
 from teiten.store.lake import Lake
 
 NO_SENSOR_NETWORKS = (

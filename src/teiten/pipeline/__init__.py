@@ -26,14 +26,12 @@ run itself (settings, lock, enrichers, engine) is the use case
 from __future__ import annotations
 
 import errno
-import functools
-import hashlib
 import queue
 import sqlite3
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -44,27 +42,21 @@ import pyarrow as pa
 from teiten.capture import expand_paths, open_source
 from teiten.capture.cowrie import CowrieResult, read_cowrie, sniff_cowrie
 from teiten.capture.events import EventsResult, read_events, sniff_events
-from teiten.capture.source import RecordChunk, Source
-from teiten.classify.evidence import EVIDENCE
-from teiten.classify.session import CLASSIFIED, SessionClassifier
-from teiten.classify.signatures import SignatureSet
+from teiten.capture.source import Source
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
 from teiten.enrich.asn import AsnEnricher
-from teiten.enrich.country import COUNTRIES, CountryEnricher
+from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
-from teiten.enrich.sources import open_asn_source, open_country_source
-from teiten.errors import EnrichmentError, FormatError, InputError, TeitenError
+from teiten.errors import InputError
 from teiten.fingerprint import registry
-from teiten.flows.datagram import Datagrams, datagrams
-from teiten.flows.reassembly import Finished, Reassembler, order_key
-from teiten.schema import DECODE_ERRORS, LOGINS, SESSIONS
+from teiten.flows.reassembly import Reassembler
+from teiten.pipeline.guard import Guard
+from teiten.pipeline.identity import Hasher, content_hash, quick_key
+from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage
+from teiten.schema import DECODE_ERRORS
 from teiten.session import Session
-from teiten.store.arrow import table_schema
 from teiten.store.lake import DayBudget, Lake, PacketWriter, Staged, TableWriter
-
-SESSIONS_SCHEMA = table_schema(SESSIONS)
-LOGINS_SCHEMA = table_schema(LOGINS)
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -184,363 +176,6 @@ def enrichment_text(country: CountryEnricher, asn: AsnEnricher | None) -> str:
     return text if asn is None else f"{text}; asn {asn.description}"
 
 
-QUICK_BYTES = 1 << 20
-
-
-def quick_key(path: Path, size: int) -> str:
-    """SHA-256 of the size and the first and last MiB: equal for equal files, cheap."""
-    h = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(QUICK_BYTES))
-        if size > QUICK_BYTES:
-            f.seek(max(QUICK_BYTES, size - QUICK_BYTES))
-            h.update(f.read(QUICK_BYTES))
-    return h.hexdigest()
-
-
-class _Hasher(threading.Thread):
-    """Computes a file's SHA-256 beside the ingest (hashlib releases the GIL)."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(name="teiten-hash", daemon=True)
-        self.path, self.digest, self.error = path, "", ""
-
-    def run(self) -> None:
-        try:
-            self.digest = content_hash(self.path)
-        except OSError as e:
-            self.error = e.strerror or str(e)
-
-    def result(self) -> str:
-        self.join()
-        if self.error:
-            raise InputError(f"cannot read {self.path}: {self.error}")
-        return self.digest
-
-
-def content_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes (the catalog's identity of an input)."""
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-JUNK_MIN_RECORDS = 100_000
-"""Records an input must have given before the junk rule may stop it."""
-JUNK_SHARE = 0.99
-"""Share of malformed records (reader skips plus the decode errors in
-:data:`JUNK_ERRORS`) above which an input is stopped as junk."""
-JUNK_ERRORS = np.array(
-    [name not in ("", "unsupported_link", "fragment") for name in DECODE_ERRORS], bool
-)
-"""Decode errors that count as junk: damage, not merely traffic teiten does not decode
-(unsupported link types, non-first fragments)."""
-EXPANSION_FLOOR = 1 << 20
-"""Content bytes below which the expansion rule never stops an input."""
-RECORD_HEADER_BYTES = 16
-"""A pcap record header; content bytes are counted as captured bytes plus this per record
-(a lower bound of the decompressed size for pcapng too)."""
-
-
-class _Guard:
-    """The limits that stop an input early: expansion ratio and junk share.
-
-    Checked after each chunk in the decoding thread; :attr:`reason` is the
-    one-line message once a limit is passed.
-    """
-
-    def __init__(self, source: Source, max_expansion: int) -> None:
-        self.source = source
-        self.max_expansion = max_expansion
-        self.content = 0
-        self.junk = 0
-        self.reason = ""
-
-    def check(self, chunk: RecordChunk, errors: Any) -> bool:
-        """Count a decoded chunk; True when the input must stop."""
-        stats = self.source.stats
-        self.content += int(chunk.caplen.sum(dtype=np.int64)) + RECORD_HEADER_BYTES * len(chunk)
-        self.junk += int(errors[JUNK_ERRORS].sum())
-        skipped = sum(stats.skipped.values())
-        seen = stats.records + skipped
-        junk = self.junk + skipped
-        packed = max(stats.bytes, 1)
-        if self.content > EXPANSION_FLOOR and self.content > self.max_expansion * packed:
-            self.reason = (
-                f"its content grew past {self.max_expansion:,}× the file's size "
-                f"({self.content:,} bytes from {packed:,}; setting max_expansion)"
-            )
-        elif seen >= JUNK_MIN_RECORDS and junk > JUNK_SHARE * seen:
-            self.reason = (
-                f"{junk:,} of the first {seen:,} records are malformed (more than {JUNK_SHARE:.0%})"
-            )
-        return bool(self.reason)
-
-
-class SessionStage:
-    """Finished sessions from any source → the ``sessions`` and ``logins`` rows.
-
-    Leaves out sessions whose client is inside the sensor's own networks
-    (counted in :attr:`left_out` as ``from_sensor``), classifies the rest
-    (:class:`~teiten.classify.session.SessionClassifier`), gives each client its
-    country, and numbers them ``s<input_id>-<n>`` in the order they come.
-
-    A capture's batches come in two parts (:meth:`batch_tables`): its UDP
-    datagrams as columns (:mod:`teiten.flows.datagram`), each distinct payload
-    classified once, and the TCP sessions reassembly finished; they are merged in
-    the order the reassembler alone gives them, so the rows and ids do not
-    depend on the path a session took.
-    """
-
-    def __init__(
-        self,
-        enricher: CountryEnricher,
-        input_id: int = 0,
-        nets: NetworkSet | None = None,
-        signatures: SignatureSet | None = None,
-    ) -> None:
-        self.enricher = enricher
-        self.input_id = input_id
-        self.nets = nets if nets is not None else NetworkSet(())
-        self.classifier = SessionClassifier(signatures)
-        self.count = 0
-        self.left_out: Counter[str] = Counter()
-
-    def _clients(self, sessions: list[Session]) -> tuple[Any, Any, Any]:
-        """The clients' addresses as columns: (ip_version, IPv4 integer, IPv6 bytes)."""
-        versions = np.fromiter((s.ip_version for s in sessions), np.uint8, len(sessions))
-        joined = b"".join(s.client if s.ip_version == 4 else b"\0\0\0\0" for s in sessions)
-        v4 = np.frombuffer(joined, ">u4").astype(np.uint32)
-        v6 = np.zeros((len(sessions), 16), np.uint8)
-        six = np.flatnonzero(versions == 6)
-        if len(six):
-            v6[six] = np.frombuffer(b"".join(sessions[i].client for i in six), np.uint8).reshape(
-                -1, 16
-            )
-        return versions, v4, v6
-
-    def tables(self, sessions: Iterable[Session]) -> tuple[pa.Table, pa.Table]:
-        """The ``sessions`` and ``logins`` rows of some finished sessions (built column-wise)."""
-        return self._numbered([self._part(list(sessions))])
-
-    def batch_tables(
-        self, reassembler: Reassembler, batch: PacketBatch, data: Any
-    ) -> tuple[pa.Table, pa.Table]:
-        """The rows of one decoded batch (``data`` is its chunk): its UDP datagrams as
-        columns, its TCP payloads fed to ``reassembler`` (made with ``datagrams=False``;
-        lone segments come back as columns too), in the order
-        ``Reassembler(datagrams=True).feed`` would give them (a datagram at its packet, a
-        flow after the packet that finished it)."""
-        udp = datagrams(
-            batch, data, per_flow_cap=reassembler.per_flow_cap, server_cap=reassembler.server_cap
-        )
-        return self.finished_tables(reassembler.feed_columns(batch, data), udp)
-
-    def finished_tables(
-        self, done: Finished, udp: Datagrams | None = None
-    ) -> tuple[pa.Table, pa.Table]:
-        """The rows of what reassembly finished (and of a batch's datagrams), in order."""
-        parts = [] if udp is None else [self._datagram_part(udp, order_key(udp.rows, 0) - 2**32)]
-        parts.append(self._datagram_part(done.lone, done.lone_keys))
-        parts.append(self._part(done.sessions, done.session_keys))
-        return self._numbered(parts)
-
-    def _numbered(self, parts: list[_Part]) -> tuple[pa.Table, pa.Table]:
-        """The parts' rows merged by their order keys, with ids."""
-        parts = [p for p in parts if p.rows.num_rows] or parts[:1]
-        keys = np.concatenate([p.order for p in parts]) if len(parts) > 1 else np.zeros(0)
-        if len(parts) == 1 or bool(np.all(keys[1:] >= keys[:-1])):  # in order already
-            rows = pa.concat_tables([p.rows for p in parts])
-            logins = pa.concat_tables([p.logins for p in parts])
-        else:
-            order = np.argsort(keys, kind="stable")
-            rows = pa.concat_tables([p.rows for p in parts]).take(pa.array(order))
-            rank = np.empty(len(order), np.int64)
-            rank[order] = np.arange(len(order))
-            starts = np.cumsum([0] + [p.rows.num_rows for p in parts[:-1]])
-            owner = np.concatenate([p.owner + at for p, at in zip(parts, starts, strict=True)])
-            logins = pa.concat_tables([p.logins for p in parts])
-            if logins.num_rows:
-                logins = logins.take(pa.array(np.argsort(rank[owner], kind="stable")))
-        first, self.count = self.count, self.count + rows.num_rows
-        ids = pa.array([f"s{self.input_id}-{n}" for n in range(first + 1, self.count + 1)],
-                       pa.string())  # fmt: skip
-        return rows.add_column(0, SESSIONS_SCHEMA.field(0), ids), logins
-
-    def _part(self, done: list[Session], order: Any = None) -> _Part:
-        """Rows (without ids) of sessions given as objects."""
-        order = np.zeros(len(done), np.int64) if order is None else order
-        versions, v4, v6 = self._clients(done)
-        if self.nets and done:
-            own = self.nets.contains(versions, v4, v6)
-            if own.any():
-                self.left_out["from_sensor"] += int(own.sum())
-                keep = ~own
-                done = [s for s, k in zip(done, keep.tolist(), strict=True) if k]
-                versions, v4, order = versions[keep], v4[keep], order[keep]
-        codes = self.enricher.codes_ip4(v4).tolist() if done else []
-        is4 = (versions == 4).tolist()
-        verdicts = [self.classifier(s) for s in done]
-        # Bots repeat themselves: each distinct evidence value is converted to Arrow once.
-        seen: dict[int, int] = {}
-        distinct: list[dict[str, Any]] = []
-        which: list[int] = []
-        for v in verdicts:
-            at = seen.setdefault(id(v.evidence), len(distinct))
-            if at == len(distinct):
-                distinct.append(v.evidence)
-            which.append(at)
-        server6 = [None if four or len(s.server) != 16 or not any(s.server) else s.server
-                   for s, four in zip(done, is4, strict=True)]  # fmt: skip
-        cols: dict[str, Any] = {
-            "ts_first": [s.ts_first for s in done], "ts_last": [s.ts_last for s in done],
-            "ip_version": versions, "proto": [s.proto for s in done], "src_ip4": v4,
-            "dst_ip4": [int.from_bytes(s.server, "big") if four else 0
-                        for s, four in zip(done, is4, strict=True)],
-            "src_ip6": [None if four else s.client for s, four in zip(done, is4, strict=True)],
-            "dst_ip6": server6, "src_port": [s.client_port for s in done],
-            "dst_port": [s.server_port for s in done], "packets": [s.packets for s in done],
-            "client_total": [min(s.client_total, 2**32 - 1) for s in done],
-            "gap": [s.gap for s in done], "truncated": [s.truncated for s in done],
-            "src_cc": [COUNTRIES[c] if four else "" for c, four in zip(codes, is4, strict=True)],
-            "client_bytes": [s.client_bytes for s in done],
-            "server_bytes": [s.server_bytes for s in done],
-            "evidence_cut": [min(v.cut, 2**32 - 1) for v in verdicts],
-        }  # fmt: skip
-        for name in CLASSIFIED:
-            cols[name] = [v.columns[name] for v in verdicts]
-        take = pa.array(which, pa.int32())
-        for name in EVIDENCE:
-            kind = SESSIONS_SCHEMA.field(name).type
-            cols[name] = pa.array([d[name] for d in distinct], kind).take(take)
-        lrows: list[dict[str, Any]] = []
-        owner: list[int] = []
-        for n, (s, v, four) in enumerate(zip(done, verdicts, is4, strict=True)):
-            for login in v.classification.logins:
-                ip6 = None if four else s.client
-                row = _login_row(login, s.ts_first, s.ip_version, s.server_port, int(v4[n]), ip6)
-                lrows.append(row)
-                owner.append(n)
-        return _Part(
-            pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA),
-            pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
-            np.array(owner, np.int64),
-            order,
-        )
-
-    def _datagram_part(self, d: Datagrams, order: Any) -> _Part:
-        """Rows (without ids) of one-packet sessions given as columns; each distinct
-        payload is classified once, its columns converted to Arrow once."""
-        if self.nets and len(d):
-            own = self.nets.contains(d.ip_version, d.client4, d.client6)
-            if own.any():
-                self.left_out["from_sensor"] += int(own.sum())
-                d, order = d.select(~own), order[~own]
-        n = len(d)
-        used, group = np.unique(d.group, return_inverse=True)
-        group = group.reshape(-1).astype(np.int32)
-        verdicts = [self.classifier.verdict(*d.distinct[g]) for g in used.tolist()]
-        take = pa.array(group, pa.int32())
-        four = d.ip_version == 4
-        codes = self.enricher.codes_ip4(d.client4) if n else np.zeros(0, np.int16)
-        cc = _COUNTRY_TEXT[codes]
-        cc[~four] = ""
-        cut = np.array([min(v.cut, 2**32 - 1) for v in verdicts], np.uint32)
-        cols: dict[str, Any] = {
-            "ts_first": d.ts, "ts_last": d.ts, "ip_version": d.ip_version,
-            "proto": d.proto, "src_ip4": d.client4, "dst_ip4": d.server4,
-            "src_ip6": _bytes16(d.client6, ~four),
-            "dst_ip6": _bytes16(d.server6, ~four & d.server6.any(axis=1)),
-            "src_port": d.client_port, "dst_port": d.server_port,
-            "packets": np.ones(n, np.uint32),
-            "client_total": np.minimum(d.length, 2**32 - 1).astype(np.uint32),
-            "gap": np.zeros(n, np.bool_), "truncated": d.truncated,
-            "src_cc": pa.array(cc, pa.string()), "client_bytes": d.client_bytes,
-            "server_bytes": d.server_bytes, "evidence_cut": cut[group],
-        }  # fmt: skip
-        for name in CLASSIFIED:
-            kind = SESSIONS_SCHEMA.field(name).type
-            cols[name] = pa.array([v.columns[name] for v in verdicts], kind).take(take)
-        seen: dict[int, int] = {}
-        distinct: list[dict[str, Any]] = []
-        for v in verdicts:
-            if seen.setdefault(id(v.evidence), len(distinct)) == len(distinct):
-                distinct.append(v.evidence)
-        which = np.array([seen[id(v.evidence)] for v in verdicts], np.int32)[group]
-        for name in EVIDENCE:
-            kind = SESSIONS_SCHEMA.field(name).type
-            cols[name] = pa.array([e[name] for e in distinct], kind).take(pa.array(which))
-        lrows: list[dict[str, Any]] = []
-        owner: list[int] = []
-        for k in (k for k, v in enumerate(verdicts) if v.classification.logins):
-            for i in np.flatnonzero(group == k).tolist():
-                ip6 = None if four[i] else d.client6[i].tobytes()
-                for login in verdicts[k].classification.logins:
-                    row = _login_row(
-                        login, int(d.ts[i]), int(d.ip_version[i]), int(d.server_port[i]),
-                        int(d.client4[i]), ip6,
-                    )  # fmt: skip
-                    lrows.append(row)
-                    owner.append(i)
-        if owner:  # in session order, as :meth:`_part` gives them
-            at = np.argsort(np.array(owner), kind="stable")
-            lrows, owner = [lrows[j] for j in at], [owner[j] for j in at]
-        return _Part(
-            pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA),
-            pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
-            np.array(owner, np.int64),
-            order,
-        )
-
-
-_ROWS_SCHEMA = SESSIONS_SCHEMA.remove(0)
-"""The ``sessions`` columns but ``id`` (numbered last, once the parts are merged)."""
-_COUNTRY_TEXT = np.array(COUNTRIES, object)
-
-
-@dataclass
-class _Part:
-    """Rows of some sessions before numbering: the sessions (no ``id``), their logins,
-    each login's session (row index), and each session's merge key."""
-
-    rows: pa.Table
-    logins: pa.Table
-    owner: Any
-    order: Any
-
-
-def _login_row(
-    login: Any, ts: int, version: int, port: int, ip4: int, ip6: bytes | None
-) -> dict[str, Any]:
-    """One ``logins`` row."""
-    return {
-        "ts": ts, "ip_version": version, "src_ip4": ip4, "src_ip6": ip6, "dst_port": port,
-        "username": login.username, "password": login.password or "",
-        "success": -1 if login.success is None else int(login.success),
-        "mirai_dict": login.mirai_dict, "commands": list(login.commands),
-    }  # fmt: skip
-
-
-def _bytes16(values: Any, valid: Any) -> pa.Array:
-    """A ``binary(16)`` column of ``(n, 16)`` bytes, null where ``valid`` is false."""
-    n = values.shape[0]
-    if not valid.any():
-        return pa.nulls(n, pa.binary(16))
-    bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    flat = pa.py_buffer(np.ascontiguousarray(values, np.uint8).reshape(-1))
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [bits, flat])
-
-
-def session_tables(
-    sessions: Iterable[Session],
-    enricher: CountryEnricher,
-    input_id: int = 0,
-    sensor_networks: Iterable[str] = (),
-) -> tuple[pa.Table, pa.Table]:
-    """The ``sessions`` and ``logins`` rows ingest stores for ``sessions`` (one batch)."""
-    stage = SessionStage(enricher, input_id, NetworkSet(sensor_networks))
-    return stage.tables(sessions)
-
-
 class _Stages:
     """The per-batch stages after decoding, with their state (caches, labels)."""
 
@@ -580,7 +215,7 @@ class _Prepared:
 
 
 def _batches(
-    source: Source, stages: _Stages, writer: PacketWriter, guard: _Guard
+    source: Source, stages: _Stages, writer: PacketWriter, guard: Guard
 ) -> Iterator[_Prepared]:
     """Decode, mark, fingerprint, enrich and reassemble; the chunk buffer is not kept.
 
@@ -755,7 +390,7 @@ def stage(
     source = None if log else open_source(path, chunk_bytes=int(settings.chunk_mb) << 20)
     hasher = None
     if not plan.sha256:
-        hasher = _Hasher(path)
+        hasher = Hasher(path)
         hasher.start()
     input_id = plan.input_id
     tx = lake.transaction(input_id)
@@ -779,7 +414,7 @@ def stage(
                 lake, input_id, sensor, "logins", LOGINS_SCHEMA, "ts", budget=budget
             ),
         }
-        guard = _Guard(source, int(settings.max_expansion)) if source is not None else None
+        guard = Guard(source, int(settings.max_expansion)) if source is not None else None
         if read is not None:
             batches = _log_batches(read.sessions, stages.sessions)
         else:
@@ -890,71 +525,6 @@ def ingest_file(
         lake.transaction(plan.input_id).fail(e)
         raise
     return commit(lake, staged)
-
-
-class _StagingLake(Lake):
-    """The lake as a Spark executor sees it: its root, to write an input's staging folder.
-
-    No catalog is opened (only the driver lists files); any use of one fails.
-    """
-
-    def __init__(self, root: Path) -> None:  # deliberately not Lake.__init__: no catalog
-        self.root = Path(root)
-        self._lock = None
-        self._transactions = {}
-
-    def close(self) -> None:
-        self._transactions.clear()
-
-
-@functools.lru_cache(maxsize=4)
-def _enrichers(country: str, asn: str) -> tuple[CountryEnricher, AsnEnricher | None]:
-    """The enrichers of an executor's Python worker (opened once, kept for its next tasks)."""
-    source = open_asn_source(asn)
-    return CountryEnricher(open_country_source(country)), (
-        AsnEnricher(source) if source is not None else None
-    )
-
-
-ERROR_KINDS: tuple[tuple[type[BaseException], str], ...] = (
-    (FormatError, "format"),
-    (EnrichmentError, "enrichment"),
-    (TeitenError, "input"),
-    (OSError, "store"),
-)
-"""How an executor names an error for the driver (first match; anything else ``internal``)."""
-
-
-def error_kind(e: BaseException) -> str:
-    """The name :func:`stage_detached` reports an error under."""
-    return next((kind for t, kind in ERROR_KINDS if isinstance(e, t)), "internal")
-
-
-def stage_detached(root: str, settings: IngestOptions, plan: InputPlan) -> StagedInput:
-    """:func:`stage` as a Spark task: the lake's root is a path the executor shares with the
-    driver; the enrichers come from the options' sources; the catalog is never opened.
-
-    Never raises (a raised task would fail every input of the job): an error
-    is returned in the manifest, its staged files removed.
-    """
-    lake = _StagingLake(Path(root))
-    lake.discard(plan.input_id)  # a retried task starts from an empty staging folder
-    try:
-        enricher, asn = _enrichers(str(settings.country_source), str(settings.asn_source))
-        return stage(lake, plan, settings, enricher, None, asn)
-    except Exception as e:  # reported by the driver as that input's failure
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        kind = error_kind(e)
-        if kind == "internal":
-            text = f"{type(e).__name__}: {text}" if text else type(e).__name__
-        return StagedInput(
-            InputResult(plan.path, "failed", plan.input_id, message=text),
-            error=text,
-            error_kind=kind,
-            errno=e.errno if isinstance(e, OSError) else None,
-        )
-    finally:
-        lake.close()
 
 
 def expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
