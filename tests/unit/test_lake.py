@@ -9,7 +9,8 @@ import pytest
 from teiten.decode.batch import empty_columns
 from teiten.enrich.country import country_code
 from teiten.errors import StoreError
-from teiten.store.lake import NS_PER_DAY, Lake, PacketWriter
+from teiten.store.lake import NS_PER_DAY, Lake
+from teiten.store.writers import PacketWriter
 
 DAY0 = 17440  # 2017-10-01
 

@@ -10,8 +10,9 @@ import pytest
 
 from teiten.decode.batch import empty_columns
 from teiten.enrich.country import COUNTRIES, country_code
-from teiten.store.lake import NS_PER_DAY, Lake, PacketWriter
+from teiten.store.lake import NS_PER_DAY, Lake
 from teiten.store.rewrite import Columns, read_columns, rewrite_table
+from teiten.store.writers import PacketWriter
 
 DAY0 = 17440  # 2017-10-01
 KEPT = ("ts", "src_ip4", "dst_ip4", "dst_port", "tcp_seq", "ip_id", "ip_len", "tcp_mss", "proto")

@@ -19,11 +19,10 @@ from teiten.store.lake import (
     NS_PER_DAY,
     QUARANTINE,
     Lake,
-    PacketWriter,
-    TableWriter,
     Transaction,
     part_path,
 )
+from teiten.store.writers import PacketWriter, TableWriter
 
 DAY0 = 17440  # 2017-10-01
 

@@ -1,7 +1,7 @@
 """Rollup rows of packet batches: packets per hour, port and source; addresses per hour.
 
 Computed column-wise at ingest, for each day file of an input, and written in
-the input's transaction beside the packets (``teiten.store.lake.PacketWriter``),
+the input's transaction beside the packets (``teiten.store.writers.PacketWriter``),
 so re-ingest, interrupted ingest and duplicates treat them exactly as packets.
 Tables and columns are declared in :data:`teiten.schema.ROLLUPS`.
 

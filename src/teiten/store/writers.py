@@ -1,0 +1,261 @@
+"""The writers of one input's tables: packets (one file per day, plus quarantine and
+rollups) and sessions/logins, each staging files into the input's transaction."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from teiten.store.arrow import arrow_schema, to_table, writer_options
+from teiten.store.lake import (
+    NS_PER_DAY,
+    QUARANTINE,
+    DayBudget,
+    Lake,
+    listed_as,
+)
+from teiten.store.order import source_order
+from teiten.store.rollup import Rollup
+from teiten.store.rollup import file_options as rollup_options
+
+
+class PacketWriter:
+    """Writes packet batches of one input into staged Parquet files, one per day.
+
+    Days outside the input's :class:`DayBudget` go to one quarantine file.
+    Every day file stays open until :meth:`close` (so each day is one file,
+    however the input's times are ordered); memory stays bounded because the
+    largest pending day is written out as a row group whenever more than
+    ``max_open_days`` row groups' worth of rows are pending in all.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        input_id: int,
+        sensor: str,
+        *,
+        row_group_rows: int = 1 << 20,
+        max_open_days: int = 4,
+        budget: DayBudget | None = None,
+    ) -> None:
+        self.lake = lake
+        self.input_id = input_id
+        self.sensor = sensor
+        self.row_group_rows = row_group_rows
+        self.max_open_days = max_open_days
+        self.budget = budget if budget is not None else DayBudget()
+        self.schema = arrow_schema()
+        self.options = writer_options()
+        self.tx = lake.transaction(input_id)
+        self._open: dict[int, _DayFile] = {}
+        self.staged: list[tuple[str, str, int]] = []
+        self.quarantined = 0
+        """Rows written to the quarantine file (implausible time, or a day over the budget)."""
+        self.labels: dict[str, list[str]] = {}
+        """Text of the codes of ``str`` columns (e.g. ``src_as_org``), growing."""
+        self.rollup = Rollup()
+        """The rollup rows of the input's day files (``teiten.store.rollup``)."""
+        self._rollup_parts: dict[tuple[str, int], int] = {}
+        self._rollup_mutex = threading.Lock()
+
+    def write(self, columns: dict[str, Any]) -> None:
+        """Add packets; they are split by UTC day."""
+        self.write_parts(self.prepare(columns))
+
+    def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
+        """The stored tables of a batch, one per UTC day, rows grouped by source.
+
+        Rows with implausible timestamps or of days over the budget come as one
+        table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
+        budget, so it runs in the decoding thread.
+        """
+        ts = columns["ts"]
+        if len(ts) == 0:
+            return []
+        day = int(ts[0]) // NS_PER_DAY
+        if (
+            (ts // NS_PER_DAY == day).all()
+            and self.budget.plausible(ts[0])
+            and self.budget.admit(day)
+        ):
+            order = source_order(columns["src_ip4"])
+            self._roll_up(day, columns, np.arange(len(ts), dtype=np.int64))
+            return [(day, to_table(columns, self.schema, order, self._labels()))]
+        days = self.budget.days_of(ts)
+        parts = []
+        for d in np.unique(days).tolist():
+            rows = np.flatnonzero(days == d)
+            if d != QUARANTINE:  # quarantined rows are in no rollup, as in no view
+                self._roll_up(int(d), columns, rows)
+            order = rows[source_order(columns["src_ip4"][rows])]
+            parts.append((int(d), to_table(columns, self.schema, order, self._labels())))
+        return parts
+
+    def _roll_up(self, day: int, columns: dict[str, Any], rows: Any) -> None:
+        """Add rows of a day to the rollups; write a part file if the day outgrew memory."""
+        spilled = self.rollup.add(day, columns, rows)
+        if spilled is not None:
+            self._write_rollup("port_hours", day, spilled)
+
+    def _write_rollup(self, table: str, day: int, data: pa.Table) -> None:
+        with self._rollup_mutex:
+            part = self._rollup_parts.get((table, day), 0)
+            self._rollup_parts[(table, day)] = part + 1
+        rel, path = self.tx.target(table, self.sensor, day, part)
+        pq.write_table(data, path, **rollup_options(table))
+        self.tx.add(table, rel, data.num_rows)
+
+    def _labels(self) -> dict[str, list[str]]:
+        return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
+
+    def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
+        """Add tables made by :meth:`prepare`."""
+        for day, table in parts:
+            if day == QUARANTINE:
+                self.quarantined += table.num_rows
+            self._day(day).add(table)
+        pending = sum(f.pending_rows for f in self._open.values())
+        while pending > self.max_open_days * self.row_group_rows:
+            largest = max(self._open.values(), key=lambda f: f.pending_rows)
+            pending -= largest.pending_rows
+            largest.flush()
+
+    def _day(self, day: int) -> _DayFile:
+        f = self._open.get(day)
+        if f is None:
+            rel, path = self.tx.target("packets", self.sensor, day)
+            f = self._open[day] = _DayFile(rel, path, self)
+        return f
+
+    def close(self) -> list[tuple[str, str, int]]:
+        """Flush and close every file and add it to the input's transaction, with the
+        rollup files of each day file (``teiten.store.rollup``).
+
+        Returns ``(table, relative path, rows)`` of the packet files staged.
+        """
+        for day in sorted(self._open):
+            f = self._open.pop(day)
+            rows = f.close()
+            if rows:
+                self.tx.add(listed_as("packets", day), f.rel, rows)
+                self.staged.append((listed_as("packets", day), f.rel, rows))
+            if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
+                for table, data in self.rollup.tables(day).items():
+                    self._write_rollup(table, day, data)
+        return self.staged
+
+    def abort(self) -> None:
+        for f in self._open.values():
+            f.abort()
+        self._open.clear()
+
+
+class _DayFile:
+    """One staged Parquet file, buffering tables until a row group is full."""
+
+    def __init__(self, rel: str, path: Path, owner: PacketWriter) -> None:
+        self.rel = rel
+        self.path = path
+        self.owner = owner
+        self.pending: list[pa.Table] = []
+        self.pending_rows = 0
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_rows += table.num_rows
+        if self.pending_rows >= self.owner.row_group_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending rows as one row group."""
+        if not self.pending_rows:
+            return
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
+        # Each batch is already grouped by source (prepare); chunks are not copied.
+        # Dictionary columns (src_as_org) may differ per batch as labels grow.
+        table = pa.concat_tables(self.pending).unify_dictionaries()
+        self.writer.write_table(table, row_group_size=table.num_rows)
+        self.rows += table.num_rows
+        self.pending, self.pending_rows = [], 0
+
+    def close(self) -> int:
+        self.flush()
+        if self.writer is not None:
+            self.writer.close()
+        return self.rows
+
+    def abort(self) -> None:
+        if self.writer is not None:
+            with contextlib.suppress(OSError):  # a full disk may refuse the footer
+                self.writer.close()
+        self.path.unlink(missing_ok=True)
+
+
+class TableWriter:
+    """Writes one input's rows of a small table (sessions, logins) into its transaction.
+
+    Rows are buffered and written as a new part file per day whenever the
+    buffer passes ``flush_bytes``, so memory stays bounded however many
+    sessions an input holds. Rows of days outside the input's
+    :class:`DayBudget` (shared with its :class:`PacketWriter`) go to a
+    quarantine part file instead.
+    """
+
+    def __init__(
+        self,
+        lake: Lake,
+        input_id: int,
+        sensor: str,
+        table: str,
+        schema: pa.Schema,
+        ts_column: str,
+        *,
+        flush_bytes: int = 64 << 20,
+        budget: DayBudget | None = None,
+    ) -> None:
+        self.lake, self.input_id, self.sensor, self.table = lake, input_id, sensor, table
+        self.schema, self.ts_column, self.flush_bytes = schema, ts_column, flush_bytes
+        self.budget = budget if budget is not None else DayBudget()
+        self.tx = lake.transaction(input_id)
+        self._pending: list[pa.Table] = []
+        self._bytes = 0
+        self._parts: dict[int, int] = {}
+        self.staged: list[tuple[str, str, int]] = []
+        self.quarantined = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._bytes += table.nbytes
+        if self._bytes >= self.flush_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        table = pa.concat_tables(self._pending)
+        self._pending, self._bytes = [], 0
+        days = self.budget.days_of(table.column(self.ts_column).to_numpy())
+        for day in np.unique(days).tolist():
+            part = self._parts.get(day, 0)
+            self._parts[day] = part + 1
+            rows = table.filter(pa.array(days == day))
+            f = self.tx.write(self.table, self.sensor, day, rows, part)
+            self.staged.append((f.table, f.path, f.rows))
+            if day == QUARANTINE:
+                self.quarantined += rows.num_rows
+
+    def close(self) -> list[tuple[str, str, int]]:
+        self._flush()
+        return self.staged
