@@ -51,3 +51,9 @@ class QueryError(TeitenError):
 
 class DependencyError(TeitenError):
     """An optional dependency is needed but not installed; the message names the extra."""
+
+
+def first_line(e: BaseException, limit: int = 500) -> str:
+    """The first line of an error's text (at most ``limit`` characters), or its type's name."""
+    text = str(e).strip()
+    return text.splitlines()[0][:limit] if text else type(e).__name__

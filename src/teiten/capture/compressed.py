@@ -32,6 +32,7 @@ import numba
 import numpy as np
 import zstandard
 
+from teiten.capture.source import ReadStats
 from teiten.errors import InputError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -363,6 +364,18 @@ class ByteStream:
                 pending[:] = b"" if dropping else pending + data[start:]
         if dropping or pending.strip():
             yield None if dropping else bytes(pending)
+
+    def records(self, max_line: int, chunk: int, stats: ReadStats) -> Iterator[bytes]:
+        """The non-blank lines of a line-per-record log, each counted in ``stats.records``;
+        a line longer than ``max_line`` is counted as skipped (``line_too_long``), not given."""
+        for line in self.lines(max_line, chunk):
+            if line is not None and not line.strip():
+                continue
+            stats.records += 1
+            if line is None:
+                stats.skipped["line_too_long"] += 1
+            else:
+                yield line
 
     def close(self) -> None:
         """Close the decompressor (if any) and the file."""

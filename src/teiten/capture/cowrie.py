@@ -327,13 +327,8 @@ def read_cowrie(path: Path | str) -> CowrieResult:
     reader = _Reader()
     stats = ReadStats()
     with ByteStream(Path(path), str(path)) as stream:
-        for line in stream.lines(MAX_LINE, _READ):
-            if line is not None and not line.strip():
-                continue
-            stats.records += 1
-            if line is None:
-                stats.skipped["line_too_long"] += 1
-            elif (parsed := _parse(line, stats)) is not None:
+        for line in stream.records(MAX_LINE, _READ, stats):
+            if (parsed := _parse(line, stats)) is not None:
                 reader.feed(*parsed, stats)
         stats.bytes = stream.tell()
         if stream.damage is not None:

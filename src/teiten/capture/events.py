@@ -116,13 +116,7 @@ def read_events(path: Path | str) -> EventsResult:
     stats, sensors = ReadStats(), Counter[str]()
     sessions: list[Session] = []
     with ByteStream(Path(path), str(path)) as stream:
-        for line in stream.lines(MAX_LINE, _READ):
-            if line is not None and not line.strip():
-                continue
-            stats.records += 1
-            if line is None:
-                stats.skipped["line_too_long"] += 1
-                continue
+        for line in stream.records(MAX_LINE, _READ, stats):
             obj: Any = None
             with contextlib.suppress(ValueError, RecursionError):
                 obj = json.loads(line)

@@ -11,7 +11,7 @@ import duckdb.func
 import pyarrow as pa
 
 from teiten.engine import Scope, canonical, canonical_batch
-from teiten.errors import QueryError, StoreError
+from teiten.errors import QueryError, StoreError, first_line
 from teiten.schema import LOGINS, PROBES, ROLLUPS, SESSIONS
 from teiten.sql.dialect import DUCKDB
 from teiten.sql.views import Stored, views
@@ -25,11 +25,6 @@ def _ip6_text(col: pa.Array) -> pa.Array:
         [None if v is None else str(ipaddress.IPv6Address(v)) for v in col.to_pylist()],
         pa.string(),
     )
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
 
 
 class DuckDBEngine:
@@ -56,7 +51,7 @@ class DuckDBEngine:
         try:
             self._create_views(scope)
         except duckdb.Error as e:
-            raise StoreError(f"cannot read the store at {lake.root}: {_first_line(e)}") from None
+            raise StoreError(f"cannot read the store at {lake.root}: {first_line(e)}") from None
 
     def _stored(self, table: str, schema: pa.Schema) -> set[str]:
         """A view ``TABLE_stored`` over the committed files of a table; returns its columns.
@@ -100,7 +95,7 @@ class DuckDBEngine:
                 return pa.table({})
             return canonical(rel.to_arrow_table())
         except duckdb.Error as e:
-            raise QueryError(_first_line(e)) from None
+            raise QueryError(first_line(e)) from None
 
     def stream(
         self, sql: str, *, limit: int = 0, batch_rows: int = 65536
@@ -120,7 +115,7 @@ class DuckDBEngine:
             if empty:  # the columns, even without rows
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as e:
-            raise QueryError(_first_line(e)) from None
+            raise QueryError(first_line(e)) from None
 
     def close(self) -> None:
         self.con.close()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from teiten.engine import Scope, canonical
-from teiten.errors import ConfigError, QueryError, StoreError
+from teiten.errors import ConfigError, QueryError, StoreError, first_line
 from teiten.schema import LOGINS, PROBES, ROLLUPS, SESSIONS
 from teiten.sql.dialect import SPARK
 from teiten.sql.views import Stored, views
@@ -152,12 +152,6 @@ def _spark_type(t: pa.DataType) -> pa.DataType:
     return t
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    line = text.splitlines()[0] if text else type(e).__name__
-    return line[:500]
-
-
 class SparkEngine:
     """Spark SQL with temporary views over the committed files of a lake."""
 
@@ -177,7 +171,7 @@ class SparkEngine:
             self._create_views(scope)
         except Exception as e:  # py4j and analysis errors carry the reason in their text
             self.close()
-            raise StoreError(f"cannot read the store at {lake.root}: {_first_line(e)}") from None
+            raise StoreError(f"cannot read the store at {lake.root}: {first_line(e)}") from None
 
     def _location(self, relative: str) -> str:
         """Where Spark reads a path relative to the data folder."""
@@ -228,7 +222,7 @@ class SparkEngine:
         try:
             return canonical(self.spark.sql(sql).toArrow())
         except Exception as e:
-            raise QueryError(_first_line(e)) from None
+            raise QueryError(first_line(e)) from None
 
     def stream(
         self, sql: str, *, limit: int = 0, batch_rows: int = 65536
@@ -240,7 +234,7 @@ class SparkEngine:
                 frame = frame.limit(limit)
             table = canonical(frame.toArrow())
         except Exception as e:
-            raise QueryError(_first_line(e)) from None
+            raise QueryError(first_line(e)) from None
         batches = table.to_batches(batch_rows)
         yield from batches or [pa.RecordBatch.from_pylist([], schema=table.schema)]
 

@@ -25,7 +25,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from teiten.enrich.asn import MAX_ASN, Answer
-from teiten.errors import DependencyError, EnrichmentError, InputError
+from teiten.errors import DependencyError, EnrichmentError, InputError, first_line
 
 EXTRA = "teiten[mmdb]"
 NUMBER_KEYS = ("autonomous_system_number", "asn", "as_number")
@@ -104,7 +104,7 @@ section before any input is read (a spread over every IPv4 /8, and some IPv6).""
 
 
 def _damage(path: Path, e: BaseException) -> EnrichmentError:
-    first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    first = first_line(e)
     return EnrichmentError(f"{path}: damaged MaxMind DB file ({first[:160]})")
 
 

@@ -48,7 +48,7 @@ from teiten.decode.decoder import decode
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import CountryEnricher
 from teiten.enrich.network import NetworkSet
-from teiten.errors import InputError
+from teiten.errors import InputError, first_line
 from teiten.fingerprint import registry
 from teiten.flows.reassembly import Reassembler
 from teiten.pipeline.guard import Guard
@@ -56,7 +56,8 @@ from teiten.pipeline.identity import Hasher, content_hash, quick_key
 from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage
 from teiten.schema import DECODE_ERRORS
 from teiten.session import Session
-from teiten.store.lake import DayBudget, Lake, PacketWriter, Staged, TableWriter
+from teiten.store.lake import DayBudget, Lake, Staged
+from teiten.store.writers import PacketWriter, TableWriter
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -549,8 +550,7 @@ def expand(paths: Sequence[str | Path], warnings: list[str]) -> list[Path]:
 
 def store_error(e: OSError | sqlite3.Error, root: Path) -> str:
     """One line for a failure to write the data folder (the run stops there)."""
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return store_message(text, e.errno if isinstance(e, OSError) else None, root)
+    return store_message(first_line(e), e.errno if isinstance(e, OSError) else None, root)
 
 
 def store_message(text: str, code: int | None, root: Path) -> str:

@@ -23,7 +23,7 @@ from teiten.flows.datagram import Datagrams, datagrams
 from teiten.flows.reassembly import Finished, Reassembler, order_key
 from teiten.schema import LOGINS, SESSIONS
 from teiten.session import Session
-from teiten.store.arrow import table_schema
+from teiten.store.arrow import bytes16_array, table_schema
 
 SESSIONS_SCHEMA = table_schema(SESSIONS)
 LOGINS_SCHEMA = table_schema(LOGINS)
@@ -201,8 +201,8 @@ class SessionStage:
         cols: dict[str, Any] = {
             "ts_first": d.ts, "ts_last": d.ts, "ip_version": d.ip_version,
             "proto": d.proto, "src_ip4": d.client4, "dst_ip4": d.server4,
-            "src_ip6": _bytes16(d.client6, ~four),
-            "dst_ip6": _bytes16(d.server6, ~four & d.server6.any(axis=1)),
+            "src_ip6": bytes16_array(d.client6, ~four),
+            "dst_ip6": bytes16_array(d.server6, ~four & d.server6.any(axis=1)),
             "src_port": d.client_port, "dst_port": d.server_port,
             "packets": np.ones(n, np.uint32),
             "client_total": np.minimum(d.length, 2**32 - 1).astype(np.uint32),
@@ -271,16 +271,6 @@ def _login_row(
         "success": -1 if login.success is None else int(login.success),
         "mirai_dict": login.mirai_dict, "commands": list(login.commands),
     }  # fmt: skip
-
-
-def _bytes16(values: Any, valid: Any) -> pa.Array:
-    """A ``binary(16)`` column of ``(n, 16)`` bytes, null where ``valid`` is false."""
-    n = values.shape[0]
-    if not valid.any():
-        return pa.nulls(n, pa.binary(16))
-    bits = pa.py_buffer(np.packbits(valid, bitorder="little"))
-    flat = pa.py_buffer(np.ascontiguousarray(values, np.uint8).reshape(-1))
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), n, [bits, flat])
 
 
 def session_tables(

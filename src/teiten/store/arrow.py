@@ -74,7 +74,8 @@ def file_options(table: str) -> dict[str, Any]:
     return writer_options() if table == "packets" else {"compression": "zstd"}
 
 
-def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
+def bytes16_array(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
+    """A ``binary(16)`` column of ``(n, 16)`` bytes, null where ``valid`` is false (no copy)."""
     n = values.shape[0]
     if not valid.any():
         return pa.nulls(n, pa.binary(16))
@@ -109,7 +110,7 @@ def to_table(
     for c in stored_columns():
         v = physical[c.name]
         if c.dtype == "bytes16":
-            arrays.append(_bytes16(v, is_v6))
+            arrays.append(bytes16_array(v, is_v6))
         elif c.dtype == "str":
             text = (labels or {}).get(c.name) or [""]
             codes = v if (labels or {}).get(c.name) else np.zeros(len(is_v6), np.int32)

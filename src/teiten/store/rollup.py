@@ -34,6 +34,7 @@ from teiten.schema import (
     ROLLUPS,
     Column,
 )
+from teiten.store.arrow import bytes16_array
 
 ROLLUP_TABLES: tuple[str, ...] = tuple(ROLLUPS)
 """The rollup tables, as the lake and the catalog name them."""
@@ -399,16 +400,7 @@ def to_table(columns: Columns | None, declared: tuple[Column, ...]) -> pa.Table:
         v = columns[c.name][order]
         if c.dtype == "bytes16":
             valid = columns["ip_version"][order] == 6
-            arrays.append(_bytes16(v, valid))
+            arrays.append(bytes16_array(v, valid))
         else:
             arrays.append(pa.array(v.astype(_PORT_DTYPES.get(c.name, _ADDRESS_DTYPES.get(c.name)))))
     return pa.Table.from_arrays(arrays, schema=target)
-
-
-def _bytes16(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:
-    n = values.shape[0]
-    if not valid.any():
-        return pa.nulls(n, pa.binary(16))
-    flat = pa.py_buffer(np.ascontiguousarray(values).reshape(-1))
-    mask = pa.array(valid).buffers()[1]
-    return pa.Array.from_buffers(pa.binary(16), n, [mask, flat], null_count=int(n - valid.sum()))
