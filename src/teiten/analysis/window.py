@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from teiten.engine import Engine
 from teiten.errors import ConfigError
 from teiten.sql import traffic
+
+if TYPE_CHECKING:
+    from teiten.engine import Engine
 
 NS = 1_000_000_000
 BUCKET_NS = {"day": 86_400 * NS, "hour": 3_600 * NS}

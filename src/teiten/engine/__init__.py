@@ -16,13 +16,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from teiten.errors import ConfigError
 from teiten.sql.dialect import Dialect
-from teiten.store.lake import Lake
+
+if TYPE_CHECKING:  # pyarrow and the store load when an engine is opened, not at CLI start
+    import pyarrow as pa
+
+    from teiten.store.lake import Lake
 
 ENGINES: dict[str, str] = {
     "duckdb": "teiten.engine.duckdb:DuckDBEngine",
@@ -75,6 +77,8 @@ def connect(name: str, lake: Lake, scope: Scope) -> Engine:
 
 def canonical(table: pa.Table) -> pa.Table:
     """A result in the form every engine returns: timestamps naive UTC µs."""
+    import pyarrow as pa
+
     fields = []
     changed = False
     for f in table.schema:
@@ -96,5 +100,7 @@ def canonical(table: pa.Table) -> pa.Table:
 
 def canonical_batch(batch: pa.RecordBatch) -> pa.RecordBatch:
     """One batch of a result in the canonical form (see :func:`canonical`)."""
+    import pyarrow as pa
+
     table = canonical(pa.Table.from_batches([batch]))
     return batch if table.schema == batch.schema else table.to_batches()[0]
