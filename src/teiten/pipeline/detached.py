@@ -8,7 +8,7 @@ from pathlib import Path
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import CountryEnricher
 from teiten.enrich.sources import open_asn_source, open_country_source
-from teiten.errors import EnrichmentError, FormatError, TeitenError
+from teiten.errors import EnrichmentError, FormatError, TeitenError, first_line
 from teiten.pipeline import IngestOptions, InputPlan, InputResult, StagedInput, stage
 from teiten.store.lake import Lake
 
@@ -64,7 +64,7 @@ def stage_detached(root: str, settings: IngestOptions, plan: InputPlan) -> Stage
         enricher, asn = _enrichers(str(settings.country_source), str(settings.asn_source))
         return stage(lake, plan, settings, enricher, None, asn)
     except Exception as e:  # reported by the driver as that input's failure
-        text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        text = first_line(e) if str(e).strip() else ""  # bounded: it travels to the driver
         kind = error_kind(e)
         if kind == "internal":
             text = f"{type(e).__name__}: {text}" if text else type(e).__name__
