@@ -40,7 +40,7 @@ import trend
 from benchlib import BENCH, RESULTS, Run, busy_seconds, children_seconds, machine, run_timed
 from benchlib import update_section as update
 
-import teiten.store.lake as lake_module
+import teiten.store.writers as writers_module
 from teiten.app.ingest import ingest
 from teiten.config import load_settings
 from teiten.schema import ROLLUPS
@@ -109,7 +109,7 @@ class _NoRollup(Rollup):
 
 def ingest_cost(work: Path, packets: int) -> list[str]:
     """``ingest`` of one generated capture, in this process, with and without the rollups
-    (``teiten.store.lake.Rollup`` swapped for one that keeps nothing), best of 2 each."""
+    (``teiten.store.writers.Rollup`` swapped for one that keeps nothing), best of 2 each."""
     capture = work / "rollups-ingest.pcap"
     gen_darknet.generate(capture, packets, seed=7, day="2024-05-01")
     lines = ["| threads | rollups | best of 2 s | M packets/s |", "|---:|---|---:|---:|"]
@@ -118,7 +118,7 @@ def ingest_cost(work: Path, packets: int) -> list[str]:
             for label, cls in (("written", Rollup), ("none", _NoRollup)):
                 best = math.inf
                 for _ in range(2):
-                    lake_module.Rollup = cls  # type: ignore[misc]
+                    writers_module.Rollup = cls  # type: ignore[misc]
                     shutil.rmtree(work / "ingest-data", ignore_errors=True)
                     settings = load_settings(
                         env={},
@@ -133,7 +133,7 @@ def ingest_cost(work: Path, packets: int) -> list[str]:
                     best = min(best, time.perf_counter() - start)
                 lines.append(f"| {threads} | {label} | {best:.2f} | {packets / best / 1e6:.2f} |")
     finally:
-        lake_module.Rollup = Rollup  # type: ignore[misc]
+        writers_module.Rollup = Rollup  # type: ignore[misc]
         capture.unlink(missing_ok=True)
         shutil.rmtree(work / "ingest-data", ignore_errors=True)
     return lines
