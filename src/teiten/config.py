@@ -104,6 +104,11 @@ def _spark_data_url(value: Any) -> str:
     return f"{m[1].lower()}://{m[2]}{(m[3] or '').rstrip('/')}"
 
 
+def _paths(value: Any) -> tuple[str, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
 def _positive_int(value: Any) -> int:
     n = int(value)
     if n <= 0:
@@ -183,6 +188,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Allocated country: iptocc, rir:FILE[,FILE…] (RIR delegated stats) or mmdb:FILE.",
     ),
     Setting("asn_source", _source_spec, "none", "Source AS numbers: none or mmdb:FILE."),
+    Setting(
+        "tag_files",
+        _paths,
+        (),
+        "Operators' lists of known scanners (TOML, the format of docs/tags.md), added to the"
+        " shipped list when sources are tagged.",
+    ),
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
