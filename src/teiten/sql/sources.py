@@ -49,6 +49,16 @@ class Source:
             return cls(4, int(ip))
         return cls(6, 0, ip.packed.hex().upper())
 
+    @classmethod
+    def from_key(cls, a4: int, a6: str) -> Source:
+        """The source of a result's key columns (``a4``, ``a6``, see :func:`suspect_sources`)."""
+        return cls(6, 0, a6) if a6 else cls(4, int(a4))
+
+    def address(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+        if self.version == 4:
+            return ipaddress.IPv4Address(int(self.ip4))
+        return ipaddress.IPv6Address(bytes.fromhex(self.ip6_hex))
+
     def where(self) -> str:
         """The rows of this source (the stored-column comparison first, so it is pushed down)."""
         if self.version == 4:
@@ -149,9 +159,11 @@ LIMIT {int(limit)}"""
 
 @statement
 def source_session_kinds(d: Dialect, src: Source) -> str:
-    """One source's sessions per kind and list of CVEs (``kind``, ``cves``, ``sessions``)."""
+    """One source's sessions per kind and list of CVEs (``kind``, ``cves``, ``sessions``,
+    ``first_ns``, ``last_ns``)."""
     return f"""
-SELECT CASE WHEN kind = '' THEN NULL ELSE kind END AS kind, cves, count(*) AS sessions
+SELECT CASE WHEN kind = '' THEN NULL ELSE kind END AS kind, cves, count(*) AS sessions,
+       min(ts_first) AS first_ns, max(ts_last) AS last_ns
 FROM sessions_stored
 WHERE {src.where()}
 GROUP BY kind, cves"""
@@ -172,13 +184,15 @@ LIMIT {int(limit)}"""
 
 @statement
 def source_login_counts(d: Dialect, src: Source) -> str:
-    """One source's login attempts, distinct credential pairs, and pairs from Mirai's table."""
+    """One source's login attempts, distinct credential pairs, pairs from Mirai's table, and
+    the first and last attempt (ns)."""
     return f"""
 SELECT CAST(coalesce(sum(n), 0) AS BIGINT) AS attempts, count(*) AS pairs,
-       CAST(coalesce(sum(mirai), 0) AS BIGINT) AS mirai_pairs
+       CAST(coalesce(sum(mirai), 0) AS BIGINT) AS mirai_pairs,
+       min(first_ns) AS first_ns, max(last_ns) AS last_ns
 FROM (
     SELECT username, password, max(CASE WHEN mirai_dict THEN 1 ELSE 0 END) AS mirai,
-           count(*) AS n
+           count(*) AS n, min(ts) AS first_ns, max(ts) AS last_ns
     FROM logins_stored
     WHERE {src.where()}
     GROUP BY username, password
@@ -217,7 +231,7 @@ def suspect_sources(
 
     Per source (``a4``, ``a6``): ``packets`` to captured ports (rollup), ``first_ns`` and
     ``last_ns`` (the rollup's hours, and the sessions' and logins' times), ``asn``,
-    ``country_code``, ``ports`` (distinct), ``fp<bit>`` per fingerprint, ``sessions``,
+    ``country``, ``ports`` (distinct), ``fp<bit>`` per fingerprint, ``sessions``,
     ``exploits`` (sessions classified to a CVE), ``cves`` (merged), ``logins``. With an
     AS filter only sources seen in the packets are kept (sessions carry no AS).
     """
@@ -232,7 +246,8 @@ def suspect_sources(
     return f"""
 WITH p AS (
     SELECT {_key()}, CAST(sum(packets) AS BIGINT) AS packets, min(ts) AS first_ns,
-           max(ts) + {HOUR_NS - 1} AS last_ns, max(src_asn) AS asn, max(src_cc_code) AS cc,
+           max(ts) + {HOUR_NS - 1} AS last_ns, max(src_asn) AS asn,
+           max(CASE WHEN src_cc_code > 0 THEN src_cc END) AS country,
            count(DISTINCT proto * 65536 + dst_port) AS ports{fps}
     FROM port_hours_raw
     WHERE {within("ts")}{network.where(True)}
@@ -254,7 +269,7 @@ SELECT coalesce(p.a4, s.a4, g.a4) AS a4, coalesce(p.a6, s.a6, g.a6) AS a6,
        coalesce(p.packets, 0) AS packets,
        least(p.first_ns, s.first_ns, g.first_ns) AS first_ns,
        greatest(p.last_ns, s.last_ns, g.last_ns) AS last_ns,
-       CASE WHEN p.asn > 0 THEN p.asn END AS asn, coalesce(p.cc, 0) AS country_code,
+       CASE WHEN p.asn > 0 THEN p.asn END AS asn, p.country AS country,
        coalesce(p.ports, 0) AS ports{fp_cols},
        coalesce(s.sessions, 0) AS sessions, coalesce(s.exploits, 0) AS exploits, s.cves AS cves,
        coalesce(g.logins, 0) AS logins
@@ -266,21 +281,48 @@ ORDER BY a4, a6
 LIMIT {int(limit)}"""
 
 
-@statement
-def sources_top_ports(d: Dialect, sources: Sequence[Source], *, start_ns: int, end_ns: int) -> str:
-    """Packets per source (``a4``, ``a6``) and port over ``[start_ns, end_ns)`` (rollup),
-    for a bounded list of sources; ``port`` is ``23/tcp``."""
+def _among(sources: Sequence[Source]) -> str:
+    """The rows of a bounded list of sources (``FALSE`` for none)."""
     v4 = ", ".join(str(int(s.ip4)) for s in sources if s.version == 4)
     v6 = ", ".join(
         f"'{s.ip6_hex}'" for s in sources if s.version == 6 and _HEX.fullmatch(s.ip6_hex)
     )
-    among = " OR ".join(
-        [f"(ip_version = 4 AND src_ip4 IN ({v4}))"] * bool(v4)
-        + [f"(ip_version = 6 AND hex(src_ip6) IN ({v6}))"] * bool(v6)
-    )
+    terms = [f"(ip_version = 4 AND src_ip4 IN ({v4}))"] * bool(v4)
+    terms += [f"(ip_version = 6 AND hex(src_ip6) IN ({v6}))"] * bool(v6)
+    return f"({' OR '.join(terms) or 'FALSE'})"
+
+
+@statement
+def sources_top_ports(d: Dialect, sources: Sequence[Source], *, start_ns: int, end_ns: int) -> str:
+    """Packets per source (``a4``, ``a6``) and port over ``[start_ns, end_ns)`` (rollup),
+    for a bounded list of sources; ``port`` is ``23/tcp``."""
     return f"""
-SELECT {_key()}, concat({proto_text()}, '/', CAST(dst_port AS STRING)) AS port,
+SELECT {_key()}, concat(CAST(dst_port AS STRING), '/', {proto_text()}) AS port,
        CAST(sum(packets) AS BIGINT) AS packets
 FROM port_hours_raw
-WHERE ts >= {int(start_ns)} AND ts < {int(end_ns)} AND ({among or "FALSE"})
+WHERE ts >= {int(start_ns)} AND ts < {int(end_ns)} AND {_among(sources)}
 GROUP BY 1, 2, 3"""
+
+
+@statement
+def sources_cves(d: Dialect, sources: Sequence[Source], *, start_ns: int, end_ns: int) -> str:
+    """Sessions per source (``a4``, ``a6``) and list of CVEs, over ``[start_ns, end_ns)``,
+    for a bounded list of sources (sessions classified to no CVE left out)."""
+    return f"""
+SELECT {_key()}, cves, count(*) AS sessions
+FROM sessions_stored
+WHERE ts_first >= {int(start_ns)} AND ts_first < {int(end_ns)} AND {d.list_len("cves")} > 0
+  AND {_among(sources)}
+GROUP BY 1, 2, 3"""
+
+
+@statement
+def sensor_keys(d: Dialect) -> str:
+    """Every address that received packets (from the hourly rollup) or sessions, as source
+    keys (``a4``, ``a6``): the sensor's own, never to be listed as a source."""
+    return """
+SELECT DISTINCT CAST(dst_ip4 AS BIGINT) AS a4, coalesce(hex(dst_ip6), '') AS a6
+FROM address_hours_raw
+UNION
+SELECT DISTINCT CAST(dst_ip4 AS BIGINT) AS a4, coalesce(hex(dst_ip6), '') AS a6
+FROM sessions_stored"""
