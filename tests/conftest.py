@@ -44,3 +44,25 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
 def npa_small(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
     """The seed scenario at a small scale (the whole 79 days)."""
     return simulate("npa-2017", tmp_path_factory.mktemp("npa"), scale=0.05, seed=5)
+
+
+@pytest.fixture(scope="session")
+def seed_store(npa_small: SimulationResult, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The small seed scenario ingested (Asia/Tokyo days) with its alerts detected and stored:
+    the store the dashboard and API tests read (never written by them)."""
+    from teiten.app.detect import run_detection
+    from teiten.app.ingest import ingest
+
+    settings = load_settings(
+        env={},
+        overrides={
+            "data": str(tmp_path_factory.mktemp("seed") / "store"),
+            "sensor_networks": [SENSOR_NET],
+            "sensor": "test-sensor",
+            "tz": "Asia/Tokyo",
+            "home_country": "JP",
+        },
+    )
+    ingest(npa_small.pcaps, settings)
+    run_detection(settings)
+    return settings

@@ -16,7 +16,10 @@ with :func:`teiten.escape.terminal` first, so a cell holds no control character.
 
 from __future__ import annotations
 
+import csv
+import io
 import numbers
+from collections.abc import Sequence
 from typing import Any
 
 from teiten.escape import terminal
@@ -43,3 +46,14 @@ def cell(value: Any) -> str:
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return str(value)
     return neutralise(plain(value))
+
+
+def csv_text(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """``rows`` as CSV text (a header line, then one line per row), every cell by :func:`cell`."""
+    cols = list(columns or (rows[0].keys() if rows else []))
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([cell(c) for c in cols])
+    for r in rows:
+        w.writerow([cell(r.get(c)) for c in cols])
+    return buf.getvalue().rstrip("\n")

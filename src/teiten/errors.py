@@ -49,6 +49,10 @@ class QueryError(TeitenError):
     """A query over the store failed."""
 
 
+class NotFoundError(QueryError):
+    """A thing asked for by name or id (a session, a campaign, a source) is not stored."""
+
+
 class DependencyError(TeitenError):
     """An optional dependency is needed but not installed; the message names the extra."""
 

@@ -96,3 +96,19 @@ def link_campaigns(engine: Engine, alerts: list[Alert], window: Window, home_cou
         for i in members:
             surges[i].campaign = cid
             surges[i].evidence["linked"] = links[i]
+
+
+def campaign_key(alert: Alert, position: int = 0) -> str:
+    """The id a report section, the dashboard and the API give the alert's group: its
+    campaign, or for a lone alert ``a<id>-<port><proto>-<onset>``."""
+    if alert.campaign:
+        return alert.campaign
+    return f"a{alert.id or position}-{alert.port.replace('/', '')}-{alert.onset}"
+
+
+def campaign_groups(alerts: list[Alert]) -> list[tuple[str, list[Alert]]]:
+    """Alerts grouped by campaign (lone alerts alone), ordered by onset."""
+    groups: dict[str, list[Alert]] = {}
+    for a in alerts:
+        groups.setdefault(campaign_key(a, len(groups)), []).append(a)
+    return sorted(groups.items(), key=lambda g: (min(a.onset for a in g[1]), g[0]))

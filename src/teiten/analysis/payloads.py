@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from teiten.analysis.window import Window, parse_date
 from teiten.engine import Engine
-from teiten.errors import QueryError
+from teiten.errors import NotFoundError, QueryError
 from teiten.secrecy import Secrecy
 from teiten.sql import sessions
 from teiten.sql.sessions import SessionFilter
@@ -86,7 +86,7 @@ def session_by_id(engine: Engine, session_id: str) -> dict[str, Any]:
         raise QueryError(f"not a session id: {session_id!r} (ids look like s3-17)")
     rows = engine.query(sessions.session_by_id(engine.dialect, session_id)).to_pylist()
     if not rows:
-        raise QueryError(f"no session {session_id}")
+        raise NotFoundError(f"no session {session_id}")
     return dict(rows[0])
 
 

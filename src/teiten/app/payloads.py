@@ -41,6 +41,13 @@ def show_payload(settings: Settings, session_id: str) -> dict[str, Any]:
     return zoned([row], str(settings.tz))[0]
 
 
+def sensor_secrecy(settings: Settings) -> Secrecy:
+    """The secrecy policy of the store: the ``sensor_networks`` setting and every address
+    that received traffic (a scan of the store: callers that publish often keep it)."""
+    with open_engine(settings) as engine:
+        return Secrecy(settings.sensor_networks, payloads.sensor_addresses(engine))
+
+
 def indicator_page(settings: Settings, *, limit: int = 1000) -> Page:
     """``teiten indicators``: the first ``limit`` indicators and how many are listed in all."""
     with open_engine(settings) as engine:

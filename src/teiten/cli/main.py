@@ -52,6 +52,7 @@ def _register() -> None:
         query,
         report,
         sensor,
+        serve,
         settings,
         signatures,
         simulate,
@@ -70,6 +71,7 @@ def _register() -> None:
         report,
         simulate,
         sensor,
+        serve,
         settings,
     ):
         for command in module.COMMANDS:

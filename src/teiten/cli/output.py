@@ -9,7 +9,6 @@ are plain text, never rich markup; a piped table is never wrapped.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import sys
@@ -21,8 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from teiten.csvcell import cell, plain
+from teiten.csvcell import csv_text, plain
 from teiten.escape import terminal
+from teiten.export.jsonable import jsonable
 
 FORMATS = ("table", "csv", "json")
 format_option = click.option(
@@ -33,18 +33,6 @@ format_option = click.option(
     show_default=True,
     help="Output format.",
 )
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "backslashreplace")
-    if isinstance(v, list | tuple):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, dict):
-        return {k: _jsonable(x) for k, x in v.items()}
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    return v
 
 
 def render(
@@ -58,14 +46,9 @@ def render(
     cols = list(columns or (rows[0].keys() if rows else []))
     if fmt == "json":
         # ensure_ascii keeps control and bidi characters as \\u escapes.
-        return json.dumps([_jsonable(dict(r)) for r in rows], ensure_ascii=True, indent=1)
+        return json.dumps([jsonable(dict(r)) for r in rows], ensure_ascii=True, indent=1)
     if fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow([cell(c) for c in cols])
-        for r in rows:
-            w.writerow([cell(r.get(c)) for c in cols])
-        return buf.getvalue().rstrip("\n")
+        return csv_text(rows, cols)
     table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold")
     for c in cols:
         numeric = bool(rows) and all(isinstance(r.get(c), int | float) for r in rows)

@@ -101,6 +101,8 @@ class RiseFact:
     segments: dict[str, SegmentLevel]
     partial_edge: list[str] = field(default_factory=list)
     """Partial days among the onset and the last day."""
+    group: str = ""
+    """The id of the rise's alert group: its campaign, or the lone alert's own id."""
 
     @property
     def rising(self) -> bool:

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from teiten.advisories import Advisory, load_advisories
 from teiten.analysis.alerts import Alert
+from teiten.analysis.campaigns import campaign_groups
 from teiten.analysis.payloads import sensor_addresses
 from teiten.analysis.window import Window
 from teiten.backcheck.model import Probe
@@ -132,15 +133,6 @@ class Report:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, indent=1, sort_keys=True)
-
-
-def _groups(alerts: list[Alert]) -> list[tuple[str, list[Alert]]]:
-    """Alerts grouped by campaign (lone alerts alone), ordered by onset."""
-    groups: dict[str, list[Alert]] = {}
-    for a in alerts:
-        key = a.campaign or f"a{a.id or len(groups)}-{a.port.replace('/', '')}-{a.onset}"
-        groups.setdefault(key, []).append(a)
-    return sorted(groups.items(), key=lambda g: (min(a.onset for a in g[1]), g[0]))
 
 
 def _chart(
@@ -444,7 +436,9 @@ def assemble_report(
     )  # fmt: skip
     sections: list[Section] = []
     others: list[RiseFact] = []
-    for sid, members in _groups(alerts):
+    for sid, members in campaign_groups(alerts):
+        for a in members:
+            facts[id(a)] = replace(facts[id(a)], group=sid)
         if any(facts[id(a)].headline for a in members):
             sections.append(_section(ctx, sid, members, facts, series))
         else:
