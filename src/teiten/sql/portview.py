@@ -1,0 +1,109 @@
+"""Statements of the dashboard's port page: who reached one port in a window, and what they sent.
+
+Each counts inbound packets to one TCP/UDP port under the port rule, reading
+the hourly rollup (``port_hours_raw``) when the window is whole UTC hours and
+the packets otherwise, exactly as :mod:`teiten.sql.traffic` decides
+(:func:`~teiten.sql.traffic.hourly`). Sources are exact either way: rollup
+rows name their source. Ties are broken by the stored columns, so both
+engines return the same rows in the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from teiten.sql.dialect import Dialect
+from teiten.sql.expressions import (
+    PROTO_NUMBERS,
+    address_text,
+    has_fingerprint,
+    quote,
+    sources,
+)
+from teiten.sql.statement import statement
+from teiten.sql.traffic import Rows, Span, hourly
+
+
+def _where(w: Span, proto: str, port: int) -> tuple[Rows, str]:
+    rows = Rows(hourly(w))
+    where = (
+        f"{rows.between(w.start_ns, w.end_ns)}"
+        f" AND proto = {PROTO_NUMBERS[proto]} AND dst_port = {int(port)}"
+    )
+    return rows, where
+
+
+@statement
+def port_sources(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
+    """The busiest sources of a port (``src`` as text, ``packets``, ``src_cc`` — '' when
+    unknown — and ``src_asn`` — 0 when unknown), most packets first, at most ``limit``."""
+    r, where = _where(w, proto, port)
+    return f"""
+SELECT {address_text(d, "src")} AS src, {r.packets} AS packets,
+       max(src_cc) AS src_cc, max(src_asn) AS src_asn
+FROM {r.table}
+WHERE {where}
+GROUP BY ip_version, src_ip4, src_ip6
+ORDER BY packets DESC, ip_version, src_ip4, src_ip6
+LIMIT {int(limit)}"""
+
+
+@statement
+def port_countries(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
+    """Sources and packets of a port per source country (``src_cc``, '' unknown),
+    most sources first, at most ``limit``."""
+    r, where = _where(w, proto, port)
+    return f"""
+SELECT src_cc, {sources()} AS sources, {r.packets} AS packets
+FROM {r.table}
+WHERE {where}
+GROUP BY src_cc
+ORDER BY sources DESC, packets DESC, src_cc
+LIMIT {int(limit)}"""
+
+
+@statement
+def port_asns(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
+    """Sources and packets of a port per source ASN (``src_asn``, 0 unknown),
+    most sources first, at most ``limit``."""
+    r, where = _where(w, proto, port)
+    return f"""
+SELECT src_asn, {sources()} AS sources, {r.packets} AS packets
+FROM {r.table}
+WHERE {where}
+GROUP BY src_asn
+ORDER BY sources DESC, packets DESC, src_asn
+LIMIT {int(limit)}"""
+
+
+@statement
+def port_fingerprints(
+    d: Dialect, w: Span, proto: str, port: int, fingerprints: Sequence[tuple[int, str]]
+) -> str:
+    """Per scanner fingerprint (``name``; ``none`` for packets with none, ``all`` for every
+    packet): the ``packets`` and ``sources`` of a port that carry it (rows in that order)."""
+    r, where = _where(w, proto, port)
+    named = [(f"'{name}'", has_fingerprint(d, bit)) for bit, name in fingerprints]
+    parts = [
+        f"SELECT {k} AS k, {name} AS name, coalesce({r.packets}, 0) AS packets,"
+        f" {sources()} AS sources"
+        f" FROM {r.table} WHERE {where} AND {cond}"
+        for k, (name, cond) in enumerate([("'all'", "TRUE"), *named, ("'none'", "fp = 0")])
+    ]
+    return f"SELECT name, packets, sources FROM ({' UNION ALL '.join(parts)}) AS f ORDER BY k"
+
+
+@statement
+def port_sessions(
+    d: Dialect, proto: str, port: int, start_ns: int, end_ns: int, *, limit: int
+) -> str:
+    """The latest classified sessions to a port whose first packet is in ``[start_ns,
+    end_ns)``, newest first, at most ``limit`` (the columns of ``session_list``)."""
+    return f"""
+SELECT id, ts_first, src, src_port, dst_port, proto, app, kind, signatures, cves,
+       indicators, client_total AS bytes
+FROM sessions
+WHERE dst_port = {int(port)} AND proto = {quote(proto)} AND kind IS NOT NULL
+  AND ts_first_ns >= {int(start_ns)} AND ts_first_ns < {int(end_ns)}
+ORDER BY ts_first_ns DESC, id DESC
+LIMIT {int(limit)}"""
