@@ -16,10 +16,14 @@ is dropped, and every string of the feed is passed through the one secrecy polic
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import ipaddress
+import json
 import re
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from teiten.analysis.payloads import zoned
@@ -27,6 +31,7 @@ from teiten.analysis.window import Window, parse_date
 from teiten.app.engine import open_engine
 from teiten.app.sources import scanner_list
 from teiten.config import Settings
+from teiten.csvcell import cell
 from teiten.engine import Engine
 from teiten.errors import ConfigError
 from teiten.fingerprint import registry
@@ -233,6 +238,13 @@ def notify_feed(
     network (``AS4713`` or a CIDR). Grouping by AS needs AS numbers in the store
     (the ``asn_source`` setting): without it this is a ConfigError saying so.
     """
+    return _feed(settings, by, first, last, network)[0]
+
+
+def _feed(
+    settings: Settings, by: str, first: str | None, last: str | None, network: str | None
+) -> tuple[list[dict[str, Any]], Secrecy]:
+    """The feed (redacted) and the secrecy policy it was redacted with."""
     if by not in BY:
         raise ConfigError(f"--by must be one of {', '.join(BY)}, not {str(by)[:20]!r}")
     if by == "asn" and str(settings.asn_source) == "none":
@@ -242,8 +254,6 @@ def notify_feed(
         )
     start, end = _span(settings, first, last)
     filt = parse_network(by, network) if network else Network()
-    if filt.asn is not None and by != "asn":
-        raise ConfigError("an AS filter needs --by asn")
     scanners = scanner_list(settings)
     fps = [(f.bit, f.name) for f in registry.registered()]
     with open_engine(settings) as engine:
@@ -257,6 +267,78 @@ def notify_feed(
         cves = _cves(engine, [k for k, r in keyed if r["exploits"]], start, end)
     entries = [_entry(r, k, ports.get(k, {}), cves.get(k, {}), fps, scanners) for k, r in keyed]
     entries = [e for e in entries if e["classification"] == "malicious"]
-    feed = _group(by, entries, str(settings.tz))
-    redacted: list[dict[str, Any]] = secrecy.redact_data(feed)
-    return redacted
+    feed: list[dict[str, Any]] = secrecy.redact_data(_group(by, entries, str(settings.tz)))
+    return feed, secrecy
+
+
+FORMATS = ("csv", "json")
+COLUMNS = ("network", "address", "first_seen", "last_seen", "country", "asn", "classification",
+           "fingerprints", "cves", "ports", "packets", "sessions", "exploit_sessions", "logins",
+           "evidence")  # fmt: skip
+"""The columns of a CSV feed file: one row per source."""
+INDEX_COLUMNS = ("network", "file", "sources", "listed", "packets", "sessions")
+
+
+def file_name(network: str, fmt: str) -> str:
+    """A network's file name: only letters, digits, '.', '_' and '-' (``198.51.100.0_24.csv``)."""
+    stem = re.sub(r"[^A-Za-z0-9.-]", "_", network).strip("._") or "network"
+    return f"{stem[:100]}.{fmt}"
+
+
+def _csv(rows: Iterable[Iterable[Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    for row in rows:
+        writer.writerow([cell(v) for v in row])
+    return buf.getvalue()
+
+
+def _flat(group: dict[str, Any], source: dict[str, Any]) -> list[Any]:
+    ev = source["evidence"]
+    fps = ",".join(f"{k}:{v}" for k, v in sorted(ev["fingerprints"].items()))
+    values = {**source, "network": group["network"], "fingerprints": fps, "cves": ev["cves"],
+              "ports": ev["ports"], "evidence": ev["summary"]}  # fmt: skip
+    return [values.get(c) for c in COLUMNS]
+
+
+def write_feed(
+    settings: Settings,
+    out: Path,
+    by: str,
+    fmt: str,
+    *,
+    first: str | None = None,
+    last: str | None = None,
+    network: str | None = None,
+) -> list[Path]:
+    """``teiten notify``: one file per network in ``out`` plus ``index.<fmt>``; the paths.
+
+    Every file is read back and checked for sensor addresses before it is kept
+    (``Secrecy.check_files``).
+    """
+    if fmt not in FORMATS:
+        raise ConfigError(f"--format must be one of {', '.join(FORMATS)}, not {str(fmt)[:20]!r}")
+    feed, secrecy = _feed(settings, by, first, last, network)
+    out.mkdir(exist_ok=True)
+    paths: list[Path] = []
+    index: list[list[Any]] = []
+    for group in feed:
+        path = out / file_name(str(group["network"]), fmt)
+        if fmt == "json":
+            text = json.dumps(group, ensure_ascii=True, indent=1)
+        else:
+            text = _csv([COLUMNS, *(_flat(group, s) for s in group["sources"])])
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+        counts = group["counts"]
+        index.append([group["network"], path.name, counts["sources"], group["listed"],
+                      counts["packets"], counts["sessions"]])  # fmt: skip
+    index_path = out / f"index.{fmt}"
+    if fmt == "json":
+        rows = [dict(zip(INDEX_COLUMNS, r, strict=True)) for r in index]
+        index_path.write_text(json.dumps(rows, ensure_ascii=True, indent=1), encoding="utf-8")
+    else:
+        index_path.write_text(_csv([INDEX_COLUMNS, *index]), encoding="utf-8")
+    paths.append(index_path)
+    secrecy.check_files(paths)
+    return paths
