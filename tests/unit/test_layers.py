@@ -25,10 +25,10 @@ LAYERS: tuple[frozenset[str], ...] = (
         }
     ),
     frozenset({"engine"}),
-    frozenset({"analysis", "backcheck", "export", "report", "pipeline"}),
+    frozenset({"analysis", "backcheck", "export", "report", "pipeline", "tags"}),
     frozenset({"config"}),
     frozenset({"app"}),
-    frozenset({"cli", "sensor"}),
+    frozenset({"cli", "sensor", "serve"}),
     frozenset({"__main__", "__init__"}),
 )
 """Bottom to top. The library packages (up to ``pipeline``) take engines, tables and
