@@ -11,9 +11,10 @@ can survive), so no page links anywhere but the server itself.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import jinja2
 from fastapi import Request
@@ -60,6 +61,52 @@ def number(value: object) -> str:
     return shown(value)
 
 
+def lines(value: object, limit: int = 200_000) -> list[str]:
+    """Text or bytes as escaped lines: split at LF, each line like :func:`shown` (a CR shows
+    as ``\\x0d``, undecodable bytes as ``\\xNN``), at most ``limit`` characters in all."""
+    if value is None:
+        return []
+    if isinstance(value, bytes | bytearray | memoryview):
+        parts: list[object] = list(bytes(value).split(b"\n"))
+    else:
+        parts = list(str(value).split("\n"))
+    out: list[str] = []
+    left = limit
+    for part in parts:
+        if left <= 0:
+            out.append(f"…(+{len(parts) - len(out)} lines)")
+            break
+        text = shown(part, left)
+        left -= len(text)
+        out.append(text)
+    return out
+
+
+def percent(value: object) -> str:
+    """A share 0–1 as ``12.3%`` (empty when unknown)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return ""
+    return f"{float(value) * 100:.1f}%"
+
+
+def link(lang: str, *segments: object, **params: object) -> str:
+    """A link on this server: ``/seg/seg?k=v&lang=…``, every segment and value quoted.
+
+    The only way a template builds a URL from data, so none can leave the
+    server or carry a scheme (``javascript:`` becomes ``javascript%3A``).
+    """
+    path = "/" + "/".join(quoted(s) for s in segments)
+    query = [(k, str(v)) for k, v in params.items() if v not in (None, "")]
+    query.append(("lang", lang))
+    return f"{path}?{urlencode(query)}"
+
+
+def port_link(lang: str, port: object, **params: object) -> str:
+    """``52869/tcp`` → the link of its port page (``/ports/52869/tcp``)."""
+    number, _, proto = str(port).partition("/")
+    return link(lang, "ports", number, proto or "tcp", **params)
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -68,7 +115,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(shown=shown, q=quoted, num=number)
+    env.filters.update(shown=shown, q=quoted, num=number, lines=lines, pct=percent)
     return env
 
 
@@ -82,18 +129,26 @@ def language(request: Request) -> str:
 
 
 def render(request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
-    """``template`` filled with ``values`` (already published), as an HTML response."""
+    """``template`` filled with ``values`` (already published), as an HTML response.
+
+    Templates get ``lang``, ``t(ja, en)`` (the label in the page language),
+    ``link(*segments, **params)`` and ``port_link(port)`` besides ``values``.
+    """
     lang = language(request)
     page = ENV.get_template(template).render(
-        lang=lang, path=own_path(request.url.path), query=_other_lang_query(request, lang), **values
+        lang=lang,
+        path=own_path(request.url.path),
+        query=_other_lang_query(request, lang),
+        t=lambda ja, en: ja if lang == "ja" else en,
+        link=functools.partial(link, lang),
+        port_link=functools.partial(port_link, lang),
+        **values,
     )
     return HTMLResponse(page, status_code=status)
 
 
 def _other_lang_query(request: Request, lang: str) -> str:
     """The query string of this page in the other language (for the switch in the header)."""
-    from urllib.parse import urlencode
-
     params = [(k, v) for k, v in request.query_params.multi_items() if k != "lang"]
     params.append(("lang", "en" if lang == "ja" else "ja"))
     return urlencode(params)
