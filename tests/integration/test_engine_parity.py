@@ -28,6 +28,7 @@ from teiten.engine import Engine, connect
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
 from teiten.simulate import SimulationResult
+from teiten.sql import portview as pv  # the dashboard's port page
 from teiten.sql import sessions, traffic
 from teiten.sql.dialect import Dialect
 from teiten.sql.statement import STATEMENTS
@@ -160,6 +161,42 @@ CASES: dict[str, list[Case]] = {
     "sessions.sensor_addresses": [lambda d: sessions.sensor_addresses(d)],
     "sessions.indicator_list": [lambda d: sessions.indicator_list(d)],
     "sessions.indicator_values": [lambda d: sessions.indicator_values(d)],
+    # -- the dashboard's port page (teiten.sql.portview): rollups (Tokyo days, hours) and
+    # packets (Kolkata's half-hour offset) --
+    **{
+        f"portview.{name}": [
+            lambda d, f=fn: f(d, _window(), "tcp", 52869, limit=40),
+            lambda d, f=fn: f(d, _window("hour"), "tcp", 23, limit=40),
+            lambda d, f=fn: f(
+                d,
+                Window.from_dates(dt.date(2017, 11, 1), dt.date(2017, 11, 7), "Asia/Kolkata"),
+                "tcp",
+                23,
+                limit=40,
+            ),
+            lambda d, f=fn: f(d, _window(), "udp", 53, limit=5),
+        ]
+        for name, fn in (
+            ("port_sources", pv.port_sources),
+            ("port_countries", pv.port_countries),
+            ("port_asns", pv.port_asns),
+        )
+    },
+    "portview.port_fingerprints": [
+        lambda d: pv.port_fingerprints(d, _window(), "tcp", 23, FPS),
+        lambda d: pv.port_fingerprints(
+            d,
+            Window.from_dates(dt.date(2017, 11, 1), dt.date(2017, 11, 7), "Asia/Kolkata"),
+            "tcp",
+            2323,
+            FPS,
+        ),
+        lambda d: pv.port_fingerprints(d, _window(), "tcp", 52869, []),
+    ],
+    "portview.port_sessions": [
+        lambda d: pv.port_sessions(d, "tcp", 52869, _nov(True), _nov(False), limit=5),
+        lambda d: pv.port_sessions(d, "tcp", 23, _nov(True), _nov(False), limit=1000),
+    ],
 }
 
 VIEWS = ("packets", "packets_raw", "series", "sessions", "logins", "indicators", "probes")
