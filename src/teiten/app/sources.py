@@ -139,7 +139,8 @@ def source_profile(settings: Settings, address: str) -> dict[str, Any] | None:
     logins, CVEs, tags and classification; None when the store never saw it.
 
     An address that is not an IP address is a ConfigError; one inside the sensor's
-    networks is the sensor's own and answered as never seen.
+    networks, or one that received packets or sessions, is the sensor's own and answered
+    as never seen.
     """
     ip = parse_address(address)
     if Secrecy(settings.sensor_networks).is_secret(ip):
@@ -147,8 +148,12 @@ def source_profile(settings: Settings, address: str) -> dict[str, Any] | None:
     scanners = scanner_list(settings)
     found = registry.registered()
     names = {f.bit: f.name for f in found}
+    src = Source.of(ip)
     with open_engine(settings) as engine:
-        raw = _read(engine, Source.of(ip), [(f.bit, f.name) for f in found])
+        received = engine.query(sources.source_received(engine.dialect, src)).column("n")
+        if int(received[0].as_py()):
+            return None
+        raw = _read(engine, src, [(f.bit, f.name) for f in found])
     profile = _shape(ip, raw, names)
     if profile is None:
         return None

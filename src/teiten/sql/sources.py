@@ -59,11 +59,14 @@ class Source:
             return ipaddress.IPv4Address(int(self.ip4))
         return ipaddress.IPv6Address(bytes.fromhex(self.ip6_hex))
 
-    def where(self) -> str:
-        """The rows of this source (the stored-column comparison first, so it is pushed down)."""
+    def where(self, side: str = "src") -> str:
+        """The rows from this address (``side`` ``dst``: to it), the stored-column comparison
+        first, so it is pushed down."""
+        if side not in ("src", "dst"):
+            raise ValueError(f"side must be src or dst, not {side!r}")
         if self.version == 4:
-            return f"src_ip4 = {int(self.ip4)} AND ip_version = 4"
-        return f"src_ip6 = {_unhex(self.ip6_hex)} AND ip_version = 6"
+            return f"{side}_ip4 = {int(self.ip4)} AND ip_version = 4"
+        return f"{side}_ip6 = {_unhex(self.ip6_hex)} AND ip_version = 6"
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,18 @@ SELECT count(*) AS packets,
        {_fp_sums(d, names_by_bit, "1")}
 FROM packets_raw
 WHERE {src.where()} AND NOT is_outbound"""
+
+
+@statement
+def source_received(d: Dialect, src: Source) -> str:
+    """How many rollup hours and sessions an address *received* (``n``): more than 0 makes it
+    the sensor's own."""
+    return f"""
+SELECT count(*) AS n FROM (
+    SELECT hour FROM address_hours_raw WHERE {src.where("dst")}
+    UNION ALL
+    SELECT 0 AS hour FROM sessions_stored WHERE {src.where("dst")}
+) AS received"""
 
 
 @statement
