@@ -17,6 +17,7 @@ from teiten.cli.analysis import ports_command, trend_command
 from teiten.cli.detect import alerts_command
 from teiten.cli.payloads import payloads_command
 from teiten.config import Settings
+from teiten.export.jsonable import jsonable
 from teiten.secrecy import Secrecy
 from teiten.serve import ServeOptions, create_app
 
@@ -221,3 +222,43 @@ def test_openapi_documents_the_contract(client: TestClient) -> None:
     ):  # fmt: skip
         assert path in paths
     assert not any(p == "/" or p.startswith("/ports/") for p in paths)  # pages are not API
+
+
+def _busiest_source(settings: Settings) -> str:
+    from teiten.app.engine import run_query
+
+    rows = run_query(
+        settings,
+        "SELECT src, count(*) AS n FROM sessions WHERE list_contains(cves, 'CVE-2014-8361') "
+        "GROUP BY src ORDER BY n DESC, src LIMIT 1",
+    ).to_pylist()
+    return str(rows[0]["src"])
+
+
+def test_sources(client: TestClient, seed_store: Settings, secrecy: Secrecy) -> None:
+    from teiten.app.sources import source_profile
+
+    address = _busiest_source(seed_store)
+    profile = _ok(client, f"/api/v1/sources/{address}")
+    assert profile == secrecy.redact_data(jsonable(source_profile(seed_store, address)))
+    assert profile["address"] == address and "CVE-2014-8361" in json.dumps(profile)
+    assert client.get("/api/v1/sources/198.18.0.1").status_code == 404
+    bad = client.get("/api/v1/sources/not-an-address")
+    assert bad.status_code == 400 and "not-an-address" in bad.json()["error"]
+    sensor = client.get("/api/v1/sources/203.0.113.5")
+    assert sensor.status_code == 404 and "203.0.113" not in sensor.text
+
+
+def test_notify(client: TestClient, seed_store: Settings, secrecy: Secrecy) -> None:
+    from teiten.app.notify import notify_feed
+
+    address = _busiest_source(seed_store)
+    prefix = ".".join(address.split(".")[:3]) + ".0/24"
+    rows = _ok(client, f"/api/v1/notify?prefix={prefix}")
+    assert rows == jsonable(notify_feed(seed_store, "prefix", network=prefix))
+    assert any(s["address"] == address for r in rows for s in r["sources"])
+    assert not secrecy.leaks(json.dumps(rows))
+    both = client.get(f"/api/v1/notify?prefix={prefix}&asn=4713")
+    assert both.status_code == 400 and "exactly one" in both.json()["error"]
+    no_asn = client.get("/api/v1/notify?asn=4713")
+    assert no_asn.status_code == 400 and "asn_source" in no_asn.json()["error"]

@@ -48,7 +48,13 @@ def serve_options(
 @engine_option
 @tz_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8080,
+    show_default=True,
+    help="Port to listen on (0: any free port, printed at start).",
+)
 @click.option(
     "--token",
     envvar="TEITEN_SERVE_TOKEN",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from teiten.config import Settings
 from teiten.errors import ConfigError, DependencyError, StoreError
@@ -59,4 +62,22 @@ def run(
     config = uvicorn.Config(
         app, log_level="warning", access_log=False, server_header=False, proxy_headers=False
     )
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Server(config)
+    server.capture_signals = lambda: _stop_on_signals(server)  # type: ignore[method-assign]
+    server.run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def _stop_on_signals(server: Any) -> Iterator[None]:
+    """SIGTERM and SIGINT end the server gracefully and the process with status 0 (uvicorn
+    would raise the signal again after its shutdown, and the process would die of it)."""
+
+    def stop(signum: int, frame: object) -> None:
+        server.should_exit = True
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
