@@ -14,11 +14,30 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from teiten.serve import page_campaign, page_overview, page_port, page_session, page_source
+from teiten.serve import (
+    page_advisories,
+    page_campaign,
+    page_files,
+    page_overview,
+    page_port,
+    page_session,
+    page_source,
+)
 from teiten.serve.page_render import error_page
 
 router = APIRouter(include_in_schema=False)
-for _page in (page_overview, page_port, page_campaign, page_source, page_session):
+PAGES = (
+    page_overview,
+    page_port,
+    page_campaign,
+    page_source,
+    page_session,
+    page_advisories,
+    page_files,
+)
+"""The page modules, each with its ``router``."""
+
+for _page in PAGES:
     router.include_router(_page.router)
 
 __all__ = ["error_page", "router"]
