@@ -41,17 +41,31 @@ def show_payload(settings: Settings, session_id: str) -> dict[str, Any]:
     return zoned([row], str(settings.tz))[0]
 
 
-def sensor_secrecy(settings: Settings) -> Secrecy:
-    """The secrecy policy of the store: the ``sensor_networks`` setting and every address
-    that received traffic (a scan of the store: callers that publish often keep it)."""
+def sensor_addresses(settings: Settings) -> set[str]:
+    """Every address that received traffic: the sensor's (a scan of the store, so callers
+    that publish often keep the answer)."""
     with open_engine(settings) as engine:
-        return Secrecy(settings.sensor_networks, payloads.sensor_addresses(engine))
+        return payloads.sensor_addresses(engine)
 
 
-def indicator_page(settings: Settings, *, limit: int = 1000) -> Page:
-    """``teiten indicators``: the first ``limit`` indicators and how many are listed in all."""
+def sensor_secrecy(settings: Settings, addresses: set[str] | None = None) -> Secrecy:
+    """The secrecy policy of the store: the ``sensor_networks`` setting and the sensor's
+    addresses (``addresses``, else read from the store)."""
+    if addresses is None:
+        addresses = sensor_addresses(settings)
+    return Secrecy(settings.sensor_networks, addresses)
+
+
+def indicator_page(
+    settings: Settings, *, limit: int = 1000, addresses: set[str] | None = None
+) -> Page:
+    """``teiten indicators``: the first ``limit`` indicators and how many are listed in all.
+
+    Indicators that name the sensor are left out; ``addresses``: the sensor's, when the
+    caller already knows them.
+    """
+    secrecy = sensor_secrecy(settings, addresses)
     with open_engine(settings) as engine:
-        secrecy = Secrecy(settings.sensor_networks, payloads.sensor_addresses(engine))
         rows = payloads.indicators(engine, secrecy)
     return Page(zoned(rows[:limit], str(settings.tz)), len(rows))
 
@@ -61,7 +75,7 @@ def list_indicators(settings: Settings, *, limit: int = 1000) -> list[dict[str, 
     return indicator_page(settings, limit=limit).rows
 
 
-def stix_export(settings: Settings, *, limit: int = 1000) -> str:
+def stix_export(settings: Settings, *, limit: int = 1000, addresses: set[str] | None = None) -> str:
     """A STIX 2.1 bundle (JSON text) of the indicators, marked with the ``stix_tlp`` level.
 
     Only indicators seen in sessions classified as exploitation or malware
@@ -70,8 +84,9 @@ def stix_export(settings: Settings, *, limit: int = 1000) -> str:
     """
     from teiten.export.stix import MALICIOUS_KINDS, stix_bundle  # stix2 loads slowly
 
+    if addresses is None:
+        addresses = sensor_addresses(settings)
     with open_engine(settings) as engine:
-        addresses = payloads.sensor_addresses(engine)
         cited = engine.query(
             sessions.malicious_sessions(engine.dialect, sorted(MALICIOUS_KINDS))
         ).to_pylist()

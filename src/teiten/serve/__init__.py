@@ -51,7 +51,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
             "teiten serve needs FastAPI and uvicorn: pip install 'teiten[serve]'"
         ) from None
     from teiten.serve import api, pages
-    from teiten.serve.security import Guard
+    from teiten.serve.security import Guard, Pooled
 
     app = FastAPI(
         title="teiten",
@@ -64,6 +64,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
     )
     context = Context(settings, options or ServeOptions())
     app.state.context = context
+    app.add_middleware(Pooled, pool=context.engines)
     app.add_middleware(Guard, options=context.options)
     app.include_router(api.router)
     app.include_router(pages.router)

@@ -159,9 +159,10 @@ def indicators(
 ) -> Response | Rows:
     ctx = context(request)
     if format == "stix":
-        text = payloads.stix_export(ctx.settings, limit=limit)
+        text = payloads.stix_export(ctx.settings, limit=limit, addresses=ctx.sensor_addresses())
         return Response(ctx.publish(text), media_type="application/stix+json;version=2.1")
-    rows = answer(ctx, payloads.indicator_page(ctx.settings, limit=limit).rows)
+    page = payloads.indicator_page(ctx.settings, limit=limit, addresses=ctx.sensor_addresses())
+    rows = answer(ctx, page.rows)
     if format == "csv":
         return Response(csv_text(rows), media_type="text/csv; charset=utf-8")
     return rows  # type: ignore[no-any-return]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from teiten.app.engine import EnginePool, store_version
 from teiten.config import Settings
 from teiten.secrecy import Secrecy
 
@@ -58,20 +59,14 @@ class Context:
 
     settings: Settings
     options: ServeOptions = field(default_factory=ServeOptions)
+    engines: EnginePool = field(default_factory=EnginePool)
+    """Engines kept open between requests (reopened when the store changes)."""
     _cache: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def data_version(self) -> tuple[int, ...]:
-        """Size and modification time of the catalog and its write-ahead log."""
-        out: list[int] = []
-        for name in ("catalog.sqlite", "catalog.sqlite-wal"):
-            try:
-                st = (self.settings.data_dir / name).stat()
-            except OSError:
-                out += [-1, -1]
-                continue
-            out += [st.st_size, st.st_mtime_ns]
-        return tuple(out)
+        """The store's version: cached facts are computed again when it changes."""
+        return store_version(self.settings.data_dir)
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
         """``compute()``, kept until the data version changes."""
@@ -85,11 +80,19 @@ class Context:
             self._cache[key] = (version, value)
         return value
 
+    def sensor_addresses(self) -> set[str]:
+        """Every address that received traffic (a scan of the store, cached)."""
+        from teiten.app.payloads import sensor_addresses
+
+        return self.cached("sensor_addresses", lambda: sensor_addresses(self.settings))
+
     def secrecy(self) -> Secrecy:
         """The sensor's networks (setting) and every address that received traffic."""
         from teiten.app.payloads import sensor_secrecy
 
-        return self.cached("secrecy", lambda: sensor_secrecy(self.settings))
+        return self.cached(
+            "secrecy", lambda: sensor_secrecy(self.settings, self.sensor_addresses())
+        )
 
     def publish(self, obj: Any) -> Any:
         """``obj`` with every sensor address masked, unless the server runs ``--internal``."""

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from teiten.app.engine import EnginePool, pooled
 from teiten.serve.context import ServeOptions, is_loopback
 
 Scope = MutableMapping[str, Any]
@@ -152,3 +153,14 @@ async def _refuse(
         {"type": "http.response.start", "status": status, "headers": headers + extra + [*HEADERS]}
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class Pooled:
+    """ASGI middleware: the request's engines are leased from the server's pool."""
+
+    def __init__(self, app: ASGIApp, pool: EnginePool) -> None:
+        self.app, self.pool = app, pool
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        with pooled(self.pool):
+            await self.app(scope, receive, send)
