@@ -9,6 +9,7 @@ same text with ``--engine spark`` as without.
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import math
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
 from teiten.simulate import SimulationResult
 from teiten.sql import portview as pv  # the dashboard's port page
-from teiten.sql import sessions, traffic
+from teiten.sql import sessions, sources, traffic
 from teiten.sql.dialect import Dialect
 from teiten.sql.statement import STATEMENTS
 from teiten.store.lake import Lake
@@ -95,6 +96,40 @@ def _nov(start: bool) -> int:
 
 
 Case = Callable[[Dialect], str]
+
+SOURCES = [
+    sources.Source.of(ipaddress.ip_address(a))
+    for a in (
+        "202.250.118.220",  # npa_small (seed 5): a Mirai bot that also sent a CVE-2014-8361 exploit
+        "198.51.100.23",  # the Cowrie log's SSH client (sessions, logins)
+        "2001:db8:1::10",  # eth_ipv6.pcap's and the Cowrie log's IPv6 client
+        "192.0.2.10",  # the Cowrie log's sensor: received sessions
+        "2001:db8:2::1",  # eth_ipv6.pcap's server: received packets
+    )
+]
+SUSPICION = sources.Suspicion(0, 0.5, 2)
+NETWORKS = [
+    sources.Network(),
+    sources.Network.prefix(ipaddress.ip_network("202.250.118.0/24")),
+    sources.Network.prefix(ipaddress.ip_network("2001:db8:1::/48")),
+    sources.Network(asn=0),
+]
+
+
+def _each_source(build: Callable[[Dialect, sources.Source], str]) -> list[Case]:
+    """One case per address of :data:`SOURCES`."""
+
+    def case(src: sources.Source) -> Case:
+        return lambda d: build(d, src)
+
+    return [case(s) for s in SOURCES]
+
+
+def _suspects(network: sources.Network, start_ns: int, end_ns: int) -> Case:
+    return lambda d: sources.suspect_sources(
+        d, FPS, SUSPICION, start_ns=start_ns, end_ns=end_ns, network=network, limit=10_000
+    )
+
 
 CASES: dict[str, list[Case]] = {
     "traffic.span": [lambda d: traffic.span(d)],
@@ -197,6 +232,26 @@ CASES: dict[str, list[Case]] = {
         lambda d: pv.port_sessions(d, "tcp", 52869, _nov(True), _nov(False), limit=5),
         lambda d: pv.port_sessions(d, "tcp", 23, _nov(True), _nov(False), limit=1000),
     ],
+    # -- one source's profile and the notification feed (teiten.sql.sources) --
+    "sources.source_packets": _each_source(lambda d, s: sources.source_packets(d, s, FPS)),
+    "sources.source_ports": _each_source(lambda d, s: sources.source_ports(d, s, limit=100)),
+    "sources.source_sessions": _each_source(lambda d, s: sources.source_sessions(d, s, limit=20)),
+    "sources.source_session_kinds": _each_source(sources.source_session_kinds),
+    "sources.source_logins": _each_source(lambda d, s: sources.source_logins(d, s, limit=20)),
+    "sources.source_login_counts": _each_source(sources.source_login_counts),
+    "sources.source_received": _each_source(sources.source_received),
+    "sources.suspect_sources": [
+        *(_suspects(n, 0, 1 << 62) for n in NETWORKS),
+        _suspects(sources.Network(), _nov(True), _nov(False)),
+    ],
+    "sources.sources_top_ports": [
+        lambda d: sources.sources_top_ports(d, SOURCES, start_ns=0, end_ns=1 << 62),
+        lambda d: sources.sources_top_ports(d, [], start_ns=0, end_ns=1 << 62),
+    ],
+    "sources.sources_cves": [
+        lambda d: sources.sources_cves(d, SOURCES, start_ns=_nov(True), end_ns=_nov(False))
+    ],
+    "sources.sensor_keys": [lambda d: sources.sensor_keys(d)],
 }
 
 VIEWS = ("packets", "packets_raw", "series", "sessions", "logins", "indicators", "probes")
