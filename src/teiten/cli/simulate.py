@@ -120,6 +120,7 @@ def demo_command(settings: object, out: Path, scale: float, seed: int) -> None:
         click.echo(f"report: {r}")
     for note in result.skipped:
         click.echo(f"skipped {note}", err=True)
+    click.echo(f"browse:  teiten serve --data {click.format_filename(out / 'data')}")
 
 
 COMMANDS = [simulate_command, demo_command]

@@ -48,7 +48,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
         from starlette.exceptions import HTTPException
     except ImportError:
         raise DependencyError(
-            "teiten serve needs FastAPI and uvicorn: pip install 'teiten[serve]'"
+            "teiten serve needs FastAPI and uvicorn (dependencies of teiten): reinstall it"
         ) from None
     from teiten.serve import api, pages
     from teiten.serve.security import Guard, Pooled

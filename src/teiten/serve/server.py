@@ -46,7 +46,7 @@ def run(
         import uvicorn
     except ImportError:
         raise DependencyError(
-            "teiten serve needs FastAPI and uvicorn: pip install 'teiten[serve]'"
+            "teiten serve needs FastAPI and uvicorn (dependencies of teiten): reinstall it"
         ) from None
     if not (settings.data_dir / "catalog.sqlite").is_file():
         raise StoreError(
