@@ -12,12 +12,19 @@ import pytest
 
 from teiten.app.engine import open_engine
 from teiten.app.ingest import ingest
-from teiten.app.sources import source_profile
+from teiten.app.sources import (
+    batch_evidence,
+    scanner_list,
+    session_source_tags,
+    source_profile,
+)
 from teiten.config import Settings, load_settings
 from teiten.errors import ConfigError
+from teiten.fingerprint import registry
 from teiten.simulate import SimulationResult
 from teiten.sql import sources
 from teiten.sql.sources import Source
+from teiten.tags import classify, tags_for
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TEST_LIST = DATA / "tags" / "scanners.toml"
@@ -146,3 +153,26 @@ def test_the_address_filter_is_pushed_into_the_parquet_scan(store: Settings, add
     scan = text.split("READ_PARQUET", 1)[1]
     column = "src_ip4" if src.version == 4 else "src_ip6"
     assert "Filters:" in scan and column in scan.split("Filters:", 1)[1][:200]
+
+
+def test_batch_evidence_classifies_like_the_profile(store: Settings) -> None:
+    bot = _mirai_bot(store)
+    exploiting = _query(
+        store, "SELECT src, id FROM sessions WHERE len(cves) > 0 ORDER BY id LIMIT 1"
+    )[0]
+    addresses = [bot, str(exploiting["src"]), "198.51.100.23", "2001:db8:1::10"]
+    keys = [Source.of(ipaddress.ip_address(a)) for a in addresses]
+    fps = [(f.bit, f.name) for f in registry.registered()]
+    scanners = scanner_list(store)
+    with open_engine(store) as engine:
+        evidence = batch_evidence(engine, keys, fps, 0, 1 << 62)
+        tags = session_source_tags(store, engine, ["exploit", "bot"])
+    for a, k in zip(addresses, keys, strict=True):
+        profile = source_profile(store, a)
+        assert profile is not None
+        verdict = classify(tags_for(evidence[k], scanners))
+        assert verdict.classification == profile["classification"], a
+    assert evidence[keys[0]].fingerprints["mirai"] == evidence[keys[0]].packets > 0
+    sid = str(exploiting["id"])
+    (row,) = _query(store, f"SELECT cves FROM sessions WHERE id = '{sid}'")
+    assert {f"exploit:{c}" for c in row["cves"]} <= set(tags[sid])

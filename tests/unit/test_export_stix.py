@@ -257,3 +257,24 @@ def test_patterns_escape_quotes_and_backslashes() -> None:
     assert pattern_text("a\\b'c") == "'a\\\\b\\'c'"
     assert stix_pattern("sha256", "ab" * 32) == f"[file:hashes.'SHA-256' = '{'ab' * 32}']"
     assert stix_pattern("ip", "not-an-ip") is None and stix_pattern("email", "x@y") is None
+
+
+def test_source_tags_become_indicator_labels() -> None:
+    sessions = [{**s, "id": f"s1-{i}"} for i, s in enumerate(SESSIONS)]
+    tags = {"s1-0": ["mirai", "telnet-scanner", "scanner:lab 192.0.2.1"],
+            "s1-1": ["exploit:CVE-2014-8361", "mirai"]}  # fmt: skip
+    text = stix_bundle(INDICATORS, sessions, sensor_addresses=SENSOR_ADDRESSES,
+                       sensor_networks=SENSOR_NETWORKS, source_tags=tags)  # fmt: skip
+    stix2.parse(text, allow_custom=False)
+    labels = {o["pattern"]: o.get("labels", []) for o in objects(text, "indicator")}
+    mips = labels["[url:value = 'http://198.51.100.9/bins/mips']"]
+    assert mips == [MIRAI, "source-tag:mirai", "source-tag:telnet-scanner"]
+    realtek = labels["[url:value = 'http://198.51.100.7/it\\'s\\\\x.sh']"]
+    assert realtek == [REALTEK, "source-tag:exploit:CVE-2014-8361", "source-tag:mirai"]
+    v6 = labels["[ipv6-addr:value = '2001:db8:1::10']"]  # its session's source has no tags
+    assert v6 and not any(x.startswith("source-tag:") for x in v6)
+    assert "192.0.2.1" not in text and "scanner:lab" not in text
+    assert text.replace("source-tag:", "") != text
+    untagged = stix_bundle(INDICATORS, sessions, sensor_addresses=SENSOR_ADDRESSES,
+                           sensor_networks=SENSOR_NETWORKS)  # fmt: skip
+    assert "source-tag:" not in untagged

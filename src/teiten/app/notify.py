@@ -29,7 +29,7 @@ from typing import Any
 from teiten.analysis.payloads import zoned
 from teiten.analysis.window import Window, parse_date
 from teiten.app.engine import open_engine
-from teiten.app.sources import scanner_list
+from teiten.app.sources import cves_of, ports_of, scanner_list
 from teiten.config import Settings
 from teiten.csvcell import cell
 from teiten.engine import Engine
@@ -50,7 +50,6 @@ MAX_PER_NETWORK = 1_000
 """Most sources listed per network (busiest first); the counts cover all of them."""
 TOP_PORTS = 10
 """Ports given as evidence per source, busiest first."""
-_CHUNK = 1_000
 _ASN = re.compile(r"(?i)(?:AS)?([0-9]{1,10})")
 _EPOCH_END = 1 << 62
 
@@ -118,33 +117,6 @@ def _suspects(
         table.column("logins").to_numpy(zero_copy_only=False),
     )
     return [r for r, keep in zip(table.to_pylist(), mask.tolist(), strict=True) if keep]
-
-
-def _top_ports(
-    engine: Engine, keys: list[Source], start: int, end: int
-) -> dict[Source, dict[str, int]]:
-    """Packets per port of each source, for a bounded list of sources."""
-    out: dict[Source, dict[str, int]] = {}
-    for i in range(0, len(keys), _CHUNK):
-        sql = sources.sources_top_ports(
-            engine.dialect, keys[i : i + _CHUNK], start_ns=start, end_ns=end
-        )
-        for r in engine.query(sql).to_pylist():
-            ports = out.setdefault(Source.from_key(r["a4"], r["a6"]), {})
-            ports[str(r["port"])] = int(r["packets"])
-    return out
-
-
-def _cves(engine: Engine, keys: list[Source], start: int, end: int) -> dict[Source, dict[str, int]]:
-    """Sessions per CVE of each source, for a bounded list of sources."""
-    out: dict[Source, dict[str, int]] = {}
-    for i in range(0, len(keys), _CHUNK):
-        sql = sources.sources_cves(engine.dialect, keys[i : i + _CHUNK], start_ns=start, end_ns=end)
-        for r in engine.query(sql).to_pylist():
-            counts = out.setdefault(Source.from_key(r["a4"], r["a6"]), {})
-            for cve in r["cves"] or ():
-                counts[str(cve)] = counts.get(str(cve), 0) + int(r["sessions"])
-    return out
 
 
 def _sensor(engine: Engine, settings: Settings) -> tuple[Secrecy, set[Source]]:
@@ -263,8 +235,8 @@ def _feed(
         keyed = [
             (k, r) for k, r in keyed if k not in sensor_keys and not secrecy.is_secret(k.address())
         ]
-        ports = _top_ports(engine, [k for k, _ in keyed], start, end)
-        cves = _cves(engine, [k for k, r in keyed if r["exploits"]], start, end)
+        ports = ports_of(engine, [k for k, _ in keyed], start, end)
+        cves = cves_of(engine, [k for k, r in keyed if r["exploits"]], start, end)
     entries = [_entry(r, k, ports.get(k, {}), cves.get(k, {}), fps, scanners) for k, r in keyed]
     entries = [e for e in entries if e["classification"] == "malicious"]
     feed: list[dict[str, Any]] = secrecy.redact_data(_group(by, entries, str(settings.tz)))

@@ -30,6 +30,9 @@ SESSIONS = 20
 LOGINS = 20
 """Latest login attempts a profile lists."""
 
+CHUNK = 1_000
+"""Sources per statement when many are read at once (the statement lists them)."""
+
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -56,6 +59,82 @@ def _ns_time(ns: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(int(ns) // 1_000_000_000, dt.UTC).replace(
         microsecond=int(ns) % 1_000_000_000 // 1000, tzinfo=None
     )
+
+
+def ports_of(
+    engine: Engine, keys: list[Source], start: int, end: int
+) -> dict[Source, dict[str, int]]:
+    """Packets per port of each source, for a bounded list of sources."""
+    out: dict[Source, dict[str, int]] = {}
+    for i in range(0, len(keys), CHUNK):
+        sql = sources.sources_top_ports(
+            engine.dialect, keys[i : i + CHUNK], start_ns=start, end_ns=end
+        )
+        for r in engine.query(sql).to_pylist():
+            ports = out.setdefault(Source.from_key(r["a4"], r["a6"]), {})
+            ports[str(r["port"])] = int(r["packets"])
+    return out
+
+
+def cves_of(
+    engine: Engine, keys: list[Source], start: int, end: int
+) -> dict[Source, dict[str, int]]:
+    """Sessions per CVE of each source, for a bounded list of sources."""
+    out: dict[Source, dict[str, int]] = {}
+    for i in range(0, len(keys), CHUNK):
+        sql = sources.sources_cves(engine.dialect, keys[i : i + CHUNK], start_ns=start, end_ns=end)
+        for r in engine.query(sql).to_pylist():
+            counts = out.setdefault(Source.from_key(r["a4"], r["a6"]), {})
+            for cve in r["cves"] or ():
+                counts[str(cve)] = counts.get(str(cve), 0) + int(r["sessions"])
+    return out
+
+
+def _chunks(engine: Engine, keys: list[Source], build: Any) -> list[dict[str, Any]]:
+    """The rows of ``build(dialect, chunk)`` over ``keys`` cut into chunks of :data:`CHUNK`."""
+    rows: list[dict[str, Any]] = []
+    for i in range(0, len(keys), CHUNK):
+        rows += engine.query(build(engine.dialect, keys[i : i + CHUNK])).to_pylist()
+    return rows
+
+
+def batch_evidence(
+    engine: Engine, keys: list[Source], fps: list[tuple[int, str]], start: int, end: int
+) -> dict[Source, Evidence]:
+    """The tag evidence of many sources at once (rollup packets, fingerprints and ports,
+    CVEs of their sessions, login attempts), for a bounded list of sources."""
+    span = {"start_ns": start, "end_ns": end}
+    packets: dict[Source, dict[str, Any]] = {}
+    for r in _chunks(engine, keys, lambda d, c: sources.sources_fingerprints(d, c, fps, **span)):
+        packets[Source.from_key(r["a4"], r["a6"])] = r
+    logins: dict[Source, int] = {}
+    for r in _chunks(engine, keys, lambda d, c: sources.sources_logins(d, c, **span)):
+        logins[Source.from_key(r["a4"], r["a6"])] = int(r["logins"])
+    ports = ports_of(engine, keys, start, end)
+    cves = cves_of(engine, keys, start, end)
+    out: dict[Source, Evidence] = {}
+    for k in keys:
+        row = packets.get(k, {})
+        fingerprints = {n: int(row[f"fp{b}"]) for b, n in fps if row.get(f"fp{b}")}
+        out[k] = Evidence(
+            str(k.address()), int(row.get("packets") or 0), fingerprints, ports.get(k, {}),
+            cves.get(k, {}), logins=logins.get(k, 0),
+        )  # fmt: skip
+    return out
+
+
+def session_source_tags(
+    settings: Settings, engine: Engine, kinds: list[str]
+) -> dict[str, list[str]]:
+    """Session id → the tag names of the source that sent it, for the sessions of ``kinds``
+    that named indicators (what a STIX feed cites: ``export.stix``'s ``source_tags``)."""
+    rows = engine.query(sources.session_sources(engine.dialect, kinds)).to_pylist()
+    keyed = {str(r["id"]): Source.from_key(r["a4"], r["a6"]) for r in rows}
+    fps = [(f.bit, f.name) for f in registry.registered()]
+    evidence = batch_evidence(engine, sorted(set(keyed.values()), key=repr), fps, 0, 1 << 62)
+    scanners = scanner_list(settings)
+    names = {k: [t.name for t in tags_for(ev, scanners)] for k, ev in evidence.items()}
+    return {sid: names.get(k, []) for sid, k in keyed.items()}
 
 
 def _session_part(rows: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, int], int]:

@@ -18,8 +18,10 @@ default TLP:AMBER) and created by the producer:
 
 * the official TLP 2.0 marking-definition (:mod:`teiten.export.tlp`) and one
   Identity, the producer;
-* one Indicator per kept row, its pattern made from the exact value
-  (``[url:value = '…']``, ``domain-name``, ``ipv4-addr``/``ipv6-addr``,
+* one Indicator per kept row (``labels``: the signatures matched, then
+  ``source-tag:NAME`` for each tag of the sources that sent those sessions, when
+  the caller passes them — tags name behaviour, never an address), its pattern
+  made from the exact value (``[url:value = '…']``, ``domain-name``, ``ipv4-addr``/``ipv6-addr``,
   ``network-traffic`` for ``ip_port``, ``file:name``, ``file:hashes``), with a
   Sighting (``count`` = sessions, ``first_seen``, ``last_seen``) by the producer;
 * an Infrastructure (``hosting-malware``) per download host named by a URL,
@@ -78,6 +80,8 @@ RELATIONSHIPS: dict[tuple[str, str], frozenset[str]] = {
 }  # fmt: skip
 """(source type, relationship type) → allowed target types, from the STIX 2.1
 relationship tables of each object (only those this module uses)."""
+SOURCE_TAG = "source-tag:"
+"""Prefix of an indicator label naming a tag of the sources that used it (``source-tag:mirai``)."""
 HOST_KINDS = ("url", "domain", "ip", "ip_port")
 """Indicator types that name a host: each such host becomes an Infrastructure."""
 
@@ -258,9 +262,18 @@ def _jvn_by_cve(sessions: Sequence[Mapping[str, Any]], sigs: SignatureSet) -> di
     return out
 
 
+def _source_labels(
+    evidence: Sequence[Mapping[str, Any]], source_tags: Mapping[str, Sequence[str]], own: Secrecy
+) -> list[str]:
+    """``source-tag:NAME`` for each tag of the sources that sent the sessions (by session id);
+    a tag that names a sensor address is left out."""
+    names = {str(t) for r in evidence for t in source_tags.get(str(r.get("id")), ())}
+    return [f"{SOURCE_TAG}{n}" for n in sorted(names) if n and not own.names_sensor(n)]
+
+
 def _indicator(
     g: _Graph, row: Mapping[str, Any], pattern: str, evidence: Sequence[Mapping[str, Any]],
-    sigs: SignatureSet,
+    sigs: SignatureSet, source_labels: Sequence[str] = (),
 ) -> None:  # fmt: skip
     """One Indicator, its Sighting, and what each session naming it shows it indicates."""
     kind, value = str(row["type"]), str(row["value"])
@@ -274,7 +287,8 @@ def _indicator(
         name=f"{kind} {defang(value)}", indicator_types=["malicious-activity"],
         description=f"Seen in {count} session(s) classified as exploitation or malware "
                     "delivery on a darknet sensor or honeypot (teiten).",
-        pattern=pattern, pattern_type="stix", valid_from=first, labels=signatures or None,
+        pattern=pattern, pattern_type="stix", valid_from=first,
+        labels=[*signatures, *source_labels] or None,
         **g.common(),
     ))  # fmt: skip
     g.objects.append(stix2.v21.Sighting(
@@ -378,8 +392,13 @@ def stix_bundle(
     sensor_networks: Iterable[str] = (),
     signatures: SignatureSet | None = None,
     tlp: str = DEFAULT,
+    source_tags: Mapping[str, Sequence[str]] | None = None,
 ) -> str:
     """The STIX 2.1 bundle of some indicator rows, as pretty JSON (see the module notes).
+
+    ``source_tags`` maps a session id to the tag names of the source that sent it
+    (``teiten.tags``); an indicator's ``labels`` then carry ``source-tag:NAME`` for the
+    tags of the sources of the sessions naming it, after its signatures.
 
     Raises :class:`~teiten.errors.TeitenError` if the finished bundle still names
     a sensor address (it never should: such indicators are left out first).
@@ -397,7 +416,7 @@ def stix_bundle(
         rows = evidence.get(value, [])
         if pattern is None or not rows or own.names_sensor(value):
             continue
-        _indicator(g, row, pattern, rows, sigs)
+        _indicator(g, row, pattern, rows, sigs, _source_labels(rows, source_tags or {}, own))
         used.update((id(r), r) for r in rows)
     _link_sessions(g, used.values(), sigs)
     start = min((o.created for o in g.objects), default=_EPOCH)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from teiten.schema import HOUR_NS
 from teiten.sql.dialect import Dialect
-from teiten.sql.expressions import has_fingerprint, port_rule, proto_text
+from teiten.sql.expressions import has_fingerprint, port_rule, proto_text, quote
 from teiten.sql.statement import statement
 
 _HEX = re.compile(r"[0-9A-F]{0,32}")
@@ -317,6 +317,45 @@ SELECT {_key()}, concat(CAST(dst_port AS STRING), '/', {proto_text()}) AS port,
 FROM port_hours_raw
 WHERE ts >= {int(start_ns)} AND ts < {int(end_ns)} AND {_among(sources)}
 GROUP BY 1, 2, 3"""
+
+
+@statement
+def sources_fingerprints(
+    d: Dialect,
+    sources: Sequence[Source],
+    names_by_bit: Sequence[tuple[int, str]],
+    *,
+    start_ns: int,
+    end_ns: int,
+) -> str:
+    """Packets (rollup) and per fingerprint bit ``fp<bit>`` the packets carrying it, per
+    source (``a4``, ``a6``), for a bounded list of sources."""
+    return f"""
+SELECT {_key()}, CAST(sum(packets) AS BIGINT) AS packets{_fp_sums(d, names_by_bit, "packets")}
+FROM port_hours_raw
+WHERE ts >= {int(start_ns)} AND ts < {int(end_ns)} AND {_among(sources)}
+GROUP BY 1, 2"""
+
+
+@statement
+def sources_logins(d: Dialect, sources: Sequence[Source], *, start_ns: int, end_ns: int) -> str:
+    """Login attempts per source (``a4``, ``a6``), for a bounded list of sources."""
+    return f"""
+SELECT {_key()}, count(*) AS logins
+FROM logins_stored
+WHERE ts >= {int(start_ns)} AND ts < {int(end_ns)} AND {_among(sources)}
+GROUP BY 1, 2"""
+
+
+@statement
+def session_sources(d: Dialect, kinds: Sequence[str]) -> str:
+    """The source (``a4``, ``a6``) of every session of the given kinds that named indicators
+    (the sessions a STIX feed cites, ``teiten.sql.sessions.malicious_sessions``)."""
+    listed = ", ".join(quote(k) for k in kinds) or "NULL"
+    return f"""
+SELECT id, {_key()}
+FROM sessions_stored
+WHERE {d.list_len("indicators")} > 0 AND kind IN ({listed})"""
 
 
 @statement
