@@ -2,16 +2,19 @@
 
 Run by hand from the repository root::
 
-    python bench/serve.py [--captures 10] [--days 30] [--packets 10000000] [--work /tmp/serve-bench]
+    python bench/serve.py [--captures 20] [--days 79] [--packets 4600000] \\
+        [--mix-packets 300000] [--scenario-scale 1] [--work /tmp/serve-bench]
 
 Builds (or, with ``--reuse-store``, reuses) a store the way ``bench/trend.py``
 does: ``--captures`` one-day captures of ``--packets`` scanner packets from
-``bench/gen_darknet.py``, spread evenly over ``--days`` days (2024-04-01
-onwards), each with ``--mix-packets`` packets of ``bench/gen_mix.py``'s
-realistic mix beside it so that sessions and indicators exist; every day is
-ingested on its own (so every input has its rollup files) and deleted once
-ingested; then ``teiten detect`` runs once so alerts and campaigns exist. The
-build runs under ``nice``.
+``bench/gen_darknet.py``, spread evenly over ``--days`` days (from 2017-10-01,
+the seed case's period), each with ``--mix-packets`` packets of
+``bench/gen_mix.py``'s realistic mix beside it so that sessions and indicators
+exist; every day is ingested on its own (so every input has its rollup files)
+and deleted once ingested. The seed case (``teiten simulate npa-2017`` at
+``--scenario-scale``: the 52869/tcp surge and the domestic Telnet rise of
+2017-11-01, with sessions) is ingested beside them, then ``teiten detect``
+runs once so alerts and campaigns exist. The build runs under ``nice``.
 
 Then ``teiten serve --rate 0`` starts on a free loopback port and every URL of
 :data:`PROBES` is asked over real HTTP (one kept-alive ``http.client``
@@ -55,12 +58,75 @@ from benchlib import BENCH, RESULTS, busy_seconds, children_seconds, machine, ru
 from benchlib import update_section as update
 
 SECTION = "Serve (issue 12)"
-FIRST_DAY = "2024-04-01"
+FIRST_DAY = "2017-10-01"
+"""The seed scenario's first day: the bulk traffic is spread over its period."""
 FIRST_SEED = 301
 TARGET_MS = 300.0
 SENSOR_NET = "198.18.0.0/15"
+SCENARIO_NET = "203.0.113.0/24"
+"""The sensor network of ``teiten simulate npa-2017``."""
 NICE = ["nice", "-n", "10"]
 TEITEN = str(Path(sys.executable).with_name("teiten"))
+
+
+TRACER = """
+import json, sys, time
+import teiten.sql.statement as registry
+from teiten.engine.duckdb import DuckDBEngine
+
+log = open(sys.argv.pop(1), "a", buffering=1)
+
+
+class Built(set):
+    last = ""
+
+    def add(self, name):
+        Built.last = name
+        super().add(name)
+
+
+registry.USED = Built(registry.USED)
+
+
+def note(what, start, rows):
+    ms = (time.perf_counter() - start) * 1000
+    log.write(json.dumps({"what": what, "ms": ms, "rows": rows}) + "\\n")
+
+
+def name(sql):
+    what, Built.last = Built.last, ""
+    return what or "unregistered: " + " ".join(sql.split())[:60]
+
+
+def query(self, sql, params=None, _query=DuckDBEngine.query):
+    what, start = name(sql), time.perf_counter()
+    table = _query(self, sql, params)
+    note(what, start, table.num_rows)
+    return table
+
+
+def stream(self, sql, _stream=DuckDBEngine.stream, **kw):
+    what, start, rows = name(sql), time.perf_counter(), 0
+    for batch in _stream(self, sql, **kw):
+        rows += batch.num_rows
+        yield batch
+    note(what + " (streamed)", start, rows)
+
+
+def init(self, *a, _init=DuckDBEngine.__init__, **kw):
+    start = time.perf_counter()
+    _init(self, *a, **kw)
+    note("engine open (views over the listed files)", start, 0)
+
+
+DuckDBEngine.query, DuckDBEngine.stream, DuckDBEngine.__init__ = query, stream, init
+from teiten.cli.main import cli
+
+sys.exit(cli())
+"""
+"""The server as a ``python -c`` program: ``teiten serve`` with each engine statement timed
+(perf_counter around DuckDBEngine.query/stream/open, named by the last statement built,
+one JSON line per statement to the file given first). Costs microseconds per statement."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +201,10 @@ class Timing:
     cold_ms: float
     warm_ms: list[float] = field(default_factory=list)
     rss_mib: float = 0.0
+    cold_trace: list[dict[str, Any]] = field(default_factory=list)
+    """The engine statements of the cold answer (see :data:`TRACER`)."""
+    warm_trace: list[dict[str, Any]] = field(default_factory=list)
+    """The engine statements of the last warm answer."""
 
     @property
     def median(self) -> float:
@@ -216,6 +286,7 @@ def build_store(work: Path, store: Path, args: argparse.Namespace) -> Store:
         "days": args.days,
         "packets": args.packets,
         "mix": args.mix_packets,
+        "scenario": args.scenario_scale,
         "seed": FIRST_SEED,
         "day": FIRST_DAY,
     }
@@ -231,11 +302,12 @@ def build_store(work: Path, store: Path, args: argparse.Namespace) -> Store:
         wall = ingest_day(work, store, day, FIRST_SEED + i, args.packets, args.mix_packets)
         print(f"[{i + 1}/{len(days)}] {day} ingested in {wall:.1f}s", flush=True)
     built = time.perf_counter() - start
+    seeded = seed_case(work, store, args.scenario_scale)
     detect = run_timed(
         [*NICE, TEITEN, "detect", "--data", str(store), "--format", "json"], capture=True
     )
     made = Store(
-        packets=args.captures * (args.packets + args.mix_packets),
+        packets=args.captures * (args.packets + args.mix_packets) + seeded,
         captures=args.captures,
         days=int((np.datetime64(days[-1]) - np.datetime64(days[0])).astype(int)) + 1,
         bytes=sum(p.stat().st_size for p in store.rglob("*") if p.is_file()),
@@ -247,6 +319,34 @@ def build_store(work: Path, store: Path, args: argparse.Namespace) -> Store:
     stored = {k: v for k, v in asdict(made).items() if k != "reused"}
     meta_path.write_text(json.dumps({**wanted, "store": stored}) + "\n")
     return made
+
+
+def seed_case(work: Path, store: Path, scale: float) -> int:
+    """Simulate the seed case (``teiten simulate npa-2017 --scale``) and ingest it, so that
+    detect has rises to find and the dashboard campaigns to show; its packet count."""
+    if scale <= 0:
+        return 0
+    out = work / "seed-case"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir()
+    run_timed([*NICE, TEITEN, "simulate", "npa-2017", "--out", str(out), "--scale", str(scale)])
+    packets = int(json.loads((out / "truth.json").read_text())["packets"]["total"])
+    cmd = [
+        *NICE,
+        TEITEN,
+        "ingest",
+        str(out / "npa-2017.pcap"),
+        "--data",
+        str(store),
+        "--threads",
+        "2",
+        "--sensor-net",
+        SCENARIO_NET,
+    ]
+    run_timed(cmd, capture=True)
+    shutil.rmtree(out)
+    print(f"seed case (scale {scale:g}): {packets:,} packets ingested", flush=True)
+    return packets
 
 
 def count_alerts(text: str) -> int:
@@ -294,11 +394,18 @@ def memory_mib(pid: int, key: str = "VmRSS") -> float:
 
 
 @contextmanager
-def server(store: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
-    """``teiten serve`` on 127.0.0.1: the process, its port, seconds until it answered."""
+def server(
+    store: Path, log: Path, trace: Path
+) -> Iterator[tuple[subprocess.Popen[bytes], int, float]]:
+    """``teiten serve`` on 127.0.0.1, its statements timed into ``trace``: the process, its
+    port, seconds until it answered."""
     port = free_port()
+    trace.write_text("")
     cmd = [
-        TEITEN,
+        sys.executable,
+        "-c",
+        TRACER,
+        str(trace),
         "serve",
         "--data",
         str(store),
@@ -349,26 +456,43 @@ def get(conn: http.client.HTTPConnection, path: str) -> tuple[int, bytes, float]
     return response.status, body, (time.perf_counter() - start) * 1000
 
 
-def time_url(
-    conn: http.client.HTTPConnection, pid: int, name: str, path: str, repeats: int, budget: float
-) -> tuple[Timing, bytes]:
-    """The cold answer, then warm ones until ``repeats`` or ``budget`` seconds (at least 3)."""
-    status, body, cold = get(conn, path)
-    timing = Timing(name, path, status, len(body), cold)
+@dataclass
+class Live:
+    """The running server: one kept-alive connection, its process, its statement trace."""
+
+    conn: http.client.HTTPConnection
+    pid: int
+    trace: Path
+    offset: int = 0
+
+    def ask(self, path: str) -> tuple[int, bytes, float, list[dict[str, Any]]]:
+        """One answer (status, body, ms) and the statements the server ran for it."""
+        status, body, ms = get(self.conn, path)
+        with self.trace.open() as fh:
+            fh.seek(self.offset)
+            text = fh.read()
+            self.offset = fh.tell()
+        return status, body, ms, [json.loads(line) for line in text.splitlines()]
+
+
+def time_url(live: Live, name: str, path: str, args: argparse.Namespace) -> tuple[Timing, bytes]:
+    """The cold answer, then warm ones until ``--repeats`` or ``--budget`` s (at least 3)."""
+    status, body, cold, trace = live.ask(path)
+    timing = Timing(name, path, status, len(body), cold, cold_trace=trace)
     spent = time.perf_counter()
-    while status == 200 and len(timing.warm_ms) < repeats:
-        if len(timing.warm_ms) >= 3 and time.perf_counter() - spent > budget:
+    while status == 200 and len(timing.warm_ms) < args.repeats:
+        if len(timing.warm_ms) >= 3 and time.perf_counter() - spent > args.budget:
             break
-        timing.warm_ms.append(get(conn, path)[2])
-    timing.rss_mib = memory_mib(pid)
+        _, _, ms, timing.warm_trace = live.ask(path)
+        timing.warm_ms.append(ms)
+    timing.rss_mib = memory_mib(live.pid)
     return timing, body
 
 
 def time_probes(
-    port: int, pid: int, known: dict[str, str], args: argparse.Namespace
+    live: Live, known: dict[str, str], args: argparse.Namespace
 ) -> tuple[list[Timing], dict[str, Any]]:
     """Every probe in order; the parsed JSON answers by probe name (for the CLI comparison)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
     timings, answers = [], {}
     for probe in PROBES:
         if "{campaign}" in probe.path and not known["campaign"]:
@@ -376,7 +500,7 @@ def time_probes(
             continue
         path = probe.path.format(**known)
         print(f"timing {path}…", flush=True)
-        timing, body = time_url(conn, pid, probe.name, path, args.repeats, args.budget)
+        timing, body = time_url(live, probe.name, path, args)
         timings.append(timing)
         print(
             f"  {timing.status}: cold {timing.cold_ms:,.0f} ms, warm median "
@@ -387,7 +511,6 @@ def time_probes(
             answers[probe.name] = json.loads(body)
         if probe.learn == "campaign" and answers.get(probe.name):
             known["campaign"] = str(answers[probe.name][0]["id"])
-    conn.close()
     return timings, answers
 
 
@@ -451,6 +574,43 @@ def url_rows(timings: list[Timing]) -> list[str]:
             f"| {cold_notes.get(t.name) or '–'} | {len(t.warm_ms)} | {t.median:,.0f} "
             f"| {t.p95:,.0f} | {t.rss_mib:,.0f} | {met} |"
         )
+    return rows
+
+
+def top_statements(trace: list[dict[str, Any]], keep: int = 3) -> tuple[float, str]:
+    """The statements' total ms, and the ``keep`` costliest (summed by name) as text."""
+    by_name: dict[str, list[float]] = {}
+    for row in trace:
+        acc = by_name.setdefault(row["what"], [0.0, 0, 0])
+        acc[0] += row["ms"]
+        acc[1] += 1
+        acc[2] += row["rows"]
+    ranked = sorted(by_name.items(), key=lambda kv: -kv[1][0])[:keep]
+    text = "; ".join(
+        f"`{name}`{f' ×{int(n)}' if n > 1 else ''} {ms:,.0f} ms ({int(rows):,} rows)"
+        for name, (ms, n, rows) in ranked
+    )
+    return sum(r["ms"] for r in trace), text or "none"
+
+
+def trace_rows(timings: list[Timing]) -> list[str]:
+    """Where the time of every URL that missed the target went: engine statements vs the rest."""
+    rows = [
+        "| URL | answer | ms | in statements ms | rest ms | costliest statements |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for t in timings:
+        if t.status != 200 or max(t.cold_ms, t.p95) < TARGET_MS:
+            continue
+        answers = [("cold", t.cold_ms, t.cold_trace)]
+        if t.warm_ms:
+            answers.append(("last warm", t.warm_ms[-1], t.warm_trace))
+        for label, ms, trace in answers:
+            inside, text = top_statements(trace)
+            rows.append(
+                f"| `{t.path}` | {label} | {ms:,.0f} | {inside:,.0f} | {ms - inside:,.0f} "
+                f"| {text} |"
+            )
     return rows
 
 
@@ -557,6 +717,13 @@ Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
 
 {verdict(timings, store)}
 
+Where the time goes, for every URL that missed: the engine statements the server ran
+for the answer (named by their `teiten.sql` function; timed in the server around
+`DuckDBEngine.query`/`stream` and engine opening) and the rest (Python: use case, JSON,
+secrecy masking, page rendering; HTTP):
+
+{chr(10).join(trace_rows(timings))}
+
 The analyst's alternative, the CLI (whole process, start-up included; first run's JSON
 compared with the API's answer):
 
@@ -577,14 +744,20 @@ rebuilding).
 def main(argv: list[str] | None = None) -> None:
     """Build the store, time the server's URLs and the CLI, print and record the results."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--captures", type=int, default=10, help="one-day inputs")
-    ap.add_argument("--days", type=int, default=30, help="days the inputs are spread over")
-    ap.add_argument("--packets", type=int, default=10_000_000, help="scanner packets per input")
+    ap.add_argument("--captures", type=int, default=20, help="one-day inputs")
+    ap.add_argument("--days", type=int, default=79, help="days the inputs are spread over")
+    ap.add_argument("--packets", type=int, default=4_600_000, help="scanner packets per input")
     ap.add_argument(
         "--mix-packets",
         type=int,
         default=300_000,
         help="realistic-mix packets per input (sessions, indicators)",
+    )
+    ap.add_argument(
+        "--scenario-scale",
+        type=float,
+        default=1.0,
+        help="scale of the seed case ingested beside (teiten simulate npa-2017; 0: none)",
     )
     ap.add_argument("--work", type=Path, default=Path("/tmp/serve-bench"))
     ap.add_argument("--repeats", type=int, default=10, help="warm answers per URL, at most")
@@ -600,13 +773,17 @@ def main(argv: list[str] | None = None) -> None:
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     name = f"store-{args.captures}x{args.packets}+{args.mix_packets}-{args.days}d"
+    name += f"-s{args.scenario_scale:g}"
     store_dir = work / name
     store = build_store(work, store_dir, args)
     known = facts(store_dir, capture_days(args.captures, args.days))
     busy0, mine0, wall0 = busy_seconds(), children_seconds(), time.perf_counter()
-    with server(store_dir, work / "serve.log") as (proc, port, ready):
-        timings, answers = time_probes(port, proc.pid, known, args)
+    trace = work / "serve-trace.jsonl"
+    with server(store_dir, work / "serve.log", trace) as (proc, port, ready):
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
+        timings, answers = time_probes(Live(conn, proc.pid, trace), known, args)
         peak = memory_mib(proc.pid, "VmHWM")
+        conn.close()
     peers = time_peers(store_dir, known, answers, args.cli_repeats)
     spent = time.perf_counter() - wall0
     others = max(0.0, busy_seconds() - busy0 - (children_seconds() - mine0))
