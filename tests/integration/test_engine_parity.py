@@ -252,6 +252,13 @@ CASES: dict[str, list[Case]] = {
         lambda d: sources.sources_cves(d, SOURCES, start_ns=_nov(True), end_ns=_nov(False))
     ],
     "sources.sensor_keys": [lambda d: sources.sensor_keys(d)],
+    "sources.sources_fingerprints": [
+        lambda d: sources.sources_fingerprints(d, SOURCES, FPS, start_ns=0, end_ns=1 << 62)
+    ],
+    "sources.sources_logins": [
+        lambda d: sources.sources_logins(d, SOURCES, start_ns=0, end_ns=1 << 62)
+    ],
+    "sources.session_sources": [lambda d: sources.session_sources(d, ["exploit", "bot"])],
 }
 
 VIEWS = ("packets", "packets_raw", "series", "sessions", "logins", "indicators", "probes")
