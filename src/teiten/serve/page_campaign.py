@@ -26,8 +26,9 @@ router = APIRouter(include_in_schema=False)
 CHART_TITLES = {"trend": ("推移", "trend"), "segments": ("国内・国外別", "domestic and foreign")}
 
 
-def section_charts(section: dict[str, Any], lang: str) -> list[Markup]:
-    """The section's charts (published data) as SVG markup, onset marked, partial days banded."""
+def section_charts(section: dict[str, Any], lang: str) -> list[tuple[str, Markup]]:
+    """The section's charts (published data): (caption, SVG markup), onset marked, partial
+    days banded."""
     out = []
     for c in section.get("charts") or []:
         ja, en = CHART_TITLES.get(str(c["kind"]), (str(c["kind"]), str(c["kind"])))
@@ -40,7 +41,7 @@ def section_charts(section: dict[str, Any], lang: str) -> list[Markup]:
             markers=[(onset, ("開始 " if lang == "ja" else "onset ") + onset)],
             partial=c.get("partial") or [],
         )
-        out.append(Markup(svg))  # chart.py escapes every label it writes
+        out.append((title, Markup(svg)))  # chart.py escapes every label it writes
     return out
 
 

@@ -65,3 +65,9 @@ def stylesheet() -> Response:
         media_type="text/css; charset=utf-8",
         headers={"cache-control": "max-age=3600"},
     )
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """No icon (a browser asks for one; an empty answer keeps its console free of 404s)."""
+    return Response(status_code=204, headers={"cache-control": "max-age=86400"})

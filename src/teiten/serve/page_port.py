@@ -40,8 +40,8 @@ def _largest(lines: dict[str, list[float]], most: int = MOST_LINES) -> dict[str,
     return {k: v for k, v in lines.items() if k in keep}
 
 
-def charts(view: dict[str, Any], lang: str) -> list[Markup]:
-    """The packets and sources charts of a (published) port view, as SVG markup."""
+def charts(view: dict[str, Any], lang: str) -> list[tuple[str, Markup]]:
+    """The packets and sources charts of a (published) port view: (caption, SVG markup)."""
     rows: Sequence[dict[str, Any]] = view["series"]
     if not rows:
         return []
@@ -56,7 +56,7 @@ def charts(view: dict[str, Any], lang: str) -> list[Markup]:
         svg = line_chart(
             labels, _largest(lines), title=title, markers=marks, partial=view["partial"]
         )
-        out.append(Markup(svg))  # chart.py escapes every label it writes
+        out.append((title, Markup(svg)))  # chart.py escapes every label it writes
     return out
 
 

@@ -82,6 +82,14 @@ def lines(value: object, limit: int = 200_000) -> list[str]:
     return out
 
 
+def when(value: object) -> str:
+    """An ISO time as ``2017-11-03 01:16:00`` (the page states the zone); other text as is."""
+    text = shown(value, 64)
+    if len(text) >= 19 and text[10] == "T" and text[4] == "-":
+        return text[:10] + " " + text[11:19]
+    return text
+
+
 def percent(value: object) -> str:
     """A share 0–1 as ``12.3%`` (empty when unknown)."""
     if not isinstance(value, int | float) or isinstance(value, bool):
@@ -115,7 +123,7 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(shown=shown, q=quoted, num=number, lines=lines, pct=percent)
+    env.filters.update(shown=shown, q=quoted, num=number, lines=lines, pct=percent, when=when)
     return env
 
 
