@@ -17,10 +17,10 @@ is dropped, and every string of the feed is passed through the one secrecy polic
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import ipaddress
 import json
+import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,7 +29,7 @@ from typing import Any
 from teiten.analysis.payloads import zoned
 from teiten.analysis.window import Window, parse_date
 from teiten.app.engine import open_engine
-from teiten.app.sources import cves_of, ports_of, scanner_list
+from teiten.app.sources import cves_of, ns_time, ports_of, scanner_list
 from teiten.config import Settings
 from teiten.csvcell import cell
 from teiten.engine import Engine
@@ -50,6 +50,7 @@ MAX_PER_NETWORK = 1_000
 """Most sources listed per network (busiest first); the counts cover all of them."""
 TOP_PORTS = 10
 """Ports given as evidence per source, busiest first."""
+_log = logging.getLogger(__name__)
 _ASN = re.compile(r"(?i)(?:AS)?([0-9]{1,10})")
 _EPOCH_END = 1 << 62
 
@@ -142,8 +143,8 @@ def _entry(
     top = sorted(ports.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_PORTS]
     return {
         "address": str(ip),
-        "first_seen": _time(row["first_ns"]),
-        "last_seen": _time(row["last_ns"]),
+        "first_seen": ns_time(row["first_ns"]),
+        "last_seen": ns_time(row["last_ns"]),
         "country": row["country"],
         "asn": int(row["asn"]) if row["asn"] else None,
         "classification": verdict.classification,
@@ -160,13 +161,6 @@ def _entry(
         "exploit_sessions": int(row["exploits"]),
         "logins": int(row["logins"]),
     }
-
-
-def _time(ns: Any) -> dt.datetime | None:
-    if ns is None:
-        return None
-    seconds, rest = divmod(int(ns), 1_000_000_000)
-    return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=rest // 1000, tzinfo=None)
 
 
 def _group(by: str, entries: Iterable[dict[str, Any]], tz: str) -> list[dict[str, Any]]:
@@ -230,7 +224,12 @@ def _feed(
     fps = [(f.bit, f.name) for f in registry.registered()]
     with open_engine(settings) as engine:
         secrecy, sensor_keys = _sensor(engine, settings)
-        rows = _suspects(engine, filt, start, end, fps)[:MAX_SUSPECTS]
+        rows = _suspects(engine, filt, start, end, fps)
+        if len(rows) > MAX_SUSPECTS:
+            _log.warning(
+                "notify: more than %d suspect sources; the feed lists the first", MAX_SUSPECTS
+            )
+            rows = rows[:MAX_SUSPECTS]
         keyed = [(Source.from_key(r["a4"], r["a6"]), r) for r in rows]
         keyed = [
             (k, r) for k, r in keyed if k not in sensor_keys and not secrecy.is_secret(k.address())

@@ -53,7 +53,8 @@ def scanner_list(settings: Settings) -> ScannerList:
     return load_scanners([Path(p) for p in settings.tag_files])
 
 
-def _ns_time(ns: Any) -> dt.datetime | None:
+def ns_time(ns: Any) -> dt.datetime | None:
+    """A stored time (ns since the epoch, UTC) as a naive UTC datetime (µs), like the views'."""
     if ns is None:
         return None
     return dt.datetime.fromtimestamp(int(ns) // 1_000_000_000, dt.UTC).replace(
@@ -170,8 +171,8 @@ def _shape(ip: IP, raw: dict[str, Any], names: dict[int, str]) -> dict[str, Any]
     if not head["packets"] and not n_sessions and not counts["attempts"]:
         return None
     times = [head["first_seen"], head["last_seen"]]
-    times += [_ns_time(r[k]) for r in raw["kinds"] for k in ("first_ns", "last_ns")]
-    times += [_ns_time(counts["first_ns"]), _ns_time(counts["last_ns"])]
+    times += [ns_time(r[k]) for r in raw["kinds"] for k in ("first_ns", "last_ns")]
+    times += [ns_time(counts["first_ns"]), ns_time(counts["last_ns"])]
     seen = [t for t in times if t is not None]
     fingerprints = {names[b]: int(head[f"fp{b}"] or 0) for b in names}
     return {
