@@ -379,3 +379,38 @@ def test_hostile_logins_on_the_source_page(hostile: tuple[TestClient, Settings])
     logins = html[html.index('id="logins"') :]
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in logins
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in logins
+
+
+# --- the sensor's health, and stores with nothing in them --------------------------------
+
+
+def test_overview_shows_the_sensor_health(seed_store: Settings, tmp_path: Path) -> None:
+    config = tmp_path / "sensor.toml"
+    config.write_text(
+        f'[sensor]\nname = "lab-1"\ndata = "{seed_store.data_dir}"\nspool = "spool"\n'
+        '[[responder]]\nkind = "http"\nlisten = ["127.0.0.1:18080"]\n'
+    )
+    with _client(seed_store, sensor_config=str(config)) as c:
+        html = _page(c, "/")
+    health = html[html.index('id="sensor-health"') :]
+    assert "lab-1" in health and "alerts_open" in health
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[sensor]\nname = "<script>"\n')
+    with _client(seed_store, sensor_config=str(broken)) as c:
+        html = _page(c, "/")
+    assert_inert(html)
+    assert 'id="sensor-health"' not in html and 'class="error"' in html
+
+
+def test_an_empty_store_and_a_missing_one(tmp_path: Path) -> None:
+    empty = load_settings(env={}, overrides={"data": str(tmp_path / "empty")})
+    ingest([], empty)
+    with _client(empty) as c:
+        assert "empty" in _page(c, "/")
+        assert "empty" in _page(c, "/ports/23/tcp")
+        _page(c, "/campaigns/c20171101-23tcp", 400)
+    missing = load_settings(env={}, overrides={"data": str(tmp_path / "none")})
+    with _client(missing) as c:
+        html = _page(c, "/", 503)
+    assert_inert(html)
+    assert "<h1>503 " in html
