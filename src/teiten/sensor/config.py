@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from teiten.errors import ConfigError
+from teiten.sensor.bpf import interface_linktype, program_for
 
 KINDS = ("upnp-realtek", "huawei-hg532", "http", "telnet", "blackhole")
 """The responder kinds a ``[[responder]]`` may name."""
@@ -62,6 +63,23 @@ class Responder:
 
 
 @dataclass(frozen=True)
+class CaptureConfig:
+    """The ``[capture]`` table: passive capture into rotated files (docs/sensor.md)."""
+
+    interface: str
+    filter: str = ""
+    """tcpdump filter syntax; empty: ``dst net`` of each of the sensor's networks."""
+    rotate_seconds: float = 60.0
+    """Seconds after a file's first packet at which it is closed and published."""
+    rotate_bytes: int = 256 << 20
+    """Size at which a file is closed and published (checked after each ring block)."""
+    snaplen: int = 65535
+    """Bytes kept of each packet."""
+    ring_mb: int = 64
+    """Size of the kernel ring the packets wait in (MiB)."""
+
+
+@dataclass(frozen=True)
 class SensorConfig:
     """A validated sensor configuration."""
 
@@ -77,8 +95,12 @@ class SensorConfig:
     """Seconds between stored detection runs after an ingest round; 0 turns detection off."""
     metrics: Listen | None = None
     """Loopback address of the Prometheus metrics endpoint, when given."""
-    capture: dict[str, str] | None = None
-    """The ``[capture]`` table when given (passive capture is not built yet: see docs)."""
+    capture: CaptureConfig | None = None
+    """Passive capture, when a ``[capture]`` table is given and not ``enabled = false``."""
+    keep_ingested_days: float = 7.0
+    """Days ingested files are kept in the spool's ``ingested/`` folders (0: removed at once)."""
+    keep_ingested_gb: float = 10.0
+    """Most GB the ``ingested/`` folders keep, oldest removed first (0: removed at once)."""
     user: str | None = None
     """User to switch to after the listeners are bound (root only; docs/sensor.md)."""
     group: str | None = None
@@ -100,10 +122,11 @@ class SensorConfig:
 
 
 _SENSOR_KEYS = {"name", "data", "spool", "networks", "ingest_interval", "detect_interval",
-                "metrics", "user", "group"}  # fmt: skip
+                "metrics", "user", "group", "keep_ingested_days", "keep_ingested_gb"}  # fmt: skip
 _LIMIT_KEYS = {"max_bytes", "max_line", "idle_timeout", "total_timeout", "max_connections",
                "max_per_source"}  # fmt: skip
-_CAPTURE_KEYS = {"interface", "filter"}
+_CAPTURE_KEYS = {"enabled", "interface", "filter", "rotate_seconds", "rotate_bytes", "snaplen",
+                 "ring_mb"}  # fmt: skip
 _RESPONDER_KEYS = {"kind", "listen"}
 
 
@@ -194,6 +217,51 @@ def _responders(value: Any) -> tuple[Responder, ...]:
     return tuple(out)
 
 
+_KEEP = {"keep_ingested_days": 7.0, "keep_ingested_gb": 10.0}
+
+
+def _keep(value: Any, key: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not 0 <= value < 1e6:
+        raise ConfigError(f"sensor.{key}: a number ≥ 0 is required (0 = remove at once)")
+    return float(value)
+
+
+def _capture(table: Any) -> CaptureConfig | None:
+    """The ``[capture]`` table, or None when absent or ``enabled = false``."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise ConfigError("capture: a table is required ([capture])")
+    _unknown(table, _CAPTURE_KEYS, "capture")
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("capture.enabled: true or false is required")
+    if not enabled:
+        return None
+    filt = table.get("filter", "")
+    if not isinstance(filt, str) or len(filt) > 4096:
+        raise ConfigError(
+            "capture.filter: a string (tcpdump syntax, ≤ 4096 characters) is required"
+        )
+    bounds = {"rotate_bytes": (1 << 16, 1 << 40), "snaplen": (64, 262144), "ring_mb": (4, 1 << 14)}
+    ints = {}
+    for key, (lo, hi) in bounds.items():
+        value = table.get(key, getattr(CaptureConfig, key))
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ConfigError(f"capture.{key}: an integer from {lo} to {hi} is required")
+        ints[key] = value
+    seconds = table.get("rotate_seconds", 60.0)
+    if (
+        not isinstance(seconds, int | float)
+        or isinstance(seconds, bool)
+        or not 1 <= seconds <= 86400
+    ):
+        raise ConfigError("capture.rotate_seconds: a number of seconds from 1 to 86400 is required")
+    return CaptureConfig(interface=_string(table, "interface", "capture"), filter=filt,
+                         rotate_seconds=float(seconds), **ints)  # fmt: skip
+
+
 def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
     """A :class:`SensorConfig` from a parsed TOML document (relative paths from ``base``)."""
     _unknown(doc, {"sensor", "capture", "responder"}, "config")
@@ -227,12 +295,7 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
     group = _string(sensor, "group", "sensor") if "group" in sensor else None
     if group is not None and user is None:
         raise ConfigError("sensor.group: needs sensor.user")
-    capture = doc.get("capture")
-    if capture is not None:
-        if not isinstance(capture, dict):
-            raise ConfigError("capture: a table is required ([capture])")
-        _unknown(capture, _CAPTURE_KEYS, "capture")
-        capture = {k: _string(capture, k, "capture") for k in capture}
+    keep = {k: _keep(sensor.get(k, default), k) for k, default in _KEEP.items()}
     return SensorConfig(
         name=name,
         data=data,
@@ -243,7 +306,9 @@ def parse_config(doc: dict[str, Any], base: Path = Path()) -> SensorConfig:
         limits=Limits(**limits),  # type: ignore[arg-type]
         ingest_interval=interval,
         detect_interval=float(detect),
-        capture=capture,
+        capture=_capture(doc.get("capture")),
+        keep_ingested_days=keep["keep_ingested_days"],
+        keep_ingested_gb=keep["keep_ingested_gb"],
         user=user,
         group=group,
     )
@@ -291,12 +356,36 @@ def describe(config: SensorConfig) -> list[str]:
             "note: ports below 1024 need CAP_NET_BIND_SERVICE or root with sensor.user "
             "(docs/sensor.md)"
         )
-    if config.capture is not None:
-        lines.append(f"warning: {CAPTURE_UNSUPPORTED}")
+    lines.extend(_capture_lines(config))
+    lines.append(
+        f"ingested files kept {config.keep_ingested_days:g} day(s), "
+        f"{config.keep_ingested_gb:g} GB at most (spool's ingested/ folders)"
+    )
     return lines
 
 
-CAPTURE_UNSUPPORTED = "passive capture: not yet supported; [capture] is ignored"
+def _capture_lines(config: SensorConfig) -> list[str]:
+    """Validate the capture (interface, filter compiled by libpcap) and say what it does."""
+    cap = config.capture
+    if cap is None:
+        return ["passive capture: off (no [capture] table, or enabled = false)"]
+    linktype = interface_linktype(cap.interface)
+    program = program_for(cap.filter, config.networks, linktype, cap.snaplen)
+    what = repr(program.expression) if program.expression else "every packet"
+    return [
+        f"capture: {cap.interface}, {what} ({len(program)} BPF instructions), snaplen "
+        f"{cap.snaplen}, ring {cap.ring_mb} MiB; files rotated every {cap.rotate_seconds:g} s "
+        f"or {cap.rotate_bytes / (1 << 20):g} MiB into {config.captures_dir}",
+        f"note: {CAPTURE_NOTE}",
+    ]
+
+
+CAPTURE_NOTE = (
+    "passive capture opens a packet socket: it needs CAP_NET_RAW (root with sensor.user, "
+    "or the capability; docs/sensor.md)"
+)
+CAPTURE_UNSUPPORTED = CAPTURE_NOTE
+"""Old name of :data:`CAPTURE_NOTE`, still printed as a warning by ``teiten sensor run``."""
 
 
 EXAMPLE = """\
@@ -322,9 +411,17 @@ detect_interval = 300              # seconds between detection runs (alerts, web
 # user = "teiten"                  # started as root: switch to this user after binding
 # group = "teiten"                 # and this group (default: the user's own group)
 
-# [capture]                        # passive capture: not yet supported (ignored, with a warning)
-# interface = "eth0"
-# filter = "dst net 203.0.113.0/24"
+# keep_ingested_days = 7           # ingested event files and captures kept this long (0: none)
+# keep_ingested_gb = 10            # and at most this much, oldest removed first (0: none)
+
+# [capture]                        # passive capture into rotated files (needs CAP_NET_RAW)
+# interface = "eth0"               # the interface the sensor's addresses arrive on
+# filter = "dst net 203.0.113.0/24"  # tcpdump syntax; default: dst net of each of networks
+# rotate_seconds = 60              # a file is published this long after its first packet
+# rotate_bytes = 268435456         # or at this size (256 MiB)
+# snaplen = 65535                  # bytes kept of each packet
+# ring_mb = 64                     # kernel ring the packets wait in
+# enabled = true                   # false: keep the table, capture nothing
 
 [[responder]]
 kind = "upnp-realtek"              # miniupnpd-like Realtek router (CVE-2014-8361)

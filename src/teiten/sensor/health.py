@@ -27,6 +27,25 @@ class Health:
     """Unix time of the last ingest round that stored something (0: none yet)."""
     last_detection: float = 0.0
     """Unix time of the last detection run that finished (0: none yet)."""
+    capture_running: int = 0
+    """1 while the passive capture runs (``[capture]``), else 0."""
+    capture_packets: int = 0
+    """Packets the capture took from the kernel's ring."""
+    capture_bytes: int = 0
+    """Their length on the wire."""
+    capture_file_bytes: int = 0
+    """Bytes written to capture files (pcap record headers and captured bytes)."""
+    capture_files: int = 0
+    """Capture files published into the inbox (``spool/captures``)."""
+    capture_kernel_packets: int = 0
+    """Packets the kernel passed through the filter to the ring, dropped ones included."""
+    capture_kernel_drops: int = 0
+    """Packets the kernel dropped because the ring was full."""
+    capture_freeze_q: int = 0
+    """Times the kernel froze the ring queue (``tp_freeze_q_cnt``)."""
+    ingested_removed: int = 0
+    """Ingested files removed from the spool by ``keep_ingested_days``/``keep_ingested_gb``."""
+    ingested_removed_bytes: int = 0
 
     def state(self) -> dict[str, float | int]:
         """What ``spool/state.json`` keeps for ``teiten sensor status``."""
@@ -35,4 +54,12 @@ class Health:
             "files_ingested": self.files_ingested, "files_failed": self.files_failed,
             "captures_ingested": self.captures_ingested, "detections": self.detections,
             "detections_failed": self.detections_failed, "alerts_open": self.alerts_open,
+            **{k: getattr(self, k) for k in CAPTURE_STATE},
         }  # fmt: skip
+
+
+CAPTURE_STATE = (
+    "capture_packets", "capture_bytes", "capture_files", "capture_kernel_packets",
+    "capture_kernel_drops", "capture_freeze_q", "ingested_removed", "ingested_removed_bytes",
+)  # fmt: skip
+"""Capture and retention counters kept in ``spool/state.json`` (this run's, for status)."""

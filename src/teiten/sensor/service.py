@@ -40,6 +40,7 @@ from teiten.app.ingest import ingest
 from teiten.config import Settings
 from teiten.errors import ConfigError, TeitenError
 from teiten.sensor.blackhole import Blackhole
+from teiten.sensor.capture import Capture
 from teiten.sensor.config import SensorConfig
 from teiten.sensor.events import Event, EventWriter
 from teiten.sensor.health import Health
@@ -48,6 +49,7 @@ from teiten.sensor.huawei_hg532 import HuaweiHg532
 from teiten.sensor.metrics import serve
 from teiten.sensor.privilege import check_writable, drop_privileges, resolve
 from teiten.sensor.responder import Conversation, Responder
+from teiten.sensor.retention import prune
 from teiten.sensor.telnet import Telnet
 from teiten.sensor.upnp_realtek import UpnpRealtek
 
@@ -91,6 +93,8 @@ class Sensor:
         """Something was ingested since the last detection run (or a restart)."""
         self.next_detect = 0.0
         """``time.monotonic()`` from which the next detection run may start."""
+        self.capture: Capture | None = None
+        """The passive capture (``[capture]``), opened in :meth:`run` before dropping root."""
 
     async def handle(
         self, kind: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -240,6 +244,7 @@ class Sensor:
             try:
                 (folder / target).mkdir(exist_ok=True)
                 os.replace(path, folder / target / path.name)
+                os.utime(folder / target / path.name)  # retention counts from now
             except OSError as e:
                 self.log(f"{path.name}: cannot move to {target}/: {e.strerror}")
         if result.error:
@@ -282,10 +287,21 @@ class Sensor:
         the last run, and ``detect_interval`` seconds have passed since it started.
         """
         await self.ingest_closed()
+        self.prune()
         every = self.config.detect_interval
         if detect and every and self.detect_due and time.monotonic() >= self.next_detect:
             await self.detect()
         self.save_state()
+
+    def prune(self) -> None:
+        """Apply ``keep_ingested_days``/``keep_ingested_gb`` to the ``ingested/`` folders."""
+        c = self.config
+        folders = [c.events_dir / "ingested", c.captures_dir / "ingested"]
+        done = prune(folders, c.keep_ingested_days, int(c.keep_ingested_gb * 1e9), time.time())
+        self.health.ingested_removed += done.files
+        self.health.ingested_removed_bytes += done.bytes
+        for line in done.errors[:3]:
+            self.log(f"cannot remove ingested file {line}")
 
     def warm_up(self) -> None:
         """Ingest and detect one made-up event in a throwaway store, before dropping root.
@@ -324,6 +340,8 @@ class Sensor:
         config = self.config
         identity = resolve(config.user, config.group) if config.user is not None else None
         await self.listen(start=False)  # bound, not accepting: no client byte before the drop
+        if config.capture is not None:  # the packet socket needs CAP_NET_RAW: open it now
+            self.capture = Capture(config, self.health, self.log)
         if identity is not None:
             if os.geteuid() == 0:
                 await asyncio.to_thread(self.warm_up)
@@ -334,6 +352,8 @@ class Sensor:
             self.log(f"{path.name}: closed a file a previous run left open")
         for server in self.servers:
             await server.start_serving()
+        if self.capture is not None:
+            self.capture.start()
         self.log("ready")
         self.detect_due = self.config.data.is_dir()  # a restart detects once
         next_ingest = time.monotonic() + self.config.ingest_interval
@@ -354,6 +374,8 @@ class Sensor:
             task.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks))
+        if self.capture is not None:  # publishes the current file for the last round
+            await asyncio.to_thread(self.capture.stop)
         if ingesting is not None:
             await ingesting
         await self.round(detect=False)
