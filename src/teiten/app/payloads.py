@@ -79,9 +79,11 @@ def stix_export(settings: Settings, *, limit: int = 1000, addresses: set[str] | 
     """A STIX 2.1 bundle (JSON text) of the indicators, marked with the ``stix_tlp`` level.
 
     Only indicators seen in sessions classified as exploitation or malware
-    delivery are exported, the ``limit`` most frequent of them; sensor addresses
-    never appear (see ``export.stix``).
+    delivery are exported, the ``limit`` most frequent of them, labelled with the
+    tags of the sources that sent them (docs/tags.md); sensor addresses never
+    appear (see ``export.stix``).
     """
+    from teiten.app.sources import session_source_tags
     from teiten.export.stix import MALICIOUS_KINDS, stix_bundle  # stix2 loads slowly
 
     if addresses is None:
@@ -91,6 +93,7 @@ def stix_export(settings: Settings, *, limit: int = 1000, addresses: set[str] | 
             sessions.malicious_sessions(engine.dialect, sorted(MALICIOUS_KINDS))
         ).to_pylist()
         listed = payloads.indicators(engine, Secrecy(settings.sensor_networks, addresses))
+        tags = session_source_tags(settings, engine, sorted(MALICIOUS_KINDS))
     named = {str(v) for row in cited for v in row["indicators"]}
     indicators = zoned([r for r in listed if str(r["value"]) in named][:limit], str(settings.tz))
     return stix_bundle(
@@ -99,4 +102,5 @@ def stix_export(settings: Settings, *, limit: int = 1000, addresses: set[str] | 
         sensor_addresses=addresses,
         sensor_networks=tuple(settings.sensor_networks),
         tlp=str(settings.stix_tlp),
+        source_tags=tags,
     )
