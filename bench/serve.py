@@ -231,47 +231,23 @@ def capture_days(captures: int, days: int) -> list[str]:
     return [str(first + (i * (span - 1)) // max(captures - 1, 1)) for i in range(captures)]
 
 
+def niced(*argv: str | Path) -> list[str]:
+    """A build step's command line, under ``nice`` (the machine is shared)."""
+    return [*NICE, *map(str, argv)]
+
+
 def ingest_day(work: Path, store: Path, day: str, seed: int, packets: int, mix: int) -> float:
-    """Generate one day's captures (niced children), ingest them, delete them; wall seconds."""
-    gen = [sys.executable, str(BENCH / "gen_darknet.py")]
+    """Generate one day's captures, ingest them, delete them; the ingest's wall seconds."""
     scan, extra = work / f"serve-{day}.pcap", work / f"serve-{day}-mix.pcap"
-    subprocess.run(
-        [*NICE, *gen, str(scan), "--packets", str(packets), "--seed", str(seed), "--day", day],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    inputs = [scan]
-    if mix:
-        subprocess.run(
-            [
-                *NICE,
-                sys.executable,
-                str(BENCH / "gen_mix.py"),
-                str(extra),
-                "--packets",
-                str(mix),
-                "--seed",
-                str(seed),
-                "--day",
-                day,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        inputs.append(extra)
-    cmd = [
-        *NICE,
-        TEITEN,
-        "ingest",
-        *map(str, inputs),
-        "--data",
-        str(store),
-        "--threads",
-        "2",
-        "--sensor-net",
-        SENSOR_NET,
-    ]
+    inputs = [scan, extra] if mix else [scan]
+    gens = [(BENCH / "gen_darknet.py", scan, packets), (BENCH / "gen_mix.py", extra, mix)]
     try:
+        for script, out, n in gens[: len(inputs)]:
+            cmd = niced(sys.executable, script, out, "--packets", str(n), "--seed", str(seed),
+                        "--day", day)  # fmt: skip
+            subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        cmd = niced(TEITEN, "ingest", *inputs, "--data", store, "--threads", "2",
+                    "--sensor-net", SENSOR_NET)  # fmt: skip
         return run_timed(cmd, capture=True).wall
     finally:
         for p in inputs:
@@ -301,11 +277,9 @@ def build_store(work: Path, store: Path, args: argparse.Namespace) -> Store:
     for i, day in enumerate(days):
         wall = ingest_day(work, store, day, FIRST_SEED + i, args.packets, args.mix_packets)
         print(f"[{i + 1}/{len(days)}] {day} ingested in {wall:.1f}s", flush=True)
-    built = time.perf_counter() - start
     seeded = seed_case(work, store, args.scenario_scale)
-    detect = run_timed(
-        [*NICE, TEITEN, "detect", "--data", str(store), "--format", "json"], capture=True
-    )
+    built = time.perf_counter() - start
+    detect = run_timed(niced(TEITEN, "detect", "--data", store, "--format", "json"), capture=True)
     made = Store(
         packets=args.captures * (args.packets + args.mix_packets) + seeded,
         captures=args.captures,
@@ -329,20 +303,10 @@ def seed_case(work: Path, store: Path, scale: float) -> int:
     out = work / "seed-case"
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir()
-    run_timed([*NICE, TEITEN, "simulate", "npa-2017", "--out", str(out), "--scale", str(scale)])
+    run_timed(niced(TEITEN, "simulate", "npa-2017", "--out", out, "--scale", str(scale)))
     packets = int(json.loads((out / "truth.json").read_text())["packets"]["total"])
-    cmd = [
-        *NICE,
-        TEITEN,
-        "ingest",
-        str(out / "npa-2017.pcap"),
-        "--data",
-        str(store),
-        "--threads",
-        "2",
-        "--sensor-net",
-        SCENARIO_NET,
-    ]
+    cmd = niced(TEITEN, "ingest", out / "npa-2017.pcap", "--data", store, "--threads", "2",
+                "--sensor-net", SCENARIO_NET)  # fmt: skip
     run_timed(cmd, capture=True)
     shutil.rmtree(out)
     print(f"seed case (scale {scale:g}): {packets:,} packets ingested", flush=True)
