@@ -78,9 +78,14 @@ def test_config_mistakes_are_one_line(tmp_path: Path, text: str, message: str) -
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
-def test_capture_table_is_a_warning(tmp_path: Path) -> None:
-    config = _parse(_config() + '[capture]\ninterface = "eth0"\n', tmp_path)
-    assert "warning: passive capture: not yet supported" in "\n".join(describe(config))  # type: ignore[arg-type]
+def test_capture_table_is_described_and_checked(tmp_path: Path) -> None:
+    config = _parse(_config() + '[capture]\ninterface = "lo"\nfilter = "tcp"\n', tmp_path)
+    text = "\n".join(describe(config))  # type: ignore[arg-type]
+    assert "capture: lo, 'tcp' (" in text and "CAP_NET_RAW" in text
+    assert "not yet supported" not in text
+    missing = _parse(_config() + '[capture]\ninterface = "no-such-if0"\n', tmp_path)
+    with pytest.raises(ConfigError, match="no such network interface"):
+        describe(missing)  # type: ignore[arg-type]
 
 
 def test_ipv6_listen_and_limits() -> None:

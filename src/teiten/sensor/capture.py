@@ -71,6 +71,7 @@ class Capture:
         self.error = ""
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
+        self.closed = False
 
     def describe(self) -> str:
         what = repr(self.program.expression) if self.program.expression else "every packet"
@@ -96,6 +97,9 @@ class Capture:
         self.stopping.set()
         if self.thread is not None:
             self.thread.join()
+        elif not self.closed:  # never started: only the socket to close
+            self.ring.close()
+            self.closed = True
 
     def _run(self) -> None:
         try:
@@ -109,6 +113,7 @@ class Capture:
             self._read_stats()
             self.health.capture_running = 0
             self.ring.close()
+            self.closed = True
 
     def _loop(self) -> None:
         next_stats = time.monotonic() + STATS_SECONDS

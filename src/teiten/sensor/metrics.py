@@ -70,7 +70,28 @@ def render(health: Health, open_now: int) -> bytes:
            "something (0: none).", {"": round(health.last_ingest)})  # fmt: skip
     metric("last_detection_timestamp_seconds", "gauge", "Unix time of the last detection run "
            "(0: none).", {"": round(health.last_detection)})  # fmt: skip
+    for key, kind, text in CAPTURE_METRICS:
+        metric(key, kind, text, {"": getattr(health, key.removesuffix("_total"))})
     return ("\n".join(out) + "\n").encode()
+
+
+CAPTURE_METRICS = (
+    ("capture_running", "gauge", "1 while the passive capture runs."),
+    ("capture_packets_total", "counter", "Packets the capture took from the kernel's ring."),
+    ("capture_bytes_total", "counter", "Wire length of the captured packets."),
+    ("capture_file_bytes_total", "counter", "Bytes written to capture files."),
+    ("capture_files_total", "counter", "Capture files published into spool/captures."),
+    ("capture_kernel_packets_total", "counter",
+     "Packets the kernel passed through the capture filter, dropped ones included."),
+    ("capture_kernel_drops_total", "counter",
+     "Packets the kernel dropped because the capture ring was full."),
+    ("capture_freeze_q_total", "counter", "Times the kernel froze the capture ring's queue."),
+    ("ingested_removed_total", "counter",
+     "Ingested files removed from the spool (keep_ingested_days, keep_ingested_gb)."),
+    ("ingested_removed_bytes_total", "counter", "Bytes of the ingested files removed."),
+)  # fmt: skip
+"""Capture and retention metrics: name (``teiten_sensor_`` + it), type, help; the
+:class:`Health` field is the name without ``_total``."""
 
 
 async def serve(conn: Conversation, health: Health, open_now: int) -> None:

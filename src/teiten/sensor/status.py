@@ -21,6 +21,7 @@ from typing import Any
 from teiten.analysis.alerts import read_stored_alerts
 from teiten.errors import TeitenError
 from teiten.sensor.config import Listen, SensorConfig
+from teiten.sensor.health import CAPTURE_STATE
 from teiten.sensor.service import CAPTURE_SUFFIXES
 
 MAX_METRICS = 1 << 20
@@ -114,7 +115,14 @@ def sensor_status(config: SensorConfig) -> dict[str, Any]:
         "detections": d if isinstance(d := state.get("detections"), int) else 0,
         "alerts_open": sum(1 for a in alerts if a.state != "ended"),
     }
+    for key in CAPTURE_STATE:  # this run's counters, as of the last round
+        value = state.get(key)
+        out[key] = value if isinstance(value, int) and not isinstance(value, bool) else 0
     if live is not None:
+        for key in ("capture_running", *CAPTURE_STATE):
+            name = "capture_running" if key == "capture_running" else f"{key}_total"
+            if f"teiten_sensor_{name}" in live:
+                out[key] = int(live[f"teiten_sensor_{name}"])
         for key, name in LIVE.items():
             out[name] = int(live.get(f"teiten_sensor_{key}", 0))
         out["dropped"] = int(
