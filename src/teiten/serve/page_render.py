@@ -64,12 +64,13 @@ def number(value: object) -> str:
 def lines(value: object, limit: int = 200_000) -> list[str]:
     """Text or bytes as escaped lines: split at LF, each line like :func:`shown` (a CR shows
     as ``\\x0d``, undecodable bytes as ``\\xNN``), at most ``limit`` characters in all."""
+    parts: list[object]
     if value is None:
         return []
     if isinstance(value, bytes | bytearray | memoryview):
-        parts: list[object] = list(bytes(value).split(b"\n"))
+        parts = list(bytes(value).split(b"\n")) if len(value) else []
     else:
-        parts = list(str(value).split("\n"))
+        parts = list(str(value).split("\n")) if str(value) else []
     out: list[str] = []
     left = limit
     for part in parts:
