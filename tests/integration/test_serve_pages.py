@@ -21,7 +21,7 @@ from teiten.app.payloads import sensor_secrecy
 from teiten.config import Settings, load_settings
 from teiten.secrecy import Secrecy
 from teiten.serve import ServeOptions, create_app
-from teiten.serve.page_render import own_path
+from teiten.serve.page_render import link, own_path, port_link
 from teiten.serve.security import CSP
 
 LOCAL = "http://127.0.0.1"
@@ -239,8 +239,9 @@ def test_port_page_marks_the_onset_and_lists_senders(seed_pages: dict[str, str])
     domestic = seed_pages["/ports/23/tcp?split=domestic&lang=en"]
     assert "23/tcp domestic" in domestic and "23/tcp foreign" in domestic
     assert "mirai" in seed_pages["/ports/23/tcp?split=fingerprint&from=2017-10-25&to=2017-11-10"]
-    hourly = seed_pages["/ports/23/tcp?by=hour"]
-    assert "T" in re.findall(r'name="from" value="([^"]*)"', hourly)[0] or "hour" in hourly
+    hourly = seed_pages["/ports/23/tcp?by=hour"]  # without a window: the last 7 days of data
+    assert 'name="from" value="2017-12-13"' in hourly and 'name="to" value="2017-12-19"' in hourly
+    assert "12-14 00:00" in hourly and "2017-12-13 00:00" in hourly  # hour labels, each midnight
 
 
 def test_campaign_page_tells_the_seed_case(seed_pages: dict[str, str], campaign_id: str) -> None:
@@ -330,6 +331,16 @@ def test_links_back_to_the_other_language_stay_here(client: TestClient) -> None:
     assert own_path("/a b/<c>") == "/a%20b/%3Cc%3E"
 
 
+def test_links_built_from_data_stay_on_the_server() -> None:
+    assert (
+        link("ja", "sources", "javascript:alert(1)") == "/sources/javascript%3Aalert%281%29?lang=ja"
+    )
+    assert link("en", "sessions", "//evil.example/x") == "/sessions/%2F%2Fevil.example%2Fx?lang=en"
+    assert link("ja", "campaigns", IMG).startswith("/campaigns/%22%3E%3Cimg%20src%3Dx%20")
+    assert port_link("en", "23/tcp", split="domestic") == "/ports/23/tcp?split=domestic&lang=en"
+    assert link("ja", "") == "/?lang=ja"
+
+
 # --- attacker markup in the sessions -----------------------------------------------------
 
 
@@ -349,8 +360,8 @@ def _hostile_pages(client: TestClient) -> dict[str, str]:
         if url in pages:
             continue
         pages[url] = _page(client, url)
-        for link in re.findall(r'href="(/(?:sessions|sources)/[^"]+)"', pages[url]):
-            todo.append(link.replace("&amp;", "&"))
+        for href in re.findall(r'href="(/(?:sessions|sources)/[^"]+)"', pages[url]):
+            todo.append(href.replace("&amp;", "&"))
     return pages
 
 

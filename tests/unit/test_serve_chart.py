@@ -9,7 +9,14 @@ import xml.etree.ElementTree as ET
 import pytest
 from defusedxml.ElementTree import fromstring  # type: ignore[import-untyped]
 
-from teiten.serve.chart import Frame, line_chart, marker_index, nice_ticks, short_label
+from teiten.serve.chart import (
+    Frame,
+    label_ticks,
+    line_chart,
+    marker_index,
+    nice_ticks,
+    short_label,
+)
 
 SVG = "{http://www.w3.org/2000/svg}"
 DAYS = [f"2017-10-{d:02d}" for d in range(25, 32)] + [f"2017-11-{d:02d}" for d in range(1, 8)]
@@ -102,10 +109,22 @@ def test_nice_ticks(high: float, top: float) -> None:
     assert ticks[0] == 0 and ticks[-1] == pytest.approx(top) and ticks[-1] >= high
 
 
+def test_label_ticks_fall_on_round_steps() -> None:
+    days = [f"2017-{m:02d}-{d:02d}" for m in (10, 11, 12) for d in range(1, 29)]
+    assert label_ticks(days) == list(range(0, 84, 14))
+    assert label_ticks(DAYS) == list(range(0, 14, 2))
+    hours = [f"2017-11-{d:02d}T{h:02d}:00" for d in range(1, 8) for h in range(24)][5:]
+    ticks = label_ticks(hours)
+    assert all(hours[i].endswith("T00:00") for i in ticks) and len(ticks) <= 8
+    assert label_ticks(hours[:30]) == [1, 7, 13, 19, 25]  # every 6 hours from 06:00
+    assert label_ticks([]) == []
+
+
 def test_short_labels() -> None:
     assert short_label("2017-11-01", first=True) == "2017-11-01"
     assert short_label("2017-11-01", first=False) == "11-01"
     assert short_label("2017-11-01T05:00", first=False) == "11-01 05:00"
+    assert short_label("2017-11-01T05:00", first=True) == "2017-11-01 05:00"
 
 
 def test_fast_enough_for_400_days_by_4_lines() -> None:

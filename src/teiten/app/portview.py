@@ -48,6 +48,16 @@ def one_port(text: str) -> Port:
     return ports[0]
 
 
+def _mix(row: dict[str, Any], marks: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """The one row of ``port_fingerprints`` as ``{name, packets, sources}`` rows: ``all``,
+    each fingerprint, ``none``."""
+    names = ["all", *(name for _, name in marks), "none"]
+    return [
+        {"name": name, "packets": int(row[f"p{i}"] or 0), "sources": int(row[f"s{i}"] or 0)}
+        for i, name in enumerate(names)
+    ]
+
+
 def _lists(engine: Engine, w: Window, port: Port, q: PortQuery) -> dict[str, Any]:
     d, p, n = engine.dialect, port.proto, port.number
     marks = [(f.bit, f.name) for f in registry.registered()]
@@ -56,7 +66,7 @@ def _lists(engine: Engine, w: Window, port: Port, q: PortQuery) -> dict[str, Any
         return engine.query(sql).to_pylist()  # type: ignore[no-any-return]
 
     return {
-        "fingerprints": rows(portview.port_fingerprints(d, w, p, n, marks)),
+        "fingerprints": _mix(rows(portview.port_fingerprints(d, w, p, n, marks))[0], marks),
         "sources": rows(portview.port_sources(d, w, p, n, limit=q.top)),
         "countries": rows(portview.port_countries(d, w, p, n, limit=q.top)),
         "asns": rows(portview.port_asns(d, w, p, n, limit=q.top)),

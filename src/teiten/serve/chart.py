@@ -82,19 +82,31 @@ def tick_text(value: float) -> str:
     return f"{value:.3g}"
 
 
+HOUR_STEPS = (1, 2, 3, 6, 12, 24, 48, 72, 168, 336, 720)
+DAY_STEPS = (1, 2, 5, 7, 14, 28, 56, 91, 182, 364)
+
+
 def label_ticks(labels: Sequence[str], most: int = 8) -> list[int]:
-    """Indexes of at most ``most`` evenly spread labels to write under the x axis."""
+    """Indexes of at most ``most`` labels to write under the x axis, a round step apart:
+    hours on multiples of the step (00:00, 06:00… or every midnight), days every 1, 2, 5,
+    7, 14… days."""
     if not labels:
         return []
-    step = max(1, math.ceil(len(labels) / most))
-    return list(range(0, len(labels), step))
+    hourly = len(labels[0]) >= 16 and labels[0][10] == "T"
+    need = math.ceil(len(labels) / most)
+    step = next((s for s in (HOUR_STEPS if hourly else DAY_STEPS) if s >= need), need)
+    start = 0
+    if hourly:
+        beat = min(step, 24)
+        start = next((i for i, x in enumerate(labels[:beat]) if int(x[11:13]) % beat == 0), 0)
+    return list(range(start, len(labels), step))
 
 
 def short_label(label: str, first: bool) -> str:
     """``2017-11-01`` → ``11-01`` (the first tick keeps the year); hours keep ``HH:00``."""
-    if first or len(label) < 10 or label[4] != "-":
+    if len(label) < 10 or label[4] != "-":
         return label
-    return label[5:].replace("T", " ")
+    return (label if first else label[5:]).replace("T", " ")
 
 
 def marker_index(labels: Sequence[str], at: str) -> int | None:

@@ -80,17 +80,17 @@ LIMIT {int(limit)}"""
 def port_fingerprints(
     d: Dialect, w: Span, proto: str, port: int, fingerprints: Sequence[tuple[int, str]]
 ) -> str:
-    """Per scanner fingerprint (``name``; ``none`` for packets with none, ``all`` for every
-    packet): the ``packets`` and ``sources`` of a port that carry it (rows in that order)."""
+    """One row, one scan: packets ``p{i}`` and sources ``s{i}`` of a port for every packet
+    (``i = 0``), each fingerprint of ``fingerprints`` in order (``i = 1…``), and packets with
+    none (the last ``i``)."""
     r, where = _where(w, proto, port)
-    named = [(f"'{name}'", has_fingerprint(d, bit)) for bit, name in fingerprints]
-    parts = [
-        f"SELECT {k} AS k, {name} AS name, coalesce({r.packets}, 0) AS packets,"
-        f" {sources()} AS sources"
-        f" FROM {r.table} WHERE {where} AND {cond}"
-        for k, (name, cond) in enumerate([("'all'", "TRUE"), *named, ("'none'", "fp = 0")])
-    ]
-    return f"SELECT name, packets, sources FROM ({' UNION ALL '.join(parts)}) AS f ORDER BY k"
+    conditions = ["TRUE", *(has_fingerprint(d, bit) for bit, _ in fingerprints), "fp = 0"]
+    cols = ", ".join(
+        f"CAST(coalesce(sum(CASE WHEN {c} THEN {r.weight} ELSE 0 END), 0) AS BIGINT) AS p{i}, "
+        f"{sources(c)} AS s{i}"
+        for i, c in enumerate(conditions)
+    )
+    return f"SELECT {cols} FROM {r.table} WHERE {where}"
 
 
 @statement
