@@ -135,7 +135,7 @@ class Watched:
 
 
 def _shot(page: Any, folder: Path, name: str) -> Path:
-    path = folder / (re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") + ".png")
+    path = folder / ((re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "overview") + ".png")
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 1000
     return path
@@ -169,7 +169,7 @@ def test_every_page_renders_in_chromium(browser: Any, seed_url: str, artefacts: 
             page = w.open(seed_url + url)
             _inert(page)
             assert page.locator("h1").inner_text().strip()
-            _shot(page, artefacts, url or "overview")
+            _shot(page, artefacts, url)
         assert w.dialogs == [] and w.console == []
     finally:
         w.close()

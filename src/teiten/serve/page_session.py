@@ -10,9 +10,10 @@ value escaped the same way.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
+from fastapi import Path as PathPart
 from fastapi.responses import HTMLResponse
 
 from teiten.app import payloads
@@ -59,7 +60,9 @@ def session_facts(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/sessions/{session_id}", response_class=HTMLResponse)
-def session_page(request: Request, session_id: str) -> HTMLResponse:
+def session_page(
+    request: Request, session_id: Annotated[str, PathPart(max_length=64)]
+) -> HTMLResponse:
     ctx = context(request)
     row = payloads.show_payload(ctx.settings, session_id)
     return render(request, "session.html", s=ctx.publish(session_facts(row)))
