@@ -41,6 +41,7 @@ POLL_SECONDS = 0.2
 FLUSH_BYTES = 8 << 20
 """Records are written to the file once this many wait in the buffer (or the ring is idle)."""
 STATS_SECONDS = 1.0
+"""Every second the buffer is written out and the kernel's counters read."""
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -121,12 +122,12 @@ class Capture:
             block = self.ring.wait(POLL_SECONDS)
             if block is not None:
                 self._take(block)
-            if block is None or self.pos >= FLUSH_BYTES:
+            second = time.monotonic() >= next_stats
+            if block is None or self.pos >= FLUSH_BYTES or second:
                 self._flush()
             if self.rotator.due():
-                self._flush()
                 self._publish(self._guard(self.rotator.close))
-            if time.monotonic() >= next_stats:
+            if second:
                 self._read_stats()
                 next_stats = time.monotonic() + STATS_SECONDS
 
