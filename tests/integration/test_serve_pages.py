@@ -192,7 +192,7 @@ def campaign_id(client: TestClient) -> str:
 def seed_pages(client: TestClient, campaign_id: str) -> dict[str, str]:
     """Every kind of page of the seed store (a source and a session found by following links)."""
     urls = [
-        "/", "/?lang=en", "/?from=2017-11-01&to=2017-11-07",
+        "/", "/?lang=en", "/?from=2017-11-01&to=2017-11-07", "/?from=2017-12-01",
         "/ports/52869/tcp", "/ports/23/tcp?split=domestic&lang=en", "/ports/23/tcp?by=hour",
         "/ports/2323/tcp?split=country", "/ports/23/tcp?split=asn",
         "/ports/23/tcp?split=fingerprint&from=2017-10-25&to=2017-11-10", "/ports?port=2323",
@@ -224,6 +224,8 @@ def test_overview_shows_rising_ports_campaigns_and_store_health(seed_pages: dict
     health = html[html.index('id="store-health"') :]
     assert re.search(r"パケット</th><td class=\"n\">[1-9][\d,]*<", health)
     assert re.search(r"2017-10-01 \d\d:\d\d:\d\d", health)  # first packet, local time
+    since = seed_pages["/?from=2017-12-01"]  # the end from the data
+    assert 'name="to" value="2017-12-19"' in since
     ranked = seed_pages["/?from=2017-11-01&to=2017-11-07"]
     assert 'value="2017-11-01"' in ranked and 'href="/ports/23/tcp?lang=ja"' in ranked
 
@@ -418,6 +420,7 @@ def test_an_empty_store_and_a_missing_one(tmp_path: Path) -> None:
     ingest([], empty)
     with _client(empty) as c:
         assert "empty" in _page(c, "/")
+        assert "empty" in _page(c, "/?from=2017-11-01")
         assert "empty" in _page(c, "/ports/23/tcp")
         _page(c, "/campaigns/c20171101-23tcp", 400)
     missing = load_settings(env={}, overrides={"data": str(tmp_path / "none")})

@@ -40,15 +40,23 @@ def sensor_health(ctx: Context) -> dict[str, Any] | None:
         return {"error": first_line(e, 300)}
 
 
-def _window(ctx: Context, first: str | None, last: str | None) -> tuple[str, str] | None:
-    if first or last:
-        return (first or last or "", last or first or "")
-    return ctx.cached("recent-days", lambda: overview.recent_days(ctx.settings))
+def _window(
+    ctx: Context, store: dict[str, Any], first: str | None, last: str | None
+) -> tuple[str, str] | None:
+    """The days ranked: as asked (a missing end from the data), else the recent days;
+    None for a store without packets."""
+    recent = ctx.cached("recent-days", lambda: overview.recent_days(ctx.settings))
+    if recent is None:
+        return None
+    if not first and not last:
+        return recent
+    return first or str(store["first_packet"])[:10], last or recent[1]
 
 
 def overview_facts(ctx: Context, first: str | None, last: str | None) -> dict[str, Any]:
     """Everything the overview shows, published (sensor addresses masked unless internal)."""
-    window = _window(ctx, first, last)
+    store = ctx.cached("store-health", lambda: overview.store_health(ctx.settings))
+    window = _window(ctx, store, first, last)
     ports: list[dict[str, Any]] = []
     if window is not None:
         ports = traffic.port_ranking(ctx.settings, first=window[0], last=window[1], top=TOP)
@@ -58,7 +66,7 @@ def overview_facts(ctx: Context, first: str | None, last: str | None) -> dict[st
         "ports": ports,
         "rising": [a for a in alerts if a.get("state") != "ended"],
         "campaigns": campaigns.list_campaigns(report(ctx)) if window is not None else [],
-        "store": ctx.cached("store-health", lambda: overview.store_health(ctx.settings)),
+        "store": store,
         "sensor": sensor_health(ctx),
     }
     return ctx.publish(jsonable(facts))  # type: ignore[no-any-return]
