@@ -15,6 +15,15 @@ starts is stopped (SIGTERM, then SIGKILL after a grace period) before it returns
 127.0.0.1 is used. Prints a Markdown section for bench/RESULTS.md.
 
     python bench/sensor.py [--connections 20000] [--concurrency 64] [--idle 10000]
+
+With ``--capture`` (root: packet sockets) it measures the passive capture instead: a
+sender child (CPU 1) sends 60-byte UDP frames to 127.0.0.1 with ``sendmmsg`` batches at
+each rate in turn, while ``teiten sensor run`` (CPU 0) captures them on ``lo`` into rotated
+files; then ``tcpdump -w`` with the same filter, rotation and buffer as the peer. It counts
+the records in the files written, reads the kernel's drop counters, and writes the section
+"Sensor capture (issue 11)" of bench/RESULTS.md.
+
+    python bench/sensor.py --capture [--rates 100000,200000,300000,400000] [--seconds 5]
 """
 
 from __future__ import annotations
@@ -219,7 +228,14 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--idle", type=int, default=10_000)
+    ap.add_argument("--capture", action="store_true", help="measure the passive capture instead")
+    ap.add_argument("--rates", default="100000,200000,300000,400000",
+                    help="--capture: packets/s the sender aims at, in turn")  # fmt: skip
+    ap.add_argument("--seconds", type=float, default=5.0, help="--capture: seconds per rate")
     args = ap.parse_args()
+    if args.capture:
+        capture_bench([int(r) for r in args.rates.split(",")], args.seconds)
+        return
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = args.idle + 1024
     limit = want if hard == resource.RLIM_INFINITY else min(want, hard)
@@ -324,6 +340,192 @@ def main() -> None:
     print("\n".join(rows))
     print()
     print("\n".join(notes))
+
+
+SENDER = r"""
+import ctypes, socket, sys, time
+port, rate, seconds = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
+class IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class MsgHdr(ctypes.Structure):
+    _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+                ("iov", ctypes.POINTER(IOVec)), ("iovlen", ctypes.c_size_t),
+                ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+                ("flags", ctypes.c_int)]
+class MMsgHdr(ctypes.Structure):
+    _fields_ = [("hdr", MsgHdr), ("len", ctypes.c_uint)]
+libc = ctypes.CDLL(None, use_errno=True)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", port))
+payload = ctypes.create_string_buffer(b"teiten-bench-cap!!", 18)  # 60-byte Ethernet frames
+iov = IOVec(ctypes.addressof(payload), 18)
+batch = 64
+msgs = (MMsgHdr * batch)()
+for m in msgs:
+    m.hdr.iov, m.hdr.iovlen = ctypes.pointer(iov), 1
+sent, start = 0, time.monotonic()
+while (now := time.monotonic() - start) < seconds:
+    ahead = sent / rate - now
+    if ahead > 0:
+        time.sleep(ahead)
+    n = libc.sendmmsg(s.fileno(), msgs, batch, 0)
+    sent += max(n, 0)
+print(sent, time.monotonic() - start, flush=True)
+"""
+
+
+def send(port: int, rate: int, seconds: float) -> tuple[int, float, float]:
+    """Run the sender on CPU 1: packets sent, seconds, its CPU seconds."""
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    cpu0 = children_cpu()
+    argv = [*pin, sys.executable, "-c", SENDER, str(port), str(rate), str(seconds)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=seconds + 60)
+    sent, secs = out.stdout.split()
+    return int(sent), float(secs), children_cpu() - cpu0
+
+
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def records(paths: list[Path]) -> int:
+    """Records in capture files, by teiten's reader."""
+    from teiten.capture import open_source
+
+    return sum(len(c) for p in paths for c in open_source(p).chunks())
+
+
+def load() -> str:
+    return " / ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def capture_bench(rates: list[int], seconds: float) -> None:
+    """The passive capture and tcpdump at each rate (see the module notes)."""
+    if os.geteuid() != 0:
+        raise SystemExit("--capture needs root (packet sockets)")
+    from benchlib import machine
+
+    where = machine().markdown()  # before this process is pinned to one core
+    with contextlib.suppress(OSError):
+        os.sched_setaffinity(0, {1})
+    tmp = Path(tempfile.mkdtemp(prefix="teiten-bench-capture-"))
+    sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the packets' receiver, never read
+    sink.bind((HOST, 0))
+    port, mport = sink.getsockname()[1], free_port()
+    filt = f"udp and dst port {port}"
+    rows: list[str] = []
+    loads = [load()]
+    try:
+        rows += capture_sensor(tmp, port, mport, filt, rates, seconds)
+        loads.append(load())
+        if shutil.which("tcpdump"):
+            rows += capture_tcpdump(tmp, port, filt, rates, seconds)
+        loads.append(load())
+    finally:
+        sink.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(rows, rates, seconds, loads, where)
+
+
+def capture_sensor(tmp: Path, port: int, mport: int, filt: str, rates: list[int],
+                   seconds: float) -> list[str]:  # fmt: skip
+    """One sensor, every rate; published files moved aside so its ingest stays idle."""
+    config = tmp / "capture.toml"
+    config.write_text(
+        '[sensor]\nname = "bench"\ndata = "data"\nspool = "spool"\n'
+        "ingest_interval = 3600\ndetect_interval = 0\n"
+        f'metrics = "{HOST}:{mport}"\n\n[capture]\ninterface = "lo"\nfilter = "{filt}"\n'
+        f"rotate_seconds = {max(1.0, seconds / 2):g}\nring_mb = 64\n\n"
+        f'[[responder]]\nkind = "blackhole"\nlisten = ["{HOST}:{free_port()}"]\n'
+    )
+    inbox, aside = tmp / "spool" / "captures", tmp / "aside"
+    aside.mkdir()
+    exe = [sys.executable, "-m", "teiten", "sensor", "run", "--config", str(config)]
+    sensor = Server(exe, "sensor: ready", tmp)
+    rows = []
+    try:
+        for rate in rates:
+            before, cpu0 = metrics(mport), cpu_s(sensor.proc.pid)
+            sent, secs, scpu = send(port, rate, seconds)
+            time.sleep(0.5)  # the last block retires (100 ms) and is walked
+            after, cpu = metrics(mport), cpu_s(sensor.proc.pid) - cpu0
+            for p in inbox.glob("*.pcap"):
+                p.rename(aside / f"{rate}-{p.name}")
+
+            def d(name: str) -> int:
+                key = f"teiten_sensor_capture_{name}_total"
+                return int(after[key] - before[key])  # noqa: B023
+
+            rows.append(row("teiten sensor (AF_PACKET TPACKET_V3, numba)", rate, sent, secs,
+                            scpu, d("packets"), d("kernel_drops"), cpu, d("files")))  # fmt: skip
+    finally:
+        sensor.stop()
+    total = records(sorted(aside.glob("*.pcap")) + sorted(inbox.rglob("*.pcap")))
+    rows.append(f"| (records in the sensor's files, all rates: {total:,}) | | | | | | | | |")
+    return rows
+
+
+def capture_tcpdump(tmp: Path, port: int, filt: str, rates: list[int],
+                    seconds: float) -> list[str]:  # fmt: skip
+    """A fresh ``tcpdump -w`` per rate, same filter, rotation and buffer, pinned to CPU 0."""
+    rows = []
+    for rate in rates:
+        out = tmp / f"tcpdump-{rate}"
+        out.mkdir()
+        cmd = ["taskset", "-c", "0", "tcpdump", "-i", "lo", "-n", "-s", "65535", "-B", "65536",
+               "-G", f"{max(1.0, seconds / 2):g}", "-Z", "root", "-w", str(out / "t-%s.pcap"),
+               filt]  # fmt: skip
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)  # tcpdump prints "listening on" before its filter is attached
+        cpu0 = cpu_s(proc.pid)
+        sent, secs, scpu = send(port, rate, seconds)
+        time.sleep(0.5)
+        cpu = cpu_s(proc.pid) - cpu0
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        drops = int(next((x.split()[0] for x in err.splitlines() if "dropped by kernel" in x), 0))
+        files = sorted(out.glob("*.pcap"))
+        rows.append(row("tcpdump -w (libpcap 1.10, TPACKET_V3)", rate, sent, secs, scpu,
+                        records(files), drops, cpu, len(files)))  # fmt: skip
+    return rows
+
+
+def row(name: str, rate: int, sent: int, secs: float, scpu: float, captured: int, drops: int,
+        cpu: float, files: int) -> str:  # fmt: skip
+    return (f"| {name} | {rate:,} | {sent / secs:,.0f} | {sent:,} | {captured:,} | "
+            f"{captured / secs:,.0f} | {drops:,} | {cpu / secs:.0%} | {files} |")  # fmt: skip
+
+
+def report(rows: list[str], rates: list[int], seconds: float, loads: list[str], where: str) -> None:
+    from benchlib import update_section
+
+    head = ("capturer (CPU 0)", "aimed pps", "sent pps", "sent", "captured", "captured pps",
+            "kernel drops", "capturer CPU", "files")  # fmt: skip
+    body = "\n".join(
+        [
+            f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} with:\n",
+            f"    sudo python bench/sensor.py --capture --rates {','.join(map(str, rates))} "
+            f"--seconds {seconds:g}\n",
+            where,
+            f"- load average (1/5/15 min) before, between, after: {'; '.join(loads)} (the 2 cores "
+            "are shared with other agents' work)",
+            "- sender: one child on CPU 1, UDP to 127.0.0.1 with `sendmmsg` batches of 64 (60-byte "
+            "Ethernet frames), paced to the aimed rate; on loopback the kernel's copy into the "
+            "ring runs in the sender's context, so the capturer's CPU is the walk and the writes",
+            f"- capture: interface `lo`, filter `udp and dst port N`, files rotated every "
+            f"{max(1.0, seconds / 2):g} s, a 64 MiB ring (tcpdump: `-B 65536`); "
+            '"captured" counts the records in the files written (sensor: its '
+            "`capture_packets_total`, with all files re-read at the end); drops are the kernel's "
+            "(`PACKET_STATISTICS`); the sensor's published files are moved aside so its ingest "
+            "stays idle\n",
+            "| " + " | ".join(head) + " |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *rows,
+        ]
+    )
+    update_section("Sensor capture (issue 11)", body)
+    print(body)
 
 
 if __name__ == "__main__":
