@@ -45,8 +45,6 @@ class ServeOptions:
     """Requests per second one client may make, on average."""
     burst: int = 60
     """Requests one client may make at once before the rate applies."""
-    reports: str = ""
-    """A folder of written reports offered for download (empty: none)."""
     advisories: tuple[str, ...] = ()
     """Folders of advisory files used besides the bundled ones."""
     sensor_config: str = ""
@@ -63,22 +61,25 @@ class Context:
     """Engines kept open between requests (reopened when the store changes)."""
     _cache: dict[str, tuple[tuple[int, ...], Any]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _computing: dict[str, threading.Lock] = field(default_factory=dict, repr=False)
 
     def data_version(self) -> tuple[int, ...]:
         """The store's version: cached facts are computed again when it changes."""
         return store_version(self.settings.data_dir)
 
     def cached(self, key: str, compute: Callable[[], T]) -> T:
-        """``compute()``, kept until the data version changes."""
-        version = self.data_version()
+        """``compute()``, kept until the data version changes; computed once at a time
+        per key (a second request waits for the first one's answer)."""
         with self._lock:
+            key_lock = self._computing.setdefault(key, threading.Lock())
+        with key_lock:
+            version = self.data_version()
             hit = self._cache.get(key)
             if hit is not None and hit[0] == version:
                 return hit[1]  # type: ignore[no-any-return]
-        value = compute()
-        with self._lock:
+            value = compute()
             self._cache[key] = (version, value)
-        return value
+            return value
 
     def sensor_addresses(self) -> set[str]:
         """Every address that received traffic (a scan of the store, cached)."""
