@@ -4,7 +4,9 @@ the retention of ingested files, and one real capture on the loopback device (ro
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import socket
 import struct
 import time
@@ -18,7 +20,7 @@ from teiten.config import load_settings
 from teiten.errors import ConfigError
 from teiten.sensor import bpf
 from teiten.sensor.capture import Capture
-from teiten.sensor.config import CaptureConfig, SensorConfig, parse_config
+from teiten.sensor.config import EXAMPLE, CaptureConfig, SensorConfig, parse_config
 from teiten.sensor.health import Health
 from teiten.sensor.metrics import render
 from teiten.sensor.retention import DAY, prune
@@ -328,3 +330,16 @@ def _capture_udp(capture: Capture, config: SensorConfig, health: Health, port: i
         500, 1, 0)  # fmt: skip
     assert health.capture_kernel_packets == 500 and health.capture_running == 0
     assert not list(config.captures_dir.glob(".*"))
+
+
+def test_docs_and_example_name_every_capture_key_and_metric() -> None:
+    docs = (Path(__file__).parents[2] / "docs" / "sensor.md").read_text()
+    keys = [f.name for f in dataclasses.fields(CaptureConfig)] + ["enabled"]
+    for key in [*keys, "keep_ingested_days", "keep_ingested_gb"]:
+        assert f"| `{key}` |" in docs, key
+        assert re.search(rf"^(# )?{key} = ", EXAMPLE, re.M), key
+    names = re.findall(r"^# TYPE (teiten_sensor_\w+) ", render(Health(), 0).decode(), re.M)
+    assert len(names) > 20
+    for name in names:
+        assert f"`{name}" in docs, name
+    assert "not yet supported" not in docs and "not built yet" not in docs

@@ -10,9 +10,14 @@ could not read to ``failed/``. After such a round, when something was stored
 and ``detect_interval`` seconds have passed since the last run, the same worker
 runs the stored detection (alert state, webhooks); it never runs beside an
 ingest, and an error is one log line. ``spool/state.json`` keeps the last
-ingest and detection for ``teiten sensor status``. On a signal it stops
-listening, ends open connections (their events say ``shutdown``), closes the
-last file and ingests it: no recorded event is lost.
+ingest and detection for ``teiten sensor status``. After each ingest round the
+``ingested/`` folders are pruned (``keep_ingested_days``, ``keep_ingested_gb``:
+:mod:`teiten.sensor.retention`). With ``[capture]`` the passive capture
+(:mod:`teiten.sensor.capture`) is opened before privileges are dropped and runs
+in a thread, publishing rotated files into the capture inbox. On a signal it
+stops listening, ends open connections (their events say ``shutdown``), stops
+the capture (which publishes its last file), closes the last event file and
+ingests everything: no recorded event or captured packet is lost.
 
 Connections beyond :attr:`Limits.max_connections` in all, or beyond
 :attr:`Limits.max_per_source` from one address, are closed at once and
