@@ -11,10 +11,12 @@ scripts/test); CI runs as root.
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -178,3 +180,27 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
     assert records >= 20_000
     stored = sensor.teiten("query", "SELECT count(*) AS n FROM packets")
     assert stored == [{"n": records}]
+
+
+def test_capture_keeps_running_after_dropping_to_nobody(veth: Veth) -> None:
+    """The packet socket is opened as root, then the sensor becomes nobody and captures on."""
+    nobody = pwd.getpwnam("nobody")
+    tmp = Path(tempfile.mkdtemp(prefix="teiten-capture-priv-"))  # nobody can enter this one
+    try:
+        os.chown(tmp, nobody.pw_uid, nobody.pw_gid)
+        extra = 'user = "nobody"\n' + _capture_config(veth, 1)
+        sensor = Running(tmp, extra=extra, networks=f"{veth.host_ip}/32")
+        try:
+            status = Path(f"/proc/{sensor.proc.pid}/status").read_text()
+            assert f"Uid:\t{nobody.pw_uid}\t" in status
+            veth.scan().communicate(timeout=60)
+            sql = "SELECT dst_port FROM packets WHERE proto = 'tcp' ORDER BY dst_port"
+            rows, _ = sensor.until('"dst_port": 52869', "query", sql)
+        finally:
+            code, _ = sensor.stop()
+        assert code == 0, sensor.lines
+        assert [r["dst_port"] for r in rows] == list(PORTS)
+        [first, *_] = sorted((tmp / "spool" / "captures" / "ingested").glob("*.pcap"))
+        assert first.stat().st_uid == nobody.pw_uid
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from teiten.sensor import rotation
 from teiten.sensor.bpf import interface_linktype, program_for
 from teiten.sensor.config import SensorConfig
 from teiten.sensor.health import Health
@@ -58,7 +59,8 @@ class Capture:
         linktype = interface_linktype(cap.interface)
         self.program = program_for(cap.filter, config.networks, linktype, cap.snaplen)
         self.layout = Layout.choose(cap.ring_mb, cap.snaplen)
-        warm_up()
+        warm_up()  # the numba functions, while the installation can still be written
+        rotation.warm_up()
         self.ring = Ring(cap.interface, self.program, self.layout, linktype)
         prefix = f"{config.name}-{_SAFE.sub('_', cap.interface)}"
         header = pcap_header(cap.snaplen, linktype)

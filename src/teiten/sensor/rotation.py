@@ -60,6 +60,11 @@ def complete_end(buf: U8, pos: int, max_caplen: int) -> tuple[int, int]:
     return pos, n
 
 
+def warm_up() -> None:
+    """Compile :func:`complete_end` now (before privileges are dropped)."""
+    complete_end(np.zeros(RECORD_BYTES, np.uint8), 0, MAX_CAPLEN)
+
+
 def _sync_folder(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
     try:
