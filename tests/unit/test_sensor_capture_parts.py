@@ -205,10 +205,16 @@ def test_crash_leftovers_are_finished_or_removed(tmp_path: Path) -> None:
     (tmp_path / ".b-2.pcap.part").write_bytes(head + full[:10])  # no complete record
     (tmp_path / ".c-3.pcap.part").write_bytes(b"garbage" * 10)
     (tmp_path / "a-1.pcap").write_bytes(b"taken")  # a name already used: published beside it
-    done = recover(tmp_path)
+    (tmp_path / ".d-4.pcap.part").mkdir()  # cannot be opened: one line, the others go on
+    done, errors = recover(tmp_path)
+    assert errors == [".d-4.pcap.part: Is a directory"]
     assert [(p.name, n) for p, n in done] == [("a-1-1.pcap", 5)]
     assert len(_read_back(done[0][0])) == 5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-1-1.pcap", "a-1.pcap"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".d-4.pcap.part",
+        "a-1-1.pcap",
+        "a-1.pcap",
+    ]
 
 
 def test_capture_config_keys_and_mistakes() -> None:

@@ -21,6 +21,7 @@ publishes the file; nothing half-written ever appears in the inbox.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -85,11 +86,14 @@ class Capture:
     def start(self) -> None:
         """Finish files a crash left, then capture in a thread (after privileges are dropped)."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        for path, packets in recover(self.folder):
+        done, errors = recover(self.folder)
+        for path, packets in done:
             self.health.capture_files += 1
             self.log(
                 f"{path.name}: finished a capture file a previous run left ({packets} packets)"
             )
+        for line in errors:
+            self.log(f"capture: cannot finish a file a previous run left: {line}")
         self.health.capture_running = 1
         self.thread = threading.Thread(target=self._run, name="teiten-capture", daemon=True)
         self.thread.start()
@@ -121,7 +125,12 @@ class Capture:
     def _loop(self) -> None:
         next_stats = time.monotonic() + STATS_SECONDS
         while not self.stopping.is_set():
-            block = self.ring.wait(POLL_SECONDS)
+            try:
+                block = self.ring.wait(POLL_SECONDS)
+            except OSError as e:  # the link went down: say so, and go on waiting
+                self.log(f"capture: {self.ring.interface}: {e.strerror or e}")
+                self.stopping.wait(POLL_SECONDS)
+                block = None
             if block is not None:
                 self._take(block)
             second = time.monotonic() >= next_stats
@@ -137,7 +146,9 @@ class Capture:
         """Take what the kernel retires in the next few block timeouts (the last block)."""
         deadline = time.monotonic() + 3 * self.layout.retire_ms / 1000 + 0.05
         while time.monotonic() < deadline:
-            block = self.ring.wait(0.02)
+            block = None
+            with contextlib.suppress(OSError):
+                block = self.ring.wait(0.02)
             if block is not None:
                 self._take(block)
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import mmap
+import os
 import select
 import socket
 import struct
@@ -219,9 +220,17 @@ class Ring:
         self.poller.register(s.fileno(), select.POLLIN | select.POLLERR)
 
     def wait(self, timeout: float) -> int | None:
-        """The index of the next retired block, waiting up to ``timeout`` s; None if none."""
+        """The index of the next retired block, waiting up to ``timeout`` s; None if none.
+
+        A socket error (the interface went down or away) is raised as OSError once,
+        after which the socket waits as before: a link that comes back is captured again.
+        """
         if not self.status[self.next] & TP_STATUS_USER:
-            self.poller.poll(int(timeout * 1000))
+            events = self.poller.poll(int(timeout * 1000))
+            if any(e & select.POLLERR for _, e in events):
+                err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)  # and clears it
+                if err:
+                    raise OSError(err, os.strerror(err))
             if not self.status[self.next] & TP_STATUS_USER:
                 return None
         return self.next

@@ -87,32 +87,43 @@ def publish(part: Path) -> Path:
     return target
 
 
-def recover(folder: Path) -> list[tuple[Path, int]]:
-    """Finish the ``.part`` files a previous run left: ``(published file, packets)`` each.
+def recover(folder: Path) -> tuple[list[tuple[Path, int]], list[str]]:
+    """Finish the ``.part`` files a previous run left: ``(published file, packets)`` each,
+    and a ``NAME: reason`` line for each file that could not be read, cut or renamed.
 
     A file is cut after its last complete record and published; one without a
     valid header or any complete record is removed.
     """
-    done = []
+    done: list[tuple[Path, int]] = []
+    errors: list[str] = []
     for part in sorted(folder.glob(f".*{PART}")):
-        with part.open("r+b") as f:
-            head = f.read(HEADER_BYTES)
-            ok = len(head) == HEADER_BYTES and HEADER.unpack(head)[0] == MAGIC_NS
-            size = os.fstat(f.fileno()).st_size
-            end, n = HEADER_BYTES, 0
-            if ok and size > HEADER_BYTES:
-                data = np.memmap(part, np.uint8, mode="r")
-                end, n = complete_end(data, HEADER_BYTES, MAX_CAPLEN)
-                del data
+        try:
+            n = _finish(part)
             if n:
-                f.truncate(end)
-                f.flush()
-                os.fsync(f.fileno())
+                done.append((publish(part), n))
+            else:
+                part.unlink()
+        except OSError as e:
+            errors.append(f"{part.name}: {e.strerror or e}")
+    return done, errors
+
+
+def _finish(part: Path) -> int:
+    """Cut ``part`` after its last complete record and sync it; the records kept."""
+    with part.open("r+b") as f:
+        head = f.read(HEADER_BYTES)
+        ok = len(head) == HEADER_BYTES and HEADER.unpack(head)[0] == MAGIC_NS
+        size = os.fstat(f.fileno()).st_size
+        end, n = HEADER_BYTES, 0
+        if ok and size > HEADER_BYTES:
+            data = np.memmap(part, np.uint8, mode="r")
+            end, n = complete_end(data, HEADER_BYTES, MAX_CAPLEN)
+            del data
         if n:
-            done.append((publish(part), n))
-        else:
-            part.unlink()
-    return done
+            f.truncate(end)
+            f.flush()
+            os.fsync(f.fileno())
+    return n
 
 
 class Rotator:
