@@ -10,6 +10,7 @@ scripts/test); CI runs as root.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pwd
 import shutil
@@ -27,11 +28,9 @@ from test_sensor import WAIT, Running
 
 from teiten.capture import open_source
 
-pytestmark = [
-    pytest.mark.netns,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces and packet sockets need root"),
-    pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2 (ip)"),
-]
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0, reason="network namespaces, packet sockets and switching user need root"
+)
 
 PORTS = (22, 23, 80, 443, 2323, 5555, 7547, 8080, 37215, 52869)
 
@@ -91,6 +90,8 @@ def _ip(*args: str) -> None:
 
 @pytest.fixture
 def veth() -> Iterator[Veth]:
+    if shutil.which("ip") is None:
+        pytest.skip("needs iproute2 (ip; installed by scripts/test)")
     n = os.getpid() % 100000
     net = f"198.18.{n % 250 + 1}"
     pair = Veth(f"teiten-test-{n}", f"tt{n}h", f"{net}.1", f"{net}.2")
@@ -123,6 +124,7 @@ def _records(path: Path) -> int:
     return n
 
 
+@pytest.mark.netns
 def test_syn_scan_from_a_namespace_reaches_the_store(tmp_path: Path, veth: Veth) -> None:
     sensor = Running(tmp_path, extra=_capture_config(veth, 1), networks=f"{veth.host_ip}/32")
     try:
@@ -150,6 +152,7 @@ def test_syn_scan_from_a_namespace_reaches_the_store(tmp_path: Path, veth: Veth)
     assert sum(_records(p) for p in ingested) == captured
 
 
+@pytest.mark.netns
 def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth: Veth) -> None:
     sensor = Running(tmp_path, extra=_capture_config(veth, 3600), networks=f"{veth.host_ip}/32")
     flood = veth.scan(seconds=30)
@@ -182,6 +185,7 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
     assert stored == [{"n": records}]
 
 
+@pytest.mark.netns
 def test_capture_keeps_running_after_dropping_to_nobody(veth: Veth) -> None:
     """The packet socket is opened as root, then the sensor becomes nobody and captures on."""
     nobody = pwd.getpwnam("nobody")
@@ -204,3 +208,47 @@ def test_capture_keeps_running_after_dropping_to_nobody(veth: Veth) -> None:
         assert first.stat().st_uid == nobody.pw_uid
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _sensor(tmp: Path, capture: str) -> list[str]:
+    (tmp / "sensor.toml").write_text(
+        '[sensor]\nname = "t"\ndata = "d"\nspool = "s"\nnetworks = ["192.0.2.0/24"]\n\n'
+        f'[capture]\n{capture}\n\n[[responder]]\nkind = "http"\nlisten = ["127.0.0.1:1"]\n'
+    )
+    return [sys.executable, "-m", "teiten", "sensor"]
+
+
+def _one_line(done: subprocess.CompletedProcess[str]) -> str:
+    errors = [x for x in done.stderr.splitlines() if not x.startswith("warning:")]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return errors[0]
+
+
+def test_bad_filters_and_interfaces_are_one_line_at_check_and_run(tmp_path: Path) -> None:
+    for capture, message in [
+        ('interface = "lo"\nfilter = "tcp port 99999"', "capture.filter 'tcp port 99999': "),
+        ('interface = "lo"\nfilter = "dst net 192.0.2.0/24 and ("', "capture.filter "),
+        ('interface = "no-such-if0"', "capture.interface 'no-such-if0': no such network"),
+    ]:
+        teiten = _sensor(tmp_path, capture)
+        for command in ("check", "run"):
+            done = subprocess.run([*teiten, command, "--config", "sensor.toml"], cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=120)  # fmt: skip
+            assert message in _one_line(done), (command, done.stderr)
+
+
+PR_CAPBSET_DROP, CAP_NET_RAW = 24, 13
+
+
+def test_without_cap_net_raw_run_is_one_line(tmp_path: Path) -> None:
+    teiten = _sensor(tmp_path, 'interface = "lo"')
+
+    def drop_net_raw() -> None:  # root without CAP_NET_RAW after exec (bounding set)
+        if ctypes.CDLL(None, use_errno=True).prctl(PR_CAPBSET_DROP, CAP_NET_RAW, 0, 0, 0):
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+    done = subprocess.run([*teiten, "run", "--config", "sensor.toml"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=drop_net_raw)  # fmt: skip
+    assert "capture: opening a packet socket needs CAP_NET_RAW" in _one_line(done)

@@ -344,9 +344,9 @@ class Sensor:
     async def run(self, stop: asyncio.Event) -> None:
         config = self.config
         identity = resolve(config.user, config.group) if config.user is not None else None
-        await self.listen(start=False)  # bound, not accepting: no client byte before the drop
         if config.capture is not None:  # the packet socket needs CAP_NET_RAW: open it now
             self.capture = Capture(config, self.health, self.log)
+        await self.listen(start=False)  # bound, not accepting: no client byte before the drop
         if identity is not None:
             if os.geteuid() == 0:
                 await asyncio.to_thread(self.warm_up)
