@@ -95,6 +95,35 @@ def sources(condition: str = "") -> str:
     )
 
 
+SOURCE = ("ip_version", "src_ip4", "src_ip6")
+"""The columns that name a source address over both address families."""
+
+
+def per_source(
+    keys: Sequence[tuple[str, str]],
+    table: str,
+    where: str,
+    packets: str,
+    flags: Sequence[tuple[str, str]] = (),
+) -> str:
+    """A derived table with one row per group and source: ``keys`` (expression, name),
+    the source's columns, its ``packets`` (an aggregate) and, per ``flags`` (condition,
+    name), 1 when any of its rows meets the condition.
+
+    Counting its rows per group counts unique sources, as :func:`sources` does, but as
+    a plain GROUP BY over the source's columns, which engines run several times faster
+    than two ``count(DISTINCT …)`` per group (measured with DuckDB on a rollup of 1.7 M
+    rows: 0.75 s → 0.28 s for ``top_ports``).
+    """
+    named = [f"{expr} AS {name}" for expr, name in keys]
+    flagged = [f"max(CASE WHEN {c} THEN 1 ELSE 0 END) AS {name}" for c, name in flags]
+    group = ", ".join([*(str(i + 1) for i in range(len(keys))), *SOURCE])
+    return (
+        f"(SELECT {', '.join([*named, *SOURCE, f'{packets} AS packets', *flagged])}"
+        f" FROM {table} WHERE {where} GROUP BY {group})"
+    )
+
+
 def sources24(d: Dialect) -> str:
     """Unique IPv4 /24 networks of the sources."""
     return f"count(DISTINCT {d.shr('src_ip4', 8)}) FILTER (WHERE ip_version = 4)"

@@ -23,6 +23,7 @@ from teiten.sql.expressions import (
     has_fingerprint,
     inbound,
     local_bucket,
+    per_source,
     port_list,
     port_rule,
     proto_text,
@@ -185,11 +186,13 @@ def port_series(
     r = _rows(w)
 
     def part(seg: str, extra: str = "") -> str:
+        keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "bucket"),
+                (seg, "segment")]  # fmt: skip
+        where = f"{r.between(w.start_ns, w.end_ns)} AND {port_list(ports)}{extra}"
         return f"""
-SELECT proto, dst_port, {_bucket(d, w)} AS bucket, {seg} AS segment,
-       {r.packets} AS packets, {sources()} AS sources, {s24} AS sources24
-FROM {r.table}
-WHERE {r.between(w.start_ns, w.end_ns)} AND {port_list(ports)}{extra}
+SELECT proto, dst_port, bucket, segment,
+       CAST(sum(packets) AS BIGINT) AS packets, count(*) AS sources, {s24} AS sources24
+FROM {per_source(keys, r.table, where, r.packets)} AS s
 GROUP BY 1, 2, 3, 4"""
 
     if split == "fingerprint":
@@ -203,11 +206,12 @@ GROUP BY 1, 2, 3, 4"""
 def top_ports(d: Dialect, w: Span, *, home: int, top: int) -> str:
     """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name)."""
     r = _rows(w)
+    keys = [("proto", "proto"), ("dst_port", "dst_port")]
+    flags = [(f"src_cc_code = {int(home)}", "home")]
     return f"""
-SELECT {proto_text()} AS proto, dst_port, {r.packets} AS packets, {sources()} AS sources,
-       {sources(f"src_cc_code = {int(home)}")} AS domestic_sources
-FROM {r.table}
-WHERE {r.between(w.start_ns, w.end_ns)}
+SELECT {proto_text()} AS proto, dst_port, CAST(sum(packets) AS BIGINT) AS packets,
+       count(*) AS sources, CAST(sum(home) AS BIGINT) AS domestic_sources
+FROM {per_source(keys, r.table, r.between(w.start_ns, w.end_ns), r.packets, flags)} AS s
 GROUP BY 1, 2
 ORDER BY sources DESC, packets DESC, dst_port, proto
 LIMIT {int(top)}"""
@@ -218,13 +222,13 @@ def busy_port_days(d: Dialect, w: Span, *, home: int, min_sources: int) -> str:
     """Per port, bucket and segment code (1 domestic, 2 foreign, 3 unknown): packets and
     sources, for every port that reached ``min_sources`` sources in some bucket."""
     r = _rows(w)
+    seg = f"CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END"
+    keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "day"), (seg, "seg")]
     return f"""
 WITH daily AS (
-  SELECT proto, dst_port, {_bucket(d, w)} AS day,
-         CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END AS seg,
-         {r.packets} AS packets, {sources()} AS sources
-  FROM {r.table}
-  WHERE {r.between(w.start_ns, w.end_ns)}
+  SELECT proto, dst_port, day, seg, CAST(sum(packets) AS BIGINT) AS packets,
+         count(*) AS sources
+  FROM {per_source(keys, r.table, r.between(w.start_ns, w.end_ns), r.packets)} AS s
   GROUP BY 1, 2, 3, 4
 ), busy AS (
   SELECT proto, dst_port FROM (
