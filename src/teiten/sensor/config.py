@@ -72,7 +72,7 @@ class CaptureConfig:
     rotate_seconds: float = 60.0
     """Seconds after a file's first packet at which it is closed and published."""
     rotate_bytes: int = 256 << 20
-    """Size at which a file is closed and published (checked after each ring block)."""
+    """Size at which a file is closed and published (checked at each write: up to 9 MiB more)."""
     snaplen: int = 65535
     """Bytes kept of each packet."""
     ring_mb: int = 64
