@@ -10,6 +10,7 @@ import re
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -349,3 +350,48 @@ def test_docs_and_example_name_every_capture_key_and_metric() -> None:
     for name in names:
         assert f"`{name}" in docs, name
     assert "not yet supported" not in docs and "not built yet" not in docs
+
+
+@pytest.mark.skipif(not ROOT, reason="a packet socket needs CAP_NET_RAW (root)")
+def test_a_file_that_cannot_be_published_is_counted_and_the_capture_goes_on(
+    tmp_path: Path,
+) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink:
+        sink.bind(("127.0.0.1", 0))
+        port = sink.getsockname()[1]
+        doc = {"sensor": {"name": "t", "data": str(tmp_path / "d"), "spool": str(tmp_path / "s")},
+               "capture": {"interface": "lo", "filter": f"udp and dst port {port}",
+                           "rotate_seconds": 1, "ring_mb": 4},
+               "responder": [{"kind": "http", "listen": ["127.0.0.1:8080"]}]}  # fmt: skip
+        config = parse_config(doc)
+        inbox = config.captures_dir
+        inbox.mkdir(parents=True)
+        health, lines = Health(), list[str]()
+        capture = Capture(config, health, lines.append)
+        capture.start()
+        try:
+            _send(port, 100)
+            _wait(lambda: bool(list(inbox.glob(".*.part"))))
+            inbox.rename(tmp_path / "moved")  # the open file's folder is gone
+            inbox.mkdir()
+            _wait(lambda: health.dropped["capture_write_failed"] == 100)
+            _send(port, 50)
+        finally:
+            capture.stop()
+    assert any("capture: cannot write to" in x and "(100 packets lost)" in x for x in lines)
+    [path] = inbox.glob("*.pcap")
+    assert len(_read_back(path)) == 50 and health.capture_files == 1
+    assert not list(inbox.glob(".*"))
+
+
+def _send(port: int, n: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for i in range(n):
+            s.sendto(i.to_bytes(4, "big"), ("127.0.0.1", port))
+
+
+def _wait(ok: Callable[[], bool], seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not ok():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -168,17 +168,17 @@ class Capture:
             return
         size = self.pos
         data = self.out[:size].data
-        published = self._guard(lambda: self.rotator.write(data, self.pending), self.pending)
+        published = self._guard(lambda: self.rotator.write(data, self.pending))
         self.health.capture_file_bytes += size
         self.pos, self.pending = 0, 0
         self._publish(published)
 
-    def _guard(self, step: Callable[[], Path | None], packets: int = 0) -> Path | None:
+    def _guard(self, step: Callable[[], Path | None]) -> Path | None:
         """Run a file step; on OSError drop the file (its tail is unknown) and log once."""
         try:
             path = step()
         except OSError as e:
-            lost = packets + self.rotator.packets
+            lost = self.rotator.packets
             self.health.dropped["capture_write_failed"] += lost
             self.rotator.discard()
             text = (

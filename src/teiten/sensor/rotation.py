@@ -15,6 +15,7 @@ renamed into place, or removed when it holds no complete record.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import struct
@@ -145,7 +146,7 @@ class Rotator:
         self.opened = 0.0
         self.size = 0
         self.packets = 0
-        """Packets in the open file."""
+        """Packets in the open file (or meant for it)."""
         self.closed_packets = 0
         """Packets in the file published last."""
 
@@ -154,7 +155,7 @@ class Rotator:
         stamp = dt.datetime.fromtimestamp(self.opened, dt.UTC).strftime("%Y%m%dT%H%M%S.%f")
         self.part = self.folder / f".{self.prefix}-{stamp}Z.pcap{PART}"
         self.fd = os.open(self.part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o640)
-        self.size, self.packets = 0, 0
+        self.size = 0
         self._write(memoryview(self.header))
 
     def _write(self, data: memoryview) -> None:
@@ -167,10 +168,10 @@ class Rotator:
         """Append whole records; returns the file published when this reached ``rotate_bytes``."""
         if not packets:
             return None
+        self.packets += packets  # counted first: on an error they are what is lost
         if self.fd < 0:
             self._open()
         self._write(records)
-        self.packets += packets
         return self.close() if self.size >= self.rotate_bytes else None
 
     def due(self) -> bool:
@@ -182,12 +183,14 @@ class Rotator:
         if self.fd < 0 or self.part is None:
             return None
         fd, self.fd = self.fd, -1
-        self.closed_packets, self.packets = self.packets, 0
         try:
             os.fsync(fd)
         finally:
             os.close(fd)
-        return publish(self.part)
+        path = publish(self.part)
+        self.part = None
+        self.closed_packets, self.packets = self.packets, 0
+        return path
 
     def discard(self) -> None:
         """Close and remove the open file (after a write error: its tail is unknown)."""
@@ -195,5 +198,7 @@ class Rotator:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
-        if self.part is not None:
-            self.part.unlink(missing_ok=True)
+        part, self.part = self.part, None
+        if part is not None:
+            with contextlib.suppress(OSError):
+                part.unlink()
