@@ -188,6 +188,8 @@ class Store:
     detect_seconds: float
     alerts: int
     reused: bool = False
+    rows: dict[str, int] = field(default_factory=dict)
+    """Rows of the tables the answers read (from the Parquet footers)."""
 
 
 @dataclass
@@ -313,6 +315,14 @@ def seed_case(work: Path, store: Path, scale: float) -> int:
     return packets
 
 
+def table_rows(store: Path) -> dict[str, int]:
+    """Rows of the packets, rollups and sessions, from the Parquet footers."""
+    return {
+        table: sum(pq.ParquetFile(f).metadata.num_rows for f in (store / table).rglob("*.parquet"))
+        for table in ("packets", "port_hours", "address_hours", "sessions")
+    }
+
+
 def count_alerts(text: str) -> int:
     """How many alerts ``teiten detect --format json`` printed (0 when it printed none)."""
     try:
@@ -365,21 +375,8 @@ def server(
     port, seconds until it answered."""
     port = free_port()
     trace.write_text("")
-    cmd = [
-        sys.executable,
-        "-c",
-        TRACER,
-        str(trace),
-        "serve",
-        "--data",
-        str(store),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--rate",
-        "0",
-    ]
+    cmd = [sys.executable, "-c", TRACER, str(trace), "serve", "--data", str(store),
+           "--host", "127.0.0.1", "--port", str(port), "--rate", "0"]  # fmt: skip
     start = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
@@ -517,7 +514,22 @@ def time_peers(
 # --- results --------------------------------------------------------------------------
 
 
+NOT_SERVED = "not served: the route does not exist in this build (pages are being written)."
+
+
+def url_verdict(t: Timing) -> str:
+    """``met`` (cold and warm p95 under the target), ``warm only``, ``median only``, ``MISSED``."""
+    if t.status != 200:
+        return "not served" if t.status == 404 and not t.path.startswith("/api/") else "error"
+    if max(t.cold_ms, t.p95) < TARGET_MS:
+        return "met"
+    if t.p95 < TARGET_MS:
+        return "warm only"
+    return "median only" if t.median < TARGET_MS else "MISSED"
+
+
 def url_rows(timings: list[Timing]) -> list[str]:
+    """The main table: one row per URL."""
     cold_notes = {p.name: p.cold for p in PROBES}
     rows = [
         "| URL | status | bytes | cold ms | cold includes | warm n | warm median ms "
@@ -525,18 +537,10 @@ def url_rows(timings: list[Timing]) -> list[str]:
         "|---|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for t in timings:
-        if t.status != 200:
-            met = "not served" if t.status == 404 and not t.path.startswith("/api/") else "error"
-        else:
-            met = (
-                "met"
-                if max(t.cold_ms, t.p95) < TARGET_MS
-                else ("warm only" if t.p95 < TARGET_MS else "MISSED")
-            )
         rows.append(
             f"| `{t.path}` | {t.status} | {t.size:,} | {t.cold_ms:,.0f} "
             f"| {cold_notes.get(t.name) or '–'} | {len(t.warm_ms)} | {t.median:,.0f} "
-            f"| {t.p95:,.0f} | {t.rss_mib:,.0f} | {met} |"
+            f"| {t.p95:,.0f} | {t.rss_mib:,.0f} | {url_verdict(t)} |"
         )
     return rows
 
@@ -564,7 +568,7 @@ def trace_rows(timings: list[Timing]) -> list[str]:
         "|---|---|---:|---:|---:|---|",
     ]
     for t in timings:
-        if t.status != 200 or max(t.cold_ms, t.p95) < TARGET_MS:
+        if url_verdict(t) in ("met", "not served", "error"):
             continue
         answers = [("cold", t.cold_ms, t.cold_trace)]
         if t.warm_ms:
@@ -598,7 +602,11 @@ def growth_rows(history: dict[str, Any]) -> list[str]:
     """Warm medians of every API URL across the stores measured so far, by packets."""
     runs = sorted(history.values(), key=lambda r: r["store"]["packets"])
     names = [p.name for p in PROBES]
-    head = " | ".join(f"{r['store']['packets']:,} pk / {r['store']['days']} d" for r in runs)
+    head = " | ".join(
+        f"{r['store']['packets']:,} packets, {r['store']['days']} days, "
+        f"{r['store'].get('rows', {}).get('port_hours', 0):,} `port_hours` rows"
+        for r in runs
+    )
     rows = [f"| URL (warm median ms; cold ms) | {head} |", "|---|" + "---:|" * len(runs)]
     for name in names:
         cells = []
@@ -651,11 +659,9 @@ def render(
     history: dict[str, Any],
 ) -> str:
     """The section's markdown."""
-    how = (
-        "reused from an earlier run"
-        if store.reused
-        else (f"built in {store.build_seconds / 60:.1f} min")
-    )
+    how = f"built in {store.build_seconds / 60:.1f} min"
+    how = "reused from an earlier run" if store.reused else how
+    rows = ", ".join(f"`{t}` {n:,}" for t, n in store.rows.items())
     notes = args.notes.read_text().strip() if args.notes else ""
     return f"""
 Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
@@ -665,9 +671,10 @@ Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
 {machine().markdown()}
 - store: {store.packets:,} packets over {store.days} days ({store.captures} one-day inputs, each
   {args.packets:,} `bench/gen_darknet.py` packets + {args.mix_packets:,} of `bench/gen_mix.py`'s
-  realistic mix, days from {FIRST_DAY}); {store.bytes / 1e9:.2f} GB on disk, of which
-  {store.packet_bytes / 1e9:.2f} GB packet Parquet; {how}, under `nice`. `teiten detect`
-  once: {store.detect_seconds:.1f} s, {store.alerts} alert(s).
+  realistic mix, days from {FIRST_DAY}; plus the seed case, `teiten simulate npa-2017
+  --scale {args.scenario_scale:g}`); {store.bytes / 1e9:.2f} GB on disk, of which
+  {store.packet_bytes / 1e9:.2f} GB packet Parquet; rows: {rows}; {how}, under `nice`.
+  `teiten detect` once: {store.detect_seconds:.1f} s, {store.alerts} alert(s).
 - server: `teiten serve --data DIR --host 127.0.0.1 --port FREE --rate 0` (sensor addresses
   masked); answered its OpenAPI document {ready:.1f} s after start; peak RSS {peak:,.0f} MiB.
   One kept-alive HTTP/1.1 connection; times from request to last byte. Cold: the first
@@ -677,8 +684,7 @@ Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
 
 {chr(10).join(url_rows(timings))}
 
-"not served": the route does not exist yet in this build (the pages are being written).
-
+{NOT_SERVED if any(url_verdict(t) == "not served" for t in timings) else ""}
 {verdict(timings, store)}
 
 Where the time goes, for every URL that missed: the engine statements the server ran
@@ -705,33 +711,33 @@ rebuilding).
 """
 
 
+OPTIONS = (
+    ("--captures", int, 20, "one-day inputs of bulk traffic"),
+    ("--days", int, 79, "days the inputs are spread over"),
+    ("--packets", int, 4_600_000, "gen_darknet packets per input"),
+    ("--mix-packets", int, 300_000, "gen_mix realistic-mix packets per input (sessions)"),
+    ("--scenario-scale", float, 1.0, "scale of the seed case beside (npa-2017; 0: none)"),
+    ("--work", Path, Path("/tmp/serve-bench"), "where stores and logs are kept"),
+    ("--repeats", int, 10, "warm answers per URL, at most"),
+    ("--budget", float, 60.0, "seconds of warm answers per URL (at least 3 answers)"),
+    ("--timeout", float, 900.0, "seconds one answer may take"),
+    ("--cli-repeats", int, 2, "runs of each CLI command"),
+    ("--notes", Path, None, "a markdown file of findings to add to the section"),
+)
+FLAGS = (
+    ("--keep-store", "keep the store afterwards"),
+    ("--reuse-store", "reuse a kept store made with the same arguments"),
+    ("--no-results", "print only; leave RESULTS.md"),
+)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Build the store, time the server's URLs and the CLI, print and record the results."""
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--captures", type=int, default=20, help="one-day inputs")
-    ap.add_argument("--days", type=int, default=79, help="days the inputs are spread over")
-    ap.add_argument("--packets", type=int, default=4_600_000, help="scanner packets per input")
-    ap.add_argument(
-        "--mix-packets",
-        type=int,
-        default=300_000,
-        help="realistic-mix packets per input (sessions, indicators)",
-    )
-    ap.add_argument(
-        "--scenario-scale",
-        type=float,
-        default=1.0,
-        help="scale of the seed case ingested beside (teiten simulate npa-2017; 0: none)",
-    )
-    ap.add_argument("--work", type=Path, default=Path("/tmp/serve-bench"))
-    ap.add_argument("--repeats", type=int, default=10, help="warm answers per URL, at most")
-    ap.add_argument("--budget", type=float, default=60.0, help="seconds of warm answers per URL")
-    ap.add_argument("--timeout", type=float, default=900.0, help="seconds one answer may take")
-    ap.add_argument("--cli-repeats", type=int, default=2)
-    ap.add_argument("--notes", type=Path, help="markdown to add to the section (findings)")
-    ap.add_argument("--keep-store", action="store_true", help="keep the store afterwards")
-    ap.add_argument("--reuse-store", action="store_true", help="reuse a kept store if it fits")
-    ap.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md")
+    for flag, kind, default, text in OPTIONS:
+        ap.add_argument(flag, type=kind, default=default, help=text)
+    for flag, text in FLAGS:
+        ap.add_argument(flag, action="store_true", help=text)
     args = ap.parse_args(argv)
     command = " ".join(["python", "bench/serve.py", *(sys.argv[1:] if argv is None else argv)])
     work = args.work.resolve()
@@ -740,6 +746,7 @@ def main(argv: list[str] | None = None) -> None:
     name += f"-s{args.scenario_scale:g}"
     store_dir = work / name
     store = build_store(work, store_dir, args)
+    store.rows = table_rows(store_dir)
     known = facts(store_dir, capture_days(args.captures, args.days))
     busy0, mine0, wall0 = busy_seconds(), children_seconds(), time.perf_counter()
     trace = work / "serve-trace.jsonl"
@@ -755,7 +762,7 @@ def main(argv: list[str] | None = None) -> None:
     load = (
         f"other processes used {others:,.0f} CPU-s while this measured for {spent:,.0f} s "
         f"on {cores} cores ({others / (spent * cores):.0%} of the machine; the server's "
-        f"own CPU is not in that figure but the CLI's is subtracted)"
+        f"and the CLI's own CPU left out)"
     )
     history = remember(work, store, timings)
     if not args.keep_store:
