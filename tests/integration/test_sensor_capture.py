@@ -252,3 +252,38 @@ def test_without_cap_net_raw_run_is_one_line(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120,
                           preexec_fn=drop_net_raw)  # fmt: skip
     assert "capture: opening a packet socket needs CAP_NET_RAW" in _one_line(done)
+
+
+@pytest.mark.netns
+def test_a_file_left_by_kill_9_is_finished_and_stored_at_the_next_start(
+    tmp_path: Path, veth: Veth
+) -> None:
+    sensor = Running(tmp_path, extra=_capture_config(veth, 3600), networks=f"{veth.host_ip}/32")
+    flood = veth.scan(seconds=30)
+    inbox = sensor.spool / "captures"
+    try:
+        deadline = time.monotonic() + WAIT
+        while not [p for p in inbox.glob(".*.part") if p.stat().st_size > 100_000]:
+            assert time.monotonic() < deadline, "the flood did not reach the capture file"
+            time.sleep(0.1)
+        sensor.proc.kill()  # no chance to publish: the .part file stays, maybe cut mid-record
+        sensor.proc.communicate(timeout=60)
+    finally:
+        flood.send_signal(signal.SIGKILL)
+        flood.communicate(timeout=30)
+    [part] = inbox.glob(".*.part")
+    again = Running(tmp_path, extra=_capture_config(veth, 3600), networks=f"{veth.host_ip}/32")
+    try:
+        name = part.name[1 : -len(".part")]
+        assert any(f"{name}: finished a capture file a previous run left" in x for x in again.lines)
+        finished = inbox / "ingested" / name
+        deadline = time.monotonic() + 3 * WAIT
+        while not finished.exists():  # published at the start, ingested by the first round
+            assert time.monotonic() < deadline, again.lines
+            time.sleep(0.2)
+        rows = again.teiten("query", "SELECT count(*) AS n FROM packets")
+    finally:
+        code, _ = again.stop()
+    assert code == 0, again.lines
+    assert rows == [{"n": _records(finished)}] and rows[0]["n"] > 1000
+    assert not list(inbox.glob(".*"))
