@@ -11,6 +11,7 @@ scripts/test); CI runs as root.
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import pwd
 import shutil
@@ -137,9 +138,17 @@ def test_syn_scan_from_a_namespace_reaches_the_store(tmp_path: Path, veth: Veth)
                "WHERE proto = 'tcp' ORDER BY dst_port")  # fmt: skip
         rows, _ = sensor.until('"dst_port": 52869', "query", sql)
         counters = sensor.counters()
+        status = subprocess.run(
+            [sys.executable, "-m", "teiten", "sensor", "status", "--config",
+             str(tmp_path / "sensor.toml"), "--format", "json"],
+            capture_output=True, text=True, timeout=120, check=True,
+        )  # fmt: skip
     finally:
         code, _ = sensor.stop()
     assert code == 0, sensor.lines
+    [state] = json.loads(status.stdout)
+    assert state["capture_running"] == 1 and state["capture_kernel_drops"] == 0
+    assert state["capture_packets"] >= counters["teiten_sensor_capture_packets_total"]
     assert [tuple(r.values()) for r in rows] == [
         (veth.ns_ip, veth.host_ip, p, 40123, 2, "in") for p in PORTS
     ]  # the host's RSTs leave by the same veth; the default filter (dst net) keeps them out
