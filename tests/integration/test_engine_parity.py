@@ -132,7 +132,12 @@ def _suspects(network: sources.Network, start_ns: int, end_ns: int) -> Case:
 
 
 CASES: dict[str, list[Case]] = {
-    "traffic.span": [lambda d: traffic.span(d)],
+    "traffic.span": [
+        lambda d: traffic.span(d),
+        lambda d: traffic.span(d, "2017-10-01", "2017-12-18"),
+        lambda d: traffic.span(d, "2017-11-01", "2017-11-01"),
+    ],
+    "traffic.span_days": [lambda d: traffic.span_days(d)],
     "traffic.active_addresses": [
         lambda d: traffic.active_addresses(d, _window()),
         lambda d: traffic.active_addresses(d, _window("hour")),

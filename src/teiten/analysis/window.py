@@ -114,8 +114,15 @@ class Window:
 
 
 def data_span(engine: Engine) -> tuple[int, int] | None:
-    """First and last packet time (ns), or None for an empty store (from file statistics)."""
-    r = engine.query(traffic.span(engine.dialect))
+    """First and last packet time (ns), or None for an empty store.
+
+    Reads the files of the first and last day only (:func:`teiten.sql.traffic.span`).
+    """
+    days = engine.query(traffic.span_days(engine.dialect))
+    first, last = days.column("a")[0].as_py(), days.column("b")[0].as_py()
+    if first is None:
+        return None
+    r = engine.query(traffic.span(engine.dialect, str(first), str(last)))
     a, b = r.column("a")[0].as_py(), r.column("b")[0].as_py()
     return None if a is None else (int(a), int(b))
 

@@ -69,6 +69,8 @@ class DuckDBEngine:
         else:
             empty = schema.empty_table()
             empty = empty.append_column("sensor", pa.array([], pa.string()))
+            if not table.endswith("_quarantine"):  # the path's date, as files have it
+                empty = empty.append_column("date", pa.array([], pa.date32()))
             empty = empty.append_column("filename", pa.array([], pa.string()))
             source = f"{table}_empty"
             self.con.register(source, empty)

@@ -192,7 +192,12 @@ class SparkEngine:
             return frame.selectExpr("*", "_metadata.file_path AS filename")
         fields = [pa.field(f.name, _spark_type(f.type)) for f in schema]
         empty = pa.schema(fields).empty_table()
-        for name in ("sensor", "filename"):
+        paths = (
+            ("sensor", "filename")
+            if table.endswith("_quarantine")
+            else ("sensor", "date", "filename")
+        )
+        for name in paths:  # the path's columns, as files have them (untyped: text)
             empty = empty.append_column(name, pa.array([], pa.string()))
         return self.spark.createDataFrame(empty)
 

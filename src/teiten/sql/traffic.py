@@ -11,6 +11,7 @@ read the packets. Sources stay exact either way: rollup rows name their source.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -34,6 +35,7 @@ from teiten.sql.expressions import (
     sources24,
 )
 from teiten.sql.statement import statement
+from teiten.sql.views import logical_columns
 
 SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
 """How a series can be split: not at all, by segment, country, ASN or fingerprint."""
@@ -134,9 +136,34 @@ def _bucket(d: Dialect, w: Span) -> str:
 
 
 @statement
-def span(d: Dialect) -> str:
-    """First and last packet time (``a``, ``b``; NULL when the store is empty)."""
-    return "SELECT min(ts) AS a, max(ts) AS b FROM packets_raw"
+def span(d: Dialect, first_day: str | None = None, last_day: str | None = None) -> str:
+    """First and last packet time (``a``, ``b``; NULL when the store is empty).
+
+    Given the first and last UTC days that hold packet files (:func:`span_days`), only
+    those days' files are read: a packet's file is the one of its UTC day, so the
+    answer is the same, and the cost grows with the packets of two days, not of all.
+    """
+    if first_day is None or last_day is None:
+        return "SELECT min(ts) AS a, max(ts) AS b FROM packets_raw"
+    ts = logical_columns(d)["ts"]
+    return (
+        f"SELECT (SELECT min({ts}) FROM packets_stored WHERE date = DATE '{_day(first_day)}') AS a,"
+        f" (SELECT max({ts}) FROM packets_stored WHERE date = DATE '{_day(last_day)}') AS b"
+    )
+
+
+@statement
+def span_days(d: Dialect) -> str:
+    """The first and last UTC day (``a``, ``b``, ``YYYY-MM-DD``) of the packet files, from
+    their paths (NULL when there are none)."""
+    return (
+        "SELECT CAST(min(date) AS STRING) AS a, CAST(max(date) AS STRING) AS b FROM packets_stored"
+    )
+
+
+def _day(text: str) -> str:
+    """``YYYY-MM-DD`` checked, for a literal (it comes from the store's own paths)."""
+    return dt.date.fromisoformat(str(text)[:10]).isoformat()
 
 
 @statement
