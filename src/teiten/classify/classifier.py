@@ -24,7 +24,12 @@ from typing import Any
 from urllib.parse import unquote, unquote_plus
 
 from teiten.classify.http import MAX_INPUT, HttpRequest, looks_like_http, parse_http
-from teiten.classify.indicators import MAX_INDICATORS, Indicator, extract_indicators
+from teiten.classify.indicators import (
+    MAX_INDICATORS,
+    Indicator,
+    extract_indicators,
+    extract_indicators_from_bytes,
+)
 from teiten.classify.mirai_credentials import is_mirai_pair
 from teiten.classify.signatures import KINDS, Evidence, Fields, Signature, SignatureSet
 from teiten.classify.signatures import load_signatures as _load
@@ -126,8 +131,8 @@ def classify(
         return _classify_http(client, dst_port, sigs)
     if app == "telnet":
         return _classify_telnet(client, server_bytes, dst_port, sigs)
-    text = client[:MAX_INPUT].decode("utf-8", "backslashreplace")
-    return Classification("unknown", None, (), (), (), extract_indicators(text), dst_port=dst_port)
+    found = extract_indicators_from_bytes(client[:MAX_INPUT])
+    return Classification("unknown", None, (), (), (), found, dst_port=dst_port)
 
 
 def classify_shell(

@@ -1,7 +1,7 @@
 """Extract typed, normalised indicators (URLs, hosts, dropper files) from attacker commands.
 
-Text is first decoded the ways droppers hide commands: HTML/XML entities,
-URL encoding (``+`` as a space in the first round), ``\\x41`` and octal
+Text is first decoded (:mod:`~teiten.classify.decoding`) the ways droppers hide
+commands: HTML/XML entities, URL encoding (``+`` as a space in the first round), ``\\x41`` and octal
 escapes, ``${IFS}``/``$IFS``; backticks and ``$(…)`` become command
 separators. Up to three rounds run, for double encoding. The result is cut
 into simple commands and each is read the way its program would: ``wget`` and
@@ -26,14 +26,16 @@ exact values.
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import unquote
 
-MAX_TEXT = 64 * 1024
+from teiten.classify.decoding import MAX_BYTES, MAX_TEXT, byte_values, decode, decode_escaped
+
+__all__ = ["MAX_TEXT", "Indicator", "decode", "defang", "defang_text", "extract_indicators",
+           "extract_indicators_from_bytes"]  # fmt: skip
+
 MAX_INDICATORS = 256
 CACHE_SIZE = 256
 CACHE_TEXT = 4096
@@ -41,9 +43,6 @@ TYPES = ("url", "domain", "ip", "ip_port", "filename")
 DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21, "tftp": 69}
 _DEFANGED_SCHEMES = {"http": "hxxp", "https": "hxxps", "ftp": "fxp", "tftp": "tfxp"}
 
-_IFS = re.compile(r"\$\{IFS[^}\s]{0,8}\}|\$IFS\$\d|\$IFS(?![A-Za-z0-9_])")
-_HEX = re.compile(r"\\x([0-9A-Fa-f]{2})")
-_OCT = re.compile(r"\\0?([0-3][0-7]{2})")
 _WRAPPERS = re.compile(r"`|\$\(|\)")
 _SEPARATORS = re.compile(r"[;\n\r]|&&|\|\||[|&]")
 _COMMANDISH = re.compile(
@@ -101,34 +100,6 @@ def _break_dot(host: str) -> str:
     return f"{head}[.]{last}{colon}{port}" if dot else host
 
 
-def decode(text: str) -> str:
-    """``text`` with the encodings droppers use undone (see the module notes)."""
-    text = text[:MAX_TEXT]
-    for round_ in range(3):
-        before = text
-        if "&" in text:
-            text = html.unescape(text)
-        if round_ == 0 and "+" in text:
-            text = text.replace("+", " ")
-        if "%" in text:
-            text = unquote(text, errors="replace")
-        if "\\" in text:
-            text = _OCT.sub(_char_8, _HEX.sub(_char_16, text))
-        if "$" in text:
-            text = _IFS.sub(" ", text)
-        if text == before:
-            break
-    return text
-
-
-def _char_16(m: re.Match[str]) -> str:
-    return chr(int(m[1], 16))
-
-
-def _char_8(m: re.Match[str]) -> str:
-    return chr(int(m[1], 8))
-
-
 def extract_indicators(text: str) -> tuple[Indicator, ...]:
     """The indicators in attacker text (decoded first), deduplicated in first-seen order.
 
@@ -138,14 +109,45 @@ def extract_indicators(text: str) -> tuple[Indicator, ...]:
     return _extract_cached(text) if len(text) <= CACHE_TEXT else _extract(text)
 
 
+def extract_indicators_from_bytes(data: bytes) -> tuple[Indicator, ...]:
+    """``extract_indicators(data.decode("utf-8", "backslashreplace"))``, faster.
+
+    The bytes are decoded in escaped form (:func:`~teiten.classify.decoding.decode_escaped`):
+    random bytes need no call per byte that is not UTF-8, and most of them are then
+    dismissed by :func:`might_interest` before any per-character work.
+    """
+    if len(data) > MAX_BYTES:
+        return extract_indicators(data.decode("utf-8", "backslashreplace"))
+    text = decode_escaped(data)
+    return _indicators_in(byte_values(text)) if might_interest(text) else ()
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def _extract_cached(text: str) -> tuple[Indicator, ...]:
     return _extract(text)
 
 
 def _extract(text: str) -> tuple[Indicator, ...]:
-    text = decode(text)
-    if not _INTERESTING.search(text):
+    return _indicators_in(decode(text))
+
+
+def might_interest(text: str) -> bool:
+    """False only when no part of decoded ``text`` can be interesting (``_INTERESTING``).
+
+    A few C substring tests on the text's UTF-8 with ASCII letters lowered, where the
+    case-insensitive regex tries every alternative at every character: its words hold
+    none of the letters (i, k, s) that Unicode characters beyond ASCII fold to, and the
+    encoding keeps ASCII characters and their neighbours as they are. ``\\bnc\\b`` depends
+    on Unicode word characters, so text holding ``nc`` counts as interesting here.
+    """
+    f = text.encode("utf-8", "surrogatepass").lower()
+    return (b"://" in f or b"wget" in f or b"curl" in f or b"tftp" in f or b"nc" in f
+            or b"ftpget" in f or b"netcat" in f)  # fmt: skip
+
+
+def _indicators_in(text: str) -> tuple[Indicator, ...]:
+    """The indicators in already decoded text."""
+    if not (might_interest(text) and _INTERESTING.search(text)):
         return ()
     found: dict[tuple[str, str], None] = {}
     for line in text.split("\n"):

@@ -5,7 +5,10 @@ One :class:`SessionClassifier` serves every source: a session with a
 :func:`~teiten.classify.classifier.classify_shell`, every other one through
 :func:`~teiten.classify.classifier.classify` on its client bytes. Bots send the
 same bytes to every address, so verdicts of small byte-identical sessions are
-cached together with their typed evidence.
+cached together with their typed evidence; and most distinct payloads are
+random bytes whose classifications are equal (no application, no indicator),
+so those share one verdict too instead of building the same columns and
+evidence again.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ class SessionClassifier:
     def __init__(self, signatures: SignatureSet | None = None) -> None:
         self.signatures = signatures if signatures is not None else load_signatures()
         self._cache: dict[tuple[bytes, int, bytes], Verdict] = {}
+        self._alike: dict[Classification, Verdict] = {}
 
     def __call__(self, s: Session) -> Verdict:
         """The verdict on one session; sessions with the same cached bytes share one
@@ -69,11 +73,23 @@ class SessionClassifier:
                 server_bytes=server_bytes or None,
                 signatures=self.signatures,
             )
-            verdict = Verdict(c, columns(c), *classification_evidence(c))
+            verdict = self._of(c)
             if small:
                 if len(self._cache) >= CACHE_ENTRIES:
                     self._cache.clear()
                 self._cache[key] = verdict
+        return verdict
+
+    def _of(self, c: Classification) -> Verdict:
+        """The verdict on a classification: columns and evidence are functions of it alone,
+        so equal classifications without requests or Telnet lines share one verdict."""
+        if c.requests or c.telnet is not None:
+            return Verdict(c, columns(c), *classification_evidence(c))
+        verdict = self._alike.get(c)
+        if verdict is None:
+            if len(self._alike) >= CACHE_ENTRIES:
+                self._alike.clear()
+            verdict = self._alike[c] = Verdict(c, columns(c), *classification_evidence(c))
         return verdict
 
     @staticmethod
