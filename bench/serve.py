@@ -35,6 +35,7 @@ grow with packets and days across the stores measured so far.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -45,7 +46,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -138,7 +139,14 @@ class Probe:
     cold: str = ""
     """What the first answer also computes (a cache it fills), if anything."""
     learn: str = ""
-    """A fact this answer teaches later probes (``campaign``: the first campaign's id)."""
+    """A fact this answer teaches later probes (a key of :data:`LEARN`)."""
+
+
+LEARN: dict[str, Callable[[Any], str]] = {
+    "campaign": lambda rows: str(rows[0]["id"]),
+    "session": lambda page: str(page["sessions"][0]["id"]),
+}
+"""How a fact is read from the JSON answer that teaches it (when it is not empty)."""
 
 
 PROBES = (
@@ -152,13 +160,17 @@ PROBES = (
     Probe("alerts", "/api/v1/alerts"),
     Probe("campaigns", "/api/v1/campaigns", "the report of all data", learn="campaign"),
     Probe("campaign", "/api/v1/campaigns/{campaign}"),
-    Probe("sessions", "/api/v1/sessions?limit=100"),
+    Probe("sessions", "/api/v1/sessions?limit=100", learn="session"),
+    Probe("session", "/api/v1/sessions/{session}"),
     Probe("source (busy)", "/api/v1/sources/{source}"),
     Probe("indicators", "/api/v1/indicators"),
     Probe("page: overview", "/"),
     Probe("page: port 23/tcp", "/ports/23/tcp"),
     Probe("page: campaign", "/campaigns/{campaign}"),
     Probe("page: source (busy)", "/sources/{source}"),
+    Probe("page: session", "/sessions/{session}"),
+    Probe("page: advisory checker", "/advisories"),
+    Probe("report download (en, html)", "/reports/report.en.html", "writing the report"),
 )  # fmt: skip
 """Every URL measured, in order; a new page is one line."""
 
@@ -345,7 +357,7 @@ def facts(store: Path, days: list[str]) -> dict[str, str]:
         "week_from": str(last - 6),
         "hour_from": str(last - 1),
         "source": str(ipaddress.IPv4Address(top)),
-        "campaign": "",
+        **dict.fromkeys(LEARN, ""),
     }
 
 
@@ -456,8 +468,9 @@ def time_probes(
     """Every probe in order; the parsed JSON answers by probe name (for the CLI comparison)."""
     timings, answers = [], {}
     for probe in PROBES:
-        if "{campaign}" in probe.path and not known["campaign"]:
-            print(f"skipping {probe.name}: no campaign in the store", flush=True)
+        missing = [k for k in LEARN if "{" + k + "}" in probe.path and not known[k]]
+        if missing:
+            print(f"skipping {probe.name}: no {missing[0]} in the store", flush=True)
             continue
         path = probe.path.format(**known)
         print(f"timing {path}…", flush=True)
@@ -470,8 +483,9 @@ def time_probes(
         )
         if timing.status == 200 and path.startswith("/api/"):
             answers[probe.name] = json.loads(body)
-        if probe.learn == "campaign" and answers.get(probe.name):
-            known["campaign"] = str(answers[probe.name][0]["id"])
+        if probe.learn and probe.name in answers:
+            with contextlib.suppress(LookupError, TypeError):  # nothing to learn: stays ""
+                known[probe.learn] = LEARN[probe.learn](answers[probe.name])
     return timings, answers
 
 
