@@ -27,6 +27,11 @@ three), reported as median and p95, with the server's resident memory. The
 same answers are then computed by the CLI (:data:`PEERS`, whole process under
 ``/usr/bin/time -v``) and the API's JSON is compared with the CLI's.
 
+The server runs as :data:`TRACER`: ``teiten serve`` with every engine statement
+timed inside it, so each URL that misses the target is shown with the
+statements it ran (named as in ``teiten.sql``) and the time spent outside them.
+``--notes FILE`` adds written findings to the section.
+
 Each run's numbers are kept in ``WORK/serve-runs.json`` by store size, so the
 section of ``bench/RESULTS.md`` ("Serve (issue 12)") shows how the answers
 grow with packets and days across the stores measured so far.
@@ -674,7 +679,7 @@ def render(
 ) -> str:
     """The section's markdown."""
     how = f"built in {store.build_seconds / 60:.1f} min"
-    how = "reused from an earlier run" if store.reused else how
+    how += " by an earlier run of this command without `--reuse-store`" if store.reused else ""
     rows = ", ".join(f"`{t}` {n:,}" for t, n in store.rows.items())
     notes = args.notes.read_text().strip() if args.notes else ""
     return f"""
