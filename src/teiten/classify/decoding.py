@@ -7,10 +7,12 @@ changes nothing ends it. Every step is gated by the character it needs, so
 text without ``&``, ``+``, ``%``, ``\\`` or ``$`` costs one scan per gate.
 Two steps are written here instead of taken from the standard library, each
 giving exactly what the library call gives (the unit tests check it with
-hypothesis): :func:`unhex` splits at ``\\x`` instead of calling back into
-Python for each regex match, and :func:`unquote` decodes each run of ``%NN``
-in one regex pass where :func:`urllib.parse.unquote` converts every ASCII run
-between two non-ASCII characters through bytes.
+hypothesis): :func:`unescape` calls back into Python only for an ``&`` that
+starts a character reference or an entity name, :func:`unhex` splits at
+``\\x`` instead of calling back for each regex match, and :func:`unquote`
+decodes each run of ``%NN`` in one regex pass where
+:func:`urllib.parse.unquote` converts every ASCII run between two non-ASCII
+characters through bytes.
 
 Random bytes are most of what a darknet's payloads hold. Classified as text,
 the bytes that are not UTF-8 are spelled ``\\xNN`` (``backslashreplace``), which
@@ -41,6 +43,7 @@ _IFS_TEXT = re.compile(_IFS.format(""))
 _IFS_ESCAPED = re.compile(_IFS.format("\udc85\udca0"))
 """``${IFS…}`` where the stand-ins of the bytes 0x85 and 0xA0 count as the white space
 their characters (NEL, NBSP) are."""
+_REFERENCE = re.compile(r"&(?:#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[A-Za-z0-9]{2,32};?)")
 _OCT = re.compile(r"\\0?([0-3][0-7]{2})")
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _HEX_DIGITS = "0123456789abcdefABCDEF"
@@ -78,7 +81,7 @@ def _decode(text: str, ifs: re.Pattern[str]) -> str:
     for round_ in range(3):
         before = text
         if "&" in text:
-            text = html.unescape(text)
+            text = unescape(text)
         if round_ == 0 and "+" in text:
             text = text.replace("+", " ")
         if "%" in text:
@@ -92,6 +95,22 @@ def _decode(text: str, ifs: re.Pattern[str]) -> str:
         if text == before:
             break
     return text
+
+
+def unescape(text: str) -> str:
+    """``html.unescape(text)``, calling it only on what can be a reference.
+
+    :func:`html.unescape` reads ``&`` and up to 32 characters that are not white
+    space, ``<``, ``&``, ``#`` or ``;`` as a name and replaces its longest prefix
+    that is an HTML5 entity. Entity names are two or more ASCII letters or digits
+    (and an optional ``;``), so only the run of those after the ``&`` can change:
+    the rest of the name comes back as it was, and holds no ``&``.
+    """
+    return _REFERENCE.sub(_reference, text) if "&" in text else text
+
+
+def _reference(m: re.Match[str]) -> str:
+    return html.unescape(m[0])
 
 
 def unhex(text: str) -> str:

@@ -49,6 +49,8 @@ _COMMANDISH = re.compile(
     r"`|\$\(|;|\||&&|\b(?:wget|curl|tftp|ftpget|busybox|nc|ncat|netcat|sh|bash|chmod)\b"
 )
 _INTERESTING = re.compile(r"://|wget|curl|tftp|ftpget|\bnc\b|netcat", re.IGNORECASE)
+_WORDS = re.compile(rb"://|wget|curl|tftp|ftpget|nc|netcat")
+"""``_INTERESTING``'s words, ``nc`` without its word boundaries (:func:`might_interest`)."""
 _URL = re.compile(r"(?i)\b(?:https?|t?ftp)://[^\s'\"`<>;|&(){}\\^]+")
 _URL_PARTS = re.compile(r"(?i)([a-z]+)://(?:[^@/?#]*@)?(\[[0-9a-f:.]+\]|[^/:?#]+)(?::(\d*))?(.*)")
 _HOST_PATH = re.compile(r"([^/:?#\s]+)(?::(\d{1,5}))?(/\S*)?")
@@ -134,15 +136,12 @@ def _extract(text: str) -> tuple[Indicator, ...]:
 def might_interest(text: str) -> bool:
     """False only when no part of decoded ``text`` can be interesting (``_INTERESTING``).
 
-    A few C substring tests on the text's UTF-8 with ASCII letters lowered, where the
-    case-insensitive regex tries every alternative at every character: its words hold
-    none of the letters (i, k, s) that Unicode characters beyond ASCII fold to, and the
-    encoding keeps ASCII characters and their neighbours as they are. ``\\bnc\\b`` depends
-    on Unicode word characters, so text holding ``nc`` counts as interesting here.
+    One search on the text's ASCII characters, lowered, with each other character as
+    ``?``; the case-insensitive regex tries every alternative at every character. Its
+    words hold none of the letters (i, k, s) that characters beyond ASCII fold to, and
+    ``\\bnc\\b`` depends on Unicode word characters, so any ``nc`` counts here.
     """
-    f = text.encode("utf-8", "surrogatepass").lower()
-    return (b"://" in f or b"wget" in f or b"curl" in f or b"tftp" in f or b"nc" in f
-            or b"ftpget" in f or b"netcat" in f)  # fmt: skip
+    return _WORDS.search(text.encode("ascii", "replace").lower()) is not None
 
 
 def _indicators_in(text: str) -> tuple[Indicator, ...]:
