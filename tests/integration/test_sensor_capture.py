@@ -11,6 +11,7 @@ scripts/test); CI runs as root.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import json
 import os
 import pwd
@@ -89,11 +90,14 @@ def _ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
 
 
+_PAIRS = itertools.count()
+
+
 @pytest.fixture
 def veth() -> Iterator[Veth]:
     if shutil.which("ip") is None:
         pytest.skip("needs iproute2 (ip; installed by scripts/test)")
-    n = os.getpid() % 100000
+    n = (os.getpid() % 10000) * 10 + next(_PAIRS) % 10  # a fresh name for every test
     net = f"198.18.{n % 250 + 1}"
     pair = Veth(f"teiten-test-{n}", f"tt{n}h", f"{net}.1", f"{net}.2")
     peer = f"tt{n}n"
@@ -170,9 +174,10 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
         inbox = sensor.spool / "captures"
         while (sensor.counters()["teiten_sensor_capture_packets_total"] < 20_000
                or not list(inbox.glob(".*.part"))):  # fmt: skip
-            assert time.monotonic() < deadline, "the flood did not reach the capture file"
+            assert time.monotonic() < deadline, ("the flood did not reach the file", sensor.lines)
             time.sleep(0.1)
-        assert not list(inbox.glob("*.pcap"))  # rotation is an hour away: only the .part file
+        early = list(inbox.glob("*.pcap"))  # rotation is an hour away: only the .part file
+        assert not early, (early, sensor.lines)
         code, _ = sensor.stop()  # SIGTERM while the flood goes on
     finally:
         flood.send_signal(signal.SIGKILL)
@@ -180,9 +185,12 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
         sensor.stop()
     assert code == 0, sensor.lines
     inbox = sensor.spool / "captures"
-    assert not [p.name for p in inbox.iterdir() if p.name.startswith(".")]
-    [path] = (inbox / "ingested").glob("*.pcap")  # published at SIGTERM, then ingested
-    records = _records(path)
+    left = sorted(p.name for p in inbox.rglob("*"))
+    assert not [x for x in left if x.startswith(".")], (left, sensor.lines)
+    files = list((inbox / "ingested").glob("*.pcap"))  # published at SIGTERM, then ingested
+    assert len(files) == 1, (left, sensor.lines)
+    records = _records(files[0])
+    path = files[0]
     line = f"sensor: capture: {path.name} ({records} packets"
     for _ in range(50):  # the test's reader thread may still be taking the last lines
         if any(x.startswith(line) for x in sensor.lines):
@@ -191,7 +199,7 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
     assert any(x.startswith(line) for x in sensor.lines), sensor.lines
     assert records >= 20_000
     stored = sensor.teiten("query", "SELECT count(*) AS n FROM packets")
-    assert stored == [{"n": records}]
+    assert stored == [{"n": records}], sensor.lines
 
 
 @pytest.mark.netns
