@@ -13,6 +13,8 @@ written once and nothing is dropped without ``evidence_cut`` saying so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from teiten.classify.classifier import Classification, Request
@@ -28,35 +30,84 @@ EVIDENCE: dict[str, Column] = {
 def bounded(value: Any, column: Column) -> tuple[Any, int]:
     """``value`` cut to ``column``'s declared limits (recursively), and how many values were
     shortened or left out."""
-    if value is None:
-        return None, 0
+    return _bounder(column)(value)
+
+
+Bound = Callable[[Any], tuple[Any, int]]
+"""A column's limits applied to one value: the value as kept, and the count cut."""
+
+
+@cache
+def _bounder(column: Column) -> Bound:
+    """:func:`bounded` for one declaration, built once: every verdict's evidence passes
+    through these, so the declaration is read when the bounder is made, not per value."""
     if column.dtype == "str":
-        text = str(value)
-        if column.limit and len(text) > column.limit:
-            return text[: column.limit], 1
-        return text, 0
+        return _text_bounder(column.limit)
     if column.dtype in ("list_str", "list_struct"):
+        item: Bound = _as_text
+        if column.dtype == "list_struct":
+            item = _bounder(Column("item", "struct", "", fields=column.fields))
+        elif column.fields:
+            item = _bounder(column.fields[0])
+        return _list_bounder(column.limit, item)
+    if column.dtype == "struct":
+        return _struct_bounder(tuple((f.name, _bounder(f)) for f in column.fields))
+    return _as_is
+
+
+def _as_is(value: Any) -> tuple[Any, int]:
+    return value, 0
+
+
+def _as_text(value: Any) -> tuple[Any, int]:
+    return str(value), 0
+
+
+def _text_bounder(limit: int) -> Bound:
+    def bound(value: Any) -> tuple[Any, int]:
+        if value is None:
+            return None, 0
+        text = str(value)
+        if limit and len(text) > limit:
+            return text[:limit], 1
+        return text, 0
+
+    return bound
+
+
+def _list_bounder(limit: int, item: Bound) -> Bound:
+    def bound(value: Any) -> tuple[Any, int]:
+        if value is None:
+            return None, 0
         items = list(value)
         cut = 0
-        if column.limit and len(items) > column.limit:
-            cut, items = len(items) - column.limit, items[: column.limit]
-        item = column.fields[0] if column.dtype == "list_str" and column.fields else None
-        if column.dtype == "list_struct":
-            item = Column("item", "struct", "", fields=column.fields)
+        if limit and len(items) > limit:
+            cut, items = len(items) - limit, items[:limit]
         out = []
         for x in items:
-            y, n = bounded(x, item) if item is not None else (str(x), 0)
+            y, n = item(x)
             out.append(y)
             cut += n
         return out, cut
-    if column.dtype == "struct":
-        out_struct: dict[str, Any] = {}
+
+    return bound
+
+
+def _struct_bounder(fields: tuple[tuple[str, Bound], ...]) -> Bound:
+    def bound(value: Any) -> tuple[Any, int]:
+        if value is None:
+            return None, 0
+        out: dict[str, Any] = {}
         cut = 0
-        for f in column.fields:
-            out_struct[f.name], n = bounded(value.get(f.name), f)
+        for name, field in fields:
+            out[name], n = field(value.get(name))
             cut += n
-        return out_struct, cut
-    return value, 0
+        return out, cut
+
+    return bound
+
+
+_BOUNDERS = {name: _bounder(column) for name, column in EVIDENCE.items()}
 
 
 def _request(r: Request) -> dict[str, Any]:
@@ -106,7 +157,7 @@ def classification_evidence(c: Classification) -> tuple[dict[str, Any], int]:
     }  # fmt: skip
     out, cut = {}, 0
     for name, value in raw.items():
-        out[name], n = bounded(value, EVIDENCE[name])
+        out[name], n = _BOUNDERS[name](value)
         cut += n
     return out, cut
 
@@ -119,7 +170,7 @@ def session_evidence(
     ``evidence`` object comes back when the session adds nothing."""
     if not s.notes and s.shell is None:
         return evidence, cut
-    notes, n = bounded([*c.notes, *s.notes], EVIDENCE["notes"])
-    honeypot, m = bounded(None if s.shell is None else _honeypot(s.shell), EVIDENCE["honeypot"])
-    old = bounded(list(c.notes), EVIDENCE["notes"])[1]  # counted in cut already
+    notes, n = _BOUNDERS["notes"]([*c.notes, *s.notes])
+    honeypot, m = _BOUNDERS["honeypot"](None if s.shell is None else _honeypot(s.shell))
+    old = _BOUNDERS["notes"](list(c.notes))[1]  # counted in cut already
     return {**evidence, "notes": notes, "honeypot": honeypot}, cut - old + n + m
