@@ -236,10 +236,20 @@ def _classify_telnet(
     commands = commands_of(found)
     hits = sigs.match(Fields("telnet", commands=commands))
     kind, cves, jvn = _summary(hits)
-    indicators = extract_indicators("\n".join(commands))
+    indicators = _command_indicators(session, commands)
     return Classification("telnet", kind, tuple(s.id for s in hits), cves, jvn, indicators,
                           telnet=session, logins=found, notes=session.notes,
                           dst_port=dst_port)  # fmt: skip
+
+
+def _command_indicators(session: TelnetSession, commands: tuple[str, ...]) -> tuple[Indicator, ...]:
+    """``extract_indicators("\\n".join(commands))``; a login's commands are the session's
+    last lines, so they are read from the lines' bytes (one decode, no escapes to undo)."""
+    n = len(commands)
+    raw = session.raw_lines
+    if n and len(raw) == len(session.lines) and session.lines[-n:] == commands:
+        return extract_indicators_from_bytes(b"\n".join(raw[-n:]))
+    return extract_indicators("\n".join(commands))
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ lines; nothing raises.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from teiten.classify.mirai_credentials import is_mirai_pair
 
@@ -64,6 +64,9 @@ class TelnetSession:
     events: tuple[str, ...] | None
     """The server's prompts in order (``login``, ``password``, ``fail``, ``shell``), or None."""
     notes: tuple[str, ...] = ()
+    raw_lines: tuple[bytes, ...] = field(default=(), repr=False, compare=False)
+    """The bytes of :attr:`lines` (which are these decoded with ``backslashreplace``), so
+    commands can be read for indicators without spelling each non-UTF-8 byte first."""
 
 
 def strip_iac(data: bytes) -> tuple[bytes, tuple[str, ...], tuple[str, ...]]:
@@ -125,9 +128,10 @@ def parse_telnet(client: bytes, server: bytes | None = None) -> TelnetSession:
     elif tail:
         notes.append("last line not terminated")
         parts.append(tail)
-    lines = tuple(p[:MAX_LINE].decode("utf-8", "backslashreplace") for p in parts)
+    raw = tuple(p[:MAX_LINE] for p in parts)
+    lines = tuple(p.decode("utf-8", "backslashreplace") for p in raw)
     events = None if server is None else server_events(server)
-    return TelnetSession(lines, options, events, tuple(notes))
+    return TelnetSession(lines, options, events, tuple(notes), raw)
 
 
 def server_events(server: bytes) -> tuple[str, ...]:
