@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, unquote_plus
@@ -38,6 +39,8 @@ from teiten.classify.telnet import Login, TelnetSession, commands_of, logins, pa
 from teiten.errors import InputError
 from teiten.session import Shell
 
+UNKNOWN_CACHE = 16384
+"""Classifications of unknown-application streams kept (by indicators and port)."""
 TELNET_PORTS = frozenset({23, 2323, 3323, 4323})
 SSH_PORTS = frozenset({22, 2222})
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
@@ -131,8 +134,15 @@ def classify(
         return _classify_http(client, dst_port, sigs)
     if app == "telnet":
         return _classify_telnet(client, server_bytes, dst_port, sigs)
-    found = extract_indicators_from_bytes(client[:MAX_INPUT])
-    return Classification("unknown", None, (), (), (), found, dst_port=dst_port)
+    return _unknown(extract_indicators_from_bytes(client[:MAX_INPUT]), dst_port)
+
+
+@lru_cache(maxsize=UNKNOWN_CACHE)
+def _unknown(indicators: tuple[Indicator, ...], dst_port: int | None) -> Classification:
+    """The classification of a stream of no known application: one object for each
+    (indicators, port), as most such streams are random bytes with none (a frozen
+    dataclass costs more to build than to look up)."""
+    return Classification("unknown", None, (), (), (), indicators, dst_port=dst_port)
 
 
 def classify_shell(
