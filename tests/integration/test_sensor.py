@@ -69,7 +69,8 @@ class Running:
             [sys.executable, "-m", "teiten", "sensor", "run", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp,
         )  # fmt: skip
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
         if not self.ready.wait(60):
             self.stop()
             pytest.fail("sensor did not start: " + "\n".join(self.lines))
@@ -82,9 +83,17 @@ class Running:
                 self.ready.set()
 
     def stop(self) -> tuple[int, str]:
+        """SIGTERM, then the exit status and stdout once it exits (with every stderr line
+        in :attr:`lines`: stderr is left to the reader thread alone)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-        out, _ = self.proc.communicate(timeout=120)
+        assert self.proc.stdout is not None
+        self.proc.wait(timeout=120)  # stdout holds one summary line: it never fills the pipe
+        out = "" if self.proc.stdout.closed else self.proc.stdout.read()
+        self.reader.join(timeout=30)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None and not self.reader.is_alive():
+                stream.close()
         return self.proc.returncode, out
 
     def teiten(self, *args: str) -> Any:

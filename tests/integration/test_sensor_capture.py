@@ -162,7 +162,9 @@ def test_syn_scan_from_a_namespace_reaches_the_store(tmp_path: Path, veth: Veth)
     assert counters["teiten_sensor_capture_files_total"] >= 1
     assert counters["teiten_sensor_captures_ingested_total"] >= 1
     ingested = sorted((sensor.spool / "captures" / "ingested").glob("lab-1-tt*.pcap"))
-    assert sum(_records(p) for p in ingested) == captured
+    written = sum(_records(p) for p in ingested)  # ARP may have come after the counters
+    assert written >= captured
+    assert sensor.teiten("query", "SELECT count(*) AS n FROM packets") == [{"n": written}]
 
 
 @pytest.mark.netns
@@ -196,7 +198,7 @@ def test_sigterm_during_a_flood_leaves_only_complete_files(tmp_path: Path, veth:
         if any(x.startswith(line) for x in sensor.lines):
             break
         time.sleep(0.1)
-    assert any(x.startswith(line) for x in sensor.lines), sensor.lines
+    assert any(x.startswith(line) for x in sensor.lines), (line, sensor.lines[-6:])
     assert records >= 20_000
     stored = sensor.teiten("query", "SELECT count(*) AS n FROM packets")
     assert stored == [{"n": records}], sensor.lines
