@@ -77,7 +77,10 @@ class HttpParse:
 
 def looks_like_http(data: bytes) -> bool:
     """Whether ``data`` starts (after blank lines) with something shaped like a request line."""
-    line = data[:512].lstrip(b"\r\n").split(b"\n", 1)[0]
+    start = data[:512].lstrip(b"\r\n")
+    if not start[:1].isupper():  # most payloads: no method's first letter (A-Z), no split
+        return False
+    line = start.split(b"\n", 1)[0]
     if not _METHOD_START.match(line):
         return False
     return b" HTTP/" in line or line.split(b" ", 1)[0] in _KNOWN_METHODS
