@@ -7,8 +7,8 @@ One :class:`SessionClassifier` serves every source: a session with a
 same bytes to every address, so verdicts of small byte-identical sessions are
 cached together with their typed evidence; and most distinct payloads are
 random bytes whose classifications are equal (no application, no indicator),
-so those share one verdict too instead of building the same columns and
-evidence again.
+so those share one classification and one verdict instead of building the
+same columns and evidence again.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class SessionClassifier:
     def __init__(self, signatures: SignatureSet | None = None) -> None:
         self.signatures = signatures if signatures is not None else load_signatures()
         self._cache: dict[tuple[bytes, int, bytes], Verdict] = {}
-        self._alike: dict[Classification, Verdict] = {}
+        self._alike: dict[int, tuple[Classification, Verdict]] = {}
 
     def __call__(self, s: Session) -> Verdict:
         """The verdict on one session; sessions with the same cached bytes share one
@@ -81,15 +81,19 @@ class SessionClassifier:
         return verdict
 
     def _of(self, c: Classification) -> Verdict:
-        """The verdict on a classification: columns and evidence are functions of it alone,
-        so equal classifications without requests or Telnet lines share one verdict."""
+        """The verdict on a classification. Columns and evidence are functions of it alone,
+        and :func:`classify` gives unknown-application streams with the same indicators
+        and port one classification object, so that object shares one verdict (kept by
+        identity, with the object, so no hash of all its fields is needed)."""
         if c.requests or c.telnet is not None:
             return Verdict(c, columns(c), *classification_evidence(c))
-        verdict = self._alike.get(c)
-        if verdict is None:
-            if len(self._alike) >= CACHE_ENTRIES:
-                self._alike.clear()
-            verdict = self._alike[c] = Verdict(c, columns(c), *classification_evidence(c))
+        entry = self._alike.get(id(c))
+        if entry is not None and entry[0] is c:
+            return entry[1]
+        if len(self._alike) >= CACHE_ENTRIES:
+            self._alike.clear()
+        verdict = Verdict(c, columns(c), *classification_evidence(c))
+        self._alike[id(c)] = (c, verdict)
         return verdict
 
     @staticmethod
