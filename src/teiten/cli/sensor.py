@@ -9,7 +9,7 @@ import click
 from teiten.cli.common import TeitenGroup, settings_from
 from teiten.cli.output import emit, format_option
 from teiten.escape import terminal
-from teiten.sensor.config import CAPTURE_UNSUPPORTED, EXAMPLE, describe, load_config
+from teiten.sensor.config import EXAMPLE, describe, load_config
 
 config_option = click.option(
     "--config",
@@ -53,8 +53,6 @@ def run_command(ctx: click.Context, config_path: Path) -> None:
     from teiten.sensor.service import run_sensor
 
     config = load_config(config_path)
-    if config.capture is not None:
-        click.echo(f"warning: {CAPTURE_UNSUPPORTED}", err=True)
 
     def log(line: str) -> None:
         click.echo(f"sensor: {terminal(line)}", err=True)
@@ -67,6 +65,11 @@ def run_command(ctx: click.Context, config_path: Path) -> None:
         f"{health.detections:,} detection run(s), {health.detections_failed:,} failed; "
         f"dropped: {dropped}"
     )
+    if config.capture is not None:
+        click.echo(
+            f"capture: {health.capture_packets:,} packets in {health.capture_files:,} file(s), "
+            f"{health.capture_kernel_drops:,} dropped by the kernel"
+        )
 
 
 @sensor_group.command("status")

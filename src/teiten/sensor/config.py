@@ -384,9 +384,6 @@ CAPTURE_NOTE = (
     "passive capture opens a packet socket: it needs CAP_NET_RAW (root with sensor.user, "
     "or the capability; docs/sensor.md)"
 )
-CAPTURE_UNSUPPORTED = CAPTURE_NOTE
-"""Old name of :data:`CAPTURE_NOTE`, still printed as a warning by ``teiten sensor run``."""
-
 
 EXAMPLE = """\
 # teiten sensor configuration (docs/sensor.md). Check it with:
