@@ -244,7 +244,9 @@ def _classify_telnet(
     session = parse_telnet(client, server)
     found = logins(session)
     commands = commands_of(found)
-    hits = sigs.match(Fields("telnet", commands=commands))
+    # Every Telnet condition tests a command (signature validation) and every signature
+    # has one or more ``match`` conditions, so without commands none matches.
+    hits = sigs.match(Fields("telnet", commands=commands)) if commands else ()
     kind, cves, jvn = _summary(hits)
     indicators = _command_indicators(session, commands)
     return Classification("telnet", kind, tuple(s.id for s in hits), cves, jvn, indicators,
