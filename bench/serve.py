@@ -636,15 +636,22 @@ def growth_rows(history: dict[str, Any]) -> list[str]:
             )
         if any(c != "–" for c in cells):
             rows.append(f"| {name} | {' | '.join(cells)} |")
+    rows.append("")
+    rows += [
+        f"- {r['store']['packets']:,} packets: `{r.get('command', '?')}` ({r.get('measured', '?')})"
+        for r in runs
+    ]
     return rows
 
 
-def remember(work: Path, store: Store, timings: list[Timing]) -> dict[str, Any]:
+def remember(work: Path, store: Store, timings: list[Timing], command: str) -> dict[str, Any]:
     """Add this run to ``WORK/serve-runs.json`` (by store size) and return every run kept."""
     path = work / "serve-runs.json"
     history = json.loads(path.read_text()) if path.exists() else {}
     history[f"{store.packets}/{store.days}"] = {
         "store": {k: v for k, v in asdict(store).items() if k != "reused"},
+        "command": command,
+        "measured": time.strftime("%Y-%m-%d %H:%M %Z"),
         "urls": {
             t.name: {"status": t.status, "median": t.median, "cold": t.cold_ms} for t in timings
         },
@@ -783,7 +790,7 @@ def main(argv: list[str] | None = None) -> None:
         f"on {cores} cores ({others / (spent * cores):.0%} of the machine; the server's "
         f"and the CLI's own CPU left out)"
     )
-    history = remember(work, store, timings)
+    history = remember(work, store, timings, command)
     if not args.keep_store:
         shutil.rmtree(store_dir, ignore_errors=True)
         store_dir.with_suffix(".json").unlink(missing_ok=True)
