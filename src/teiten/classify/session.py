@@ -49,6 +49,7 @@ class SessionClassifier:
         self.signatures = signatures if signatures is not None else load_signatures()
         self._cache: dict[tuple[bytes, int, bytes], Verdict] = {}
         self._alike: dict[int, tuple[Classification, Verdict]] = {}
+        self._derived: dict[tuple[Any, ...], tuple[dict[str, Any], dict[str, Any], int]] = {}
 
     def __call__(self, s: Session) -> Verdict:
         """The verdict on one session; sessions with the same cached bytes share one
@@ -81,10 +82,11 @@ class SessionClassifier:
         return verdict
 
     def _of(self, c: Classification) -> Verdict:
-        """The verdict on a classification. Columns and evidence are functions of it alone,
-        and :func:`classify` gives unknown-application streams with the same indicators
-        and port one classification object, so that object shares one verdict (kept by
-        identity, with the object, so no hash of all its fields is needed)."""
+        """The verdict on a classification. :func:`classify` gives unknown-application
+        streams with the same indicators and port one classification object, so that
+        object shares one verdict (kept by identity, with the object, so no hash of all
+        its fields is needed); and its columns and evidence, which do not depend on the
+        port, are shared by every port's verdict."""
         if c.requests or c.telnet is not None:
             return Verdict(c, columns(c), *classification_evidence(c))
         entry = self._alike.get(id(c))
@@ -92,7 +94,12 @@ class SessionClassifier:
             return entry[1]
         if len(self._alike) >= CACHE_ENTRIES:
             self._alike.clear()
-        verdict = Verdict(c, columns(c), *classification_evidence(c))
+        derived = self._derived.get(key := _derived_key(c))
+        if derived is None:
+            if len(self._derived) >= CACHE_ENTRIES:
+                self._derived.clear()
+            derived = self._derived[key] = (columns(c), *classification_evidence(c))
+        verdict = Verdict(c, *derived)
         self._alike[id(c)] = (c, verdict)
         return verdict
 
@@ -101,6 +108,12 @@ class SessionClassifier:
         """``v`` with what the reader said of the session (notes, honeypot) in its evidence."""
         evidence, cut = session_evidence(s, v.classification, v.evidence, v.cut)
         return Verdict(v.classification, v.columns, evidence, cut)
+
+
+def _derived_key(c: Classification) -> tuple[Any, ...]:
+    """All that :func:`columns` and :func:`~teiten.classify.evidence.classification_evidence`
+    read of a classification without requests or Telnet session (not its port)."""
+    return (c.app, c.kind, c.signatures, c.cves, c.jvn, c.indicators, c.notes)
 
 
 CLASSIFIED = ("app", "kind", "signatures", "cves", "jvn", "indicator_types", "indicators",
