@@ -1,7 +1,8 @@
 """The classifier's other fast paths give exactly what the plain code gave (issue 14).
 
 ``looks_like_http``'s early return, the evidence bounders compiled per declared
-column, and the shared classifications and verdicts of unknown-application streams.
+column, the shared classifications and verdicts of unknown-application streams, and
+the text a signature regex needs before it is searched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from hypothesis import strategies as st
 from teiten.classify.classifier import classify
 from teiten.classify.evidence import EVIDENCE, bounded
 from teiten.classify.http import looks_like_http
+from teiten.classify.literals import required_text
 from teiten.classify.session import SessionClassifier
+from teiten.classify.signatures import load_signatures
 from teiten.schema import Column
 
 _METHOD_START = re.compile(rb"[A-Z][A-Z_-]{1,31} +[^\s]")
@@ -112,3 +115,33 @@ def test_ports_share_the_columns_and_evidence_of_equal_unknown_classifications()
     assert (fresh.columns, fresh.evidence, fresh.cut) == (b.columns, b.evidence, b.cut)
     telnet = sc.verdict(b"\xff\xfb\x01root\r\nroot\r\nsh\r\n", 1000, b"")
     assert telnet.columns is not a.columns and telnet.classification.app == "telnet"
+
+
+def test_required_text() -> None:
+    assert required_text(re.compile(r"(?:^|;\s*)(?:/bin/)?busybox\s+[A-Z]+")) == "busybox"
+    assert required_text(re.compile(r"^/ctrlt/DeviceUpgrade_1\b")) == "/ctrlt/DeviceUpgrade_1"
+    assert required_text(re.compile(r"(?i)^/HNAP1/")) == ""  # case ignored: no needle
+    assert required_text(re.compile(r"a(?i:b)c|d")) == ""  # the top level is an alternation
+    assert required_text(re.compile(r"ab?cd*e")) == "a"
+    assert required_text(re.compile(r"\\x45\\x4[cC]")) == "\\x45\\x4"
+
+
+SIGNATURE_PATTERNS = sorted(
+    {
+        c.text.split("~ /", 1)[1][:-1]
+        for s in load_signatures().signatures
+        for c in s.match_all + tuple(x for g in (*s.any_of, *s.none_of) for x in g)
+        if c.key in ("path", "body", "command", "soap_action")
+    }
+)
+
+
+@settings(max_examples=200)
+@given(st.sampled_from(SIGNATURE_PATTERNS), st.data())
+def test_no_match_without_the_required_text(pattern: str, data: st.DataObject) -> None:
+    compiled = re.compile(pattern)
+    needle = required_text(compiled)
+    pieces = [needle, needle[:-1], needle[1:], ";", " ", "/", "echo ", "busybox ", "()", "{"]
+    text = "".join(data.draw(st.lists(st.sampled_from(pieces) | st.text(max_size=4), max_size=8)))
+    if needle not in text:
+        assert compiled.search(text) is None

@@ -27,6 +27,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
+from teiten.classify.literals import required_text
 from teiten.errors import ConfigError
 
 KINDS = ("exploit", "bot", "scanner", "benign")
@@ -350,10 +351,11 @@ def _cut(text: str) -> str:
 
 def _search_in(name: str, pattern: re.Pattern[str]) -> Callable[[Fields], Evidence]:
     texts, search, whole = attrgetter(name), pattern.search, name != "bodies"
+    needle = required_text(pattern)  # no match without it: a C search skips most texts
 
     def test(f: Fields) -> Evidence:
         for text in texts(f):
-            m = search(text)
+            m = search(text) if needle in text else None
             if m:
                 return _cut(text if whole else m[0])
         return None
