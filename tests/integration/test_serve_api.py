@@ -262,3 +262,15 @@ def test_notify(client: TestClient, seed_store: Settings, secrecy: Secrecy) -> N
     assert both.status_code == 400 and "exactly one" in both.json()["error"]
     no_asn = client.get("/api/v1/notify?asn=4713")
     assert no_asn.status_code == 400 and "asn_source" in no_asn.json()["error"]
+
+
+def test_warm_start_fills_the_caches(seed_store: Settings) -> None:
+    import time
+
+    app = create_app(seed_store, ServeOptions(rate=0, warm=True))
+    context = app.state.context
+    with TestClient(app, base_url=LOCAL):
+        deadline = time.monotonic() + 120
+        while "report:False" not in context._cache and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert {"sensor_addresses", "secrecy", "report:False"} <= set(context._cache)

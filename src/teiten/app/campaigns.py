@@ -18,9 +18,12 @@ from teiten.errors import NotFoundError
 from teiten.report.model import Report
 
 
-def report_of_all_data(settings: Settings, *, internal: bool = False) -> Report:
-    """The report over every stored day (stored alerts, else detected in memory)."""
-    return build_report(settings, internal=internal)
+def report_of_all_data(
+    settings: Settings, *, internal: bool = False, addresses: set[str] | None = None
+) -> Report:
+    """The report over every stored day (stored alerts, else detected in memory);
+    ``addresses``: the sensor's, when the caller already knows them."""
+    return build_report(settings, internal=internal, addresses=addresses)
 
 
 def _summary(report: Report) -> list[dict[str, Any]]:

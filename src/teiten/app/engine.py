@@ -44,7 +44,11 @@ def _connect(settings: Settings) -> Engine:
 
 def store_version(data: Path) -> tuple[int, ...]:
     """Size and modification time of the catalog and its write-ahead log: they change
-    with every commit (ingest, enrich, detect's alert state)."""
+    with every commit (ingest, enrich, detect's alert state).
+
+    An empty log counts as none: a reader that opens the catalog after a checkpoint
+    creates an empty one, which changes nothing stored.
+    """
     out: list[int] = []
     for name in ("catalog.sqlite", "catalog.sqlite-wal"):
         try:
@@ -52,7 +56,7 @@ def store_version(data: Path) -> tuple[int, ...]:
         except OSError:
             out += [-1, -1]
             continue
-        out += [st.st_size, st.st_mtime_ns]
+        out += [st.st_size, st.st_mtime_ns] if st.st_size else [-1, -1]
     return tuple(out)
 
 

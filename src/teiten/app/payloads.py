@@ -57,14 +57,15 @@ def sensor_secrecy(settings: Settings, addresses: set[str] | None = None) -> Sec
 
 
 def indicator_page(
-    settings: Settings, *, limit: int = 1000, addresses: set[str] | None = None
+    settings: Settings, *, limit: int = 1000, secrecy: Secrecy | None = None
 ) -> Page:
     """``teiten indicators``: the first ``limit`` indicators and how many are listed in all.
 
-    Indicators that name the sensor are left out; ``addresses``: the sensor's, when the
-    caller already knows them.
+    Indicators that name the sensor are left out; ``secrecy``: the store's policy
+    (:func:`sensor_secrecy`), when the caller already holds it.
     """
-    secrecy = sensor_secrecy(settings, addresses)
+    if secrecy is None:
+        secrecy = sensor_secrecy(settings)
     with open_engine(settings) as engine:
         rows = payloads.indicators(engine, secrecy)
     return Page(zoned(rows[:limit], str(settings.tz)), len(rows))

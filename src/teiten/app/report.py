@@ -56,12 +56,14 @@ def build_report(
     mask_hosts: bool = True,
     probes: list[Probe] | None = None,
     alerts: list[Alert] | None = None,
+    addresses: set[str] | None = None,
 ) -> Report:
     """Gather the report of the window from the store; writes nothing, sends nothing.
 
     ``alerts``: use these instead of the stored ones (or in-memory detection);
     ``internal`` keeps sensor addresses; ``mask_hosts`` masks attacker download
-    hosts; ``probes``: back-check rows to use instead of the stored ones.
+    hosts; ``probes``: back-check rows to use instead of the stored ones;
+    ``addresses``: the sensor's addresses, when the caller already knows them.
     """
     zone = tz or report_tz(settings)
     settings = settings.replace(tz=zone)
@@ -84,6 +86,7 @@ def build_report(
             internal=internal,
             mask_hosts=mask_hosts,
             alerts_from=source,
+            addresses=addresses,
         )
 
 
@@ -98,6 +101,7 @@ def write_report(
     internal: bool = False,
     alerts: list[Alert] | None = None,
     missing: list[str] | None = None,
+    addresses: set[str] | None = None,
 ) -> list[Path]:
     """Build the report once and render it in each format; returns the files written.
 
@@ -117,9 +121,12 @@ def write_report(
         tz=report_tz(settings),
         internal=internal,
         alerts=alerts,
+        addresses=addresses,
     )
-    with open_engine(settings) as engine:
-        guard = None if internal else Secrecy(settings.sensor_networks, sensor_addresses(engine))
+    if addresses is None and not internal:
+        with open_engine(settings) as engine:
+            addresses = sensor_addresses(engine)
+    guard = None if internal else Secrecy(settings.sensor_networks, addresses or ())
     if guard is not None and guard.leaks(report.to_json()):
         # Figures are embedded as PNG, whose text no later check can read: the data
         # that charts, captions and the flow figure are drawn from is checked here.

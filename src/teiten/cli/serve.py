@@ -40,6 +40,7 @@ def serve_options(
         rate=rate,
         advisories=tuple(str(d) for d in advisories),
         sensor_config=str(sensor_config or ""),
+        warm=True,
     )
 
 

@@ -408,11 +408,13 @@ def assemble_report(
     internal: bool = False,
     mask_hosts: bool = True,
     alerts_from: str = "given",
+    addresses: set[str] | None = None,
 ) -> Report:
     """The report of the window's alerts, read from the store; writes nothing, sends nothing.
 
     ``internal`` keeps sensor addresses (else ``sensor_networks`` and every
-    address that received traffic are masked); ``mask_hosts`` masks attacker
+    address that received traffic — ``addresses`` when the caller knows them — are
+    masked); ``mask_hosts`` masks attacker
     download hosts; ``probes`` are the back-check rows; ``alerts_from`` says
     where the alerts came from (``stored``, ``memory``, ``given``).
     """
@@ -429,7 +431,7 @@ def assemble_report(
     }
     hosts = _hosts(engine) if mask_hosts else set()
     nets = () if internal else sensor_networks
-    seen = set() if internal else sensor_addresses(engine)
+    seen = set() if internal else (sensor_addresses(engine) if addresses is None else addresses)
     ctx = _Context(
         engine, window, home_country, Secrecy(nets, seen, hosts),
         load_advisories(), probes, partial, zone,

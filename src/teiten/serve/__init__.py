@@ -8,10 +8,14 @@ every response the guards of :mod:`teiten.serve.security`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
+from teiten.app.engine import pooled
 from teiten.config import Settings
 from teiten.errors import DependencyError, NotFoundError, StoreError, TeitenError, first_line
 from teiten.escape import terminal
@@ -40,6 +44,21 @@ def _validation_message(errors: Any) -> str:
     return "invalid request"
 
 
+def _warm(context: Context, stop: threading.Event) -> None:
+    """Fill the caches the first requests need, step by step until ``stop`` is set (one
+    line in the log if it fails: the requests will meet the same error and answer it)."""
+    from teiten.serve import api
+
+    try:
+        with pooled(context.engines):
+            for step in (context.secrecy, lambda: api.report(context)):
+                if stop.is_set():
+                    return
+                step()
+    except Exception as e:
+        log.warning("warming the caches failed: %s", first_line(e))
+
+
 def create_app(settings: Settings, options: ServeOptions | None = None) -> FastAPI:
     """The server over ``settings``' data folder: pages at ``/``, the API at ``/api/v1``."""
     try:
@@ -50,10 +69,26 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
         raise DependencyError(
             "teiten serve needs FastAPI and uvicorn (dependencies of teiten): reinstall it"
         ) from None
+    import anyio
+
     from teiten.serve import api, pages
     from teiten.serve.security import Guard, Pooled
 
+    context = Context(settings, options or ServeOptions())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        warming = threading.Thread(target=_warm, args=(context, stop), name="teiten-warm")
+        if context.options.warm:
+            warming.start()
+        yield
+        stop.set()  # a query under way finishes: the engines are never left mid-statement
+        if warming.is_alive():
+            await anyio.to_thread.run_sync(warming.join)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="teiten",
         version=version("teiten"),
         description="Read-only API of a teiten store: ports, trends, alerts, campaigns, "
@@ -62,7 +97,6 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
         docs_url=None,  # Swagger UI and ReDoc load scripts from a CDN: never
         redoc_url=None,
     )
-    context = Context(settings, options or ServeOptions())
     app.state.context = context
     app.add_middleware(Pooled, pool=context.engines)
     app.add_middleware(Guard, options=context.options)

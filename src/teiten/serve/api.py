@@ -92,7 +92,10 @@ def report(ctx: Context) -> Any:
     """The report of all data, as the campaign pages cut it (cached per data version)."""
     internal = ctx.options.internal
     return ctx.cached(
-        f"report:{internal}", lambda: campaigns.report_of_all_data(ctx.settings, internal=internal)
+        f"report:{internal}",
+        lambda: campaigns.report_of_all_data(
+            ctx.settings, internal=internal, addresses=ctx.sensor_addresses()
+        ),
     )
 
 
@@ -161,7 +164,7 @@ def indicators(
     if format == "stix":
         text = payloads.stix_export(ctx.settings, limit=limit, addresses=ctx.sensor_addresses())
         return Response(ctx.publish(text), media_type="application/stix+json;version=2.1")
-    page = payloads.indicator_page(ctx.settings, limit=limit, addresses=ctx.sensor_addresses())
+    page = payloads.indicator_page(ctx.settings, limit=limit, secrecy=ctx.secrecy())
     rows = answer(ctx, page.rows)
     if format == "csv":
         return Response(csv_text(rows), media_type="text/csv; charset=utf-8")

@@ -47,6 +47,9 @@ class ServeOptions:
     """Requests one client may make at once before the rate applies."""
     advisories: tuple[str, ...] = ()
     """Folders of advisory files used besides the bundled ones."""
+    warm: bool = False
+    """Compute what the first visitor would wait for (the sensor's addresses, the report of
+    all data) in the background when the server starts (``teiten serve`` does)."""
     sensor_config: str = ""
     """A sensor's config file: its health is shown on the overview page (empty: none)."""
 

@@ -36,7 +36,10 @@ def report_file(ctx: Context, lang: str, fmt: str) -> bytes:
 
     def write() -> bytes:
         with tempfile.TemporaryDirectory(prefix="teiten-serve-report-") as tmp:
-            files = write_report(ctx.settings, Path(tmp), lang=lang, fmts=(fmt,), internal=internal)
+            files = write_report(
+                ctx.settings, Path(tmp), lang=lang, fmts=(fmt,), internal=internal,
+                addresses=ctx.sensor_addresses(),
+            )  # fmt: skip
             wanted = [f for f in files if f.suffix == f".{fmt}"]
             if not wanted:
                 raise TeitenError(f"the report was not written as {fmt}")

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from teiten.sql.dialect import Dialect
-from teiten.sql.expressions import quote
+from teiten.sql.expressions import address_text, quote
 from teiten.sql.statement import statement
 
 
@@ -80,10 +80,15 @@ def malicious_sessions(d: Dialect, kinds: Sequence[str]) -> str:
 
 @statement
 def sensor_addresses(d: Dialect) -> str:
-    """Every address that received packets or sessions: the sensor's, by definition (``a``)."""
+    """Every address that received packets or sessions: the sensor's, by definition (``a``).
+
+    The packets' destinations are read from the ``address_hours`` rollup (one row per
+    hour and address that received any inbound packet), not from every packet.
+    """
     return (
-        "SELECT DISTINCT dst AS a FROM packets WHERE direction = 'in' "
-        "UNION SELECT DISTINCT dst AS a FROM sessions"
+        f"SELECT DISTINCT {address_text(d, 'dst')} AS a FROM"
+        " (SELECT DISTINCT ip_version, dst_ip4, dst_ip6 FROM address_hours_raw) AS h"
+        " UNION SELECT DISTINCT dst AS a FROM sessions"
     )
 
 
