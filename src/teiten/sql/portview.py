@@ -15,10 +15,11 @@ from collections.abc import Sequence
 from teiten.sql.dialect import Dialect
 from teiten.sql.expressions import (
     PROTO_NUMBERS,
+    SOURCE,
     address_text,
     has_fingerprint,
+    per_source,
     quote,
-    sources,
 )
 from teiten.sql.statement import statement
 from teiten.sql.traffic import Rows, Span, hourly
@@ -54,9 +55,8 @@ def port_countries(d: Dialect, w: Span, proto: str, port: int, *, limit: int) ->
     most sources first, at most ``limit``."""
     r, where = _where(w, proto, port)
     return f"""
-SELECT src_cc, {sources()} AS sources, {r.packets} AS packets
-FROM {r.table}
-WHERE {where}
+SELECT src_cc, count(*) AS sources, CAST(sum(packets) AS BIGINT) AS packets
+FROM {per_source([("src_cc", "src_cc")], r.table, where, r.packets)} AS s
 GROUP BY src_cc
 ORDER BY sources DESC, packets DESC, src_cc
 LIMIT {int(limit)}"""
@@ -68,9 +68,8 @@ def port_asns(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
     most sources first, at most ``limit``."""
     r, where = _where(w, proto, port)
     return f"""
-SELECT src_asn, {sources()} AS sources, {r.packets} AS packets
-FROM {r.table}
-WHERE {where}
+SELECT src_asn, count(*) AS sources, CAST(sum(packets) AS BIGINT) AS packets
+FROM {per_source([("src_asn", "src_asn")], r.table, where, r.packets)} AS s
 GROUP BY src_asn
 ORDER BY sources DESC, packets DESC, src_asn
 LIMIT {int(limit)}"""
@@ -85,12 +84,21 @@ def port_fingerprints(
     none (the last ``i``)."""
     r, where = _where(w, proto, port)
     conditions = ["TRUE", *(has_fingerprint(d, bit) for bit, _ in fingerprints), "fp = 0"]
-    cols = ", ".join(
-        f"CAST(coalesce(sum(CASE WHEN {c} THEN {r.weight} ELSE 0 END), 0) AS BIGINT) AS p{i}, "
-        f"{sources(c)} AS s{i}"
+    by_source = ", ".join(
+        f"sum(CASE WHEN {c} THEN {r.weight} ELSE 0 END) AS p{i}, "
+        f"max(CASE WHEN {c} THEN 1 ELSE 0 END) AS f{i}"
         for i, c in enumerate(conditions)
     )
-    return f"SELECT {cols} FROM {r.table} WHERE {where}"
+    cols = ", ".join(
+        f"CAST(coalesce(sum(p{i}), 0) AS BIGINT) AS p{i}, "
+        f"CAST(coalesce(sum(f{i}), 0) AS BIGINT) AS s{i}"
+        for i in range(len(conditions))
+    )
+    source = ", ".join(SOURCE)  # one row per source: its rows' flags count it once
+    return (
+        f"SELECT {cols} FROM (SELECT {source}, {by_source} FROM {r.table}"
+        f" WHERE {where} GROUP BY {source}) AS s"
+    )
 
 
 @statement
