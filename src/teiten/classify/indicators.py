@@ -1,9 +1,9 @@
 """Extract typed, normalised indicators (URLs, hosts, dropper files) from attacker commands.
 
-Text is first decoded (:mod:`~teiten.classify.decoding`) the ways droppers hide
-commands: HTML/XML entities, URL encoding (``+`` as a space in the first round), ``\\x41`` and octal
-escapes, ``${IFS}``/``$IFS``; backticks and ``$(…)`` become command
-separators. Up to three rounds run, for double encoding. The result is cut
+Text is first decoded (:mod:`~teiten.classify.decoding`) the ways droppers
+hide commands: HTML/XML entities, URL encoding (``+`` as a space in the first
+round), ``\\x41`` and octal escapes, ``${IFS}``/``$IFS``; backticks and ``$(…)``
+become command separators. Up to three rounds run, for double encoding. The result is cut
 into simple commands and each is read the way its program would: ``wget`` and
 ``curl`` URLs (a bare ``host/path`` is an ``http://`` URL), ``wget -g HOST -r
 FILE``, ``tftp -g -r FILE HOST`` in any option order, ``tftp HOST -c get
@@ -34,7 +34,7 @@ from functools import lru_cache
 from teiten.classify.decoding import MAX_BYTES, MAX_TEXT, byte_values, decode, decode_escaped
 
 __all__ = ["MAX_TEXT", "Indicator", "decode", "defang", "defang_text", "extract_indicators",
-           "extract_indicators_from_bytes"]  # fmt: skip
+           "extract_indicators_from_bytes", "might_interest"]  # fmt: skip
 
 MAX_INDICATORS = 256
 CACHE_SIZE = 256
