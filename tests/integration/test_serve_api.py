@@ -157,6 +157,7 @@ def test_advisory_check(client: TestClient) -> None:
     ("url", "status", "says"),
     [
         ("/api/v1/ports?from=2017-13-01", 400, "2017-13-01"),
+        ("/api/v1/ports?to=7880-01-20", 400, "outside the dates"),
         ("/api/v1/ports?from=yesterday", 422, "from"),
         ("/api/v1/ports?top=0", 422, "top"),
         ("/api/v1/ports?tz=Mars/Olympus", 400, "Mars/Olympus"),

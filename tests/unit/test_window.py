@@ -55,3 +55,21 @@ def test_errors() -> None:
         parse_date("1 Nov")
     with pytest.raises(ConfigError, match="before"):
         Window.from_dates(dt.date(2017, 11, 2), dt.date(2017, 11, 1), "UTC")
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "says"),
+    [
+        (dt.date(2017, 1, 1), dt.date(7880, 1, 20), "outside the dates a window may cover"),
+        (dt.date(1, 1, 1), dt.date(2017, 1, 1), "outside the dates a window may cover"),
+        (dt.date(2000, 1, 1), dt.date(2030, 1, 1), "10,959 days long; at most 7,305"),
+    ],
+)
+def test_windows_beyond_reason_are_refused(first: dt.date, last: dt.date, says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        Window.from_dates(first, last, "Asia/Tokyo")
+
+
+def test_twenty_years_is_a_window() -> None:
+    w = Window.from_dates(dt.date(2000, 1, 1), dt.date(2019, 12, 31), "Europe/Berlin")
+    assert len(w.buckets()) == 7_305 and len(w.offsets()) == 41

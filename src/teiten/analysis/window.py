@@ -21,6 +21,12 @@ if TYPE_CHECKING:
 
 NS = 1_000_000_000
 BUCKET_NS = {"day": 86_400 * NS, "hour": 3_600 * NS}
+FIRST_DAY = dt.date(1970, 1, 2)
+LAST_DAY = dt.date(2199, 12, 31)
+"""The dates a window may cover (the store's timestamps are ns since 1970)."""
+MAX_DAYS = 7_305
+"""The longest window, twenty years: longer ones are a mistake, and finding a time
+zone's offset changes (hour by hour) grows with the window."""
 
 
 def parse_date(text: str) -> dt.date:
@@ -82,6 +88,15 @@ class Window:
             raise ConfigError(f"--by must be day or hour, not {by!r}")
         if last < first:
             raise ConfigError(f"the window ends ({last}) before it starts ({first})")
+        for day in (first, last):
+            if not FIRST_DAY <= day <= LAST_DAY:
+                raise ConfigError(f"{day} is outside the dates a window may cover "
+                                  f"({FIRST_DAY}..{LAST_DAY})")  # fmt: skip
+        if (last - first).days >= MAX_DAYS:
+            raise ConfigError(
+                f"the window {first}..{last} is {(last - first).days + 1:,} days long; "
+                f"at most {MAX_DAYS:,} (twenty years)"
+            )
         zone = ZoneInfo(tz)
         return cls(
             local_midnight_ns(first, zone),
