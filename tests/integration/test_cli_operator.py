@@ -165,21 +165,27 @@ TZ_CASES: dict[str, list[str]] = {
     "report": ["--lang", "en", "--format", "md"],
     "payloads": ["--format", "json", "--limit", "3"],
     "indicators": ["--format", "csv"],
+    "notify": ["--by", "prefix", "--format", "json"],  # first and last seen, in the zone
 }
+SERVED_TZ = {"serve"}
+"""``serve --tz`` is the zone of the server's answers (the API's ``tz`` parameter when a
+request gives none): tests/integration/test_serve_api.py compares them with the CLI's."""
 
 
 def _tz_output(name: str, store: str, zone: str, out: Path) -> str:
-    extra = ["--out", str(out / zone.replace("/", "-"))] if name == "report" else []
+    folder = out / name / zone.replace("/", "-")
+    folder.parent.mkdir(exist_ok=True)
+    extra = ["--out", str(folder)] if name in ("report", "notify") else []
     r = run(name, *TZ_CASES[name], "--data", store, "--tz", zone, *extra)
     assert r.exit_code == 0, r.output
-    if name == "report":
-        return "".join(p.read_text() for p in sorted((out / zone.replace("/", "-")).glob("*.md")))
+    if name in ("report", "notify"):
+        return "".join(p.read_text() for p in sorted(folder.glob("*.*")))
     return r.output  # stdout and stderr
 
 
 def test_every_tz_option_changes_the_output(store: str, tmp_path: Path) -> None:
     with_tz = {" ".join(path) for path, _ in commands("--tz")}
-    assert with_tz == set(TZ_CASES)  # a new command with --tz needs a case here
+    assert with_tz == set(TZ_CASES) | SERVED_TZ  # a new command with --tz needs a case here
     for name in sorted(TZ_CASES):
         utc = _tz_output(name, store, "UTC", tmp_path)
         tokyo = _tz_output(name, store, "Asia/Tokyo", tmp_path)
