@@ -49,30 +49,29 @@ ORDER BY packets DESC, ip_version, src_ip4, src_ip6
 LIMIT {int(limit)}"""
 
 
+def _per(column: str, w: Span, proto: str, port: int, limit: int) -> str:
+    """Sources and packets of a port per value of ``column``, most sources first."""
+    r, where = _where(w, proto, port)
+    return f"""
+SELECT {column}, count(*) AS sources, CAST(sum(packets) AS BIGINT) AS packets
+FROM {per_source([(column, column)], r.table, where, r.packets)} AS s
+GROUP BY {column}
+ORDER BY sources DESC, packets DESC, {column}
+LIMIT {int(limit)}"""
+
+
 @statement
 def port_countries(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
     """Sources and packets of a port per source country (``src_cc``, '' unknown),
     most sources first, at most ``limit``."""
-    r, where = _where(w, proto, port)
-    return f"""
-SELECT src_cc, count(*) AS sources, CAST(sum(packets) AS BIGINT) AS packets
-FROM {per_source([("src_cc", "src_cc")], r.table, where, r.packets)} AS s
-GROUP BY src_cc
-ORDER BY sources DESC, packets DESC, src_cc
-LIMIT {int(limit)}"""
+    return _per("src_cc", w, proto, port, limit)
 
 
 @statement
 def port_asns(d: Dialect, w: Span, proto: str, port: int, *, limit: int) -> str:
     """Sources and packets of a port per source ASN (``src_asn``, 0 unknown),
     most sources first, at most ``limit``."""
-    r, where = _where(w, proto, port)
-    return f"""
-SELECT src_asn, count(*) AS sources, CAST(sum(packets) AS BIGINT) AS packets
-FROM {per_source([("src_asn", "src_asn")], r.table, where, r.packets)} AS s
-GROUP BY src_asn
-ORDER BY sources DESC, packets DESC, src_asn
-LIMIT {int(limit)}"""
+    return _per("src_asn", w, proto, port, limit)
 
 
 @statement
