@@ -88,15 +88,6 @@ class Window:
             raise ConfigError(f"--by must be day or hour, not {by!r}")
         if last < first:
             raise ConfigError(f"the window ends ({last}) before it starts ({first})")
-        for day in (first, last):
-            if not FIRST_DAY <= day <= LAST_DAY:
-                raise ConfigError(f"{day} is outside the dates a window may cover "
-                                  f"({FIRST_DAY}..{LAST_DAY})")  # fmt: skip
-        if (last - first).days >= MAX_DAYS:
-            raise ConfigError(
-                f"the window {first}..{last} is {(last - first).days + 1:,} days long; "
-                f"at most {MAX_DAYS:,} (twenty years)"
-            )
         zone = ZoneInfo(tz)
         return cls(
             local_midnight_ns(first, zone),
@@ -142,6 +133,22 @@ def data_span(engine: Engine) -> tuple[int, int] | None:
     return None if a is None else (int(a), int(b))
 
 
+def check_span(first: dt.date, last: dt.date) -> None:
+    """Refuse, in one line, a window of days or hours outside :data:`FIRST_DAY`..
+    :data:`LAST_DAY` or longer than :data:`MAX_DAYS` (series, rankings and detection cut
+    such a window into buckets; a filter by dates alone takes any dates)."""
+    for day in (first, last):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ConfigError(
+                f"{day} is outside the dates a window may cover ({FIRST_DAY}..{LAST_DAY})"
+            )
+    if (last - first).days >= MAX_DAYS:
+        raise ConfigError(
+            f"the window {first}..{last} is {(last - first).days + 1:,} days long; "
+            f"at most {MAX_DAYS:,} (twenty years)"
+        )
+
+
 def resolve_window(
     engine: Engine, first: str | None, last: str | None, tz: str, by: str = "day"
 ) -> Window | None:
@@ -158,4 +165,6 @@ def resolve_window(
             return None
         a = a or dt.datetime.fromtimestamp(span[0] // NS, zone).date()
         b = b or dt.datetime.fromtimestamp(span[1] // NS, zone).date()
+    if a <= b:  # (a reversed window is from_dates' error)
+        check_span(a, b)
     return Window.from_dates(a, b, tz, by)
