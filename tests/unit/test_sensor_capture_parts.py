@@ -4,6 +4,7 @@ the retention of ingested files, and one real capture on the loopback device (ro
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import re
@@ -281,7 +282,7 @@ def test_sensor_round_prunes_and_counts(tmp_path: Path) -> None:
     now = time.time()
     _aged(tmp_path / "s" / "captures" / "ingested", "old.pcap", 64, 2, now)
     _aged(tmp_path / "s" / "captures" / "ingested", "new.pcap", 64, 0, now)
-    sensor.prune()
+    asyncio.run(sensor.prune())
     assert (sensor.health.ingested_removed, sensor.health.ingested_removed_bytes) == (1, 64)
     text = render(sensor.health, 0).decode()
     assert "teiten_sensor_ingested_removed_total 1\n" in text

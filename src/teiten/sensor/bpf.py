@@ -62,6 +62,10 @@ class Program:
     def __len__(self) -> int:
         return len(self.code) // INSN.size
 
+    def label(self) -> str:
+        """What the program keeps, for ``sensor check`` and the capture's log line."""
+        return repr(self.expression) if self.expression else "every packet"
+
     def instructions(self) -> list[tuple[int, int, int, int]]:
         """``(code, jt, jf, k)`` of each instruction, for tests and ``sensor check``."""
         return [INSN.unpack_from(self.code, i) for i in range(0, len(self.code), INSN.size)]

@@ -78,9 +78,8 @@ class Capture:
         self.closed = False
 
     def describe(self) -> str:
-        what = repr(self.program.expression) if self.program.expression else "every packet"
         lay = self.layout
-        return (f"capture: {self.ring.interface}, {what}, ring {lay.block_nr} x "
+        return (f"capture: {self.ring.interface}, {self.program.label()}, ring {lay.block_nr} x "
                 f"{lay.block_size >> 10} KiB")  # fmt: skip
 
     def start(self) -> None:

@@ -371,9 +371,8 @@ def _capture_lines(config: SensorConfig) -> list[str]:
         return ["passive capture: off (no [capture] table, or enabled = false)"]
     linktype = interface_linktype(cap.interface)
     program = program_for(cap.filter, config.networks, linktype, cap.snaplen)
-    what = repr(program.expression) if program.expression else "every packet"
     return [
-        f"capture: {cap.interface}, {what} ({len(program)} BPF instructions), snaplen "
+        f"capture: {cap.interface}, {program.label()} ({len(program)} BPF instructions), snaplen "
         f"{cap.snaplen}, ring {cap.ring_mb} MiB; files rotated every {cap.rotate_seconds:g} s "
         f"or {cap.rotate_bytes / (1 << 20):g} MiB into {config.captures_dir}",
         f"note: {CAPTURE_NOTE}",

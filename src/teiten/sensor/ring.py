@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from teiten.capture.compressed import jit
+from teiten.capture.pcap import u32
 from teiten.capture.source import U8
 from teiten.errors import ConfigError
 from teiten.sensor.bpf import LINKTYPE_ETHERNET, Program
@@ -90,16 +91,6 @@ class Layout:
 
 
 @jit
-def _u32(buf: U8, i: int) -> int:
-    return int(
-        np.int64(buf[i])
-        | (np.int64(buf[i + 1]) << 8)
-        | (np.int64(buf[i + 2]) << 16)
-        | (np.int64(buf[i + 3]) << 24)
-    )
-
-
-@jit
 def _u16(buf: U8, i: int) -> int:
     return int(np.int64(buf[i]) | (np.int64(buf[i + 1]) << 8))
 
@@ -123,32 +114,32 @@ def walk_block(
     a packet's ring header, even with a VLAN tag put back). A packet whose
     offsets fall outside the block ends the walk (the kernel never writes one).
     """
-    count = _u32(ring, start + 12)
-    off = _u32(ring, start + 16)
+    count = u32(ring, start + 12, False)
+    off = u32(ring, start + 16, False)
     packets = 0
     wire = 0
     for _ in range(count):
         if off < BLOCK_HEADER or off + PACKET_HEADER > size:
             break
         p = start + off
-        snap = _u32(ring, p + 12)
+        snap = u32(ring, p + 12, False)
         mac = _u16(ring, p + 24)
         if mac + snap > size - off:
             break
-        status = _u32(ring, p + 20)
+        status = u32(ring, p + 20, False)
         if not (skip_outgoing and ring[p + PACKET_HEADER + 10] == PACKET_OUTGOING):
             vlan = ether and (status & TP_STATUS_VLAN_VALID) != 0 and snap >= 12
             extra = VLAN_BYTES if vlan else 0
-            _put32(out, pos, _u32(ring, p + 4))
-            _put32(out, pos + 4, _u32(ring, p + 8))
+            _put32(out, pos, u32(ring, p + 4, False))
+            _put32(out, pos + 4, u32(ring, p + 8, False))
             _put32(out, pos + 8, snap + extra)
-            _put32(out, pos + 12, _u32(ring, p + 16) + extra)
+            _put32(out, pos + 12, u32(ring, p + 16, False) + extra)
             q = pos + RECORD_HEADER
             src = p + mac
             if vlan:
                 out[q : q + 12] = ring[src : src + 12]
                 tpid = _u16(ring, p + 36) if status & TP_STATUS_VLAN_TPID_VALID else 0x8100
-                tci = _u32(ring, p + 32)
+                tci = u32(ring, p + 32, False)
                 out[q + 12] = (tpid >> 8) & 0xFF
                 out[q + 13] = tpid & 0xFF
                 out[q + 14] = (tci >> 8) & 0xFF
@@ -158,8 +149,8 @@ def walk_block(
                 out[q : q + snap] = ring[src : src + snap]
             pos = q + snap + extra
             packets += 1
-            wire += _u32(ring, p + 16)
-        step = _u32(ring, p)
+            wire += u32(ring, p + 16, False)
+        step = u32(ring, p, False)
         if step == 0:
             break
         off += step

@@ -26,15 +26,13 @@ from pathlib import Path
 import numpy as np
 
 from teiten.capture.compressed import jit
+from teiten.capture.pcap import DEFAULT_MAX_CAPLEN, HEADER_BYTES, RECORD_HEADER_BYTES, u32
 from teiten.capture.source import U8
 
 MAGIC_NS = 0xA1B23C4D
 """pcap with nanosecond timestamps, written in this machine's (little-endian) byte order."""
 HEADER = struct.Struct("<IHHiIII")
-HEADER_BYTES = HEADER.size
-RECORD_BYTES = 16
 PART = ".part"
-MAX_CAPLEN = 1 << 18
 
 
 def pcap_header(snaplen: int, linktype: int) -> bytes:
@@ -47,23 +45,18 @@ def complete_end(buf: U8, pos: int, max_caplen: int) -> tuple[int, int]:
     """Where the last complete little-endian record of ``buf[pos:]`` ends, and how many."""
     n = 0
     end = buf.shape[0]
-    while end - pos >= RECORD_BYTES:
-        cap = int(
-            np.int64(buf[pos + 8])
-            | (np.int64(buf[pos + 9]) << 8)
-            | (np.int64(buf[pos + 10]) << 16)
-            | (np.int64(buf[pos + 11]) << 24)
-        )
-        if cap > max_caplen or end - pos - RECORD_BYTES < cap:
+    while end - pos >= RECORD_HEADER_BYTES:
+        cap = u32(buf, pos + 8, False)
+        if cap > max_caplen or end - pos - RECORD_HEADER_BYTES < cap:
             break
-        pos += RECORD_BYTES + cap
+        pos += RECORD_HEADER_BYTES + cap
         n += 1
     return pos, n
 
 
 def warm_up() -> None:
     """Compile :func:`complete_end` now (before privileges are dropped)."""
-    complete_end(np.zeros(RECORD_BYTES, np.uint8), 0, MAX_CAPLEN)
+    complete_end(np.zeros(RECORD_HEADER_BYTES, np.uint8), 0, DEFAULT_MAX_CAPLEN)
 
 
 def _sync_folder(folder: Path) -> None:
@@ -118,7 +111,7 @@ def _finish(part: Path) -> int:
         end, n = HEADER_BYTES, 0
         if ok and size > HEADER_BYTES:
             data = np.memmap(part, np.uint8, mode="r")
-            end, n = complete_end(data, HEADER_BYTES, MAX_CAPLEN)
+            end, n = complete_end(data, HEADER_BYTES, DEFAULT_MAX_CAPLEN)
             del data
         if n:
             f.truncate(end)

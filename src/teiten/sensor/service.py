@@ -292,17 +292,20 @@ class Sensor:
         the last run, and ``detect_interval`` seconds have passed since it started.
         """
         await self.ingest_closed()
-        self.prune()
+        await self.prune()
         every = self.config.detect_interval
         if detect and every and self.detect_due and time.monotonic() >= self.next_detect:
             await self.detect()
         self.save_state()
 
-    def prune(self) -> None:
-        """Apply ``keep_ingested_days``/``keep_ingested_gb`` to the ``ingested/`` folders."""
+    async def prune(self) -> None:
+        """Apply ``keep_ingested_days``/``keep_ingested_gb`` to the ``ingested/`` folders
+        (in a thread, like ingest: listing and removing files never blocks the responders)."""
         c = self.config
         folders = [c.events_dir / "ingested", c.captures_dir / "ingested"]
-        done = prune(folders, c.keep_ingested_days, int(c.keep_ingested_gb * 1e9), time.time())
+        done = await asyncio.to_thread(
+            prune, folders, c.keep_ingested_days, int(c.keep_ingested_gb * 1e9), time.time()
+        )
         self.health.ingested_removed += done.files
         self.health.ingested_removed_bytes += done.bytes
         for line in done.errors[:3]:
