@@ -12,21 +12,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from teiten.app.report import build_report
-from teiten.config import Settings
 from teiten.errors import NotFoundError
 from teiten.report.model import Report
 
 
-def report_of_all_data(
-    settings: Settings, *, internal: bool = False, addresses: set[str] | None = None
-) -> Report:
-    """The report over every stored day (stored alerts, else detected in memory);
-    ``addresses``: the sensor's, when the caller already knows them."""
-    return build_report(settings, internal=internal, addresses=addresses)
-
-
-def _summary(report: Report) -> list[dict[str, Any]]:
+def list_campaigns(report: Report) -> list[dict[str, Any]]:
+    """Every alert group of the report, headline sections and other rises, by onset."""
     out = []
     for s in report.sections:
         out.append(
@@ -58,11 +49,6 @@ def _summary(report: Report) -> list[dict[str, Any]]:
             }
         )
     return sorted(out, key=lambda c: (c["onset"], c["id"]))
-
-
-def list_campaigns(report: Report) -> list[dict[str, Any]]:
-    """Every alert group of the report, headline sections and other rises, by onset."""
-    return _summary(report)
 
 
 def campaign_detail(report: Report, campaign_id: str) -> dict[str, Any]:

@@ -16,8 +16,6 @@ is dropped, and every string of the feed is passed through the one secrecy polic
 
 from __future__ import annotations
 
-import csv
-import io
 import ipaddress
 import json
 import logging
@@ -31,7 +29,7 @@ from teiten.analysis.window import Window, parse_date
 from teiten.app.engine import open_engine
 from teiten.app.sources import cves_of, ns_time, ports_of, scanner_list
 from teiten.config import Settings
-from teiten.csvcell import cell
+from teiten.csvcell import csv_text
 from teiten.engine import Engine
 from teiten.errors import ConfigError
 from teiten.fingerprint import registry
@@ -256,20 +254,12 @@ def file_name(network: str, fmt: str) -> str:
     return f"{stem[:100]}.{fmt}"
 
 
-def _csv(rows: Iterable[Iterable[Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for row in rows:
-        writer.writerow([cell(v) for v in row])
-    return buf.getvalue()
-
-
-def _flat(group: dict[str, Any], source: dict[str, Any]) -> list[Any]:
+def _flat(group: dict[str, Any], source: dict[str, Any]) -> dict[str, Any]:
     ev = source["evidence"]
     fps = ",".join(f"{k}:{v}" for k, v in sorted(ev["fingerprints"].items()))
     values = {**source, "network": group["network"], "fingerprints": fps, "cves": ev["cves"],
               "ports": ev["ports"], "evidence": ev["summary"]}  # fmt: skip
-    return [values.get(c) for c in COLUMNS]
+    return {c: values.get(c) for c in COLUMNS}
 
 
 def write_feed(
@@ -292,24 +282,24 @@ def write_feed(
     feed, secrecy = _feed(settings, by, first, last, network)
     out.mkdir(exist_ok=True)
     paths: list[Path] = []
-    index: list[list[Any]] = []
+    index: list[dict[str, Any]] = []
     for group in feed:
         path = out / file_name(str(group["network"]), fmt)
         if fmt == "json":
             text = json.dumps(group, ensure_ascii=True, indent=1)
         else:
-            text = _csv([COLUMNS, *(_flat(group, s) for s in group["sources"])])
+            text = csv_text([_flat(group, s) for s in group["sources"]], COLUMNS) + "\n"
         path.write_text(text, encoding="utf-8")
         paths.append(path)
         counts = group["counts"]
-        index.append([group["network"], path.name, counts["sources"], group["listed"],
-                      counts["packets"], counts["sessions"]])  # fmt: skip
+        values = (group["network"], path.name, counts["sources"], group["listed"],
+                  counts["packets"], counts["sessions"])  # fmt: skip
+        index.append(dict(zip(INDEX_COLUMNS, values, strict=True)))
     index_path = out / f"index.{fmt}"
     if fmt == "json":
-        rows = [dict(zip(INDEX_COLUMNS, r, strict=True)) for r in index]
-        index_path.write_text(json.dumps(rows, ensure_ascii=True, indent=1), encoding="utf-8")
+        index_path.write_text(json.dumps(index, ensure_ascii=True, indent=1), encoding="utf-8")
     else:
-        index_path.write_text(_csv([INDEX_COLUMNS, *index]), encoding="utf-8")
+        index_path.write_text(csv_text(index, INDEX_COLUMNS) + "\n", encoding="utf-8")
     paths.append(index_path)
     secrecy.check_files(paths)
     return paths

@@ -60,13 +60,9 @@ def store_health(settings: Settings) -> dict[str, Any]:
     packets, ``first_packet`` and ``last_packet`` (local time in the ``tz`` setting, None
     when empty), ``last_ingest`` (when the latest input was committed)."""
     zone = ZoneInfo(str(settings.tz))
-    with Lake(settings.data_dir):  # a missing folder or a file is a clear error
-        catalog = Catalog(settings.data_dir / "catalog.sqlite", writable=False)
-        try:
-            out = _counts(catalog.inputs())
-            out["quarantined"] = _quarantined(settings, catalog)
-        finally:
-            catalog.close()
+    with Lake(settings.data_dir) as lake:  # a missing folder or a file is a clear error
+        out = _counts(lake.catalog.inputs())
+        out["quarantined"] = _quarantined(settings, lake.catalog)
     span = None
     if out["inputs"]:
         with open_engine(settings) as engine:

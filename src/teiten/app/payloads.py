@@ -64,9 +64,9 @@ def indicator_page(
     Indicators that name the sensor are left out; ``secrecy``: the store's policy
     (:func:`sensor_secrecy`), when the caller already holds it.
     """
-    if secrecy is None:
-        secrecy = sensor_secrecy(settings)
-    with open_engine(settings) as engine:
+    with open_engine(settings) as engine:  # one engine: the scan and the listing
+        if secrecy is None:
+            secrecy = Secrecy(settings.sensor_networks, payloads.sensor_addresses(engine))
         rows = payloads.indicators(engine, secrecy)
     return Page(zoned(rows[:limit], str(settings.tz)), len(rows))
 
@@ -87,9 +87,9 @@ def stix_export(settings: Settings, *, limit: int = 1000, addresses: set[str] | 
     from teiten.app.sources import session_source_tags
     from teiten.export.stix import MALICIOUS_KINDS, stix_bundle  # stix2 loads slowly
 
-    if addresses is None:
-        addresses = sensor_addresses(settings)
     with open_engine(settings) as engine:
+        if addresses is None:
+            addresses = payloads.sensor_addresses(engine)
         cited = engine.query(
             sessions.malicious_sessions(engine.dialect, sorted(MALICIOUS_KINDS))
         ).to_pylist()

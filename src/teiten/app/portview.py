@@ -14,8 +14,8 @@ from typing import Any
 from teiten.analysis.payloads import zoned
 from teiten.analysis.series import Port, parse_ports, trend
 from teiten.analysis.window import Window, data_span, resolve_window
-from teiten.app import detect
 from teiten.app.engine import open_engine
+from teiten.app.traffic import stored_alerts
 from teiten.config import Settings
 from teiten.engine import Engine
 from teiten.errors import ConfigError
@@ -74,13 +74,6 @@ def _lists(engine: Engine, w: Window, port: Port, q: PortQuery) -> dict[str, Any
     }
 
 
-def _alerts(settings: Settings, port: Port) -> list[dict[str, Any]]:
-    """The stored alerts on ``port`` (none when nothing was ever detected)."""
-    if not (settings.data_dir / "catalog.sqlite").is_file():
-        return []
-    return [a for a in detect.list_alerts(settings) if str(a["port"]).lower() == str(port)]
-
-
 def port_view(settings: Settings, port_text: str, q: PortQuery = PortQuery()) -> dict[str, Any]:
     """The port page's facts: ``port``, ``window`` (first, last, tz, by, split), ``series``
     (trend rows), ``partial`` days, ``alerts`` on the port, ``fingerprints``, ``sources``,
@@ -92,7 +85,7 @@ def port_view(settings: Settings, port_text: str, q: PortQuery = PortQuery()) ->
     if q.split not in SPLITS:
         raise ConfigError(f"split must be one of {', '.join(SPLITS)}, not {q.split!r}")
     tz = str(settings.tz)
-    out: dict[str, Any] = {"port": str(port), "alerts": _alerts(settings, port)}
+    out: dict[str, Any] = {"port": str(port), "alerts": stored_alerts(settings, [str(port)])}
     with open_engine(settings) as engine:
         w = resolve_window(engine, q.first, q.last, tz, q.by)
         if w is None:

@@ -123,6 +123,25 @@ def write_report(
         alerts=alerts,
         addresses=addresses,
     )
+    return render_report(
+        settings, report, out, lang=lang, fmts=fmts, internal=internal, missing=missing,
+        addresses=addresses,
+    )  # fmt: skip
+
+
+def render_report(
+    settings: Settings,
+    report: Report,
+    out: Path,
+    *,
+    lang: str,
+    fmts: tuple[str, ...],
+    internal: bool = False,
+    missing: list[str] | None = None,
+    addresses: set[str] | None = None,
+) -> list[Path]:
+    """Render a built report in each format, checked for sensor addresses as
+    :func:`write_report` says (``addresses``: the sensor's, when the caller knows them)."""
     if addresses is None and not internal:
         with open_engine(settings) as engine:
             addresses = sensor_addresses(engine)

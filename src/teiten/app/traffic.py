@@ -56,16 +56,21 @@ def port_trend(
         )
 
 
-def stored_onsets(settings: Settings, ports: Sequence[str], first: str, last: str) -> list[str]:
-    """Onsets of the stored alerts on ``ports`` between ``first`` and ``last`` (read only)."""
+def stored_alerts(settings: Settings, ports: Sequence[str]) -> list[dict[str, Any]]:
+    """The stored alerts on ``ports`` (none when nothing was ever detected; read only)."""
     if not (settings.data_dir / "catalog.sqlite").is_file():
         return []
     wanted = {p.lower() for p in ports}
+    return [a for a in detect.list_alerts(settings) if str(a["port"]).lower() in wanted]
+
+
+def stored_onsets(settings: Settings, ports: Sequence[str], first: str, last: str) -> list[str]:
+    """Onsets of the stored alerts on ``ports`` between ``first`` and ``last`` (read only)."""
     return sorted(
         {
             str(a["onset"])
-            for a in detect.list_alerts(settings)
-            if str(a["port"]).lower() in wanted and first <= str(a["onset"])[:10] <= last
+            for a in stored_alerts(settings, ports)
+            if first <= str(a["onset"])[:10] <= last
         }
     )
 

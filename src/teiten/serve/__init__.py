@@ -86,6 +86,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
         stop.set()  # a query under way finishes: the engines are never left mid-statement
         if warming.is_alive():
             await anyio.to_thread.run_sync(warming.join)
+        context.engines.close()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -126,7 +127,7 @@ def create_app(settings: Settings, options: ServeOptions | None = None) -> FastA
 
     @app.exception_handler(Exception)
     async def internal(request: Request, e: Exception) -> Response:
-        log.exception("internal error on %s", request.url.path)
+        log.exception("internal error on %s", terminal(request.url.path, 300))
         return failure(request, 500, "internal error (see the server's log)")
 
     return app

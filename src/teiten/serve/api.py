@@ -17,6 +17,7 @@ from fastapi import Path as PathPart
 from fastapi.responses import JSONResponse, Response
 
 from teiten.app import campaigns, detect, payloads, traffic
+from teiten.app.report import build_report
 from teiten.config import Settings
 from teiten.csvcell import csv_text
 from teiten.errors import ConfigError, NotFoundError
@@ -93,9 +94,7 @@ def report(ctx: Context) -> Any:
     internal = ctx.options.internal
     return ctx.cached(
         f"report:{internal}",
-        lambda: campaigns.report_of_all_data(
-            ctx.settings, internal=internal, addresses=ctx.sensor_addresses()
-        ),
+        lambda: build_report(ctx.settings, internal=internal, addresses=ctx.sensor_addresses()),
     )
 
 
@@ -132,22 +131,32 @@ def sessions(
 
 
 @router.get("/sessions/{session_id}", summary="One session with its bytes (teiten payloads --show)")
-def session(request: Request, session_id: str, tz: Zone = None) -> dict[str, Any]:
+def session(
+    request: Request, session_id: Annotated[str, PathPart(max_length=64)], tz: Zone = None
+) -> dict[str, Any]:
     ctx = context(request)
     return answer(ctx, payloads.show_payload(zoned(ctx, tz), session_id))  # type: ignore[no-any-return]
 
 
-@router.get("/sources/{address}", summary="One source address: what it sent, tags, evidence")
-def source(request: Request, address: str, tz: Zone = None) -> dict[str, Any]:
+def source_or_404(ctx: Context, settings: Settings, address: str) -> dict[str, Any]:
+    """One source's profile; a sensor address (unless ``--internal``) or an address never
+    seen is 404."""
     from teiten.app.sources import source_profile
 
-    ctx = context(request)
-    if ctx.secrecy().names_sensor(address) and not ctx.options.internal:
+    if not ctx.options.internal and ctx.secrecy().names_sensor(address):
         raise NotFoundError("no such source")  # a sensor address is never a source here
-    profile = source_profile(zoned(ctx, tz), address)
+    profile = source_profile(settings, address)
     if profile is None:
         raise NotFoundError(f"no packets or sessions from {address}")
-    return answer(ctx, profile)  # type: ignore[no-any-return]
+    return profile
+
+
+@router.get("/sources/{address}", summary="One source address: what it sent, tags, evidence")
+def source(
+    request: Request, address: Annotated[str, PathPart(max_length=64)], tz: Zone = None
+) -> dict[str, Any]:
+    ctx = context(request)
+    return answer(ctx, source_or_404(ctx, zoned(ctx, tz), address))  # type: ignore[no-any-return]
 
 
 @router.get(

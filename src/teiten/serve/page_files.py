@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from teiten.errors import TeitenError
-from teiten.serve.api import context
+from teiten.serve.api import context, report
 from teiten.serve.context import Context
 
 router = APIRouter(include_in_schema=False)
@@ -30,15 +30,15 @@ MEDIA = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8
 
 def report_file(ctx: Context, lang: str, fmt: str) -> bytes:
     """The report of all data in ``lang`` and ``fmt``, written once per data version."""
-    from teiten.app.report import write_report
+    from teiten.app.report import render_report
 
     internal = ctx.options.internal
 
-    def write() -> bytes:
+    def write() -> bytes:  # the report the campaign pages are cut from, rendered
         with tempfile.TemporaryDirectory(prefix="teiten-serve-report-") as tmp:
-            files = write_report(
-                ctx.settings, Path(tmp), lang=lang, fmts=(fmt,), internal=internal,
-                addresses=ctx.sensor_addresses(),
+            files = render_report(
+                ctx.settings, report(ctx), Path(tmp), lang=lang, fmts=(fmt,),
+                internal=internal, addresses=ctx.sensor_addresses(),
             )  # fmt: skip
             wanted = [f for f in files if f.suffix == f".{fmt}"]
             if not wanted:

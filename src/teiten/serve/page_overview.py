@@ -28,7 +28,7 @@ TOP = 20
 def sensor_health(ctx: Context) -> dict[str, Any] | None:
     """The sensor's status when the server was given its configuration (else None);
     a configuration that cannot be read is shown as its one-line error."""
-    path = str(getattr(ctx.options, "sensor_config", "") or "")
+    path = str(ctx.options.sensor_config or "")
     if not path:
         return None
     from teiten.sensor.config import load_config

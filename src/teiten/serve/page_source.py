@@ -15,9 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi import Path as PathPart
 from fastapi.responses import HTMLResponse
 
-from teiten.errors import NotFoundError
 from teiten.export.jsonable import jsonable
-from teiten.serve.api import context
+from teiten.serve.api import context, source_or_404
 from teiten.serve.page_render import render
 
 router = APIRouter(include_in_schema=False)
@@ -25,12 +24,6 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/sources/{address}", response_class=HTMLResponse)
 def source_page(request: Request, address: Annotated[str, PathPart(max_length=64)]) -> HTMLResponse:
-    from teiten.app.sources import source_profile
-
     ctx = context(request)
-    if not ctx.options.internal and ctx.secrecy().names_sensor(address):
-        raise NotFoundError("no such source")
-    profile = source_profile(ctx.settings, address)
-    if profile is None:
-        raise NotFoundError(f"no packets or sessions from {address}")
+    profile = source_or_404(ctx, ctx.settings, address)
     return render(request, "source.html", p=ctx.publish(jsonable(profile)))
