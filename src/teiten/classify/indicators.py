@@ -130,7 +130,8 @@ def _extract_cached(text: str) -> tuple[Indicator, ...]:
 
 
 def _extract(text: str) -> tuple[Indicator, ...]:
-    return _indicators_in(decode(text))
+    decoded = decode(text)
+    return _indicators_in(decoded) if might_interest(decoded) else ()
 
 
 def might_interest(text: str) -> bool:
@@ -145,8 +146,8 @@ def might_interest(text: str) -> bool:
 
 
 def _indicators_in(text: str) -> tuple[Indicator, ...]:
-    """The indicators in already decoded text."""
-    if not (might_interest(text) and _INTERESTING.search(text)):
+    """The indicators in already decoded text (that :func:`might_interest` let through)."""
+    if not _INTERESTING.search(text):
         return ()
     found: dict[tuple[str, str], None] = {}
     for line in text.split("\n"):

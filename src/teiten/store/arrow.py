@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from teiten.schema import Column
+from teiten.schema import ROLLUPS, Column
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
@@ -69,9 +69,23 @@ def writer_options() -> dict[str, Any]:
 
 
 def file_options(table: str) -> dict[str, Any]:
-    """Parquet writer options of a table's files: :func:`writer_options` for packets,
-    zstd for the tables stored as declared (sessions, logins, probes)."""
-    return writer_options() if table == "packets" else {"compression": "zstd"}
+    """Parquet writer options of a table's files: :func:`writer_options` for packets;
+    for a rollup its declared encodings (dictionary, delta for the sorted hour and
+    addresses), zstd and statistics for ``hour`` only; zstd for the tables stored as
+    declared (sessions, logins, probes)."""
+    if table == "packets":
+        return writer_options()
+    if table in ROLLUPS:
+        declared = ROLLUPS[table]
+        return {
+            "compression": "zstd",
+            "use_dictionary": [c.name for c in declared if c.encoding == "dict"],
+            "column_encoding": {
+                c.name: _PARQUET_ENCODING[c.encoding] for c in declared if c.encoding == "delta"
+            },
+            "write_statistics": ["hour"],
+        }
+    return {"compression": "zstd"}
 
 
 def bytes16_array(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:

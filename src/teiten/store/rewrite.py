@@ -28,8 +28,6 @@ from teiten.schema import LAKE_TABLES
 from teiten.store.arrow import arrow_schema, file_options
 from teiten.store.lake import Lake, Transaction
 from teiten.store.layout import from_physical, replace_physical, stored_columns, stored_inputs
-from teiten.store.rollup import ROLLUP_TABLES
-from teiten.store.rollup import file_options as rollup_options
 
 Columns = dict[str, npt.NDArray[Any]]
 """Logical columns of some rows: numpy arrays; ``bytes16`` columns as (rows, 16) uint8
@@ -181,7 +179,7 @@ def _copy(
     labels: Mapping[str, Sequence[str]],
 ) -> int:
     rows = 0
-    options = rollup_options(table) if table in ROLLUP_TABLES else file_options(table)
+    options = file_options(table)
     with pq.ParquetWriter(path, schema, **options) as writer:
         for i in range(source.num_row_groups):
             group = source.read_row_group(i)

@@ -344,20 +344,6 @@ class Rollup:
         }
 
 
-def file_options(table: str) -> dict[str, Any]:
-    """Parquet writer options of a rollup table: the declared encodings (dictionary,
-    delta for the sorted hour and addresses), zstd, statistics for ``hour`` only."""
-    declared = ROLLUPS[table]
-    return {
-        "compression": "zstd",
-        "use_dictionary": [c.name for c in declared if c.encoding == "dict"],
-        "column_encoding": {
-            c.name: "DELTA_BINARY_PACKED" for c in declared if c.encoding == "delta"
-        },
-        "write_statistics": ["hour"],
-    }
-
-
 def schema(columns: tuple[Column, ...]) -> pa.Schema:
     """The Arrow schema a rollup table is stored with."""
     fields = []

@@ -22,7 +22,6 @@ from teiten.store.lake import (
 )
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
-from teiten.store.rollup import file_options as rollup_options
 
 
 class PacketWriter:
@@ -108,9 +107,7 @@ class PacketWriter:
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
-        rel, path = self.tx.target(table, self.sensor, day, part)
-        pq.write_table(data, path, **rollup_options(table))
-        self.tx.add(table, rel, data.num_rows)
+        self.tx.write(table, self.sensor, day, data, part)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
