@@ -754,6 +754,7 @@ FLAGS = (
     ("--keep-store", "keep the store afterwards"),
     ("--reuse-store", "reuse a kept store made with the same arguments"),
     ("--no-results", "print only; leave RESULTS.md"),
+    ("--build-only", "build (or reuse) the store, print its facts and stop; implies --keep-store"),
 )
 
 
@@ -773,6 +774,9 @@ def main(argv: list[str] | None = None) -> None:
     store_dir = work / name
     store = build_store(work, store_dir, args)
     store.rows = table_rows(store_dir)
+    if args.build_only:
+        print(json.dumps({"store": str(store_dir), **asdict(store)}, indent=1))
+        return
     known = facts(store_dir, capture_days(args.captures, args.days))
     busy0, mine0, wall0 = busy_seconds(), children_seconds(), time.perf_counter()
     trace = work / "serve-trace.jsonl"
