@@ -126,6 +126,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "logins-columns": lambda: _columns("logins"),
     "probes-columns": lambda: _columns("probes"),
     "port-hours-columns": lambda: _columns("port_hours"),
+    "port-days-columns": lambda: _columns("port_days"),
     "address-hours-columns": lambda: _columns("address_hours"),
     "alerts-columns": lambda: _columns("alerts"),
     "deliveries-columns": lambda: _columns("deliveries"),

@@ -198,6 +198,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
+    Setting(
+        "exact_rollup_rows",
+        _positive_int,
+        2_000_000,
+        "Per-port series and rankings count sources exactly while that reads at most this"
+        " many hourly rollup rows; over more, they read the day sketches (sources within"
+        " their error, 1.6 %; docs/architecture.md, Rollups).",
+    ),
     Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
     Setting(
         "max_expansion",

@@ -7,6 +7,7 @@ model page in the docs (``docs/data-model.md`` is checked against it by a test).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -333,8 +334,53 @@ ADDRESS_HOURS: tuple[Column, ...] = (
     Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", nullable=True),
 )
 
-ROLLUPS: dict[str, tuple[Column, ...]] = {"port_hours": PORT_HOURS, "address_hours": ADDRESS_HOURS}
+SKETCH_BITS = 12
+"""Distinct sources in ``port_days`` are HyperLogLog registers: 2**SKETCH_BITS of them per
+group (standard error 1.04 / 2**(SKETCH_BITS / 2) = 1.6 %; ``teiten.store.sketch``)."""
+
+SKETCH_REGISTERS = 1 << SKETCH_BITS
+"""Registers per sketch (m)."""
+
+SKETCH_ALPHA = 1 / (2 * math.log(2))
+"""The constant of Ertl's HyperLogLog estimator, 1 / (2 ln 2)."""
+
+SKETCH_SIGMA_TERMS = 24
+"""Terms of Ertl's σ series kept: x**(2**k) vanishes (below 2**-5000) for k > 24 when
+one register of 4,096 is set; with none set the estimate rounds to 0, as it should."""
+
+# One row per (local day, protocol, destination port, source country, register) of the
+# ``port_hours`` rows of a day file: the HyperLogLog register of their sources (the
+# highest rank of the sources that hash to it) and their packets. Summing ``packets``
+# over a group's rows gives its packets exactly; the registers, merged by ``max``,
+# estimate its distinct sources. Days are local days of the store's day zone
+# (``Lake.day_zone``); rows sorted by day, protocol, port, country and register.
+PORT_DAYS: tuple[Column, ...] = (
+    Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
+    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
+    Column("dst_port", "uint16", "Destination port.", "dict"),
+    Column("src_cc", "uint16", "Country code of the sources (0 unknown).", "dict"),
+    Column("reg", "uint16", "HyperLogLog register: the top SKETCH_BITS bits of a source's hash."),
+    Column("rank", "uint8", "Highest rank (leading zeros + 1 of the hash's other bits).", "dict"),
+    Column("packets", "int64", "Packets of the sources hashing to this register.", "dict"),
+)
+
+ROLLUPS: dict[str, tuple[Column, ...]] = {
+    "port_hours": PORT_HOURS,
+    "address_hours": ADDRESS_HOURS,
+    "port_days": PORT_DAYS,
+}
 """The rollup tables, each written beside every packet day file of an input."""
+
+ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
+    "port_hours": ("hour",),
+    "address_hours": ("hour",),
+    "port_days": ("day", "proto", "dst_port"),
+}
+"""The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
+
+ROLLUP_ROW_GROUP_ROWS: dict[str, int] = {"port_days": 1 << 16}
+"""Rows per row group of a rollup's files where smaller than pyarrow's default: a
+``port_days`` day file's groups cover port ranges, so a filter on a port reads few."""
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "packets": PACKETS,

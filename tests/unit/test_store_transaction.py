@@ -62,7 +62,7 @@ def _rows(columns: tuple, n: int, ts_column: str, day: int = DAY0) -> pa.Table:
 
 def _stage_every_table(lake: Lake, tx: Transaction) -> None:
     assert tx.input_id is not None
-    w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64)
+    w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64, zone="UTC")
     w.write(_packets(100))
     w.close()
     for table, columns, ts in (("sessions", SESSIONS, "ts_first"), ("logins", LOGINS, "ts")):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import country_code
@@ -17,7 +18,13 @@ def top_ports(
 
     Each row: ``port`` (``23/tcp``), ``sources``, ``packets``, ``domestic_sources``.
     """
-    sql = traffic.top_ports(engine.dialect, window, home=country_code(home_country), top=top)
+    sql = traffic.top_ports(
+        engine.dialect,
+        window,
+        home=country_code(home_country),
+        top=top,
+        sketches=sketched(engine, window, by_day=False),
+    )
     return [
         {
             "port": f"{r['dst_port']}/{r['proto']}",

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import country_code
@@ -98,6 +99,7 @@ def trend(
         home=country_code(home_country),
         fingerprints=[(f.bit, f.name) for f in registry.registered()],
         with_sources24="sources24" in measures,
+        sketches="sources24" not in measures and sketched(engine, window, split=split),
     )
     shown = _shown(split)
     table = engine.query(sql).to_pylist()

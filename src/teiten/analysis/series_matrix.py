@@ -13,6 +13,7 @@ import numpy as np
 import numpy.typing as npt
 
 from teiten.analysis.series import Port
+from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import country_code
@@ -48,7 +49,11 @@ def daily_matrix(
 ) -> SeriesMatrix:
     """All TCP/UDP ports that reached ``min_sources`` unique sources on some day."""
     sql = traffic.busy_port_days(
-        engine.dialect, window, home=country_code(home_country), min_sources=min_sources
+        engine.dialect,
+        window,
+        home=country_code(home_country),
+        min_sources=min_sources,
+        sketches=sketched(engine, window),
     )
     t = engine.query(sql)
     days = window.buckets()

@@ -34,6 +34,7 @@ def scope(settings: Settings) -> Scope:
             ("spark_master", str(settings.spark_master)),
             ("spark_data_url", str(settings.spark_data_url)),
         ),
+        exact_rows=int(settings.exact_rollup_rows),
     )
 
 

@@ -52,6 +52,7 @@ def _register() -> None:
         payloads,
         query,
         report,
+        rollup,
         sensor,
         serve,
         settings,
@@ -62,6 +63,7 @@ def _register() -> None:
     for module in (
         ingest,
         enrich,
+        rollup,
         query,
         analysis,
         detect,

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # pyarrow and the store load when an engine is opened, not at
     import pyarrow as pa
 
     from teiten.store.lake import Lake
+    from teiten.store.sketch import Coverage
 
 ENGINES: dict[str, str] = {
     "duckdb": "teiten.engine.duckdb:DuckDBEngine",
@@ -43,6 +44,9 @@ class Scope:
     """``(bit, name)`` of every registered fingerprint."""
     options: tuple[tuple[str, str], ...] = ()
     """Engine options (``spark_master``…)."""
+    exact_rows: int = 2_000_000
+    """Per-port questions read the day sketches when an exact answer would read more
+    ``port_hours`` rows than this (``teiten.analysis.sketches``)."""
 
     def option(self, name: str, default: str) -> str:
         return dict(self.options).get(name, default)
@@ -52,6 +56,9 @@ class Engine(Protocol):
     """Runs SQL over the views of one data folder and returns Arrow tables."""
 
     dialect: Dialect
+    scope: Scope
+    coverage: Coverage
+    """The day sketches' coverage of the store when the engine opened."""
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run one statement and return its whole result."""

@@ -18,6 +18,7 @@ from teiten.sql.views import Stored, views
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
 from teiten.store.rollup import schema as rollup_schema
+from teiten.store.sketch import coverage
 
 
 def _ip6_text(col: pa.Array) -> pa.Array:
@@ -34,6 +35,9 @@ class DuckDBEngine:
 
     def __init__(self, lake: Lake, scope: Scope, *, threads: int | None = None) -> None:
         self.lake = lake
+        self.scope = scope
+        self.coverage = coverage(lake)
+        """The day sketches' coverage when the engine opened (``teiten.store.sketch``)."""
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         # Its progress bar goes to stdout, into the output of a long query (trend > file).

@@ -34,6 +34,7 @@ from teiten.sql.views import Stored, views
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
 from teiten.store.rollup import schema as rollup_schema
+from teiten.store.sketch import coverage
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -159,6 +160,9 @@ class SparkEngine:
 
     def __init__(self, lake: Lake, scope: Scope) -> None:
         self.lake = lake
+        self.scope = scope
+        self.coverage = coverage(lake)
+        """The day sketches' coverage when the engine opened (``teiten.store.sketch``)."""
         self.url = scope.option("spark_data_url", "")
         """Where the listed files are read from (empty: the data folder itself)."""
         from pyspark.sql.types import StringType

@@ -83,19 +83,22 @@ class IngestOptions:
     lock_wait: float
     country_source: str
     asn_source: str
+    tz: str = "UTC"
+    """The zone of a new store's day sketches (a store keeps the zone it has: ``Lake.day_zone``)."""
 
     @classmethod
     def of(cls, values: Any) -> IngestOptions:
         """The options from any object with these attributes (``Settings``, or options)."""
         if isinstance(values, cls):
             return values
-        got = {f.name: getattr(values, f.name) for f in fields(cls)}
+        got = {f.name: getattr(values, f.name) for f in fields(cls) if f.name != "tz"}
         return cls(
             Path(got["data_dir"]), str(got["sensor"]),
             tuple(str(n) for n in got["sensor_networks"]),
             int(got["session_bytes"]), int(got["chunk_mb"]), int(got["max_days_per_input"]),
             int(got["row_group_rows"]), int(got["max_expansion"]), int(got["threads"]),
             float(got["lock_wait"]), str(got["country_source"]), str(got["asn_source"]),
+            str(getattr(values, "tz", "UTC")),
         )  # fmt: skip
 
 
@@ -405,7 +408,12 @@ def stage(
             sensor = read.sensor or sensor  # the log's own sensor field names the sensor
         budget = DayBudget(int(settings.max_days_per_input))
         writer = PacketWriter(
-            lake, input_id, sensor, row_group_rows=int(settings.row_group_rows), budget=budget
+            lake,
+            input_id,
+            sensor,
+            row_group_rows=int(settings.row_group_rows),
+            budget=budget,
+            zone=lake.day_zone() or settings.tz,
         )
         side = {
             "sessions": TableWriter(

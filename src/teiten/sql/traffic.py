@@ -7,6 +7,12 @@ the rollups answer exactly, the rollups written at ingest (``port_hours_raw``,
 buckets and every UTC offset in force inside it are whole UTC hours
 (:func:`hourly`). Windows in a zone with a half-hour offset (Asia/Kolkata)
 read the packets. Sources stay exact either way: rollup rows name their source.
+
+Over windows of many rollup rows, ``port_series``, ``top_ports`` and
+``busy_port_days`` read the day sketches instead (``sketches=True``: the
+``port_days`` rollup, ``teiten.store.sketch``; the caller decides, see
+``teiten.analysis.sketches``): packets exact, sources estimated
+(:func:`~teiten.sql.expressions.sketch_sources`).
 """
 
 from __future__ import annotations
@@ -24,18 +30,23 @@ from teiten.sql.expressions import (
     has_fingerprint,
     inbound,
     local_bucket,
+    per_register,
     per_source,
     port_list,
     port_rule,
     proto_text,
+    register_sums,
     segment,
     segment_filter,
     share,
+    sketch_sources,
     sources,
     sources24,
 )
 from teiten.sql.statement import statement
 from teiten.sql.views import logical_columns
+
+DAY_NS = 24 * HOUR_NS
 
 SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
 """How a series can be split: not at all, by segment, country, ASN or fingerprint."""
@@ -135,6 +146,21 @@ def _bucket(d: Dialect, w: Span) -> str:
     return local_bucket(d, w.offsets(), w.size_ns)
 
 
+def sketch_days(w: Span) -> tuple[int, int]:
+    """The local days ``[first, end)`` of a window whose bounds are local midnights."""
+    offsets = w.offsets()
+    return (w.start_ns + offsets[0][1]) // DAY_NS, (w.end_ns + offsets[-1][1]) // DAY_NS
+
+
+def _in_days(w: Span) -> str:
+    first, end = sketch_days(w)
+    return f"day >= {int(first)} AND day < {int(end)}"
+
+
+SKETCH_SPLITS = ("none", "domestic", "country")
+"""The splits a day sketch answers (its rows have a country, not an ASN or fingerprints)."""
+
+
 @statement
 def span(d: Dialect, first_day: str | None = None, last_day: str | None = None) -> str:
     """First and last packet time (``a``, ``b``; NULL when the store is empty).
@@ -202,13 +228,18 @@ def port_series(
     home: int,
     fingerprints: Sequence[tuple[int, str]] = (),
     with_sources24: bool = False,
+    sketches: bool = False,
 ) -> str:
     """Packets and sources per port, bucket and segment (``proto``, ``dst_port``,
     ``bucket``, ``segment``, ``packets``, ``sources``, ``sources24``).
 
     ``split = "fingerprint"`` gives one segment per fingerprint in ``fingerprints``
-    (a packet may count in several) plus ``none`` for packets with none.
+    (a packet may count in several) plus ``none`` for packets with none. With
+    ``sketches`` (daily buckets, a split of :data:`SKETCH_SPLITS`, no ``sources24``)
+    the day sketches answer, ``sources24`` 0.
     """
+    if sketches:
+        return _sketched_series(w, ports, split_segment(split, home))
     s24 = sources24(d) if with_sources24 else "0"
     r = _rows(w)
 
@@ -229,9 +260,35 @@ GROUP BY 1, 2, 3, 4"""
     return part(split_segment(split, home))
 
 
+def _sketched_series(w: Span, ports: Sequence[tuple[str, int]], seg: str) -> str:
+    keys = [("proto", "proto"), ("dst_port", "dst_port"), ("day", "bucket"), (seg, "segment")]
+    groups = per_register(keys, f"{_in_days(w)} AND {port_list(ports)}")
+    return f"""
+SELECT proto, dst_port, bucket, segment, CAST(packets AS BIGINT) AS packets,
+       {sketch_sources("s", "packets")} AS sources, 0 AS sources24
+FROM (SELECT proto, dst_port, bucket, segment, sum(packets) AS packets, {register_sums("r", "s")}
+      FROM {groups} AS g GROUP BY 1, 2, 3, 4) AS t"""
+
+
 @statement
-def top_ports(d: Dialect, w: Span, *, home: int, top: int) -> str:
-    """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name)."""
+def top_ports(d: Dialect, w: Span, *, home: int, top: int, sketches: bool = False) -> str:
+    """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name);
+    with ``sketches``, sources as the day sketches estimate them."""
+    if sketches:
+        groups = per_register(
+            [("proto", "proto"), ("dst_port", "dst_port")],
+            _in_days(w),
+            [(f"src_cc_code = {int(home)}", "home")],
+        )
+        return f"""
+SELECT {proto_text()} AS proto, dst_port, CAST(packets AS BIGINT) AS packets,
+       {sketch_sources("s", "packets")} AS sources,
+       {sketch_sources("h", "packets")} AS domestic_sources
+FROM (SELECT proto, dst_port, sum(packets) AS packets, {register_sums("r", "s")},
+             {register_sums("home", "h")}
+      FROM {groups} AS g GROUP BY 1, 2) AS t
+ORDER BY sources DESC, packets DESC, dst_port, proto
+LIMIT {int(top)}"""
     r = _rows(w)
     keys = [("proto", "proto"), ("dst_port", "dst_port")]
     flags = [(f"src_cc_code = {int(home)}", "home")]
@@ -245,18 +302,30 @@ LIMIT {int(top)}"""
 
 
 @statement
-def busy_port_days(d: Dialect, w: Span, *, home: int, min_sources: int) -> str:
+def busy_port_days(
+    d: Dialect, w: Span, *, home: int, min_sources: int, sketches: bool = False
+) -> str:
     """Per port, bucket and segment code (1 domestic, 2 foreign, 3 unknown): packets and
-    sources, for every port that reached ``min_sources`` sources in some bucket."""
-    r = _rows(w)
+    sources, for every port that reached ``min_sources`` sources in some bucket; with
+    ``sketches`` (daily buckets), sources as the day sketches estimate them."""
     seg = f"CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END"
-    keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "day"), (seg, "seg")]
-    return f"""
-WITH daily AS (
+    if sketches:
+        keys = [("proto", "proto"), ("dst_port", "dst_port"), ("day", "day"), (seg, "seg")]
+        daily = f"""
+  SELECT proto, dst_port, day, seg, CAST(packets AS BIGINT) AS packets,
+         {sketch_sources("s", "packets")} AS sources
+  FROM (SELECT proto, dst_port, day, seg, sum(packets) AS packets, {register_sums("r", "s")}
+        FROM {per_register(keys, _in_days(w))} AS g GROUP BY 1, 2, 3, 4) AS t"""
+    else:
+        r = _rows(w)
+        keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "day"), (seg, "seg")]
+        daily = f"""
   SELECT proto, dst_port, day, seg, CAST(sum(packets) AS BIGINT) AS packets,
          count(*) AS sources
   FROM {per_source(keys, r.table, r.between(w.start_ns, w.end_ns), r.packets)} AS s
-  GROUP BY 1, 2, 3, 4
+  GROUP BY 1, 2, 3, 4"""
+    return f"""
+WITH daily AS ({daily}
 ), busy AS (
   SELECT proto, dst_port FROM (
     SELECT proto, dst_port, day, sum(sources) AS s FROM daily GROUP BY 1, 2, 3

@@ -269,6 +269,25 @@ FROM packets_raw
 WHERE {_in_inputs(unrolled)} AND NOT is_outbound AND ip_version IN (4, 6)"""
 
 
+def port_days_view(d: Dialect) -> str:
+    """``port_days_raw``: the ``port_days`` sketches (``teiten.store.sketch``): ``day`` (local
+    days of the store's day zone), ``proto``, ``dst_port``, ``src_cc_code`` and ``src_cc``
+    as in ``packets_raw``, ``reg``, ``rank`` and ``packets``."""
+    return f"""
+SELECT
+    day,
+    CAST(proto AS BIGINT) AS proto,
+    CAST(dst_port AS BIGINT) AS dst_port,
+    CAST(src_cc AS BIGINT) AS src_cc_code,
+    {country_text(d, "src_cc")} AS src_cc,
+    CAST(reg AS BIGINT) AS reg,
+    CAST(rank AS BIGINT) AS rank,
+    CAST(packets AS BIGINT) AS packets,
+    sensor,
+    {_INPUT_ID} AS input_id
+FROM port_days_stored"""
+
+
 @dataclass(frozen=True)
 class Stored:
     """What an engine knows of the stored tables before it creates the views."""
@@ -290,12 +309,13 @@ def views(
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
-    rollups' ``port_hours_stored`` and ``address_hours_stored``.
+    rollups' ``port_hours_stored``, ``address_hours_stored`` and ``port_days_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
         ("port_hours_raw", port_hours_view(d, stored.unrolled)),
         ("address_hours_raw", address_hours_view(d, stored.unrolled)),
+        ("port_days_raw", port_days_view(d)),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),
         ("series", series_view(d, home)),
         ("sessions", sessions_view(d)),

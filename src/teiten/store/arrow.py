@@ -8,7 +8,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from teiten.schema import ROLLUPS, Column
+from teiten.schema import ROLLUP_STATISTICS, ROLLUPS, Column
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
@@ -83,9 +83,20 @@ def file_options(table: str) -> dict[str, Any]:
             "column_encoding": {
                 c.name: _PARQUET_ENCODING[c.encoding] for c in declared if c.encoding == "delta"
             },
-            "write_statistics": ["hour"],
+            "write_statistics": list(ROLLUP_STATISTICS[table]),
         }
     return {"compression": "zstd"}
+
+
+def bytes16_values(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint8]:
+    """A ``binary(16)`` column as (rows, 16) bytes, zeros where null."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    out = np.zeros((len(array), 16), np.uint8)
+    valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), bool)
+    if valid.any():
+        data = np.frombuffer(array.buffers()[1], np.uint8)[array.offset * 16 :]
+        out[valid] = data[: len(array) * 16].reshape(-1, 16)[valid]
+    return out
 
 
 def bytes16_array(values: npt.NDArray[np.uint8], valid: npt.NDArray[np.bool_]) -> pa.Array:

@@ -13,7 +13,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +40,10 @@ CREATE TABLE IF NOT EXISTS inputs (
     message     TEXT NOT NULL DEFAULT ''
 );
 CREATE UNIQUE INDEX IF NOT EXISTS inputs_done_hash ON inputs(sha256) WHERE status = 'done';
+CREATE TABLE IF NOT EXISTS properties (
+    name        TEXT PRIMARY KEY,
+    value       TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS files (
     input_id    INTEGER NOT NULL REFERENCES inputs(id),
     tbl         TEXT NOT NULL,
@@ -186,13 +190,21 @@ class Catalog:
             )
 
     def replace(
-        self, files: list[tuple[str, str, int, int]], *, enrichment: str | None = None
+        self,
+        files: list[tuple[str, str, int, int]],
+        *,
+        enrichment: str | None = None,
+        added: Sequence[tuple[int, str, str, int, int]] = (),
+        removed: Sequence[str] = (),
+        properties: Mapping[str, str] | None = None,
     ) -> None:
         """Swap listed files for their replacements, in one transaction.
 
         ``files`` holds ``(listed path, new path, rows, bytes)``; each new file
-        takes the listed one's place (input, table, commit order). With
-        ``enrichment``, every committed input records it in the same transaction.
+        takes the listed one's place (input, table, commit order). ``added``
+        lists new files of committed inputs (``(input id, table, path, rows,
+        bytes)``) and ``removed`` listed paths to drop, and ``properties`` are set, in
+        the same transaction. With ``enrichment``, every committed input records it too.
         """
         with self._transaction():
             for old, new, rows, size in files:
@@ -201,6 +213,17 @@ class Catalog:
                 )
                 if cur.rowcount != 1:
                     raise StoreError(f"{old} is not listed in the catalog")
+            for input_id, table, path, rows, size in added:
+                self._db.execute(
+                    "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
+                    (input_id, table, path, rows, size),
+                )
+            for path in removed:
+                cur = self._db.execute("DELETE FROM files WHERE path=?", (path,))
+                if cur.rowcount != 1:
+                    raise StoreError(f"{path} is not listed in the catalog")
+            for name, value in (properties or {}).items():
+                self._set_property(name, value)
             if enrichment is not None:
                 self._db.execute(
                     "UPDATE inputs SET enrichment=? WHERE status='done'", (enrichment,)
@@ -234,6 +257,38 @@ class Catalog:
                 (table,),
             )
         ]
+
+    def file_rows(self, table: str) -> list[tuple[str, int]]:
+        """``(relative path, rows)`` of the committed files of a table."""
+        return [
+            (r[0], int(r[1]))
+            for r in self._db.execute(
+                "SELECT f.path, f.rows FROM files f JOIN inputs i ON i.id = f.input_id"
+                " WHERE f.tbl = ? AND i.status = 'done' ORDER BY f.rowid",
+                (table,),
+            )
+        ]
+
+    def property(self, name: str) -> str | None:
+        """A property of the whole store (None when unset, or the catalog predates them)."""
+        try:
+            sql = "SELECT value FROM properties WHERE name = ?"
+            row = self._db.execute(sql, (name,)).fetchone()
+        except sqlite3.OperationalError:  # a read-only catalog made before properties existed
+            return None
+        return None if row is None else str(row[0])
+
+    def set_property(self, name: str, value: str) -> None:
+        """Set a property of the whole store."""
+        with self._transaction():
+            self._set_property(name, value)
+
+    def _set_property(self, name: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO properties (name, value) VALUES (?, ?)"
+            " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            (name, value),
+        )
 
     def inputs(self) -> list[InputRecord]:
         return [_record(r) for r in self._db.execute("SELECT * FROM inputs ORDER BY id")]

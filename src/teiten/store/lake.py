@@ -41,6 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
+from teiten.schema import ROLLUP_ROW_GROUP_ROWS
 from teiten.store.arrow import file_options
 from teiten.store.catalog import Catalog
 from teiten.store.rollup import ROLLUP_TABLES
@@ -137,6 +138,10 @@ def listed_as(table: str, day: int) -> str:
 
 
 _PART = re.compile(r"in([0-9]+)-([0-9]+)[.]parquet$")
+_DATE = re.compile(r"/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/")
+
+DAY_ZONE = "day_zone"
+"""The catalog property naming the store's day zone (:meth:`Lake.day_zone`)."""
 
 
 def _replacement_path(rel: str, taken: set[str]) -> str:
@@ -189,6 +194,8 @@ class Transaction:
         self.stage.mkdir(parents=True, exist_ok=True)
         self.staged: list[Staged] = []
         self.done = False
+        self.removed: list[str] = []
+        """Listed files a rewrite drops (:meth:`remove`)."""
         self._taken: set[str] | None = None
 
     def __enter__(self) -> Transaction:
@@ -226,7 +233,8 @@ class Transaction:
     def write(self, table: str, sensor: str, day: int, data: pa.Table, part: int = 0) -> Staged:
         """Write a whole part file of ``data`` (with the table's file options) and add it."""
         rel, path = self.target(table, sensor, day, part)
-        pq.write_table(data, path, **file_options(table))
+        rows = ROLLUP_ROW_GROUP_ROWS.get(table)
+        pq.write_table(data, path, row_group_size=rows, **file_options(table))
         self.add(listed_as(table, day), rel, data.num_rows)
         return self.staged[-1]
 
@@ -270,26 +278,39 @@ class Transaction:
         self._finish()
         return files
 
-    def commit_replacements(self, enrichment: str | None = None) -> list[tuple[str, str, int, int]]:
+    def commit_replacements(
+        self, enrichment: str | None = None, *, day_zone: str | None = None
+    ) -> list[tuple[str, str, int, int]]:
         """Publish the replacements and swap them for the files they replace, in one transaction.
 
-        ``enrichment`` (when given) is recorded for every committed input in the
-        same transaction. The replaced files are removed afterwards.
+        ``enrichment`` (when given) is recorded for every committed input, and
+        ``day_zone`` as the store's day zone (:meth:`Lake.day_zone`), in the same
+        transaction. The replaced and removed files are deleted afterwards.
         """
-        if any(f.replaces is None for f in self.staged):
+        if self.input_id is not None:
             raise StoreError("commit_replacements() swaps files; use commit() for new ones")
         files = self.publish()
+        swapped, added = [], []
+        for f, (table, rel, rows, size) in zip(self.staged, files, strict=True):
+            if f.replaces is not None:
+                swapped.append((f.replaces, rel, rows, size))
+            else:  # a new file of the input its name says (``rebuild`` of a rollup)
+                added.append((_input_of(rel), table, rel, rows, size))
         self.lake.catalog.replace(
-            [
-                (f.replaces or "", rel, rows, size)
-                for f, (_t, rel, rows, size) in zip(self.staged, files, strict=True)
-            ],
+            swapped,
             enrichment=enrichment,
+            added=added,
+            removed=self.removed,
+            properties={DAY_ZONE: day_zone} if day_zone is not None else None,
         )
         self._finish()
-        for f in self.staged:
-            (self.lake.root / (f.replaces or "")).unlink(missing_ok=True)
+        for gone in [f.replaces for f in self.staged if f.replaces] + self.removed:
+            (self.lake.root / gone).unlink(missing_ok=True)
         return files
+
+    def remove(self, rel: str) -> None:
+        """Drop a listed file at :meth:`commit_replacements` (a rewrite that needs it no more)."""
+        self.removed.append(rel)
 
     def discard(self) -> None:
         """Remove the staged files (published ones are removed by the next writer's lock)."""
@@ -475,12 +496,53 @@ class Lake:
         """Absolute paths of the committed files of a table."""
         return [self.root / p for p in self.catalog.files(table)]
 
+    def day_zone(self, default: str | None = None) -> str | None:
+        """The zone the ``port_days`` sketches cut days in (``teiten.store.sketch``).
+
+        Set once, by the first writer that passes ``default`` (ingest: the ``tz``
+        setting), and changed only by rebuilding every sketch (``teiten rollup``).
+        """
+        zone = self.catalog.property(DAY_ZONE)
+        if zone is None and default is not None:
+            self._check_locked()
+            self.catalog.set_property(DAY_ZONE, default)
+            zone = default
+        return zone
+
+    def _check_locked(self) -> None:
+        if self._lock is None:
+            raise StoreError("changing the store's properties needs the writer lock")
+
+    def unsketched(self) -> list[int]:
+        """Inputs with ``port_hours`` files but no ``port_days`` sketches (ingested before
+        the sketches existed, until ``teiten rollup`` adds them)."""
+        return sorted(
+            _inputs(self.catalog.files("port_hours")) - _inputs(self.catalog.files("port_days"))
+        )
+
+    def rollup_rows_by_day(self) -> dict[str, int]:
+        """``port_hours`` rows per UTC day (``YYYY-MM-DD``) of the committed files."""
+        days: dict[str, int] = {}
+        for path, rows in self.catalog.file_rows("port_hours"):
+            m = _DATE.search(path)
+            if m is not None:
+                days[m.group(1)] = days.get(m.group(1), 0) + rows
+        return days
+
     def unrolled(self) -> list[int]:
         """Inputs that list packet files but no rollup files (ingested before rollups
         existed): the query views roll their packets up when read."""
         return sorted(
             _inputs(self.catalog.files("packets")) - _inputs(self.catalog.files(ROLLUP_TABLES[0]))
         )
+
+
+def _input_of(rel: str) -> int:
+    """The input id in the name of a part file."""
+    m = _PART.search(rel)
+    if m is None:
+        raise StoreError(f"{rel} is not a part file of the lake")
+    return int(m.group(1))
 
 
 def _inputs(paths: list[str]) -> set[int]:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.schema import LAKE_TABLES
-from teiten.store.arrow import arrow_schema, file_options
+from teiten.store.arrow import arrow_schema, bytes16_values, file_options
 from teiten.store.lake import Lake, Transaction
 from teiten.store.layout import from_physical, replace_physical, stored_columns, stored_inputs
 
@@ -49,13 +49,7 @@ class Rewritten:
 
 def _numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
     if pa.types.is_fixed_size_binary(column.type) and column.type.byte_width == 16:
-        array = column.combine_chunks()
-        out = np.zeros((len(array), 16), np.uint8)
-        valid = ~np.asarray(array.is_null().to_numpy(zero_copy_only=False), bool)
-        if valid.any():
-            data = np.frombuffer(array.buffers()[1], np.uint8)[array.offset * 16 :]
-            out[valid] = data[: len(array) * 16].reshape(-1, 16)[valid]
-        return out
+        return bytes16_values(column)
     if pa.types.is_integer(column.type) or pa.types.is_boolean(column.type):
         values: npt.NDArray[Any] = column.to_numpy()
         return values

@@ -22,6 +22,7 @@ from teiten.store.lake import (
 )
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
+from teiten.store.sketch import day_rows
 
 
 class PacketWriter:
@@ -43,8 +44,12 @@ class PacketWriter:
         row_group_rows: int = 1 << 20,
         max_open_days: int = 4,
         budget: DayBudget | None = None,
+        zone: str | None = None,
     ) -> None:
         self.lake = lake
+        self.zone = zone
+        """The store's day zone: each ``port_hours`` file gets its ``port_days`` sketch
+        with days cut in it (``teiten.store.sketch``); None writes no sketches."""
         self.input_id = input_id
         self.sensor = sensor
         self.row_group_rows = row_group_rows
@@ -108,6 +113,8 @@ class PacketWriter:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
         self.tx.write(table, self.sensor, day, data, part)
+        if table == "port_hours" and self.zone is not None:
+            self.tx.write("port_days", self.sensor, day, day_rows(data, self.zone), part)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
