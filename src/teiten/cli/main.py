@@ -5,6 +5,7 @@ Exit statuses are one rule for every command: see :mod:`teiten.cli.common`.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -16,8 +17,48 @@ from teiten.config import load_settings
 from teiten.errors import TeitenError
 from teiten.escape import terminal
 
+COMMAND_MODULES: dict[str, str] = {
+    "ingest": "ingest",
+    "enrich": "enrich",
+    "rollup": "rollup",
+    "query": "query",
+    "ports": "analysis",
+    "trend": "analysis",
+    "detect": "detect",
+    "alerts": "detect",
+    "payloads": "payloads",
+    "indicators": "payloads",
+    "notify": "notify",
+    "signatures": "signatures",
+    "advisory": "advisory",
+    "backcheck": "backcheck",
+    "report": "report",
+    "simulate": "simulate",
+    "demo": "simulate",
+    "sensor": "sensor",
+    "serve": "serve",
+    "settings": "settings",
+}
+"""Each command and the ``teiten.cli`` module whose ``COMMANDS`` hold it. A module is
+imported only when one of its commands runs (or help lists them): ``teiten trend``
+does not load the sensor, the server or ingest (a test keeps this map complete)."""
 
-@click.group(cls=TeitenGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(TeitenGroup):
+    """The top-level group: commands load on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMAND_MODULES.get(cmd_name)
+        if module is None:
+            return None
+        commands = importlib.import_module(f"teiten.cli.{module}").COMMANDS
+        return next(c for c in commands if c.name == cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -38,51 +79,6 @@ def cli(ctx: click.Context, config: Path | None) -> None:
         ctx.obj = load_settings(config_file=config)
     except TeitenError as e:
         raise click.ClickException(str(e)) from None
-
-
-def _register() -> None:
-    from teiten.cli import (
-        advisory,
-        analysis,
-        backcheck,
-        detect,
-        enrich,
-        ingest,
-        notify,
-        payloads,
-        query,
-        report,
-        rollup,
-        sensor,
-        serve,
-        settings,
-        signatures,
-        simulate,
-    )
-
-    for module in (
-        ingest,
-        enrich,
-        rollup,
-        query,
-        analysis,
-        detect,
-        payloads,
-        notify,
-        signatures,
-        advisory,
-        backcheck,
-        report,
-        simulate,
-        sensor,
-        serve,
-        settings,
-    ):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:
