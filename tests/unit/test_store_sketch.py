@@ -108,12 +108,6 @@ def test_local_days_utc_and_tokyo() -> None:
     assert local_days(np.zeros(0, np.int32), "Asia/Tokyo").tolist() == []
 
 
-@pytest.mark.xfail(
-    reason="local_days asks ZoneInfo.utcoffset() of a UTC datetime, which reads its wall"
-    " time as local: the UTC hour 04:00 of 2017-03-12 (23:00 EST) lands on 03-12, and"
-    " 04:00 UTC of 2017-11-05 (00:00 EDT) on 11-04",
-    strict=True,
-)
 @pytest.mark.parametrize("change", [dt.date(2017, 3, 12), dt.date(2017, 11, 5)])
 def test_local_days_new_york_across_dst(change: dt.date) -> None:
     start = _hour(change.year, change.month, change.day, 0) - 24

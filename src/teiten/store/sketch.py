@@ -111,8 +111,7 @@ def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
     distinct, inverse = np.unique(np.asarray(hours, np.int64), return_inverse=True)
     days = np.empty(len(distinct), np.int32)
     for i, hour in enumerate(distinct.tolist()):
-        at = dt.datetime.fromtimestamp(hour * 3600, dt.UTC)
-        offset = tz.utcoffset(at)
+        offset = dt.datetime.fromtimestamp(hour * 3600, tz).utcoffset()  # in force then
         seconds = hour * 3600 + int(offset.total_seconds() if offset is not None else 0)
         days[i] = seconds // _SECONDS_PER_DAY
     return days[inverse.reshape(-1)]
