@@ -66,6 +66,8 @@ RESPONDERS: dict[str, Callable[[], Responder]] = {
 CAPTURE_SUFFIXES = (".pcap", ".pcapng")
 """Files of the capture inbox that are ingested; anything else there waits untouched."""
 FLUSH_SECONDS = 1.0
+SETTLE_SECONDS = 0.05
+"""At a stop, how long handlers of connections accepted just before it get to start."""
 LOCK_WAIT = 60.0
 """Seconds an ingest waits for another writer of the store before trying next round."""
 
@@ -378,10 +380,15 @@ class Sensor:
         self.log("stopping")
         for server in self.servers:
             server.close()
-        for task in list(self.tasks):
-            task.cancel()
-        if self.tasks:
+        # Connections accepted just before the close start their handler a loop turn or
+        # two later; each handler joins ``tasks`` before its first await. Wait for them
+        # too, or an event they record would miss the last round's ingest.
+        await asyncio.sleep(SETTLE_SECONDS)
+        while self.tasks:
+            for task in list(self.tasks):
+                task.cancel()
             await asyncio.wait(list(self.tasks))
+            await asyncio.sleep(0)
         if self.capture is not None:  # publishes the current file for the last round
             await asyncio.to_thread(self.capture.stop)
         if ingesting is not None:
