@@ -127,6 +127,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "probes-columns": lambda: _columns("probes"),
     "port-hours-columns": lambda: _columns("port_hours"),
     "port-days-columns": lambda: _columns("port_days"),
+    "port-day-totals-columns": lambda: _columns("port_day_totals"),
     "address-hours-columns": lambda: _columns("address_hours"),
     "alerts-columns": lambda: _columns("alerts"),
     "deliveries-columns": lambda: _columns("deliveries"),

@@ -364,10 +364,23 @@ PORT_DAYS: tuple[Column, ...] = (
     Column("packets", "int64", "Packets of the sources hashing to this register.", "dict"),
 )
 
+# One row per (local day, protocol, destination port) of a ``port_days`` file: its packets
+# and its sources as that file's registers estimate them. Summed over a window's files,
+# an upper bound of the port's distinct sources; their maximum, a lower bound: what a
+# ranking of every port needs to pick its candidates without merging every register.
+PORT_DAY_TOTALS: tuple[Column, ...] = (
+    Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
+    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
+    Column("dst_port", "uint16", "Destination port."),
+    Column("packets", "int64", "Packets of the file to this port that day."),
+    Column("sources", "int64", "Distinct sources of the file to this port that day (estimated)."),
+)
+
 ROLLUPS: dict[str, tuple[Column, ...]] = {
     "port_hours": PORT_HOURS,
     "address_hours": ADDRESS_HOURS,
     "port_days": PORT_DAYS,
+    "port_day_totals": PORT_DAY_TOTALS,
 }
 """The rollup tables, each written beside every packet day file of an input."""
 
@@ -375,6 +388,7 @@ ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "port_hours": ("hour",),
     "address_hours": ("hour",),
     "port_days": ("day", "proto", "dst_port"),
+    "port_day_totals": ("day",),
 }
 """The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
 

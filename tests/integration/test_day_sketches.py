@@ -12,6 +12,7 @@ before they existed) and ``teiten enrich`` rebuild them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -24,7 +25,10 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from teiten.analysis.window import Window
+from teiten.app.engine import open_engine
 from teiten.cli.main import cli
+from teiten.config import load_settings
 from teiten.simulate import SimulationResult
 from teiten.sql import traffic
 from teiten.store.lake import Lake
@@ -303,3 +307,22 @@ def test_spark_reads_the_same_sketches(base: Path, sketches: list[bool]) -> None
         spark = rows(base, *args, "--engine", "spark", env=spark_env)
         assert sketches == [True, True]
         assert spark == duck
+
+
+def test_a_ranking_merges_only_its_candidates_and_gives_the_same_answer(base: Path) -> None:
+    totals = catalog_files(base, "port_day_totals")
+    assert sorted(totals) == sorted(
+        "port_day_totals/" + d.split("/", 1)[1] for d in catalog_files(base, "port_days")
+    )
+    every = rows(base, *PORTS, env=SKETCH)  # every port's registers merged
+    for top in (1, 5, 20):
+        assert rows(base, "ports", "--top", str(top), env=SKETCH) == every[:top]
+    settings = load_settings(env={}, overrides={"data": str(base), "tz": "Asia/Tokyo"})
+    window = Window.from_dates(dt.date(2017, 10, 1), dt.date(2017, 12, 18), "Asia/Tokyo")
+    with open_engine(settings) as engine:  # the candidates of a top 5: a few ports, not all
+        sql = traffic.port_candidates(engine.dialect, window, top=5)
+        candidates = engine.query(sql).to_pylist()
+    assert 5 <= len(candidates) < len(every) / 4
+    top5 = {r["port"] for r in every[:5]}
+    named = {f"{r['dst_port']}/{'tcp' if r['proto'] == 6 else 'udp'}" for r in candidates}
+    assert top5 <= named

@@ -23,7 +23,14 @@ from teiten.sql.expressions import register_sums, sketch_sources
 from teiten.store.catalog import Catalog
 from teiten.store.lake import Lake
 from teiten.store.rollup import to_table
-from teiten.store.sketch import STANDARD_ERROR, day_rows, estimate, local_days, source_registers
+from teiten.store.sketch import (
+    STANDARD_ERROR,
+    day_rows,
+    day_totals,
+    estimate,
+    local_days,
+    source_registers,
+)
 
 EPOCH = dt.date(1970, 1, 1)
 
@@ -340,3 +347,50 @@ def test_lake_day_zone_is_set_once(tmp_path: Path) -> None:
     with Lake(tmp_path / "store") as reader:
         assert reader.day_zone() == "Asia/Tokyo"
         assert reader.day_zone("UTC") == "Asia/Tokyo"  # set: no lock needed, nothing changes
+
+
+# --- port_day_totals --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
+def test_day_totals_merge_countries_per_day_and_port(zone: str) -> None:
+    hours = _port_hours()
+    days = day_rows(hours, zone)
+    totals = day_totals(days)
+    got = {(r["day"], r["proto"], r["dst_port"]): r for r in totals.to_pylist()}
+    sources: dict[tuple[int, int, int], set[tuple[int, str]]] = defaultdict(set)
+    packets: dict[tuple[int, int, int], int] = defaultdict(int)
+    day = local_days(hours.column("hour").to_numpy(), zone)
+    for i, r in enumerate(hours.to_pylist()):
+        key = (int(day[i]), r["proto"], r["dst_port"])
+        sources[key].add((r["src_ip4"], r["src_ip6"] or b""))
+        packets[key] += r["packets"]
+    assert set(got) == set(sources)
+    for key, found in got.items():
+        assert found["packets"] == packets[key]
+        n = len(sources[key])  # few sources: nearly exact (linear-counting range)
+        assert abs(found["sources"] - n) <= max(2, 0.03 * n), (key, found, n)
+    assert totals.schema.names == ["day", "proto", "dst_port", "packets", "sources"]
+    assert day_totals(day_rows(hours.slice(0, 0), zone)).num_rows == 0
+
+
+def test_day_totals_estimate_many_sources_like_the_merged_registers() -> None:
+    rng = np.random.default_rng(5)
+    n = 40_000
+    cols: dict[str, npt.NDArray[Any]] = {
+        "hour": np.full(n, _hour(2017, 11, 1, 3), np.int32),
+        "proto": np.full(n, 6, np.uint8),
+        "dst_port": np.full(n, 23, np.uint16),
+        "ip_version": np.full(n, 4, np.uint8),
+        "src_ip4": rng.choice(2**32 - 1, n, replace=False).astype(np.uint32),
+        "src_ip6": np.zeros((n, 16), np.uint8),
+        "src_cc": rng.integers(1, 50, n).astype(np.uint16),  # spread over countries
+        "src_asn": np.zeros(n, np.uint32),
+        "fp": np.zeros(n, np.uint32),
+        "packets": np.ones(n, np.int64),
+    }
+    totals = day_totals(day_rows(to_table(cols, PORT_HOURS), "UTC")).to_pylist()
+    assert len(totals) == 1
+    merged = _merged(cols["src_ip4"])
+    assert totals[0]["sources"] == estimate(*_summary(merged), n)
+    assert abs(totals[0]["sources"] / n - 1) < 5 * STANDARD_ERROR

@@ -9,6 +9,7 @@ from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import country_code
 from teiten.sql import traffic
+from teiten.sql.expressions import PROTO_NAMES
 
 
 def top_ports(
@@ -18,12 +19,18 @@ def top_ports(
 
     Each row: ``port`` (``23/tcp``), ``sources``, ``packets``, ``domestic_sources``.
     """
+    sketches = sketched(engine, window, by_day=False)
+    among = None
+    if sketches:  # merge the registers of the ports that can rank in only
+        rows = engine.query(traffic.port_candidates(engine.dialect, window, top=top)).to_pylist()
+        among = [(PROTO_NAMES[int(r["proto"])], int(r["dst_port"])) for r in rows]
     sql = traffic.top_ports(
         engine.dialect,
         window,
         home=country_code(home_country),
         top=top,
-        sketches=sketched(engine, window, by_day=False),
+        sketches=sketches,
+        among=among,
     )
     return [
         {

@@ -54,7 +54,7 @@ class LazyGroup(TeitenGroup):
         module = COMMAND_MODULES.get(cmd_name)
         if module is None:
             return None
-        commands = importlib.import_module(f"teiten.cli.{module}").COMMANDS
+        commands: list[click.Command] = importlib.import_module(f"teiten.cli.{module}").COMMANDS
         return next(c for c in commands if c.name == cmd_name)
 
 

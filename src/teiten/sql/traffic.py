@@ -270,14 +270,49 @@ FROM (SELECT proto, dst_port, bucket, segment, sum(packets) AS packets, {registe
       FROM {groups} AS g GROUP BY 1, 2, 3, 4) AS t"""
 
 
+CANDIDATE_SLACK = 0.1
+"""How far (relative) a port's upper bound may fall below the ``top``-th lower bound and
+still be merged (:func:`port_candidates`): the bounds are estimates (1.6 % standard
+error each), so a port the exact counts would rank in is never left out."""
+
+
 @statement
-def top_ports(d: Dialect, w: Span, *, home: int, top: int, sketches: bool = False) -> str:
+def port_candidates(d: Dialect, w: Span, *, top: int) -> str:
+    """The ports that may rank among the ``top`` by distinct sources over a window of
+    whole local days (``proto``, ``dst_port``), from ``port_day_totals``: a port's sources
+    over the window are at least its largest file-day's and at most their sum; a port
+    whose sum is below the ``top``-th largest lower bound cannot rank in."""
+    return f"""
+WITH bounds AS (
+  SELECT proto, dst_port, sum(sources) AS upper, max(sources) AS lower
+  FROM port_day_totals_raw WHERE {_in_days(w)} GROUP BY 1, 2
+), line AS (
+  SELECT coalesce(min(lower), 0) AS t FROM (
+    SELECT lower FROM bounds ORDER BY lower DESC LIMIT {int(top)}) AS best
+)
+SELECT proto, dst_port FROM bounds, line
+WHERE upper * {1 + CANDIDATE_SLACK!r} >= line.t
+ORDER BY proto, dst_port"""
+
+
+@statement
+def top_ports(
+    d: Dialect,
+    w: Span,
+    *,
+    home: int,
+    top: int,
+    sketches: bool = False,
+    among: Sequence[tuple[str, int]] | None = None,
+) -> str:
     """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name);
-    with ``sketches``, sources as the day sketches estimate them."""
+    with ``sketches``, sources as the day sketches estimate them, merged for the ports
+    ``among`` (:func:`port_candidates`) when given."""
     if sketches:
+        where = _in_days(w) + (f" AND {port_list(among)}" if among is not None else "")
         groups = per_register(
             [("proto", "proto"), ("dst_port", "dst_port")],
-            _in_days(w),
+            where,
             [(f"src_cc_code = {int(home)}", "home")],
         )
         return f"""

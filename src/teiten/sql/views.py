@@ -288,6 +288,16 @@ SELECT
 FROM port_days_stored"""
 
 
+def port_day_totals_view() -> str:
+    """``port_day_totals_raw``: per ``port_days`` file, local ``day``, ``proto`` and
+    ``dst_port``, its ``packets`` and its ``sources`` as its registers estimate them."""
+    return f"""
+SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
+       CAST(packets AS BIGINT) AS packets, CAST(sources AS BIGINT) AS sources, sensor,
+       {_INPUT_ID} AS input_id
+FROM port_day_totals_stored"""
+
+
 @dataclass(frozen=True)
 class Stored:
     """What an engine knows of the stored tables before it creates the views."""
@@ -309,13 +319,15 @@ def views(
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
-    rollups' ``port_hours_stored``, ``address_hours_stored`` and ``port_days_stored``.
+    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_days_stored`` and
+    ``port_day_totals_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
         ("port_hours_raw", port_hours_view(d, stored.unrolled)),
         ("address_hours_raw", address_hours_view(d, stored.unrolled)),
         ("port_days_raw", port_days_view(d)),
+        ("port_day_totals_raw", port_day_totals_view()),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),
         ("series", series_view(d, home)),
         ("sessions", sessions_view(d)),

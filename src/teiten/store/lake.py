@@ -31,6 +31,7 @@ import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -513,12 +514,14 @@ class Lake:
         if self._lock is None:
             raise StoreError("changing the store's properties needs the writer lock")
 
-    def unsketched(self) -> list[int]:
-        """Inputs with ``port_hours`` files but no ``port_days`` sketches (ingested before
-        the sketches existed, until ``teiten rollup`` adds them)."""
-        return sorted(
-            _inputs(self.catalog.files("port_hours")) - _inputs(self.catalog.files("port_days"))
-        )
+    def unsketched(self, tables: Sequence[str]) -> list[int]:
+        """Inputs with ``port_hours`` files but no files of one of the sketch ``tables``
+        (ingested before they existed, until ``teiten rollup`` adds them)."""
+        rolled = _inputs(self.catalog.files("port_hours"))
+        missing: set[int] = set()
+        for table in tables:
+            missing |= rolled - _inputs(self.catalog.files(table))
+        return sorted(missing)
 
     def rollup_rows_by_day(self) -> dict[str, int]:
         """``port_hours`` rows per UTC day (``YYYY-MM-DD``) of the committed files."""

@@ -36,12 +36,14 @@ import pyarrow.parquet as pq
 from numba import njit
 
 from teiten.schema import (
+    PORT_DAY_TOTALS,
     PORT_DAYS,
     ROLLUP_ROW_GROUP_ROWS,
     SKETCH_ALPHA,
     SKETCH_BITS,
     SKETCH_REGISTERS,
     SKETCH_SIGMA_TERMS,
+    Column,
 )
 from teiten.store.arrow import bytes16_values, file_options
 from teiten.store.lake import Lake, Transaction
@@ -152,9 +154,9 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     )
 
 
-def _schema() -> pa.Schema:
+def _schema(columns: tuple[Column, ...] = PORT_DAYS) -> pa.Schema:
     return pa.schema(
-        [pa.field(c.name, pa.from_numpy_dtype(c.numpy_dtype), nullable=False) for c in PORT_DAYS]
+        [pa.field(c.name, pa.from_numpy_dtype(c.numpy_dtype), nullable=False) for c in columns]
     )
 
 
@@ -162,10 +164,59 @@ def estimate(nonzero: int, harmonic: float, packets: float = math.inf) -> int:
     """Distinct sources estimated from a merged sketch: ``nonzero`` registers set and the
     sum of 2**-rank over them (Ertl's improved raw estimator), kept between ``nonzero``
     and ``packets``. The Python twin of ``teiten.sql.expressions.sketch_sources``."""
-    x = (REGISTERS - nonzero) / REGISTERS
-    sigma = x + sum(x ** (2**k) * 2 ** (k - 1) for k in range(1, SKETCH_SIGMA_TERMS + 1))
+    one = estimates(np.array([nonzero]), np.array([harmonic]), np.array([packets]))
+    return int(one[0])
+
+
+def estimates(
+    nonzero: npt.NDArray[Any], harmonic: npt.NDArray[Any], packets: npt.NDArray[Any]
+) -> npt.NDArray[np.int64]:
+    """:func:`estimate` of many sketches at once."""
+    x = (REGISTERS - nonzero.astype(np.float64)) / REGISTERS
+    sigma = x.copy()
+    for k in range(1, SKETCH_SIGMA_TERMS + 1):
+        sigma += x ** (2**k) * 2 ** (k - 1)
     raw = SKETCH_ALPHA * REGISTERS * REGISTERS / (REGISTERS * sigma + harmonic)
-    return int(max(float(nonzero), min(float(packets), float(round(raw)))))
+    bounded = np.minimum(packets.astype(np.float64), np.round(raw))
+    out: npt.NDArray[np.int64] = np.maximum(nonzero.astype(np.float64), bounded).astype(np.int64)
+    return out
+
+
+def day_totals(days: pa.Table) -> pa.Table:
+    """The ``port_day_totals`` rows of a table of ``port_days`` rows (sorted as
+    :func:`day_rows` writes them): per day, protocol and port, the packets and the
+    sources its registers estimate, countries merged."""
+    target = _schema(PORT_DAY_TOTALS)
+    if days.num_rows == 0:
+        return target.empty_table()
+    day = days.column("day").to_numpy().astype(np.uint64)
+    proto = days.column("proto").to_numpy().astype(np.uint64)
+    port = days.column("dst_port").to_numpy().astype(np.uint64)
+    reg = days.column("reg").to_numpy().astype(np.uint64)
+    group = (day - day.min()) << np.uint64(28) | proto << np.uint64(16) | port
+    key = group << np.uint64(SKETCH_BITS) | reg
+    order = np.argsort(key, kind="stable")
+    key, group = key[order], group[order]
+    rank = days.column("rank").to_numpy()[order].astype(np.int64)
+    packets = days.column("packets").to_numpy()[order]
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    merged = np.maximum.reduceat(rank, starts)  # a register over countries: their max
+    per_group = group[starts]
+    firsts = np.flatnonzero(np.concatenate(([True], per_group[1:] != per_group[:-1])))
+    nonzero = np.diff(np.append(firsts, len(per_group)))
+    harmonic = np.add.reduceat(np.exp2(-merged.astype(np.float64)), firsts)
+    total = np.add.reduceat(packets, starts[firsts])  # a group's rows are contiguous
+    rows = order[starts[firsts]]
+    arrays = {
+        "day": days.column("day").to_numpy()[rows],
+        "proto": days.column("proto").to_numpy()[rows],
+        "dst_port": days.column("dst_port").to_numpy()[rows],
+        "packets": total,
+        "sources": estimates(nonzero, harmonic, total),
+    }
+    return pa.Table.from_arrays(
+        [pa.array(arrays[f.name]).cast(f.type) for f in target], schema=target
+    )
 
 
 def read_port_hours(path: Any) -> pa.Table:
@@ -186,8 +237,9 @@ def rebuild(
     the ``port_hours`` rows in the same transaction.
     """
     lake = tx.lake
-    for rel in lake.catalog.files("port_days"):
-        tx.remove(rel)
+    for table in SKETCH_TABLES:
+        for rel in lake.catalog.files(table):
+            tx.remove(rel)
     staged = 0
     for rel in lake.catalog.files("port_hours"):
         hours = read_port_hours(lake.root / rel)
@@ -200,18 +252,24 @@ def rebuild(
             cc = pa.array(np.asarray(countries(sources)["src_cc"]), pa.uint16())
             hours = hours.set_column(hours.schema.get_field_index("src_cc"), "src_cc", cc)
         days = day_rows(hours, zone)
-        new, path = tx.replacement("port_days/" + rel.split("/", 1)[1])
-        write(days, path)
-        tx.add("port_days", new, days.num_rows)
-        staged += days.num_rows
+        for table, rows in zip(SKETCH_TABLES, (days, day_totals(days)), strict=True):
+            new, path = tx.replacement(f"{table}/" + rel.split("/", 1)[1])
+            pq.write_table(
+                rows, path, row_group_size=ROLLUP_ROW_GROUP_ROWS.get(table), **file_options(table)
+            )
+            tx.add(table, new, rows.num_rows)
+            staged += rows.num_rows
     return staged
 
 
-def write(days: pa.Table, path: Any) -> None:
-    """Write a ``port_days`` table as one file, as ingest writes it."""
-    pq.write_table(
-        days, path, row_group_size=ROLLUP_ROW_GROUP_ROWS["port_days"], **file_options("port_days")
-    )
+SKETCH_TABLES = ("port_days", "port_day_totals")
+"""The tables derived from each ``port_hours`` file (:func:`sketch_tables`)."""
+
+
+def sketch_tables(port_hours: pa.Table, zone: str) -> dict[str, pa.Table]:
+    """The day sketch and its totals of a ``port_hours`` table, by table name."""
+    days = day_rows(port_hours, zone)
+    return {"port_days": days, "port_day_totals": day_totals(days)}
 
 
 @dataclass(frozen=True)
@@ -231,5 +289,5 @@ class Coverage:
 def coverage(lake: Lake) -> Coverage:
     """The sketches' :class:`Coverage` of a lake (its catalog open)."""
     zone = lake.day_zone()
-    complete = zone is not None and not lake.unsketched()
+    complete = zone is not None and not lake.unsketched(SKETCH_TABLES)
     return Coverage(zone if complete else None, lake.rollup_rows_by_day())

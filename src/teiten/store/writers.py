@@ -22,7 +22,7 @@ from teiten.store.lake import (
 )
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
-from teiten.store.sketch import day_rows
+from teiten.store.sketch import sketch_tables
 
 
 class PacketWriter:
@@ -114,7 +114,8 @@ class PacketWriter:
             self._rollup_parts[(table, day)] = part + 1
         self.tx.write(table, self.sensor, day, data, part)
         if table == "port_hours" and self.zone is not None:
-            self.tx.write("port_days", self.sensor, day, day_rows(data, self.zone), part)
+            for name, rows in sketch_tables(data, self.zone).items():
+                self.tx.write(name, self.sensor, day, rows, part)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
