@@ -158,7 +158,10 @@ def span_days(store: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--store", type=Path, required=True, help="a data folder built beforehand")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs on the sketches")
+    ap.add_argument(
+        "--exact-repeats", type=int, default=1, help="timed runs on the exact rollup, packets"
+    )
     ap.add_argument("--with-packets", action="store_true", help="also time the packets")
     ap.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md")
     args = ap.parse_args(argv)
@@ -182,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, label, argv_ in queries:
         outputs = {}
         for mode in modes:
-            runs, out = measure(mode, argv_, store, args.repeats)
+            repeats = args.repeats if mode == "sketches" else args.exact_repeats
+            runs, out = measure(mode, argv_, store, repeats)
             outputs[mode] = out
             walls = [r.wall for r in runs]
             best = min(runs, key=lambda r: r.wall)
@@ -194,7 +198,7 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )  # fmt: skip
             if name in ("trend", "ports") and "--to" not in label:
-                inner = in_process(mode, name, store, args.repeats)
+                inner = in_process(mode, name, store, repeats)
                 results[-1]["inner"] = min(inner)
             print(f"{label} [{mode}]: best {best.wall:.2f} s", flush=True)
         results[-len(modes)]["compare"] = compare(name, outputs["exact"], outputs["sketches"])
