@@ -163,6 +163,9 @@ def main(argv: list[str] | None = None) -> None:
         "--exact-repeats", type=int, default=1, help="timed runs on the exact rollup, packets"
     )
     ap.add_argument("--with-packets", action="store_true", help="also time the packets")
+    ap.add_argument(
+        "--queries", default="trend,ports,detect", help="which of trend, ports, detect to time"
+    )
     ap.add_argument("--no-results", action="store_true", help="print only; leave RESULTS.md")
     args = ap.parse_args(argv)
     store = args.store.resolve()
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         ("ports", "ports", ["ports", "--format", "csv"]),
         ("detect", "detect", ["detect", "--format", "json"]),
     ]  # fmt: skip
+    wanted = set(args.queries.split(","))
+    queries = [q for q in queries if q[0] in wanted]
     modes = ["sketches", "exact", *(["packets"] if args.with_packets else [])]
     busy0, mine0 = busy_seconds(), children_seconds()
     results: list[dict[str, Any]] = []

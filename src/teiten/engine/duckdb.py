@@ -42,6 +42,9 @@ class DuckDBEngine:
         self.con.execute("SET TimeZone = 'UTC'")
         # Its progress bar goes to stdout, into the output of a long query (trend > file).
         self.con.execute("SET enable_progress_bar = false")
+        # Files never change once listed (a rewrite lists new names): keep their footers,
+        # so the second statement of an answer does not read every footer again.
+        self.con.execute("SET parquet_metadata_cache = true")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
         self.con.create_function(
