@@ -152,11 +152,25 @@ CASES: dict[str, list[Case]] = {
             for split in traffic.SPLITS
         ),
         lambda d: traffic.port_series(d, _window("hour"), PORTS[:1], split="domestic", home=HOME),
+        *(  # the day sketches (the store's day zone is Asia/Tokyo)
+            (
+                lambda d, s=split: traffic.port_series(
+                    d, _window(), PORTS, split=s, home=HOME, sketches=True
+                )
+            )
+            for split in traffic.SKETCH_SPLITS
+        ),
     ],
-    "traffic.top_ports": [lambda d: traffic.top_ports(d, _window(), home=HOME, top=30)],
+    "traffic.top_ports": [
+        lambda d: traffic.top_ports(d, _window(), home=HOME, top=30),
+        lambda d: traffic.top_ports(d, _window(), home=HOME, top=30, sketches=True),
+        lambda d: traffic.top_ports(d, _window(), home=HOME, top=3, sketches=True, among=PORTS),
+    ],
+    "traffic.port_candidates": [lambda d: traffic.port_candidates(d, _window(), top=5)],
     "traffic.busy_port_days": [
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=5),
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=1),
+        lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=5, sketches=True),
     ],
     "traffic.slice_source_keys": [
         lambda d, s=seg: traffic.slice_source_keys(d, _slice(s), limit=500_000)

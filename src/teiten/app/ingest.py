@@ -89,7 +89,9 @@ def ingest(
     asn = AsnEnricher(asn_source) if asn_source is not None else None
     with Lake(options.data_dir, create=True) as lake:
         lake.lock(wait=float(options.lock_wait))
-        lake.day_zone(options.tz)  # the store's first ingest fixes the sketches' day zone
+        # The store's first ingest fixes the day zone of its sketches; every later one
+        # (and every Spark task, which opens no catalog) cuts days in that zone.
+        options = replace(options, tz=lake.day_zone(options.tz) or options.tz)
         if spark and files:
             master = str(getattr(settings, "spark_master", "local[*]"))
             _spread(lake, files, named, options, master, progress, out)

@@ -413,7 +413,7 @@ def stage(
             sensor,
             row_group_rows=int(settings.row_group_rows),
             budget=budget,
-            zone=lake.day_zone() or settings.tz,
+            zone=settings.tz,  # the store's day zone (``app.ingest`` put it there)
         )
         side = {
             "sessions": TableWriter(
