@@ -307,6 +307,9 @@ LOGINS: tuple[Column, ...] = (
 HOUR_NS = 3_600_000_000_000
 """The granularity of the rollups: one UTC hour, in ns."""
 
+DAY_NS = 24 * HOUR_NS
+"""One day in ns: the granularity of the day sketches (``port_days``)."""
+
 # One row per (UTC hour, protocol, destination port, source address, source
 # country, source ASN, fingerprint bitmask) of the inbound TCP/UDP packets the
 # port rule counts (PORT_CAPTURED), with their number.

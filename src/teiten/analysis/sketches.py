@@ -11,21 +11,16 @@ within the sketch's error.
 
 from __future__ import annotations
 
-import datetime as dt
-
 from teiten.analysis.window import Window
 from teiten.engine import Engine
+from teiten.schema import DAY_NS
 from teiten.sql import traffic
-
-DAY_NS = traffic.DAY_NS
+from teiten.store.lake import day_text
 
 
 def _midnights(window: Window) -> bool:
     """Whether the window starts and ends at local midnights."""
-    offsets = window.offsets()
-    start = window.start_ns + offsets[0][1]
-    end = window.end_ns + offsets[-1][1]
-    return start % DAY_NS == 0 and end % DAY_NS == 0
+    return all(t % DAY_NS == 0 for t in traffic.local_bounds(window))
 
 
 def sketched(engine: Engine, window: Window, *, split: str = "none", by_day: bool = True) -> bool:
@@ -37,10 +32,5 @@ def sketched(engine: Engine, window: Window, *, split: str = "none", by_day: boo
         return False
     if not traffic.hourly(window) or not _midnights(window):
         return False
-    first = _utc_day(window.start_ns)
-    last = _utc_day(window.end_ns - 1)
+    first, last = day_text(window.start_ns // DAY_NS), day_text((window.end_ns - 1) // DAY_NS)
     return cover.rows_between(first, last) > engine.scope.exact_rows
-
-
-def _utc_day(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns // 1_000_000_000, dt.UTC).date().isoformat()

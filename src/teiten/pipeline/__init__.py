@@ -83,7 +83,7 @@ class IngestOptions:
     lock_wait: float
     country_source: str
     asn_source: str
-    tz: str = "UTC"
+    tz: str
     """The zone of a new store's day sketches (a store keeps the zone it has: ``Lake.day_zone``)."""
 
     @classmethod
@@ -91,14 +91,14 @@ class IngestOptions:
         """The options from any object with these attributes (``Settings``, or options)."""
         if isinstance(values, cls):
             return values
-        got = {f.name: getattr(values, f.name) for f in fields(cls) if f.name != "tz"}
+        got = {f.name: getattr(values, f.name) for f in fields(cls)}
         return cls(
             Path(got["data_dir"]), str(got["sensor"]),
             tuple(str(n) for n in got["sensor_networks"]),
             int(got["session_bytes"]), int(got["chunk_mb"]), int(got["max_days_per_input"]),
             int(got["row_group_rows"]), int(got["max_expansion"]), int(got["threads"]),
             float(got["lock_wait"]), str(got["country_source"]), str(got["asn_source"]),
-            str(getattr(values, "tz", "UTC")),
+            str(got["tz"]),
         )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from teiten.schema import HOUR_NS
+from teiten.schema import DAY_NS, HOUR_NS
 from teiten.sql.dialect import Dialect
 from teiten.sql.expressions import (
     PROTO_NUMBERS,
@@ -45,8 +45,6 @@ from teiten.sql.expressions import (
 )
 from teiten.sql.statement import statement
 from teiten.sql.views import logical_columns
-
-DAY_NS = 24 * HOUR_NS
 
 SPLITS = ("none", "domestic", "country", "asn", "fingerprint")
 """How a series can be split: not at all, by segment, country, ASN or fingerprint."""
@@ -146,10 +144,16 @@ def _bucket(d: Dialect, w: Span) -> str:
     return local_bucket(d, w.offsets(), w.size_ns)
 
 
+def local_bounds(w: Span) -> tuple[int, int]:
+    """The window's start and end as local times (ns since the local epoch)."""
+    offsets = w.offsets()
+    return w.start_ns + offsets[0][1], w.end_ns + offsets[-1][1]
+
+
 def sketch_days(w: Span) -> tuple[int, int]:
     """The local days ``[first, end)`` of a window whose bounds are local midnights."""
-    offsets = w.offsets()
-    return (w.start_ns + offsets[0][1]) // DAY_NS, (w.end_ns + offsets[-1][1]) // DAY_NS
+    start, end = local_bounds(w)
+    return start // DAY_NS, end // DAY_NS
 
 
 def _in_days(w: Span) -> str:

@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUP_STATISTICS, ROLLUPS, Column
+from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, Column
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
@@ -86,6 +87,14 @@ def file_options(table: str) -> dict[str, Any]:
             "write_statistics": list(ROLLUP_STATISTICS[table]),
         }
     return {"compression": "zstd"}
+
+
+def write_file(table: str, data: pa.Table, path: Any) -> None:
+    """Write ``data`` as one whole file of ``table``, with the table's file options and
+    row groups (how ingest's transactions and the sketches' rebuild write them)."""
+    pq.write_table(
+        data, path, row_group_size=ROLLUP_ROW_GROUP_ROWS.get(table), **file_options(table)
+    )
 
 
 def bytes16_values(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint8]:

@@ -39,15 +39,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
-from teiten.schema import ROLLUP_ROW_GROUP_ROWS
-from teiten.store.arrow import file_options
+from teiten.schema import DAY_NS
+from teiten.store.arrow import write_file
 from teiten.store.catalog import Catalog
 from teiten.store.rollup import ROLLUP_TABLES
 
-NS_PER_DAY = 86_400 * 1_000_000_000
+NS_PER_DAY = DAY_NS
 TABLE_DIRS = ("packets", "sessions", "logins", "probes", *ROLLUP_TABLES)
 QUARANTINE = -1
 """The "day" of rows that go to an input's quarantine file instead of a day partition."""
@@ -234,8 +233,7 @@ class Transaction:
     def write(self, table: str, sensor: str, day: int, data: pa.Table, part: int = 0) -> Staged:
         """Write a whole part file of ``data`` (with the table's file options) and add it."""
         rel, path = self.target(table, sensor, day, part)
-        rows = ROLLUP_ROW_GROUP_ROWS.get(table)
-        pq.write_table(data, path, row_group_size=rows, **file_options(table))
+        write_file(table, data, path)
         self.add(listed_as(table, day), rel, data.num_rows)
         return self.staged[-1]
 

@@ -38,15 +38,14 @@ from numba import njit
 from teiten.schema import (
     PORT_DAY_TOTALS,
     PORT_DAYS,
-    ROLLUP_ROW_GROUP_ROWS,
     SKETCH_ALPHA,
     SKETCH_BITS,
     SKETCH_REGISTERS,
     SKETCH_SIGMA_TERMS,
-    Column,
 )
-from teiten.store.arrow import bytes16_values, file_options
+from teiten.store.arrow import bytes16_values, write_file
 from teiten.store.lake import Lake, Transaction
+from teiten.store.rollup import schema
 
 Columns = dict[str, npt.NDArray[Any]]
 
@@ -121,7 +120,7 @@ def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
 
 def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     """The ``port_days`` rows of a table of ``port_hours`` rows, with days cut in ``zone``."""
-    target = _schema()
+    target = schema(PORT_DAYS)
     if port_hours.num_rows == 0:
         return target.empty_table()
     col = {n: port_hours.column(n).to_numpy() for n in ("hour", "proto", "dst_port", "src_cc")}
@@ -136,8 +135,7 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     key |= col["src_cc"].astype(np.uint64) << np.uint64(SKETCH_BITS)
     key |= reg.astype(np.uint64)
     order = np.argsort(key, kind="stable")
-    key = key[order]
-    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    starts = _run_starts(key[order])
     packets = port_hours.column("packets").to_numpy()[order]
     rows = order[starts]
     arrays = {
@@ -154,10 +152,9 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     )
 
 
-def _schema(columns: tuple[Column, ...] = PORT_DAYS) -> pa.Schema:
-    return pa.schema(
-        [pa.field(c.name, pa.from_numpy_dtype(c.numpy_dtype), nullable=False) for c in columns]
-    )
+def _run_starts(ordered: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """Where each run of equal values of a sorted array starts."""
+    return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
 
 
 def estimate(nonzero: int, harmonic: float, packets: float = math.inf) -> int:
@@ -186,7 +183,7 @@ def day_totals(days: pa.Table) -> pa.Table:
     """The ``port_day_totals`` rows of a table of ``port_days`` rows (sorted as
     :func:`day_rows` writes them): per day, protocol and port, the packets and the
     sources its registers estimate, countries merged."""
-    target = _schema(PORT_DAY_TOTALS)
+    target = schema(PORT_DAY_TOTALS)
     if days.num_rows == 0:
         return target.empty_table()
     day = days.column("day").to_numpy().astype(np.uint64)
@@ -196,13 +193,12 @@ def day_totals(days: pa.Table) -> pa.Table:
     group = (day - day.min()) << np.uint64(28) | proto << np.uint64(16) | port
     key = group << np.uint64(SKETCH_BITS) | reg
     order = np.argsort(key, kind="stable")
-    key, group = key[order], group[order]
     rank = days.column("rank").to_numpy()[order].astype(np.int64)
     packets = days.column("packets").to_numpy()[order]
-    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    starts = _run_starts(key[order])
     merged = np.maximum.reduceat(rank, starts)  # a register over countries: their max
-    per_group = group[starts]
-    firsts = np.flatnonzero(np.concatenate(([True], per_group[1:] != per_group[:-1])))
+    per_group = group[order][starts]
+    firsts = _run_starts(per_group)
     nonzero = np.diff(np.append(firsts, len(per_group)))
     harmonic = np.add.reduceat(np.exp2(-merged.astype(np.float64)), firsts)
     total = np.add.reduceat(packets, starts[firsts])  # a group's rows are contiguous
@@ -251,12 +247,9 @@ def rebuild(
             }
             cc = pa.array(np.asarray(countries(sources)["src_cc"]), pa.uint16())
             hours = hours.set_column(hours.schema.get_field_index("src_cc"), "src_cc", cc)
-        days = day_rows(hours, zone)
-        for table, rows in zip(SKETCH_TABLES, (days, day_totals(days)), strict=True):
+        for table, rows in sketch_tables(hours, zone).items():
             new, path = tx.replacement(f"{table}/" + rel.split("/", 1)[1])
-            pq.write_table(
-                rows, path, row_group_size=ROLLUP_ROW_GROUP_ROWS.get(table), **file_options(table)
-            )
+            write_file(table, rows, path)
             tx.add(table, new, rows.num_rows)
             staged += rows.num_rows
     return staged
