@@ -308,7 +308,7 @@ HOUR_NS = 3_600_000_000_000
 """The granularity of the rollups: one UTC hour, in ns."""
 
 DAY_NS = 24 * HOUR_NS
-"""One day in ns: the granularity of the day sketches (``port_days``)."""
+"""One day in ns: the granularity of the day sketches (``port_sketches``)."""
 
 # One row per (UTC hour, protocol, destination port, source address, source
 # country, source ASN, fingerprint bitmask) of the inbound TCP/UDP packets the
@@ -338,7 +338,7 @@ ADDRESS_HOURS: tuple[Column, ...] = (
 )
 
 SKETCH_BITS = 12
-"""Distinct sources in ``port_days`` are HyperLogLog registers: 2**SKETCH_BITS of them per
+"""Distinct sources in ``port_sketches`` are HyperLogLog registers: 2**SKETCH_BITS of them per
 group (standard error 1.04 / 2**(SKETCH_BITS / 2) = 1.6 %; ``teiten.store.sketch``)."""
 
 SKETCH_REGISTERS = 1 << SKETCH_BITS
@@ -351,53 +351,90 @@ SKETCH_SIGMA_TERMS = 24
 """Terms of Ertl's σ series kept: x**(2**k) vanishes (below 2**-5000) for k > 24 when
 one register of 4,096 is set; with none set the estimate rounds to 0, as it should."""
 
-# One row per (local day, protocol, destination port, source country, register) of the
-# ``port_hours`` rows of a day file: the HyperLogLog register of their sources (the
-# highest rank of the sources that hash to it) and their packets. Summing ``packets``
-# over a group's rows gives its packets exactly; the registers, merged by ``max``,
-# estimate its distinct sources. Days are local days of the store's day zone
-# (``Lake.day_zone``); rows sorted by day, protocol, port, country and register.
-PORT_DAYS: tuple[Column, ...] = (
-    Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
-    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
-    Column("dst_port", "uint16", "Destination port.", "dict"),
-    Column("src_cc", "uint16", "Country code of the sources (0 unknown).", "dict"),
-    Column("reg", "uint16", "HyperLogLog register: the top SKETCH_BITS bits of a source's hash."),
-    Column("rank", "uint8", "Highest rank (leading zeros + 1 of the hash's other bits).", "dict"),
-    Column("packets", "int64", "Packets of the sources hashing to this register.", "dict"),
-)
+SKETCH_DENSE_BYTES = SKETCH_REGISTERS
+"""A sketch's ``registers`` are dense (one rank byte per register, this many bytes) when
+that is shorter than sparse (3 bytes per register set: its number, little-endian in two
+bytes, then its rank): from 1,366 registers set on."""
 
-# One row per (local day, protocol, destination port) of a ``port_days`` file: its packets
-# and its sources as that file's registers estimate them. Summed over a window's files,
-# an upper bound of the port's distinct sources; their maximum, a lower bound: what a
-# ranking of every port needs to pick its candidates without merging every register.
-PORT_DAY_TOTALS: tuple[Column, ...] = (
+# One row per (local day, protocol, destination port, source country) of the
+# ``port_hours`` rows of a day file: their packets and the HyperLogLog sketch of their
+# sources (``teiten.store.sketch``). Summing ``packets`` over rows gives their packets
+# exactly; merging the rows' registers (the highest rank per register) estimates their
+# distinct sources. Days are local days of the store's day zone (``Lake.day_zone``);
+# rows sorted busy first, then by protocol, port, day and country.
+PORT_SKETCHES: tuple[Column, ...] = (
+    Column(
+        "busy",
+        "bool",
+        "Whether the port's sources in this file that day reach SKETCH_BUSY_SOURCES"
+        " (busy rows come first, in small row groups).",
+        "dict",
+    ),
     Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
     Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
     Column("dst_port", "uint16", "Destination port."),
-    Column("packets", "int64", "Packets of the file to this port that day."),
-    Column("sources", "int64", "Distinct sources of the file to this port that day (estimated)."),
+    Column("src_cc", "uint16", "Country code of the sources (0 unknown).", "dict"),
+    Column("packets", "int64", "Packets of these sources to this port that day."),
+    Column(
+        "registers",
+        "binary",
+        "The sources' HyperLogLog registers: dense (SKETCH_DENSE_BYTES rank bytes) or"
+        " sparse (3 bytes per register set: register number little-endian, rank).",
+    ),
+)
+
+# One row per (local day, protocol, destination port, segment) of a ``port_sketches``
+# file: its rows' packets and registers merged over the countries of the segment
+# (1 domestic: the store's home country, ``Lake.sketch_home``; 2 foreign; 3 unknown),
+# and the sources these estimate. What rankings, detection and domestic/foreign series
+# read: a few rows per port and day instead of one per country. Summed over a window's
+# files and segments, ``sources`` bounds a port's distinct sources from above; the
+# largest row bounds them from below. Rows sorted busy first, then by protocol, port,
+# day and segment; row groups cut by bytes (ROLLUP_ROW_GROUP_BYTES).
+PORT_SEGMENTS: tuple[Column, ...] = (
+    Column(
+        "busy",
+        "bool",
+        "Whether the port's sources in this file that day reach SKETCH_BUSY_SOURCES"
+        " (busy rows come first, in small row groups).",
+        "dict",
+    ),
+    Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
+    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
+    Column("dst_port", "uint16", "Destination port."),
+    Column("seg", "uint8", "1 domestic, 2 foreign, 3 unknown country.", "dict"),
+    Column("packets", "int64", "Packets of the segment's sources to this port that day."),
+    Column("sources", "int64", "Distinct sources of the segment that day (estimated)."),
+    Column("registers", "binary", "The segment's merged registers (as in port_sketches)."),
 )
 
 ROLLUPS: dict[str, tuple[Column, ...]] = {
     "port_hours": PORT_HOURS,
     "address_hours": ADDRESS_HOURS,
-    "port_days": PORT_DAYS,
-    "port_day_totals": PORT_DAY_TOTALS,
+    "port_sketches": PORT_SKETCHES,
+    "port_segments": PORT_SEGMENTS,
 }
 """The rollup tables, each written beside every packet day file of an input."""
 
 ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "port_hours": ("hour",),
     "address_hours": ("hour",),
-    "port_days": ("day", "proto", "dst_port"),
-    "port_day_totals": ("day",),
+    "port_sketches": ("busy", "day", "proto", "dst_port"),
+    "port_segments": ("busy", "day", "proto", "dst_port"),
 }
 """The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
 
-ROLLUP_ROW_GROUP_ROWS: dict[str, int] = {"port_days": 1 << 16}
-"""Rows per row group of a rollup's files where smaller than pyarrow's default: a
-``port_days`` day file's groups cover port ranges, so a filter on a port reads few."""
+SKETCH_BUSY_SOURCES = 64
+"""A port's day in a sketch file is *busy* from this many sources (estimated)."""
+
+ROLLUP_ROW_GROUP_BYTES: dict[str, tuple[int, int]] = {
+    "port_sketches": (1 << 16, 1 << 18),
+    "port_segments": (1 << 15, 1 << 17),
+}
+"""Bytes of ``registers`` per row group of the sketch files, for busy rows and for the
+others (cut between rows, and where ``busy`` changes). A filter on a port reads the
+groups whose port range holds it (their statistics): a busy port's rows sit in a few
+small groups of busy ports only, not among the thousands of rows of the quiet tail."""
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "packets": PACKETS,

@@ -1,7 +1,7 @@
-"""The day sketches (``port_days``) answer trend, ports and detect within their error.
+"""The day sketches (``port_sketches``) answer trend, ports and detect within their error.
 
 The seed scenario at a small scale is ingested in Asia/Tokyo: every ``port_hours``
-file gets its ``port_days`` sketch, and the store's day zone is Asia/Tokyo. With
+file gets its ``port_sketches`` sketch, and the store's day zone is Asia/Tokyo. With
 ``exact_rollup_rows = 1`` every per-port question over it reads the sketches; by
 default (the store is small) it counts exactly. The two must agree: packets and rows
 exactly, sources within the sketch's error. Questions the sketches cannot answer
@@ -74,18 +74,20 @@ def store(base: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def sketches(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-    """The ``sketches`` argument of every per-port statement built, in order."""
+    """Per per-port statement built, in order: whether it read the day sketches
+    (``sketch_rows``, ``segment_rows``) or counted exactly (the exact per-port statements)."""
     seen: list[bool] = []
 
-    def spy(build: Callable[..., str]) -> Callable[..., str]:
+    def spy(build: Callable[..., str], sketched: bool) -> Callable[..., str]:
         def built(*args: Any, **kwargs: Any) -> str:
-            seen.append(bool(kwargs.get("sketches", False)))
+            seen.append(sketched)
             return build(*args, **kwargs)
 
         return built
 
-    for name in ("port_series", "top_ports", "busy_port_days"):
-        monkeypatch.setattr(traffic, name, spy(getattr(traffic, name)))
+    read_sketches = ("sketch_rows", "segment_rows")
+    for name in ("port_series", "top_ports", "busy_port_days", *read_sketches):
+        monkeypatch.setattr(traffic, name, spy(getattr(traffic, name), name in read_sketches))
     return seen
 
 
@@ -161,17 +163,17 @@ def same_alerts(exact: list[dict[str, Any]], approx: list[dict[str, Any]]) -> No
 
 def test_ingest_writes_a_sketch_beside_every_hourly_rollup(base: Path) -> None:
     hours = catalog_files(base, "port_hours")
-    days = catalog_files(base, "port_days")
+    days = catalog_files(base, "port_sketches")
     assert len(hours) >= 79  # a file per UTC day of the scenario at least
-    assert sorted(days) == sorted("port_days/" + h.split("/", 1)[1] for h in hours)
-    on_disk = sorted(str(p.relative_to(base)) for p in (base / "port_days").rglob("*.parquet"))
+    assert sorted(days) == sorted("port_sketches/" + h.split("/", 1)[1] for h in hours)
+    on_disk = sorted(str(p.relative_to(base)) for p in (base / "port_sketches").rglob("*.parquet"))
     assert on_disk == sorted(days)
     assert day_zone(base) == "Asia/Tokyo"
     assert zone_of_coverage(base) == "Asia/Tokyo"
     # a sketch holds its hourly rollup's packets, in fewer rows
     for h in hours[:5] + hours[-5:]:
         ph = pq.read_table(base / h)
-        pd = pq.read_table(base / ("port_days/" + h.split("/", 1)[1]))
+        pd = pq.read_table(base / ("port_sketches/" + h.split("/", 1)[1]))
         assert pc.sum(pd.column("packets")).as_py() == pc.sum(ph.column("packets")).as_py()
         assert 0 < pd.num_rows <= ph.num_rows
 
@@ -236,11 +238,11 @@ def test_exact_where_sketches_cannot_answer(
 
 
 def test_rollup_moves_the_day_zone(store: Path, sketches: list[bool]) -> None:
-    old = catalog_files(store, "port_days")
+    old = catalog_files(store, "port_sketches")
     out = run(store, "rollup", "--zone", "UTC")
     assert "day zone UTC" in out
     assert day_zone(store) == "UTC" and zone_of_coverage(store) == "UTC"
-    new = catalog_files(store, "port_days")
+    new = catalog_files(store, "port_sketches")
     assert len(new) == len(catalog_files(store, "port_hours")) == len(old)
     assert not set(new) & set(old)
     assert not any((store / rel).exists() for rel in old)
@@ -259,13 +261,13 @@ def test_rollup_moves_the_day_zone(store: Path, sketches: list[bool]) -> None:
 
 
 def test_rollup_adds_sketches_to_a_store_without_them(store: Path, sketches: list[bool]) -> None:
-    gone = catalog_files(store, "port_days")
+    gone = catalog_files(store, "port_sketches")
     with sqlite3.connect(store / "catalog.sqlite") as db:  # as written before the sketches
-        db.execute("DELETE FROM files WHERE tbl = 'port_days'")
+        db.execute("DELETE FROM files WHERE tbl = 'port_sketches'")
     db.close()
     for rel in gone:
         (store / rel).unlink()
-    assert catalog_files(store, "port_days") == []
+    assert catalog_files(store, "port_sketches") == []
     assert zone_of_coverage(store) is None
     exact = rows(store, *TREND_DOMESTIC)
     assert rows(store, *TREND_DOMESTIC, env=SKETCH) == exact
@@ -274,7 +276,7 @@ def test_rollup_adds_sketches_to_a_store_without_them(store: Path, sketches: lis
     out = run(store, "rollup")  # the store's zone (Asia/Tokyo)
     assert "day zone Asia/Tokyo" in out
     assert zone_of_coverage(store) == "Asia/Tokyo"
-    assert len(catalog_files(store, "port_days")) == len(catalog_files(store, "port_hours"))
+    assert len(catalog_files(store, "port_sketches")) == len(catalog_files(store, "port_hours"))
     sketches.clear()
     approx = rows(store, *TREND_DOMESTIC, env=SKETCH)
     assert sketches and all(sketches)
@@ -282,9 +284,9 @@ def test_rollup_adds_sketches_to_a_store_without_them(store: Path, sketches: lis
 
 
 def test_enrich_rebuilds_the_sketches(store: Path, sketches: list[bool]) -> None:
-    old = catalog_files(store, "port_days")
+    old = catalog_files(store, "port_sketches")
     run(store, "enrich")
-    new = catalog_files(store, "port_days")
+    new = catalog_files(store, "port_sketches")
     assert len(new) == len(old) and not set(new) & set(old)
     assert not any((store / rel).exists() for rel in old)
     assert zone_of_coverage(store) == "Asia/Tokyo"
@@ -310,9 +312,9 @@ def test_spark_reads_the_same_sketches(base: Path, sketches: list[bool]) -> None
 
 
 def test_a_ranking_merges_only_its_candidates_and_gives_the_same_answer(base: Path) -> None:
-    totals = catalog_files(base, "port_day_totals")
+    totals = catalog_files(base, "port_segments")
     assert sorted(totals) == sorted(
-        "port_day_totals/" + d.split("/", 1)[1] for d in catalog_files(base, "port_days")
+        "port_segments/" + d.split("/", 1)[1] for d in catalog_files(base, "port_sketches")
     )
     every = rows(base, *PORTS, env=SKETCH)  # every port's registers merged
     for top in (1, 5, 20):

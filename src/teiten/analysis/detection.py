@@ -12,7 +12,7 @@ from typing import Any
 
 from teiten.analysis.alerts import Alert, find_alerts
 from teiten.analysis.campaigns import link_campaigns
-from teiten.analysis.series_matrix import daily_matrix
+from teiten.analysis.series_matrix import daily_matrices
 from teiten.analysis.surge import DEFAULT_PARAMS, SurgeParams
 from teiten.analysis.window import Window
 from teiten.engine import Engine
@@ -49,14 +49,18 @@ def detect(
     the sources (a sentence), when given.
     """
     zone = window.tz.key
-    matrix = daily_matrix(engine, window, home_country)
-    found = find_alerts(matrix, params)
+    found: list[Alert] = []
+    series = 0
+    for matrix in daily_matrices(engine, window, home_country):  # rows are alone: in parts
+        found.extend(find_alerts(matrix, params))
+        series += int(matrix.sources.shape[0])
+    found.sort(key=lambda a: (a.onset, a.port, a.segment))  # as find_alerts orders them
     link_campaigns(engine, found, window, home_country)
     for a in found:
         a.evidence["tz"] = zone
         if backcheck is not None and a.campaign:
             a.evidence["backcheck"] = backcheck
-    return Detected(found, int(matrix.sources.shape[0]), labels(window), zone)
+    return Detected(found, series, labels(window), zone)
 
 
 def alert_row(a: Alert) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from teiten.analysis import sketches
 from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import country_code
 from teiten.sql import traffic
-from teiten.sql.expressions import PROTO_NAMES
 
 
 def top_ports(
@@ -19,19 +19,13 @@ def top_ports(
 
     Each row: ``port`` (``23/tcp``), ``sources``, ``packets``, ``domestic_sources``.
     """
-    sketches = sketched(engine, window, by_day=False)
-    among = None
-    if sketches:  # merge the registers of the ports that can rank in only
-        rows = engine.query(traffic.port_candidates(engine.dialect, window, top=top)).to_pylist()
-        among = [(PROTO_NAMES[int(r["proto"])], int(r["dst_port"])) for r in rows]
-    sql = traffic.top_ports(
-        engine.dialect,
-        window,
-        home=country_code(home_country),
-        top=top,
-        sketches=sketches,
-        among=among,
-    )
+    home = country_code(home_country)
+    if sketched(engine, window, by_day=False):
+        rows = sketches.ranking(engine, window, home=home, top=top)
+    else:
+        rows = engine.query(
+            traffic.top_ports(engine.dialect, window, home=home, top=top)
+        ).to_pylist()
     return [
         {
             "port": f"{r['dst_port']}/{r['proto']}",
@@ -39,5 +33,5 @@ def top_ports(
             "packets": int(r["packets"]),
             "domestic_sources": int(r["domestic_sources"]),
         }
-        for r in engine.query(sql).to_pylist()
+        for r in rows
     ]

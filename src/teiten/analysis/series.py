@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from teiten.analysis import sketches
 from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
@@ -91,18 +92,22 @@ def trend(
     if split not in SPLITS:
         raise ConfigError(f"--split must be one of {', '.join(SPLITS)}, not {split!r}")
     active = active_addresses(engine, window) if "per_address" in measures else {}
-    sql = traffic.port_series(
-        engine.dialect,
-        window,
-        [(p.proto, p.number) for p in ports],
-        split=split,
-        home=country_code(home_country),
-        fingerprints=[(f.bit, f.name) for f in registry.registered()],
-        with_sources24="sources24" in measures,
-        sketches="sources24" not in measures and sketched(engine, window, split=split),
-    )
+    pairs = [(p.proto, p.number) for p in ports]
+    home = country_code(home_country)
+    if "sources24" not in measures and sketched(engine, window, split=split):
+        table = sketches.series(engine, window, pairs, split=split, home=home)
+    else:
+        sql = traffic.port_series(
+            engine.dialect,
+            window,
+            pairs,
+            split=split,
+            home=home,
+            fingerprints=[(f.bit, f.name) for f in registry.registered()],
+            with_sources24="sources24" in measures,
+        )
+        table = engine.query(sql).to_pylist()
     shown = _shown(split)
-    table = engine.query(sql).to_pylist()
     found = {(r["proto"], r["dst_port"], r["bucket"], r["segment"]): r for r in table}
     segments = list(dict.fromkeys(shown + sorted({r["segment"] for r in table} - set(shown))))
     key = "date" if window.by == "day" else "hour"

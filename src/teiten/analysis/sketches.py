@@ -1,21 +1,39 @@
-"""Whether the day sketches answer a per-port question, or the hourly rollup exactly.
+"""Per-port questions answered from the day sketches, and when to ask them there.
 
 Exact where it is cheap: a ranking or series counts distinct sources over the
 ``port_hours`` rows of its window while they are at most the scope's
 ``exact_rows`` (the ``exact_rollup_rows`` setting). Over more, and when the
 sketches can answer — every input has them, the window's days are days of the
 store's day zone, the split has no ASN or fingerprint and no ``sources24`` is
-asked — it reads ``port_days`` (``teiten.store.sketch``): packets exact, sources
-within the sketch's error.
+asked — :func:`series`, :func:`ranking` and :func:`busy_port_days` read the
+``port_sketches`` rows (``teiten.sql.traffic.sketch_rows``) and merge them here
+(``teiten.store.sketch.merge``): packets exact, sources within the sketch's error.
+Their rows have the columns of the exact statements they stand for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from teiten.analysis.window import Window
 from teiten.engine import Engine
+from teiten.enrich.country import COUNTRIES, country_code
 from teiten.schema import DAY_NS
 from teiten.sql import traffic
+from teiten.sql.expressions import PROTO_NAMES
 from teiten.store.lake import day_text
+from teiten.store.sketch import merge, segment_codes
+
+Ports = Sequence[tuple[str, int]]
+
+PORT_LIST_MAX = 5_000
+"""Candidate ports read by name up to this many; more read every port's rows."""
 
 
 def _midnights(window: Window) -> bool:
@@ -34,3 +52,169 @@ def sketched(engine: Engine, window: Window, *, split: str = "none", by_day: boo
         return False
     first, last = day_text(window.start_ns // DAY_NS), day_text((window.end_ns - 1) // DAY_NS)
     return cover.rows_between(first, last) > engine.scope.exact_rows
+
+
+def _by_segment(engine: Engine, home: int) -> bool:
+    """Whether the segment sketches answer for ``home`` (they were cut for it)."""
+    store_home = engine.coverage.home
+    return store_home is not None and country_code(store_home) == home
+
+
+def _rows(engine: Engine, days: tuple[int, int], ports: Ports | None, **kw: Any) -> pa.Table:
+    """Sketches by country (``src_cc_code``)."""
+    return engine.query(traffic.sketch_rows(engine.dialect, days, ports, **kw))
+
+
+def _segment_rows(engine: Engine, days: tuple[int, int], ports: Ports | None) -> pa.Table:
+    """Sketches by segment (``seg``: 1 domestic, 2 foreign, 3 unknown)."""
+    return engine.query(traffic.segment_rows(engine.dialect, days, ports))
+
+
+def _int(table: pa.Table, name: str) -> npt.NDArray[np.int64]:
+    values: npt.NDArray[np.int64] = table.column(name).to_numpy().astype(np.int64)
+    return values
+
+
+def _port_key(table: pa.Table) -> npt.NDArray[np.int64]:
+    """``proto << 16 | port`` of each row."""
+    return _int(table, "proto") << 16 | _int(table, "dst_port")
+
+
+SEGMENT_NAMES = ["", "domestic", "foreign", "unknown"]
+"""The segment of each ``seg`` code (``teiten.store.sketch.SEGMENTS``)."""
+
+
+def _segments(
+    engine: Engine, days: tuple[int, int], ports: Ports, split: str, home: int
+) -> tuple[pa.Table, Any, list[str]]:
+    """The rows a series under ``split`` reads, each row's segment number, their names."""
+    if split == "none" or (split == "domestic" and _by_segment(engine, home)):
+        t = _segment_rows(engine, days, ports)
+        if split == "none":
+            return t, np.zeros(t.num_rows, np.int64), ["all"]
+        return t, _int(t, "seg"), SEGMENT_NAMES
+    t = _rows(engine, days, ports)
+    codes = _int(t, "src_cc_code")
+    if split == "domestic":
+        return t, segment_codes(codes, home), SEGMENT_NAMES
+    return t, codes, ["unknown", *COUNTRIES[1:]]  # country: the code itself
+
+
+def series(
+    engine: Engine, window: Window, ports: Ports, *, split: str, home: int
+) -> list[dict[str, Any]]:
+    """The rows of ``teiten.sql.traffic.port_series`` (daily buckets) from the sketches:
+    by segment (none, domestic) or by country."""
+    first, end = traffic.sketch_days(window)
+    t, seg, names = _segments(engine, (first, end), ports, split, home)
+    key = (_port_key(t) << 24 | (_int(t, "day") - first)) << 10 | seg
+    m = merge(key, _int(t, "packets"), t.column("registers"))
+    return [
+        {
+            "proto": (k >> 50) & 0xFF,
+            "dst_port": (k >> 34) & 0xFFFF,
+            "bucket": first + ((k >> 10) & 0xFFFFFF),
+            "segment": names[k & 0x3FF],
+            "packets": p,
+            "sources": s,
+            "sources24": 0,
+        }
+        for k, p, s in zip(m.group.tolist(), m.packets.tolist(), m.sources.tolist(), strict=True)
+    ]
+
+
+def ranking(engine: Engine, window: Window, *, home: int, top: int) -> list[dict[str, Any]]:
+    """The rows of ``teiten.sql.traffic.top_ports`` from the segment sketches of the ports
+    that can rank in (``port_candidates``), merged over the window's days."""
+    candidates = engine.query(traffic.port_candidates(engine.dialect, window, top=top))
+    among = [(PROTO_NAMES[p], n) for p, n in zip(*_pairs(candidates), strict=True)]
+    days = traffic.sketch_days(window)
+    listed = among if len(among) <= PORT_LIST_MAX else None
+    t = _segment_rows(engine, days, listed)
+    everyone = merge(_port_key(t), _int(t, "packets"), t.column("registers"))
+    if _by_segment(engine, home):
+        domestic = pc.equal(t.column("seg"), 1)
+        h = t.filter(domestic)
+    else:  # the home country's own sketches
+        h = _rows(engine, days, listed, country=home)
+    at_home = merge(_port_key(h), _int(h, "packets"), h.column("registers"))
+    home_sources = dict(zip(at_home.group.tolist(), at_home.sources.tolist(), strict=True))
+    rows = [
+        {
+            "proto": PROTO_NAMES[k >> 16],
+            "dst_port": k & 0xFFFF,
+            "packets": p,
+            "sources": s,
+            "domestic_sources": home_sources.get(k, 0),
+        }
+        for k, p, s in zip(
+            everyone.group.tolist(),
+            everyone.packets.tolist(),
+            everyone.sources.tolist(),
+            strict=True,
+        )
+    ]
+    rows.sort(key=lambda r: (-r["sources"], -r["packets"], r["dst_port"], r["proto"]))
+    return rows[:top]
+
+
+def _pairs(table: pa.Table) -> tuple[list[int], list[int]]:
+    return table.column("proto").to_pylist(), table.column("dst_port").to_pylist()
+
+
+def busy_port_days(
+    engine: Engine, window: Window, *, home: int, min_sources: int, ports_per_part: int = 0
+) -> Iterator[pa.Table]:
+    """The rows of ``teiten.sql.traffic.busy_port_days`` (daily buckets) from the
+    sketches, ``ports_per_part`` candidate ports at a time (0: all at once) in order of
+    protocol and port: only the ports that may be busy (``busy_candidates``) are read,
+    a range of them per query, so memory grows with the part, not the window."""
+    candidates = engine.query(
+        traffic.busy_candidates(engine.dialect, window, min_sources=min_sources)
+    )
+    protos, ports = (np.asarray(v, np.int64) for v in _pairs(candidates))
+    by_segment = _by_segment(engine, home)
+    first, end = traffic.sketch_days(window)
+    size = ports_per_part or max(len(ports), 1)
+    for proto in np.unique(protos).tolist():
+        mine = ports[protos == proto]
+        for start in range(0, len(mine), size):
+            chunk = mine[start : start + size]
+            within = (proto, int(chunk[0]), int(chunk[-1]))
+            yield _busy_part(engine, (first, end), within, home, min_sources, by_segment)
+
+
+def _busy_part(
+    engine: Engine,
+    days: tuple[int, int],
+    within: traffic.PortRange,
+    home: int,
+    min_sources: int,
+    by_segment: bool,
+) -> pa.Table:
+    """The busy ports' rows of one range of ports (``busy_port_days``' columns)."""
+    first = days[0]
+    if by_segment:
+        t = engine.query(traffic.segment_rows(engine.dialect, days, within=within))
+        seg = _int(t, "seg")
+    else:
+        t = engine.query(traffic.sketch_rows(engine.dialect, days, within=within))
+        seg = segment_codes(_int(t, "src_cc_code"), home)
+    key = (_port_key(t) << 24 | (_int(t, "day") - first)) << 2 | seg
+    m = merge(key, _int(t, "packets"), t.column("registers"))  # sorted by key
+    port_day = m.group >> 2
+    cut = np.flatnonzero(np.r_[True, port_day[1:] != port_day[:-1]]) if len(port_day) else port_day
+    per_day = np.add.reduceat(m.sources, cut) if len(cut) else m.sources
+    busy = np.unique((port_day[cut] >> 24)[per_day >= min_sources])
+    keep = np.isin(port_day >> 24, busy)
+    key = m.group[keep]
+    return pa.table(
+        {
+            "proto": key >> 42,
+            "dst_port": (key >> 26) & 0xFFFF,
+            "day": first + ((key >> 2) & 0xFFFFFF),
+            "seg": key & 3,
+            "packets": m.packets[keep],
+            "sources": m.sources[keep],
+        }
+    )

@@ -120,10 +120,14 @@ class Window:
 
 
 def data_span(engine: Engine) -> tuple[int, int] | None:
-    """First and last packet time (ns), or None for an empty store.
+    """First and last packet time (ns, to the microsecond), or None for an empty store.
 
-    Reads the files of the first and last day only (:func:`teiten.sql.traffic.span`).
+    From the footers of the first and last day's packet files, read when the engine
+    opened (``Engine.packet_span``); else from those files' packets
+    (:func:`teiten.sql.traffic.span`).
     """
+    if engine.packet_span is not None:
+        return engine.packet_span
     days = engine.query(traffic.span_days(engine.dialect))
     first, last = days.column("a")[0].as_py(), days.column("b")[0].as_py()
     if first is None:

@@ -89,9 +89,14 @@ def ingest(
     asn = AsnEnricher(asn_source) if asn_source is not None else None
     with Lake(options.data_dir, create=True) as lake:
         lake.lock(wait=float(options.lock_wait))
-        # The store's first ingest fixes the day zone of its sketches; every later one
-        # (and every Spark task, which opens no catalog) cuts days in that zone.
-        options = replace(options, tz=lake.day_zone(options.tz) or options.tz)
+        # The store's first ingest fixes how its sketches are cut (day zone, home
+        # country); every later one (and every Spark task, which opens no catalog)
+        # cuts them the same way.
+        options = replace(
+            options,
+            tz=lake.day_zone(options.tz) or options.tz,
+            home_country=lake.sketch_home(options.home_country) or options.home_country,
+        )
         if spark and files:
             master = str(getattr(settings, "spark_master", "local[*]"))
             _spread(lake, files, named, options, master, progress, out)

@@ -59,6 +59,9 @@ class Engine(Protocol):
     scope: Scope
     coverage: Coverage
     """The day sketches' coverage of the store when the engine opened."""
+    packet_span: tuple[int, int] | None
+    """First and last packet time by the packet files' footers when the engine opened
+    (``teiten.store.lake.Lake.packet_span``); None when they cannot tell."""
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         """Run one statement and return its whole result."""

@@ -38,6 +38,8 @@ class DuckDBEngine:
         self.scope = scope
         self.coverage = coverage(lake)
         """The day sketches' coverage when the engine opened (``teiten.store.sketch``)."""
+        self.packet_span = lake.packet_span()
+        """First and last packet time by the packet files\' footers (None: unknown)."""
         self.con = duckdb.connect(":memory:")
         self.con.execute("SET TimeZone = 'UTC'")
         # Its progress bar goes to stdout, into the output of a long query (trend > file).
@@ -60,8 +62,9 @@ class DuckDBEngine:
         except duckdb.Error as e:
             raise StoreError(f"cannot read the store at {lake.root}: {first_line(e)}") from None
 
-    def _stored(self, table: str, schema: pa.Schema) -> set[str]:
-        """A view ``TABLE_stored`` over the committed files of a table; returns its columns.
+    def _stored(self, table: str, schema: pa.Schema, *, columns: bool = False) -> set[str]:
+        """A view ``TABLE_stored`` over the committed files of a table; returns its columns
+        when asked (``columns``: a second look at every footer).
 
         Quarantine files (``…_quarantine``) have no ``date=`` in their path.
         """
@@ -82,13 +85,15 @@ class DuckDBEngine:
             source = f"{table}_empty"
             self.con.register(source, empty)
         self.con.execute(f"CREATE VIEW {table}_stored AS SELECT * FROM {source}")
+        if not columns:
+            return set()
         return {r[0] for r in self.con.execute(f"DESCRIBE {table}_stored").fetchall()}
 
     def _create_views(self, scope: Scope) -> None:
-        packets = self._stored("packets", arrow_schema())
+        packets = self._stored("packets", arrow_schema(), columns=True)
         for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
             self._stored(table, table_schema(columns))
-        quarantine = self._stored("packets_quarantine", arrow_schema())
+        quarantine = self._stored("packets_quarantine", arrow_schema(), columns=True)
         for table, columns in ROLLUPS.items():
             self._stored(table, rollup_schema(columns))
         stored = Stored(packets, quarantine, [c.name for c in PROBES], self.lake.unrolled())

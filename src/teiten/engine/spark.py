@@ -163,6 +163,8 @@ class SparkEngine:
         self.scope = scope
         self.coverage = coverage(lake)
         """The day sketches' coverage when the engine opened (``teiten.store.sketch``)."""
+        self.packet_span = lake.packet_span()
+        """First and last packet time by the packet files\' footers (None: unknown)."""
         self.url = scope.option("spark_data_url", "")
         """Where the listed files are read from (empty: the data folder itself)."""
         from pyspark.sql.types import StringType

@@ -29,7 +29,7 @@ from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import COUNTRIES, CountryEnricher, country_code
 from teiten.store.lake import Lake
 from teiten.store.rewrite import Change, Columns, read_columns, rewrite_table
-from teiten.store.sketch import rebuild
+from teiten.store.sketch import SketchCut, rebuild
 
 _SOURCES = ("ip_version", "src_ip4", "src_ip6")
 
@@ -163,7 +163,7 @@ def rewrite_enrichment(
     The rollup rows carry their source address, so their country and ASN come
     from the same function as the packets'; the rollups keep answering as the
     packets do (``address_hours`` has no source columns). The day sketches
-    (``port_days``, by country) are rebuilt from those rows in the same commit."""
+    (by country and by segment) are rebuilt from those rows in the same commit."""
     change = _country_change(country, asn)
     labels = {"src_cc": COUNTRIES, "src_as_org": asn.orgs if asn is not None else []}
     with lake.rewriting() as tx:  # every file and the enrichment text: one commit
@@ -172,8 +172,8 @@ def rewrite_enrichment(
             tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
         )
         rewrite_table(tx, "port_hours", _rollup_change(country, asn), reads=_SOURCES)
-        zone = lake.day_zone()
-        if zone is not None:  # the day sketches, from the same rows with their new countries
-            rebuild(tx, zone, _rollup_change(country, None))
+        zone, home = lake.day_zone(), lake.sketch_home()
+        if zone is not None and home is not None:  # the sketches, with the new countries
+            rebuild(tx, SketchCut(zone, country_code(home)), _rollup_change(country, None))
         tx.commit_replacements(enrichment=text)
     return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text)

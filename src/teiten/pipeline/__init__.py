@@ -46,7 +46,7 @@ from teiten.capture.source import Source
 from teiten.decode.batch import PacketBatch
 from teiten.decode.decoder import decode
 from teiten.enrich.asn import AsnEnricher
-from teiten.enrich.country import CountryEnricher
+from teiten.enrich.country import CountryEnricher, country_code
 from teiten.enrich.network import NetworkSet
 from teiten.errors import InputError, first_line
 from teiten.fingerprint import registry
@@ -57,6 +57,7 @@ from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStag
 from teiten.schema import DECODE_ERRORS
 from teiten.session import Session
 from teiten.store.lake import DayBudget, Lake, Staged
+from teiten.store.sketch import SketchCut
 from teiten.store.writers import PacketWriter, TableWriter
 
 Progress = Callable[[str, int, int], None]
@@ -85,6 +86,8 @@ class IngestOptions:
     asn_source: str
     tz: str
     """The zone of a new store's day sketches (a store keeps the zone it has: ``Lake.day_zone``)."""
+    home_country: str
+    """Whose sources a new store's segment sketches count as domestic (``Lake.sketch_home``)."""
 
     @classmethod
     def of(cls, values: Any) -> IngestOptions:
@@ -98,7 +101,7 @@ class IngestOptions:
             int(got["session_bytes"]), int(got["chunk_mb"]), int(got["max_days_per_input"]),
             int(got["row_group_rows"]), int(got["max_expansion"]), int(got["threads"]),
             float(got["lock_wait"]), str(got["country_source"]), str(got["asn_source"]),
-            str(got["tz"]),
+            str(got["tz"]), str(got["home_country"]),
         )  # fmt: skip
 
 
@@ -413,7 +416,8 @@ def stage(
             sensor,
             row_group_rows=int(settings.row_group_rows),
             budget=budget,
-            zone=settings.tz,  # the store's day zone (``app.ingest`` put it there)
+            # how the store's sketches are cut (``app.ingest`` put it there)
+            cut=SketchCut(str(settings.tz), country_code(str(settings.home_country))),
         )
         side = {
             "sessions": TableWriter(

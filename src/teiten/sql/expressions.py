@@ -12,9 +12,6 @@ from collections.abc import Sequence
 from teiten.schema import (
     DECODE_ERRORS,
     PORT_CAPTURED,
-    SKETCH_ALPHA,
-    SKETCH_REGISTERS,
-    SKETCH_SIGMA_TERMS,
     decode_error_code,
 )
 from teiten.sql.dialect import Dialect
@@ -129,47 +126,6 @@ def per_source(
         f"(SELECT {', '.join([*named, *SOURCE, f'{packets} AS packets', *flagged])}"
         f" FROM {table} WHERE {where} GROUP BY {group})"
     )
-
-
-def per_register(
-    keys: Sequence[tuple[str, str]], where: str, flags: Sequence[tuple[str, str]] = ()
-) -> str:
-    """A derived table of the ``port_days`` sketches (``teiten.store.sketch``) with one row
-    per group and register: ``keys`` (expression, name), ``reg``, ``r`` the register's
-    merged rank, ``packets`` and, per ``flags`` (condition, name), the merged rank of the
-    rows meeting the condition (0 when none). Merging registers by ``max`` is the union
-    of the sketches: of days, inputs, countries and sensors alike."""
-    named = [f"{expr} AS {name}" for expr, name in keys]
-    flagged = [f"max(CASE WHEN {c} THEN rank ELSE 0 END) AS {name}" for c, name in flags]
-    group = ", ".join([*(str(i + 1) for i in range(len(keys))), "reg"])
-    cols = [*named, "reg", "max(rank) AS r", "sum(packets) AS packets", *flagged]
-    return f"(SELECT {', '.join(cols)} FROM port_days_raw WHERE {where} GROUP BY {group})"
-
-
-def register_sums(rank: str, name: str) -> str:
-    """Aggregates over :func:`per_register` rows of a group: ``{name}_set``, the registers
-    whose ``rank`` is set, and ``{name}_harmonic``, the sum of 2**-rank over them."""
-    return (
-        f"sum(CASE WHEN {rank} > 0 THEN 1 ELSE 0 END) AS {name}_set,"
-        f" sum(CASE WHEN {rank} > 0 THEN pow(2.0, -{rank}) ELSE 0.0 END) AS {name}_harmonic"
-    )
-
-
-def sketch_sources(name: str, packets: str) -> str:
-    """Distinct sources estimated from the :func:`register_sums` columns ``name``: Ertl's
-    improved raw HyperLogLog estimator (O. Ertl, "New cardinality estimation algorithms
-    for HyperLogLog sketches", 2017), unbiased from one source to billions without an
-    empirical bias table, kept between the registers set and ``packets`` (each source
-    sent at least one packet; each set register has at least one source).
-    ``teiten.store.sketch.estimate`` is its Python twin."""
-    m = SKETCH_REGISTERS
-    x = f"(CAST({m} - {name}_set AS DOUBLE) / {m})"
-    terms = (f"pow({x}, {2**k}) * {2 ** (k - 1)}" for k in range(1, SKETCH_SIGMA_TERMS + 1))
-    sigma = " + ".join([x, *terms])
-    scale = f"CAST({SKETCH_ALPHA * m * m!r} AS DOUBLE)"  # a literal would be a DECIMAL
-    raw = f"({scale} / ({m} * ({sigma}) + {name}_harmonic))"
-    bounded = f"least(CAST({packets} AS DOUBLE), round({raw}))"
-    return f"CAST(greatest(CAST({name}_set AS DOUBLE), {bounded}) AS BIGINT)"
 
 
 def sources24(d: Dialect) -> str:

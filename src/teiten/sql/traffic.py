@@ -8,11 +8,10 @@ buckets and every UTC offset in force inside it are whole UTC hours
 (:func:`hourly`). Windows in a zone with a half-hour offset (Asia/Kolkata)
 read the packets. Sources stay exact either way: rollup rows name their source.
 
-Over windows of many rollup rows, ``port_series``, ``top_ports`` and
-``busy_port_days`` read the day sketches instead (``sketches=True``: the
-``port_days`` rollup, ``teiten.store.sketch``; the caller decides, see
-``teiten.analysis.sketches``): packets exact, sources estimated
-(:func:`~teiten.sql.expressions.sketch_sources`).
+Over windows of many rollup rows, the per-port questions read the day sketches
+instead (``teiten.analysis.sketches`` decides): :func:`sketch_rows` selects them
+(the ``port_sketches`` rollup, ``teiten.store.sketch``, which merges them), and
+:func:`port_candidates` / :func:`busy_candidates` bound which ports to read.
 """
 
 from __future__ import annotations
@@ -30,16 +29,13 @@ from teiten.sql.expressions import (
     has_fingerprint,
     inbound,
     local_bucket,
-    per_register,
     per_source,
     port_list,
     port_rule,
     proto_text,
-    register_sums,
     segment,
     segment_filter,
     share,
-    sketch_sources,
     sources,
     sources24,
 )
@@ -232,18 +228,13 @@ def port_series(
     home: int,
     fingerprints: Sequence[tuple[int, str]] = (),
     with_sources24: bool = False,
-    sketches: bool = False,
 ) -> str:
     """Packets and sources per port, bucket and segment (``proto``, ``dst_port``,
     ``bucket``, ``segment``, ``packets``, ``sources``, ``sources24``).
 
     ``split = "fingerprint"`` gives one segment per fingerprint in ``fingerprints``
-    (a packet may count in several) plus ``none`` for packets with none. With
-    ``sketches`` (daily buckets, a split of :data:`SKETCH_SPLITS`, no ``sources24``)
-    the day sketches answer, ``sources24`` 0.
+    (a packet may count in several) plus ``none`` for packets with none.
     """
-    if sketches:
-        return _sketched_series(w, ports, split_segment(split, home))
     s24 = sources24(d) if with_sources24 else "0"
     r = _rows(w)
 
@@ -264,32 +255,78 @@ GROUP BY 1, 2, 3, 4"""
     return part(split_segment(split, home))
 
 
-def _sketched_series(w: Span, ports: Sequence[tuple[str, int]], seg: str) -> str:
-    keys = [("proto", "proto"), ("dst_port", "dst_port"), ("day", "bucket"), (seg, "segment")]
-    groups = per_register(keys, f"{_in_days(w)} AND {port_list(ports)}")
-    return f"""
-SELECT proto, dst_port, bucket, segment, CAST(packets AS BIGINT) AS packets,
-       {sketch_sources("s", "packets")} AS sources, 0 AS sources24
-FROM (SELECT proto, dst_port, bucket, segment, sum(packets) AS packets, {register_sums("r", "s")}
-      FROM {groups} AS g GROUP BY 1, 2, 3, 4) AS t"""
+PortRange = tuple[int, int, int]
+"""A protocol number and the first and last port of a range."""
+
+
+def _sketch_where(
+    days: tuple[int, int], ports: Sequence[tuple[str, int]] | None, within: PortRange | None
+) -> str:
+    where = f"day >= {int(days[0])} AND day < {int(days[1])}"
+    if within is not None:
+        proto, lo, hi = (int(v) for v in within)
+        where += f" AND proto = {proto} AND dst_port BETWEEN {lo} AND {hi}"
+    return where + (f" AND {port_list(ports)}" if ports is not None else "")
+
+
+@statement
+def sketch_rows(
+    d: Dialect,
+    days: tuple[int, int],
+    ports: Sequence[tuple[str, int]] | None = None,
+    *,
+    country: int | None = None,
+    within: PortRange | None = None,
+) -> str:
+    """The day sketches by country of the local days ``[first, end)`` (:func:`sketch_days`):
+    ``day``, ``proto``, ``dst_port``, ``src_cc_code``, ``packets``, ``registers``; of
+    ``ports``, of the ports ``within`` a range and of one ``country`` only when given.
+    The caller merges them (``teiten.store.sketch.merge``)."""
+    where = _sketch_where(days, ports, within)
+    if country is not None:
+        where += f" AND src_cc_code = {int(country)}"
+    return (
+        "SELECT day, proto, dst_port, src_cc_code, packets, registers"
+        f" FROM port_sketches_raw WHERE {where}"
+    )
+
+
+@statement
+def segment_rows(
+    d: Dialect,
+    days: tuple[int, int],
+    ports: Sequence[tuple[str, int]] | None = None,
+    *,
+    within: PortRange | None = None,
+) -> str:
+    """The day sketches by segment (``seg``: 1 domestic, 2 foreign, 3 unknown, of the
+    store's home country) of the local days ``[first, end)``: ``day``, ``proto``,
+    ``dst_port``, ``seg``, ``packets``, ``registers``; of ``ports`` and of the ports
+    ``within`` a range only when given."""
+    return (
+        "SELECT day, proto, dst_port, seg, packets, registers"
+        f" FROM port_segments_raw WHERE {_sketch_where(days, ports, within)}"
+    )
 
 
 CANDIDATE_SLACK = 0.1
-"""How far (relative) a port's upper bound may fall below the ``top``-th lower bound and
-still be merged (:func:`port_candidates`): the bounds are estimates (1.6 % standard
-error each), so a port the exact counts would rank in is never left out."""
+"""How far (relative) a port's upper bound may fall below the bound it must reach and
+still be read (:func:`port_candidates`, :func:`busy_candidates`): the bounds are sums of
+estimates (1.6 % standard error each), so a port the exact counts would keep is never
+left out."""
 
 
 @statement
 def port_candidates(d: Dialect, w: Span, *, top: int) -> str:
     """The ports that may rank among the ``top`` by distinct sources over a window of
-    whole local days (``proto``, ``dst_port``), from ``port_day_totals``: a port's sources
-    over the window are at least its largest file-day's and at most their sum; a port
-    whose sum is below the ``top``-th largest lower bound cannot rank in."""
+    whole local days (``proto``, ``dst_port``), from ``port_segments``: a port's sources
+    over the window are at least those of its largest row (one segment of one file's
+    day) and at most the sum of all its rows; a port whose sum is below the ``top``-th
+    largest lower bound cannot rank in."""
     return f"""
 WITH bounds AS (
   SELECT proto, dst_port, sum(sources) AS upper, max(sources) AS lower
-  FROM port_day_totals_raw WHERE {_in_days(w)} GROUP BY 1, 2
+  FROM port_segments_raw WHERE {_in_days(w)} GROUP BY 1, 2
 ), line AS (
   SELECT coalesce(min(lower), 0) AS t FROM (
     SELECT lower FROM bounds ORDER BY lower DESC LIMIT {int(top)}) AS best
@@ -300,34 +337,28 @@ ORDER BY proto, dst_port"""
 
 
 @statement
+def busy_candidates(d: Dialect, w: Span, *, min_sources: int) -> str:
+    """The ports that may reach ``min_sources`` distinct sources on a local day of a
+    window of whole days (``proto``, ``dst_port``), from ``port_segments``: a day's
+    sources are at most the sum over its files and segments."""
+    return f"""
+SELECT proto, dst_port FROM (
+  SELECT proto, dst_port, day, sum(sources) AS upper
+  FROM port_segments_raw WHERE {_in_days(w)} GROUP BY 1, 2, 3
+) AS per_day
+GROUP BY 1, 2 HAVING max(upper) * {1 + CANDIDATE_SLACK!r} >= {int(min_sources)}
+ORDER BY proto, dst_port"""
+
+
+@statement
 def top_ports(
     d: Dialect,
     w: Span,
     *,
     home: int,
     top: int,
-    sketches: bool = False,
-    among: Sequence[tuple[str, int]] | None = None,
 ) -> str:
-    """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name);
-    with ``sketches``, sources as the day sketches estimate them, merged for the ports
-    ``among`` (:func:`port_candidates`) when given."""
-    if sketches:
-        where = _in_days(w) + (f" AND {port_list(among)}" if among is not None else "")
-        groups = per_register(
-            [("proto", "proto"), ("dst_port", "dst_port")],
-            where,
-            [(f"src_cc_code = {int(home)}", "home")],
-        )
-        return f"""
-SELECT {proto_text()} AS proto, dst_port, CAST(packets AS BIGINT) AS packets,
-       {sketch_sources("s", "packets")} AS sources,
-       {sketch_sources("h", "packets")} AS domestic_sources
-FROM (SELECT proto, dst_port, sum(packets) AS packets, {register_sums("r", "s")},
-             {register_sums("home", "h")}
-      FROM {groups} AS g GROUP BY 1, 2) AS t
-ORDER BY sources DESC, packets DESC, dst_port, proto
-LIMIT {int(top)}"""
+    """The ``top`` TCP/UDP ports by unique sources, then packets (``proto`` as a name)."""
     r = _rows(w)
     keys = [("proto", "proto"), ("dst_port", "dst_port")]
     flags = [(f"src_cc_code = {int(home)}", "home")]
@@ -341,24 +372,13 @@ LIMIT {int(top)}"""
 
 
 @statement
-def busy_port_days(
-    d: Dialect, w: Span, *, home: int, min_sources: int, sketches: bool = False
-) -> str:
+def busy_port_days(d: Dialect, w: Span, *, home: int, min_sources: int) -> str:
     """Per port, bucket and segment code (1 domestic, 2 foreign, 3 unknown): packets and
-    sources, for every port that reached ``min_sources`` sources in some bucket; with
-    ``sketches`` (daily buckets), sources as the day sketches estimate them."""
+    sources, for every port that reached ``min_sources`` sources in some bucket."""
     seg = f"CASE WHEN src_cc_code = {int(home)} THEN 1 WHEN src_cc_code = 0 THEN 3 ELSE 2 END"
-    if sketches:
-        keys = [("proto", "proto"), ("dst_port", "dst_port"), ("day", "day"), (seg, "seg")]
-        daily = f"""
-  SELECT proto, dst_port, day, seg, CAST(packets AS BIGINT) AS packets,
-         {sketch_sources("s", "packets")} AS sources
-  FROM (SELECT proto, dst_port, day, seg, sum(packets) AS packets, {register_sums("r", "s")}
-        FROM {per_register(keys, _in_days(w))} AS g GROUP BY 1, 2, 3, 4) AS t"""
-    else:
-        r = _rows(w)
-        keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "day"), (seg, "seg")]
-        daily = f"""
+    r = _rows(w)
+    keys = [("proto", "proto"), ("dst_port", "dst_port"), (_bucket(d, w), "day"), (seg, "seg")]
+    daily = f"""
   SELECT proto, dst_port, day, seg, CAST(sum(packets) AS BIGINT) AS packets,
          count(*) AS sources
   FROM {per_source(keys, r.table, r.between(w.start_ns, w.end_ns), r.packets)} AS s

@@ -269,33 +269,32 @@ FROM packets_raw
 WHERE {_in_inputs(unrolled)} AND NOT is_outbound AND ip_version IN (4, 6)"""
 
 
-def port_days_view(d: Dialect) -> str:
-    """``port_days_raw``: the ``port_days`` sketches (``teiten.store.sketch``): ``day`` (local
-    days of the store's day zone), ``proto``, ``dst_port``, ``src_cc_code`` and ``src_cc``
-    as in ``packets_raw``, ``reg``, ``rank`` and ``packets``."""
+def port_sketches_view() -> str:
+    """``port_sketches_raw``: the day sketches (``teiten.store.sketch``): ``day`` (local
+    days of the store's day zone), ``proto``, ``dst_port``, ``src_cc_code`` (the country's
+    code, as in ``packets_raw``), ``packets`` and ``registers``."""
     return f"""
 SELECT
     day,
     CAST(proto AS BIGINT) AS proto,
     CAST(dst_port AS BIGINT) AS dst_port,
     CAST(src_cc AS BIGINT) AS src_cc_code,
-    {country_text(d, "src_cc")} AS src_cc,
-    CAST(reg AS BIGINT) AS reg,
-    CAST(rank AS BIGINT) AS rank,
     CAST(packets AS BIGINT) AS packets,
+    registers,
     sensor,
     {_INPUT_ID} AS input_id
-FROM port_days_stored"""
+FROM port_sketches_stored"""
 
 
-def port_day_totals_view() -> str:
-    """``port_day_totals_raw``: per ``port_days`` file, local ``day``, ``proto`` and
-    ``dst_port``, its ``packets`` and its ``sources`` as its registers estimate them."""
+def port_segments_view() -> str:
+    """``port_segments_raw``: per ``port_sketches`` file, local ``day``, ``proto``,
+    ``dst_port`` and ``seg`` (1 domestic, 2 foreign, 3 unknown), the ``packets``, the
+    merged ``registers`` and the ``sources`` they estimate."""
     return f"""
 SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
-       CAST(packets AS BIGINT) AS packets, CAST(sources AS BIGINT) AS sources, sensor,
-       {_INPUT_ID} AS input_id
-FROM port_day_totals_stored"""
+       CAST(seg AS BIGINT) AS seg, CAST(packets AS BIGINT) AS packets,
+       CAST(sources AS BIGINT) AS sources, registers, sensor, {_INPUT_ID} AS input_id
+FROM port_segments_stored"""
 
 
 @dataclass(frozen=True)
@@ -319,15 +318,15 @@ def views(
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
-    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_days_stored`` and
-    ``port_day_totals_stored``.
+    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_sketches_stored`` and
+    ``port_segments_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
         ("port_hours_raw", port_hours_view(d, stored.unrolled)),
         ("address_hours_raw", address_hours_view(d, stored.unrolled)),
-        ("port_days_raw", port_days_view(d)),
-        ("port_day_totals_raw", port_day_totals_view()),
+        ("port_sketches_raw", port_sketches_view()),
+        ("port_segments_raw", port_segments_view()),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),
         ("series", series_view(d, home)),
         ("sessions", sessions_view(d)),

@@ -7,9 +7,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, Column
+from teiten.schema import ROLLUP_ROW_GROUP_BYTES, ROLLUP_STATISTICS, ROLLUPS, Column
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
@@ -92,9 +93,32 @@ def file_options(table: str) -> dict[str, Any]:
 def write_file(table: str, data: pa.Table, path: Any) -> None:
     """Write ``data`` as one whole file of ``table``, with the table's file options and
     row groups (how ingest's transactions and the sketches' rebuild write them)."""
-    pq.write_table(
-        data, path, row_group_size=ROLLUP_ROW_GROUP_ROWS.get(table), **file_options(table)
-    )
+    targets = ROLLUP_ROW_GROUP_BYTES.get(table)
+    if targets is None or data.num_rows == 0:
+        pq.write_table(data, path, **file_options(table))
+        return
+    busy = data.column("busy").to_numpy(zero_copy_only=False).astype(bool)
+    split = int(np.argmin(busy)) if not busy.all() else len(busy)  # busy rows come first
+    groups = [
+        (start + offset, end + offset)
+        for offset, part, target in ((0, data.slice(0, split), targets[0]),
+                                     (split, data.slice(split), targets[1]))
+        for start, end in _byte_groups(part.column("registers"), target)
+    ]  # fmt: skip
+    with pq.ParquetWriter(path, data.schema, **file_options(table)) as out:
+        for start, end in groups:
+            out.write_table(data.slice(start, end - start), row_group_size=end - start)
+
+
+def _byte_groups(column: pa.ChunkedArray, target: int) -> list[tuple[int, int]]:
+    """Row ranges of about ``target`` bytes of a binary column each (cut between rows)."""
+    if len(column) == 0:
+        return []
+    sizes = pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
+    ends = np.cumsum(sizes)
+    cuts = np.searchsorted(ends, np.arange(target, int(ends[-1]), target), side="right")
+    bounds = np.unique(np.concatenate(([0], cuts, [len(sizes)])))
+    return list(zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True))
 
 
 def bytes16_values(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.uint8]:

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
 from teiten.schema import DAY_NS
@@ -47,7 +48,9 @@ from teiten.store.catalog import Catalog
 from teiten.store.rollup import ROLLUP_TABLES
 
 NS_PER_DAY = DAY_NS
-TABLE_DIRS = ("packets", "sessions", "logins", "probes", *ROLLUP_TABLES)
+TABLE_DIRS = ("packets", "sessions", "logins", "probes", *ROLLUP_TABLES, "port_days")
+"""The tables with files in the lake (``port_days``: day sketches of earlier releases,
+until a rebuild drops them)."""
 QUARANTINE = -1
 """The "day" of rows that go to an input's quarantine file instead of a day partition."""
 EARLIEST_NS = 631_152_000 * 1_000_000_000
@@ -141,6 +144,7 @@ _PART = re.compile(r"in([0-9]+)-([0-9]+)[.]parquet$")
 _DATE = re.compile(r"/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 
 DAY_ZONE = "day_zone"
+SKETCH_HOME = "sketch_home"
 """The catalog property naming the store's day zone (:meth:`Lake.day_zone`)."""
 
 
@@ -278,13 +282,13 @@ class Transaction:
         return files
 
     def commit_replacements(
-        self, enrichment: str | None = None, *, day_zone: str | None = None
+        self, enrichment: str | None = None, *, properties: dict[str, str] | None = None
     ) -> list[tuple[str, str, int, int]]:
         """Publish the replacements and swap them for the files they replace, in one transaction.
 
         ``enrichment`` (when given) is recorded for every committed input, and
-        ``day_zone`` as the store's day zone (:meth:`Lake.day_zone`), in the same
-        transaction. The replaced and removed files are deleted afterwards.
+        ``properties`` set (the sketches' :meth:`Lake.day_zone` and :meth:`Lake.sketch_home`),
+        in the same transaction. The replaced and removed files are deleted afterwards.
         """
         if self.input_id is not None:
             raise StoreError("commit_replacements() swaps files; use commit() for new ones")
@@ -300,7 +304,7 @@ class Transaction:
             enrichment=enrichment,
             added=added,
             removed=self.removed,
-            properties={DAY_ZONE: day_zone} if day_zone is not None else None,
+            properties=properties,
         )
         self._finish()
         for gone in [f.replaces for f in self.staged if f.replaces] + self.removed:
@@ -496,21 +500,51 @@ class Lake:
         return [self.root / p for p in self.catalog.files(table)]
 
     def day_zone(self, default: str | None = None) -> str | None:
-        """The zone the ``port_days`` sketches cut days in (``teiten.store.sketch``).
+        """The zone the day sketches (``port_sketches``) cut days in (``teiten.store.sketch``).
 
         Set once, by the first writer that passes ``default`` (ingest: the ``tz``
         setting), and changed only by rebuilding every sketch (``teiten rollup``).
         """
-        zone = self.catalog.property(DAY_ZONE)
-        if zone is None and default is not None:
+        return self._property(DAY_ZONE, default)
+
+    def sketch_home(self, default: str | None = None) -> str | None:
+        """The country (two letters) whose sources the segment sketches (``port_segments``)
+        count as domestic; set and changed as :meth:`day_zone` (ingest: ``home_country``)."""
+        return self._property(SKETCH_HOME, default)
+
+    def _property(self, name: str, default: str | None) -> str | None:
+        value = self.catalog.property(name)
+        if value is None and default is not None:
             self._check_locked()
-            self.catalog.set_property(DAY_ZONE, default)
-            zone = default
-        return zone
+            self.catalog.set_property(name, default)
+            value = default
+        return value
 
     def _check_locked(self) -> None:
         if self._lock is None:
             raise StoreError("changing the store's properties needs the writer lock")
+
+    def packet_span(self) -> tuple[int, int] | None:
+        """First and last packet time (ns, to the microsecond) from the footers of the
+        packet files of the first and last UTC day (their ``ts_us`` statistics): a few
+        footers instead of two days of packets. None when there are no packet files or
+        a footer has no statistics (the caller then reads the packets)."""
+        by_day: dict[str, list[str]] = {}
+        for rel in self.catalog.files("packets"):
+            m = _DATE.search(rel)
+            if m is not None:
+                by_day.setdefault(m.group(1), []).append(rel)
+        if not by_day:
+            return None
+        first = [_ts_bounds(self.root / rel) for rel in by_day[min(by_day)]]
+        last = [_ts_bounds(self.root / rel) for rel in by_day[max(by_day)]]
+        if any(b is None for b in first + last):
+            return None
+        lows = [b[0] for b in first if b]
+        highs = [b[1] for b in last if b]
+        if not lows or not highs:
+            return None
+        return min(lows) * 1000, max(highs) * 1000
 
     def unsketched(self, tables: Sequence[str]) -> list[int]:
         """Inputs with ``port_hours`` files but no files of one of the sketch ``tables``
@@ -536,6 +570,25 @@ class Lake:
         return sorted(
             _inputs(self.catalog.files("packets")) - _inputs(self.catalog.files(ROLLUP_TABLES[0]))
         )
+
+
+def _ts_bounds(path: Path) -> tuple[int, int] | tuple[()] | None:
+    """The smallest and largest ``ts_us`` of a packet file by its footer; ``()`` for a
+    file without rows, None when a row group has no statistics."""
+    meta = pq.ParquetFile(path).metadata
+    column = meta.schema.names.index("ts_us") if "ts_us" in meta.schema.names else -1
+    lows: list[int] = []
+    highs: list[int] = []
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        if group.num_rows == 0:
+            continue
+        stats = group.column(column).statistics if column >= 0 else None
+        if stats is None or not stats.has_min_max:
+            return None
+        lows.append(int(stats.min))
+        highs.append(int(stats.max))
+    return (min(lows), max(highs)) if lows else ()
 
 
 def _input_of(rel: str) -> int:

@@ -348,7 +348,10 @@ def schema(columns: tuple[Column, ...]) -> pa.Schema:
     """The Arrow schema a rollup table is stored with."""
     fields = []
     for c in columns:
-        t = pa.binary(16) if c.dtype == "bytes16" else pa.from_numpy_dtype(c.numpy_dtype)
+        if c.dtype in ("bytes16", "binary"):
+            t = pa.binary(16) if c.dtype == "bytes16" else pa.binary()
+        else:
+            t = pa.from_numpy_dtype(c.numpy_dtype)
         fields.append(pa.field(c.name, t, nullable=c.nullable))
     return pa.schema(fields)
 

@@ -22,7 +22,7 @@ from teiten.store.lake import (
 )
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
-from teiten.store.sketch import sketch_tables
+from teiten.store.sketch import SketchCut, sketch_tables
 
 
 class PacketWriter:
@@ -44,12 +44,12 @@ class PacketWriter:
         row_group_rows: int = 1 << 20,
         max_open_days: int = 4,
         budget: DayBudget | None = None,
-        zone: str | None = None,
+        cut: SketchCut | None = None,
     ) -> None:
         self.lake = lake
-        self.zone = zone
-        """The store's day zone: each ``port_hours`` file gets its ``port_days`` sketch
-        with days cut in it (``teiten.store.sketch``); None writes no sketches."""
+        self.cut = cut
+        """How the store's sketches are cut: each ``port_hours`` file gets its day sketches
+        (``teiten.store.sketch``) cut so; None writes no sketches."""
         self.input_id = input_id
         self.sensor = sensor
         self.row_group_rows = row_group_rows
@@ -113,8 +113,8 @@ class PacketWriter:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
         self.tx.write(table, self.sensor, day, data, part)
-        if table == "port_hours" and self.zone is not None:
-            for name, rows in sketch_tables(data, self.zone).items():
+        if table == "port_hours" and self.cut is not None:
+            for name, rows in sketch_tables(data, self.cut).items():
                 self.tx.write(name, self.sensor, day, rows, part)
 
     def _labels(self) -> dict[str, list[str]]:
