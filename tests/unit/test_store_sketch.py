@@ -1,38 +1,66 @@
-"""The day sketches (``teiten.store.sketch``): registers, local days, ``port_days`` rows,
-the estimator (Python and SQL twins) and the catalog's ``day_zone`` property."""
+"""The day sketches (``teiten.store.sketch``): registers, local days, ``port_sketches`` and
+``port_segments`` rows (their sparse and dense register bytes), merging and the estimator,
+busy-first tables and their byte-cut row groups, and the lake's sketch properties."""
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
 import math
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import duckdb
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from teiten.decode.batch import empty_columns
+from teiten.enrich.country import country_code
 from teiten.errors import StoreError
-from teiten.schema import PORT_DAYS, PORT_HOURS, SKETCH_REGISTERS
-from teiten.sql.expressions import register_sums, sketch_sources
+from teiten.schema import (
+    PORT_HOURS,
+    PORT_SEGMENTS,
+    PORT_SKETCHES,
+    ROLLUP_ROW_GROUP_BYTES,
+    SKETCH_BUSY_SOURCES,
+    SKETCH_DENSE_BYTES,
+    SKETCH_REGISTERS,
+)
+from teiten.store.arrow import write_file
 from teiten.store.catalog import Catalog
-from teiten.store.lake import Lake
-from teiten.store.rollup import to_table
+from teiten.store.lake import NS_PER_DAY, Lake
+from teiten.store.rollup import schema, to_table
 from teiten.store.sketch import (
+    SEGMENTS,
     STANDARD_ERROR,
+    SketchCut,
     day_rows,
-    day_totals,
+    encode,
     estimate,
+    estimates,
     local_days,
+    merge,
+    segment_codes,
+    segment_rows,
+    sketch_tables,
     source_registers,
 )
+from teiten.store.writers import PacketWriter
 
 EPOCH = dt.date(1970, 1, 1)
+JP, US, CN = 392, 840, 156  # ISO 3166 numeric codes, as the tests' country codes
+ZONES = ["UTC", "Asia/Tokyo", "America/New_York"]
+
+Registers = dict[int, int]
+"""A sketch as the tests see it: register number -> rank (set registers only)."""
 
 
 def _v4(addresses: list[int]) -> tuple[Any, Any, Any]:
@@ -48,6 +76,47 @@ def _v6(addresses: list[str]) -> tuple[Any, Any, Any]:
     n = len(addresses)
     src6 = np.array([list(ipaddress.IPv6Address(a).packed) for a in addresses], np.uint8)
     return np.full(n, 6, np.uint8), np.zeros(n, np.uint32), src6
+
+
+# --- an independent reading and writing of the registers bytes -------------------
+
+
+def _decode(blob: bytes) -> Registers:
+    """The registers of a stored sketch, read by the byte layout of ``PORT_SKETCHES``
+    (strict: a well-formed sketch only)."""
+    if len(blob) == SKETCH_DENSE_BYTES:
+        dense = {reg: rank for reg, rank in enumerate(blob) if rank}
+        assert 3 * len(dense) >= SKETCH_DENSE_BYTES, "dense although sparse is shorter"
+        return dense
+    assert len(blob) % 3 == 0 and len(blob) < SKETCH_DENSE_BYTES, len(blob)
+    regs = [blob[i] | blob[i + 1] << 8 for i in range(0, len(blob), 3)]
+    ranks = [blob[i + 2] for i in range(0, len(blob), 3)]
+    assert regs == sorted(set(regs)), "sparse registers sorted and distinct"
+    assert all(r < SKETCH_REGISTERS for r in regs) and all(k >= 1 for k in ranks)
+    return dict(zip(regs, ranks, strict=True))
+
+
+def _encode(registers: Registers) -> bytes:
+    """The bytes a sketch of these registers is stored as: sparse while shorter."""
+    if 3 * len(registers) >= SKETCH_DENSE_BYTES:
+        dense = bytearray(SKETCH_DENSE_BYTES)
+        for reg, rank in registers.items():
+            dense[reg] = rank
+        return bytes(dense)
+    return b"".join(bytes((r & 0xFF, r >> 8, registers[r])) for r in sorted(registers))
+
+
+def _union(sketches: list[Registers]) -> Registers:
+    out: Registers = {}
+    for s in sketches:
+        for reg, rank in s.items():
+            out[reg] = max(out.get(reg, 0), rank)
+    return out
+
+
+def _estimate_of(registers: Registers, packets: float = math.inf) -> int:
+    harmonic = sum(2.0**-rank for rank in registers.values())
+    return estimate(len(registers), harmonic, packets)
 
 
 # --- source_registers ----------------------------------------------------------
@@ -128,43 +197,25 @@ def test_local_days_new_york_across_dst(change: dt.date) -> None:
     day = (change - EPOCH).days
     before = _hour(change.year, change.month, change.day, 0)
     after = before + 24
-    assert (
-        local_days(np.array([before + first - 1, before + first]), "America/New_York").tolist()[1]
-        == day
-    )
-    assert local_days(np.array([before + first - 1]), "America/New_York").tolist() == [day - 1]
-    assert local_days(
-        np.array([after + second - 1, after + second]), "America/New_York"
-    ).tolist() == [
+    ny = "America/New_York"
+    assert local_days(np.array([before + first - 1, before + first]), ny).tolist() == [
+        day - 1,
+        day,
+    ]
+    assert local_days(np.array([after + second - 1, after + second]), ny).tolist() == [
         day,
         day + 1,
     ]
 
 
-# --- day_rows --------------------------------------------------------------------
+# --- port_hours tables -------------------------------------------------------------
+
+HourRow = tuple[int, int, int, int, int, str | None, int, int]
+"""hour, proto, port, ip version, src4, src6, country, packets."""
 
 
-def _port_hours() -> pa.Table:
-    """A hand-made ``port_hours`` table: two UTC days, Tokyo day edges, IPv6 rows."""
-    h0 = _hour(2017, 11, 1, 0)
-    rows: list[tuple[int, int, int, int, int, str | None, int, int]] = [
-        # hour, proto, port, version, src4, src6, cc, packets
-        (h0 + 1, 6, 23, 4, 0x01020304, None, 392, 3),
-        (h0 + 1, 6, 23, 4, 0x01020305, None, 392, 1),
-        (h0 + 2, 6, 23, 4, 0x01020304, None, 392, 2),
-        (h0 + 14, 6, 23, 4, 0x01020304, None, 392, 5),
-        (h0 + 15, 6, 23, 4, 0x01020304, None, 392, 7),  # Tokyo: the next day
-        (h0 + 15, 17, 23, 4, 0x01020304, None, 392, 1),  # UDP: another group
-        (h0 + 16, 6, 2323, 4, 0x0A000001, None, 840, 4),
-        (h0 + 16, 6, 2323, 4, 0x0A000002, None, 0, 6),
-        (h0 + 20, 6, 2323, 6, 0, "2001:db8::10", 840, 9),
-        (h0 + 21, 6, 2323, 6, 0, "2001:db8::10", 840, 1),
-        (h0 + 23, 6, 2323, 6, 0, "2001:db8::11", 840, 2),
-        (h0 + 5, 17, 53, 4, 0xC6336417, None, 156, 11),
-    ]
-    rng = np.random.default_rng(1)
-    for i in range(300):  # enough sources that some share a register
-        rows.append((h0 + int(rng.integers(0, 24)), 6, 445, 4, 0x0B000000 + i, None, 156, i + 1))
+def _table(rows: list[HourRow]) -> pa.Table:
+    """A ``port_hours`` table of rows (which may repeat a key: a table of two inputs)."""
     cols: dict[str, npt.NDArray[Any]] = {
         "hour": np.array([r[0] for r in rows], np.int32),
         "proto": np.array([r[1] for r in rows], np.uint8),
@@ -173,7 +224,7 @@ def _port_hours() -> pa.Table:
         "src_ip4": np.array([r[4] for r in rows], np.uint32),
         "src_ip6": np.array(
             [list(ipaddress.IPv6Address(r[5] or "::").packed) for r in rows], np.uint8
-        ),
+        ).reshape(-1, 16),
         "src_cc": np.array([r[6] for r in rows], np.uint16),
         "src_asn": np.zeros(len(rows), np.uint32),
         "fp": np.zeros(len(rows), np.uint32),
@@ -182,58 +233,432 @@ def _port_hours() -> pa.Table:
     return to_table(cols, PORT_HOURS)
 
 
-def _brute(table: pa.Table, zone: str) -> list[tuple[int, ...]]:
+def _v4_table(
+    hour: npt.NDArray[Any] | int,
+    port: npt.NDArray[Any] | int,
+    src4: npt.NDArray[Any],
+    cc: npt.NDArray[Any] | int,
+    packets: npt.NDArray[Any] | int = 1,
+    proto: int = 6,
+) -> pa.Table:
+    """A ``port_hours`` table of IPv4 rows (arrays, or one value for all rows)."""
+    n = len(src4)
+    cols: dict[str, npt.NDArray[Any]] = {
+        "hour": np.broadcast_to(np.asarray(hour, np.int32), n).copy(),
+        "proto": np.full(n, proto, np.uint8),
+        "dst_port": np.broadcast_to(np.asarray(port, np.uint16), n).copy(),
+        "ip_version": np.full(n, 4, np.uint8),
+        "src_ip4": np.asarray(src4, np.uint32),
+        "src_ip6": np.zeros((n, 16), np.uint8),
+        "src_cc": np.broadcast_to(np.asarray(cc, np.uint16), n).copy(),
+        "src_asn": np.zeros(n, np.uint32),
+        "fp": np.zeros(n, np.uint32),
+        "packets": np.broadcast_to(np.asarray(packets, np.int64), n).copy(),
+    }
+    return to_table(cols, PORT_HOURS)
+
+
+def _port_hours() -> pa.Table:
+    """A hand-made ``port_hours`` table: two UTC days, Tokyo day edges, IPv6 rows."""
+    h0 = _hour(2017, 11, 1, 0)
+    rows: list[HourRow] = [
+        (h0 + 1, 6, 23, 4, 0x01020304, None, JP, 3),
+        (h0 + 1, 6, 23, 4, 0x01020305, None, JP, 1),
+        (h0 + 2, 6, 23, 4, 0x01020304, None, JP, 2),
+        (h0 + 14, 6, 23, 4, 0x01020304, None, JP, 5),
+        (h0 + 15, 6, 23, 4, 0x01020304, None, JP, 7),  # Tokyo: the next day
+        (h0 + 15, 17, 23, 4, 0x01020304, None, JP, 1),  # UDP: another group
+        (h0 + 16, 6, 2323, 4, 0x0A000001, None, US, 4),
+        (h0 + 16, 6, 2323, 4, 0x0A000002, None, 0, 6),
+        (h0 + 20, 6, 2323, 6, 0, "2001:db8::10", US, 9),
+        (h0 + 21, 6, 2323, 6, 0, "2001:db8::10", US, 1),
+        (h0 + 23, 6, 2323, 6, 0, "2001:db8::11", US, 2),
+        (h0 + 5, 17, 53, 4, 0xC6336417, None, CN, 11),
+    ]
+    rng = np.random.default_rng(1)
+    for i in range(300):  # enough sources that some share a register
+        rows.append((h0 + int(rng.integers(0, 24)), 6, 445, 4, 0x0B000000 + i, None, CN, i + 1))
+    return _table(rows)
+
+
+SketchKey = tuple[int, int, int, int]
+
+
+def _brute_days(table: pa.Table, zone: str) -> dict[SketchKey, tuple[int, Registers]]:
+    """Per (local day, proto, port, country): the packets and the max rank per register,
+    by Python dictionaries over the rows."""
     rows = table.to_pylist()
     version = np.array([r["ip_version"] for r in rows], np.uint8)
     src4 = np.array([r["src_ip4"] for r in rows], np.uint32)
     src6 = np.array([list(r["src_ip6"] or bytes(16)) for r in rows], np.uint8).reshape(-1, 16)
     reg, rank = source_registers(version, src4, src6)
-    groups: dict[tuple[int, ...], list[int]] = defaultdict(lambda: [0, 0])
+    packets: dict[SketchKey, int] = defaultdict(int)
+    registers: dict[SketchKey, Registers] = defaultdict(dict)
     for r, g, k in zip(rows, reg.tolist(), rank.tolist(), strict=True):
-        key = (_zone_day(r["hour"], zone), r["proto"], r["dst_port"], r["src_cc"], g)
-        groups[key][0] = max(groups[key][0], k)
-        groups[key][1] += r["packets"]
-    return sorted((*k, v[0], v[1]) for k, v in groups.items())
+        key = (_zone_day(r["hour"], zone), r["proto"], r["dst_port"], r["src_cc"])
+        packets[key] += r["packets"]
+        registers[key][g] = max(registers[key].get(g, 0), k)
+    return {key: (packets[key], registers[key]) for key in packets}
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo", "America/New_York"])
+def _check_day_rows(hours: pa.Table, zone: str) -> pa.Table:
+    days = day_rows(hours, zone)
+    assert days.schema.equals(schema(PORT_SKETCHES))
+    expected = _brute_days(hours, zone)
+    keys = [(r["day"], r["proto"], r["dst_port"], r["src_cc"]) for r in days.to_pylist()]
+    assert keys == sorted(expected)  # one row per group, sorted by day, proto, port, country
+    for row in days.to_pylist():
+        packets, registers = expected[(row["day"], row["proto"], row["dst_port"], row["src_cc"])]
+        assert row["packets"] == packets
+        assert _decode(row["registers"]) == registers
+        assert row["registers"] == _encode(registers)  # sparse or dense, whichever is shorter
+        assert row["busy"] is False
+    return days
+
+
+@pytest.mark.parametrize("zone", ZONES)
 def test_day_rows_equal_a_brute_force_grouping(zone: str) -> None:
     hours = _port_hours()
     assert hours.column("src_ip6").null_count == hours.num_rows - 3
-    days = day_rows(hours, zone)
-    names = [c.name for c in PORT_DAYS]
-    assert days.schema.names == names
-    got = [tuple(r[n] for n in names) for r in days.to_pylist()]
-    expected = _brute(hours, zone)
-    assert got == expected  # same groups, and sorted by (day, proto, port, cc, reg)
-    assert sum(r[-1] for r in got) == pa.compute.sum(hours.column("packets")).as_py()
-    assert len(got) < hours.num_rows  # some rows merged
+    days = _check_day_rows(hours, zone)
+    assert pa.compute.sum(days.column("packets")).as_py() == sum(range(1, 301)) + 52
+    assert days.num_rows < 12  # 300 sources of port 445 in one or two rows
     if zone == "Asia/Tokyo":  # port 23 from 1.2.3.4 on two Tokyo days
-        tcp23 = [r for r in got if r[1] == 6 and r[2] == 23]
-        assert sorted({r[0] for r in tcp23}) == [17471, 17472]
+        tcp23 = [r for r in days.to_pylist() if r["proto"] == 6 and r["dst_port"] == 23]
+        assert sorted({r["day"] for r in tcp23}) == [17471, 17472]
+        assert [len(_decode(r["registers"])) for r in tcp23] == [2, 1]
     if zone == "UTC":
-        assert {r[0] for r in got} == {17471}
+        assert set(days.column("day").to_pylist()) == {17471}
+
+
+_HOUR0 = _hour(2017, 3, 11, 0)  # New York's clocks change the next day
+
+hour_rows = st.lists(
+    st.tuples(
+        st.integers(_HOUR0, _HOUR0 + 71),
+        st.sampled_from([6, 17]),
+        st.sampled_from([0, 23, 2323, 65535]),
+        st.sampled_from([4, 4, 6]),
+        st.integers(0, 40),  # few sources: repeated in other hours, ports and countries
+        st.sampled_from([0, JP, US, 65535]),
+        st.integers(1, 10**9),
+    ),
+    min_size=1,
+    max_size=120,
+)
+
+
+def _rows_of(drawn: list[tuple[int, int, int, int, int, int, int]]) -> list[HourRow]:
+    out: list[HourRow] = []
+    for hour, proto, port, version, source, cc, packets in drawn:
+        src6 = f"2001:db8::{source:x}" if version == 6 else None
+        src4 = 0 if version == 6 else 0x0A000000 + source * 7919
+        out.append((hour, proto, port, version, src4, src6, cc, packets))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(drawn=hour_rows, zone=st.sampled_from(ZONES))
+def test_day_rows_property(
+    drawn: list[tuple[int, int, int, int, int, int, int]], zone: str
+) -> None:
+    _check_day_rows(_table(_rows_of(drawn)), zone)
 
 
 def test_day_rows_types_and_empty() -> None:
     days = day_rows(_port_hours(), "UTC")
-    types = {c.name: str(days.schema.field(c.name).type) for c in PORT_DAYS}
+    types = {f.name: str(f.type) for f in days.schema}
     assert types == {
+        "busy": "bool",
         "day": "int32",
         "proto": "uint8",
         "dst_port": "uint16",
         "src_cc": "uint16",
-        "reg": "uint16",
-        "rank": "uint8",
         "packets": "int64",
+        "registers": "binary",
     }
     empty = day_rows(to_table(None, PORT_HOURS), "Asia/Tokyo")
     assert empty.num_rows == 0
     assert empty.schema.equals(days.schema)
-    assert empty.schema.names == [c.name for c in PORT_DAYS]
 
 
-# --- the estimator -------------------------------------------------------------
+def _distinct_register_sources(k: int, seed: int = 4) -> npt.NDArray[np.uint32]:
+    """``k`` IPv4 sources of ``k`` different registers."""
+    rng = np.random.default_rng(seed)
+    pool = np.unique(rng.integers(0, 2**32, 40_000, dtype=np.uint64).astype(np.uint32))
+    reg, _ = source_registers(*_v4(pool.tolist()))
+    _, first = np.unique(reg, return_index=True)
+    assert len(first) >= k
+    return pool[np.sort(first[:k])]
+
+
+def test_day_rows_sparse_up_to_1365_registers_dense_from_1366() -> None:
+    assert SKETCH_DENSE_BYTES == 4096 and 3 * 1365 < 4096 <= 3 * 1366
+    sources = _distinct_register_sources(1366 + 1365 + 3)
+    h = _hour(2017, 11, 1, 3)
+    parts = [
+        _v4_table(h, 1365, sources[:1365], JP),  # 1,365 registers set: 4,095 bytes sparse
+        _v4_table(h + 1, 1365, sources[:1365], JP, 2),  # the same sources again
+        _v4_table(h, 1366, sources[1365 : 1365 + 1366], JP),  # 1,366: dense
+        _v4_table(h, 3, sources[-3:], JP),  # 3: sparse, 9 bytes
+    ]
+    # more sources than registers, still 1,365 registers: sparse
+    pool = np.unique(np.random.default_rng(8).integers(0, 2**32, 20_000).astype(np.uint32))
+    reg, _ = source_registers(*_v4(pool.tolist()))
+    chosen = np.unique(reg)[:1365]
+    shared = pool[np.isin(reg, chosen)]
+    assert len(shared) > 2 * 1365
+    parts.append(_v4_table(h, 7, shared, US))
+    hours = pa.concat_tables(parts)
+    days = _check_day_rows(hours, "UTC")
+    sizes = {r["dst_port"]: len(r["registers"]) for r in days.to_pylist()}
+    assert sizes == {3: 9, 7: 4095, 1365: 4095, 1366: 4096}
+    # encode() itself at the boundary
+    for count, size in ((1365, 4095), (1366, 4096), (4096, 4096), (1, 3)):
+        regs = np.arange(count, dtype=np.uint16)
+        got = encode(np.array([0]), regs, np.full(count, 2, np.uint8))
+        assert len(got[0].as_py()) == size
+        assert _decode(got[0].as_py()) == dict.fromkeys(range(count), 2)
+
+
+def test_encode_groups_and_byte_order() -> None:
+    firsts = np.array([0, 2, 3])
+    reg = np.array([1, 4000, 7, 0], np.uint16)
+    rank = np.array([3, 1, 2, 53], np.uint8)
+    got = encode(firsts, reg, rank)
+    assert got.type == pa.binary()
+    assert got.to_pylist() == [b"\x01\x00\x03\xa0\x0f\x01", b"\x07\x00\x02", b"\x00\x00\x35"]
+    assert encode(np.zeros(0, np.intp), reg[:0], rank[:0]).to_pylist() == []
+
+
+# --- merge -------------------------------------------------------------------------
+
+
+def _random_registers(rng: np.random.Generator, kind: str) -> Registers:
+    count = {
+        "few": int(rng.integers(0, 40)),
+        "many": int(rng.integers(1000, 1366)),
+        "dense": int(rng.integers(1366, 4097)),
+    }[kind]
+    regs = rng.choice(SKETCH_REGISTERS, count, replace=False)
+    ranks = np.minimum(rng.geometric(0.5, count), 40)
+    return dict(zip(regs.tolist(), ranks.tolist(), strict=True))
+
+
+merge_rows = st.lists(
+    st.tuples(
+        st.integers(-3, 3),  # group: any integer key
+        st.integers(0, 10**6),  # packets
+        st.sampled_from(["few", "few", "many", "dense"]),
+        st.integers(0, 2**32 - 1),  # seed of the registers
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=merge_rows, shuffle=st.integers(0, 2**32 - 1))
+def test_merge_equals_the_union_of_registers(
+    rows: list[tuple[int, int, str, int]], shuffle: int
+) -> None:
+    sketches = [_random_registers(np.random.default_rng(seed), kind) for _, _, kind, seed in rows]
+    group = np.array([r[0] for r in rows], np.int64)
+    packets = np.array([r[1] for r in rows], np.int64)
+    registers = pa.array([_encode(s) for s in sketches], pa.binary())
+    expected: dict[int, tuple[int, Registers]] = {}
+    for g in sorted(set(group.tolist())):
+        members = [i for i, r in enumerate(rows) if r[0] == g]
+        union = _union([sketches[i] for i in members])
+        expected[g] = (sum(rows[i][1] for i in members), union)
+    m = merge(group, packets, registers, keep=True)
+    assert m.group.tolist() == sorted(expected)
+    assert m.packets.tolist() == [expected[g][0] for g in expected]
+    want = [_estimate_of(union, total) for total, union in expected.values()]
+    assert m.sources.tolist() == want
+    assert m.registers is not None
+    assert m.registers.to_pylist() == [_encode(union) for _, union in expected.values()]
+    # without keep: the same estimates, no registers
+    bare = merge(group, packets, registers)
+    assert bare.registers is None and bare.sources.tolist() == want
+    # any row order merges alike
+    order = np.random.default_rng(shuffle).permutation(len(rows))
+    again = merge(group[order], packets[order], registers.take(pa.array(order)), keep=True)
+    assert again.group.tolist() == m.group.tolist()
+    assert again.packets.tolist() == m.packets.tolist()
+    assert again.sources.tolist() == want
+    assert again.registers is not None and again.registers.equals(m.registers)
+    # merging the merged rows again changes nothing
+    twice = merge(m.group, m.packets, m.registers, keep=True)
+    assert twice.sources.tolist() == want and twice.registers is not None
+    assert twice.registers.equals(m.registers)
+
+
+def test_merge_dense_with_sparse() -> None:
+    rng = np.random.default_rng(12)
+    dense = _random_registers(rng, "dense")
+    sparse = {5: 60, 4095: 1, 17: 2}
+    sparse[next(iter(dense))] = 45  # beats the dense rank of that register
+    other = _random_registers(rng, "many")
+    rows = [_encode(sparse), _encode(dense), _encode(other), _encode({})]
+    m = merge(np.array([9, 9, 9, 9]), np.array([1, 2, 3, 4]), pa.array(rows), keep=True)
+    union = _union([dense, sparse, other])
+    assert m.group.tolist() == [9] and m.packets.tolist() == [10]
+    assert m.sources.tolist() == [_estimate_of(union, 10)]  # the packets bound it
+    assert m.registers is not None
+    assert _decode(m.registers[0].as_py()) == union
+    assert merge(np.array([1]), np.array([10**9]), pa.array([_encode(union)])).sources.tolist() == [
+        _estimate_of(union)
+    ]
+    # two sparse rows merging into more than 1,365 registers become dense
+    a = dict.fromkeys(range(0, 1400), 1)
+    b = dict.fromkeys(range(1000, 2400), 3)
+    both = merge(np.array([0, 0]), np.array([1, 1]), pa.array([_encode(a), _encode(b)]), keep=True)
+    assert both.registers is not None
+    assert both.registers[0].as_py() == _encode(_union([a, b]))
+    assert len(both.registers[0].as_py()) == SKETCH_DENSE_BYTES
+
+
+def test_merge_reads_slices_and_chunks() -> None:
+    sketches = [{1: 2}, {2: 3}, {3: 1, 4: 1}, {2: 7}]
+    full = pa.array([_encode(s) for s in sketches], pa.binary())
+    sliced = merge(np.array([0, 0]), np.array([1, 1]), full.slice(1, 2), keep=True)
+    assert sliced.registers is not None
+    assert _decode(sliced.registers[0].as_py()) == {2: 3, 3: 1, 4: 1}
+    chunked = pa.chunked_array([full.slice(0, 1), full.slice(1, 3)])
+    m = merge(np.array([5, 6, 5, 6]), np.array([1, 2, 3, 4]), chunked, keep=True)
+    assert m.group.tolist() == [5, 6] and m.packets.tolist() == [4, 6]
+    assert m.registers is not None
+    assert [_decode(b) for b in m.registers.to_pylist()] == [{1: 2, 3: 1, 4: 1}, {2: 7}]
+    large = merge(np.array([0, 0, 0, 0]), np.array([1, 1, 1, 1]), full.cast(pa.large_binary()))
+    assert large.sources.tolist() == [_estimate_of(_union(sketches), 4)]
+
+
+def test_merge_of_nothing() -> None:
+    for keep in (False, True):
+        m = merge(
+            np.zeros(0, np.int64), np.zeros(0, np.int64), pa.array([], pa.binary()), keep=keep
+        )
+        assert m.group.tolist() == m.packets.tolist() == m.sources.tolist() == []
+        assert (m.registers is None) != keep
+        if m.registers is not None:
+            assert len(m.registers) == 0 and m.registers.type == pa.binary()
+    # rows without registers set: no sources, however many packets
+    m = merge(
+        np.array([1, 1, 2]), np.array([5, 6, 7]), pa.array([b"", b"", bytes(4096)]), keep=True
+    )
+    assert m.sources.tolist() == [0, 0] and m.packets.tolist() == [11, 7]
+    assert m.registers is not None and m.registers.to_pylist() == [b"", b""]
+
+
+def test_merge_skips_damaged_triplets() -> None:
+    good = {7: 3, 300: 1}
+    rows = [
+        _encode(good) + b"\x00\x10\x05",  # register 4,096: not a register
+        b"\xff\xff\x09\x07\x00\x02",  # register 65,535, then a valid one
+        _encode({9: 4}) + b"\x09\x00",  # a trailing partial triplet
+        b"\x01",  # nothing but a partial triplet
+    ]
+    m = merge(np.array([0, 0, 1, 2]), np.array([1, 1, 1, 1]), pa.array(rows), keep=True)
+    assert m.group.tolist() == [0, 1, 2]
+    assert m.registers is not None
+    assert [_decode(b) for b in m.registers.to_pylist()] == [good, {9: 4}, {}]
+    assert m.sources.tolist() == [2, 1, 0]
+    many = b"\x00\xf0\x01" * 5000  # 5,000 non-registers: count nothing, touch nothing
+    big = merge(np.array([0, 0]), np.array([10, 10]), pa.array([many, _encode(good)]), keep=True)
+    assert big.sources.tolist() == [2]
+    assert big.registers is not None and big.registers.to_pylist() == [_encode(good)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: a sparse triplet of rank 0 (never encoded) counts as a set register,"
+    " once per repetition",
+)
+def test_merge_counts_no_rank_zero_triplets() -> None:
+    rows = [b"\x05\x00\x00", b"\x05\x00\x00\x05\x00\x00\x06\x00\x02"]
+    m = merge(np.array([0, 1]), np.array([10, 10]), pa.array(rows), keep=True)
+    assert m.sources.tolist() == [0, 1]
+    assert m.registers is not None and m.registers.to_pylist() == [b"", b"\x06\x00\x02"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: more than 4,096 rank-0 triplets in a group overrun _merge's scratch"
+    " list of touched registers (heap corruption, the process aborts)",
+)
+def test_merge_survives_many_rank_zero_triplets() -> None:
+    code = (
+        "import numpy as np, pyarrow as pa\n"
+        "from teiten.store.sketch import merge\n"
+        "rows = pa.array([b'\\x05\\x00\\x00' * 200000, b'\\x01\\x00\\x02'])\n"
+        "m = merge(np.array([0, 0]), np.array([1, 1]), rows, keep=True)\n"
+        "print(m.sources.tolist())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == "[1]"
+
+
+# --- accuracy of merged sketches -------------------------------------------------
+
+
+def _sources(n: int, seed: int) -> npt.NDArray[np.uint32]:
+    rng = np.random.default_rng(seed)
+    out = np.unique(rng.integers(0, 2**32, int(n * 1.01) + 10, dtype=np.uint64).astype(np.uint32))
+    rng.shuffle(out)
+    return out[:n]
+
+
+def _split_estimate(n: int, seed: int) -> tuple[int, int, int]:
+    """``n`` sources to port 23 and ``n // 3 + 1`` others (sharing some) to port 80, over
+    3 countries, 2 files (some sources in both) and several hours: the merged estimate
+    of each port, and its packets."""
+    rng = np.random.default_rng(seed)
+    pool = _sources(n + n // 3 + 1, seed)
+    a, b = pool[:n], pool[n // 6 : n // 6 + n // 3 + 1]
+    h = _hour(2017, 11, 1, 0)
+    files: list[list[pa.Table]] = [[], []]
+    for port, addrs in ((23, a), (80, b)):
+        cc = rng.choice(np.array([JP, US, 0]), len(addrs))
+        where = rng.integers(0, 3, len(addrs))  # file 0, file 1, or both
+        for f in (0, 1):
+            pick = (where == f) | (where == 2)
+            hours = h + rng.integers(0, 24, int(pick.sum()))
+            files[f].append(_v4_table(hours, port, addrs[pick], cc[pick], 2))
+    sketches = pa.concat_tables(
+        [day_rows(pa.concat_tables(parts), "UTC") for parts in files if parts]
+    )
+    port = sketches.column("dst_port").to_numpy()
+    m = merge(port, sketches.column("packets").to_numpy(), sketches.column("registers"))
+    got = dict(zip(m.group.tolist(), m.sources.tolist(), strict=True))
+    packets = dict(zip(m.group.tolist(), m.packets.tolist(), strict=True))
+    assert len(b) == n // 3 + 1 and packets[80] >= 2 * len(b)
+    return got[23], got[80], packets[23]
+
+
+@pytest.mark.parametrize("n", [1, 2, 17, 40, 333, 4_000, 50_000, 200_000])
+def test_merged_estimate_within_the_standard_error(n: int) -> None:
+    for seed in (1, 2) if n < 100_000 else (3,):
+        est, other, packets = _split_estimate(n, seed * 1000 + n)
+        m = n // 3 + 1
+        assert n <= packets <= 4 * n
+        assert abs(est - n) <= max(2, 5 * STANDARD_ERROR * n), (n, seed, est)
+        assert abs(other - m) <= max(2, 5 * STANDARD_ERROR * m), (m, seed, other)
+        if n <= 40:
+            assert abs(est - n) <= 2, (n, seed, est)
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
+def test_few_sources_nearly_exact(n: int, seed: int) -> None:
+    est, other, _ = _split_estimate(n, seed)
+    assert abs(est - n) <= 2 and abs(other - (n // 3 + 1)) <= 2
+
+
+# --- the estimator ---------------------------------------------------------------
 
 
 def _merged(addresses: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
@@ -247,13 +672,6 @@ def _merged(addresses: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
 def _summary(merged: npt.NDArray[np.int64]) -> tuple[int, float]:
     set_ = merged[merged > 0]
     return len(set_), float(np.sum(np.power(2.0, -set_.astype(np.float64))))
-
-
-def _sources(n: int, seed: int) -> npt.NDArray[np.uint32]:
-    rng = np.random.default_rng(seed)
-    out = np.unique(rng.integers(0, 2**32, int(n * 1.01) + 10, dtype=np.uint64).astype(np.uint32))
-    rng.shuffle(out)
-    return out[:n]
 
 
 @pytest.mark.parametrize("n", [1, 5, 50, 500, 5_000, 50_000, 500_000])
@@ -282,38 +700,263 @@ def test_estimate_is_clamped_between_registers_and_packets() -> None:
     assert estimate(10, 10.0) == 10
     assert estimate(0, 0.0) == 0
     assert estimate(1, 0.5, packets=1) == 1
+    # estimates() is estimate() of many
+    nonzeros, harmonics = np.array([0, 1, 10, nonzero]), np.array([0.0, 0.5, 10.0, harmonic])
+    many = estimates(nonzeros, harmonics, np.array([5, 5, 5, 10_000]))
+    assert many.tolist() == [0, 1, 10, 10_000]
 
 
-def test_sql_estimator_equals_the_python_twin() -> None:
-    groups: dict[int, npt.NDArray[np.int64]] = {
-        0: np.zeros(SKETCH_REGISTERS, np.int64),  # no sources
-        1: _merged(_sources(1, 21)),
-        2: _merged(_sources(37, 22)),
-        3: _merged(_sources(900, 23)),
-        4: _merged(_sources(12_000, 24)),
-        5: _merged(_sources(300_000, 25)),
+# --- port_segments --------------------------------------------------------------
+
+
+def test_segment_codes() -> None:
+    assert SEGMENTS == {1: "domestic", 2: "foreign", 3: "unknown"}
+    cc = np.array([JP, US, 0, CN, JP, 65535], np.uint16)
+    assert segment_codes(cc, JP).tolist() == [1, 2, 3, 2, 1, 2]
+    assert segment_codes(cc, US).tolist() == [2, 1, 3, 2, 2, 2]
+    assert segment_codes(np.zeros(0, np.uint16), JP).tolist() == []
+
+
+def _brute_segments(days: pa.Table, home: int) -> list[tuple[Any, ...]]:
+    """(proto, port, day, seg, packets, sources) and the merged bytes, by dictionaries."""
+    packets: dict[tuple[int, int, int, int], int] = defaultdict(int)
+    parts: dict[tuple[int, int, int, int], list[Registers]] = defaultdict(list)
+    for r in days.to_pylist():
+        seg = 1 if r["src_cc"] == home else 3 if r["src_cc"] == 0 else 2
+        key = (r["proto"], r["dst_port"], r["day"], seg)
+        packets[key] += r["packets"]
+        parts[key].append(_decode(r["registers"]))
+    out: list[tuple[Any, ...]] = []
+    for key in sorted(packets):
+        union = _union(parts[key])
+        out.append((*key, packets[key], _estimate_of(union, packets[key]), _encode(union)))
+    return out
+
+
+def _segment_tuples(segments: pa.Table) -> list[tuple[Any, ...]]:
+    names = ("proto", "dst_port", "day", "seg", "packets", "sources", "registers")
+    return [tuple(r[n] for n in names) for r in segments.to_pylist()]
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
+@pytest.mark.parametrize("home", [JP, US, CN])
+def test_segment_rows_equal_a_brute_force_merge(zone: str, home: int) -> None:
+    days = day_rows(_port_hours(), zone)
+    segments = segment_rows(days, home)
+    assert segments.schema.equals(schema(PORT_SEGMENTS))
+    assert _segment_tuples(segments) == _brute_segments(days, home)
+    assert not any(segments.column("busy").to_pylist())
+    seg445 = 1 if home == CN else 2
+    rows445 = [r for r in _segment_tuples(segments) if r[1] == 445]
+    assert {r[3] for r in rows445} == {seg445}
+    assert sum(r[5] for r in rows445) in range(290, 311)  # 300 sources, each in one hour
+    empty = segment_rows(days.slice(0, 0), home)
+    assert empty.num_rows == 0 and empty.schema.equals(segments.schema)
+
+
+@settings(max_examples=100, deadline=None)
+@given(drawn=hour_rows, zone=st.sampled_from(ZONES), home=st.sampled_from([JP, US, 0]))
+def test_segment_rows_property(
+    drawn: list[tuple[int, int, int, int, int, int, int]], zone: str, home: int
+) -> None:
+    hours = _table(_rows_of(drawn))
+    # two files' sketches of the same hours: merged, they count each source once
+    days = pa.concat_tables(
+        [day_rows(hours, zone), day_rows(hours.slice(0, len(drawn) // 2), zone)]
+    )
+    assert _segment_tuples(segment_rows(days, home)) == _brute_segments(days, home)
+
+
+# --- sketch_tables: busy port days first --------------------------------------------
+
+
+def _busy_hours() -> tuple[pa.Table, set[tuple[int, int, int]]]:
+    """Port days with many and few sources over two Tokyo days; the busy ones."""
+    rng = np.random.default_rng(21)
+    pool = _sources(2_000, 21)
+    day_a, day_b = _hour(2017, 11, 1, 0), _hour(2017, 11, 2, 0)  # UTC 00:00: Tokyo 09:00
+    parts = [
+        _v4_table(day_a + rng.integers(0, 10, 150), 23, pool[:150], rng.choice([JP, US], 150)),
+        _v4_table(day_b + 1, 23, pool[:20], JP),  # port 23 on day B: quiet
+        _v4_table(day_a + 2, 80, pool[200:210], US),  # quiet
+        _v4_table(day_b + 3, 53, pool[300:400], CN, proto=17),  # UDP 53: busy
+        _v4_table(day_b + 4, 445, pool[500:530], JP, 5),  # 30 + 30 + 10 sources:
+        _v4_table(day_b + 5, 445, pool[530:560], US, 5),  # no segment busy,
+        _v4_table(day_b + 6, 445, pool[560:570], 0, 5),  # the port is
+        _v4_table(day_b + 7, 8080, pool[600 : 600 + SKETCH_BUSY_SOURCES - 6], 0),  # quiet
+    ]
+    a = (dt.date(2017, 11, 1) - EPOCH).days
+    busy = {(6, 23, a), (17, 53, a + 1), (6, 445, a + 1)}
+    return pa.concat_tables(parts), busy
+
+
+def _port_day_keys(table: pa.Table) -> list[tuple[int, int, int]]:
+    return [(r["proto"], r["dst_port"], r["day"]) for r in table.to_pylist()]
+
+
+def _without_busy(table: pa.Table) -> list[tuple[Any, ...]]:
+    return sorted(tuple(v for k, v in r.items() if k != "busy") for r in table.to_pylist())
+
+
+def test_sketch_tables_busy_first_in_both_tables() -> None:
+    hours, busy = _busy_hours()
+    cut = SketchCut("Asia/Tokyo", JP)
+    tables = sketch_tables(hours, cut)
+    assert sorted(tables) == ["port_segments", "port_sketches"]
+    sketches, segments = tables["port_sketches"], tables["port_segments"]
+    for table, declared in ((sketches, PORT_SKETCHES), (segments, PORT_SEGMENTS)):
+        types = [(f.name, f.type) for f in table.schema]
+        assert types == [(f.name, f.type) for f in schema(declared)]
+    # the same rows as day_rows and segment_rows, in another order
+    days = day_rows(hours, cut.zone)
+    assert _without_busy(sketches) == _without_busy(days)
+    assert _without_busy(segments) == _without_busy(segment_rows(days, cut.home))
+    # busy: the port days whose segments' sources reach SKETCH_BUSY_SOURCES
+    sums: dict[tuple[int, int, int], int] = defaultdict(int)
+    for key, r in zip(_port_day_keys(segments), segments.to_pylist(), strict=True):
+        sums[key] += r["sources"]
+    assert {k for k, s in sums.items() if s >= SKETCH_BUSY_SOURCES} == busy
+    assert set(sums) - busy == {(6, 23, 17472), (6, 80, 17471), (6, 8080, 17472)}
+    for table, cc_or_seg in ((sketches, "src_cc"), (segments, "seg")):
+        flags = table.column("busy").to_pylist()
+        keys = _port_day_keys(table)
+        assert flags == [k in busy for k in keys]
+        n = sum(flags)
+        assert flags == [True] * n + [False] * (len(flags) - n)  # busy rows first
+        for part in (slice(0, n), slice(n, None)):
+            rows = table.to_pylist()[part]
+            order = [(r["proto"], r["dst_port"], r["day"], r[cc_or_seg]) for r in rows]
+            assert order == sorted(order)  # each part by protocol, port, day, country
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=IndexError,
+    reason="src bug: sketch_tables of no port_hours rows fails (key[first] of an empty key;"
+    " PacketWriter writes sketches of every day file's rollup, empty for a day of ICMP only)",
+)
+def test_sketch_tables_of_no_rows() -> None:
+    hours, _ = _busy_hours()
+    empty = sketch_tables(hours.slice(0, 0), SketchCut("UTC", JP))
+    assert empty["port_sketches"].num_rows == empty["port_segments"].num_rows == 0
+    assert empty["port_sketches"].schema.equals(schema(PORT_SKETCHES))
+    assert empty["port_segments"].schema.equals(schema(PORT_SEGMENTS))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="src bug: sketch_tables (_busy_first's set_column) makes `busy` nullable, unlike"
+    " the declared schema (and day_rows, segment_rows)",
+)
+def test_sketch_tables_keep_the_declared_schema() -> None:
+    hours, _ = _busy_hours()
+    tables = sketch_tables(hours, SketchCut("UTC", JP))
+    assert tables["port_sketches"].schema.equals(schema(PORT_SKETCHES))
+    assert tables["port_segments"].schema.equals(schema(PORT_SEGMENTS))
+
+
+def test_sketch_tables_home_moves_rows_between_segments() -> None:
+    hours, _ = _busy_hours()
+    jp = sketch_tables(hours, SketchCut("UTC", JP))["port_segments"]
+    us = sketch_tables(hours, SketchCut("UTC", US))["port_segments"]
+
+    def by_segment(table: pa.Table) -> dict[tuple[int, int, int], tuple[int, int, bytes]]:
+        return {
+            (r["dst_port"], r["day"], r["seg"]): (r["packets"], r["sources"], r["registers"])
+            for r in table.to_pylist()
+        }
+
+    seg_jp, seg_us = by_segment(jp), by_segment(us)
+    a = (dt.date(2017, 11, 1) - EPOCH).days
+    # only JP and US sources on ports 23 and 445: domestic and foreign swap
+    for port, day in ((23, a), (23, a + 1), (445, a + 1)):
+        for s in (1, 2):
+            assert seg_jp.get((port, day, s)) == seg_us.get((port, day, 3 - s))
+        assert seg_jp.get((port, day, 3)) == seg_us.get((port, day, 3))
+    assert seg_jp[(445, a + 1, 1)][:2] == (150, 30)  # 30 JP sources, 5 packets each
+    assert seg_jp[(445, a + 1, 3)][:2] == seg_us[(445, a + 1, 3)][:2] == (50, 10)
+    assert 0 < seg_jp[(23, a, 1)][1] < 150 and (23, a + 1, 2) not in seg_jp
+    # CN sources are foreign to both
+    assert seg_jp[(53, a + 1, 2)] == seg_us[(53, a + 1, 2)]
+    assert jp.column("busy").to_pylist() == us.column("busy").to_pylist()
+
+
+# --- write_file: row groups cut by registers bytes ----------------------------------
+
+
+def _sketch_file_table(table: str, busy_rows: int, quiet_rows: int, seed: int) -> pa.Table:
+    """Rows of a sketch table with registers of random sizes (busy ones larger)."""
+    rng = np.random.default_rng(seed)
+    n = busy_rows + quiet_rows
+    big = np.where(rng.random(busy_rows) < 0.5, 4096, 3 * rng.integers(100, 1366, busy_rows))
+    sizes = np.concatenate([big, 3 * rng.integers(1, 200, quiet_rows)])
+    blobs = [rng.integers(0, 256, int(s), dtype=np.uint8).tobytes() for s in sizes]
+    values: dict[str, Any] = {
+        "busy": np.arange(n) < busy_rows,
+        "day": np.full(n, 17471, np.int32),
+        "proto": np.full(n, 6, np.uint8),
+        "dst_port": np.arange(n) % 65536,
+        "src_cc": rng.integers(0, 900, n),
+        "seg": rng.integers(1, 4, n),
+        "packets": rng.integers(1, 10**6, n),
+        "sources": rng.integers(1, 10**4, n),
+        "registers": blobs,
     }
-    g = np.concatenate([np.full(SKETCH_REGISTERS, k, np.int64) for k in groups])
-    r = np.concatenate(list(groups.values()))
-    keep = (r > 0) | (np.arange(len(r)) % 3 == 0)  # some unset registers listed, some not
-    # BIGINT ranks, as port_days_raw casts them (the stored uint8 would not negate)
-    table = pa.table({"g": g[keep], "r": r[keep]})
-    con = duckdb.connect()
-    try:
-        con.register("regs", table)
-        inner = (
-            f"SELECT g, {register_sums('r', 's')}, 1000000000000 AS packets FROM regs GROUP BY g"
+    target = schema(PORT_SKETCHES if table == "port_sketches" else PORT_SEGMENTS)
+    return pa.Table.from_arrays([pa.array(values[f.name], f.type) for f in target], schema=target)
+
+
+@pytest.mark.parametrize("table", ["port_sketches", "port_segments"])
+@pytest.mark.parametrize(("busy_rows", "quiet_rows"), [(120, 4000), (0, 3000), (90, 0), (1, 1)])
+def test_write_file_cuts_row_groups_by_registers_bytes(
+    tmp_path: Path, table: str, busy_rows: int, quiet_rows: int
+) -> None:
+    data = _sketch_file_table(table, busy_rows, quiet_rows, busy_rows + quiet_rows)
+    path = tmp_path / "part.parquet"
+    write_file(table, data, path)
+    back = pq.read_table(path)
+    assert back.schema.remove_metadata().equals(data.schema)
+    assert back.num_rows == data.num_rows
+    for name in data.schema.names:
+        assert back.column(name).equals(data.column(name)), name
+    meta = pq.ParquetFile(path).metadata
+    groups = [pq.ParquetFile(path).read_row_group(g) for g in range(meta.num_row_groups)]
+    assert sum(g.num_rows for g in groups) == data.num_rows
+    flags = [set(g.column("busy").to_pylist()) for g in groups]
+    assert all(len(f) == 1 for f in flags)  # a group holds busy rows or quiet rows
+    kinds = [f.pop() for f in flags]
+    assert kinds == sorted(kinds, reverse=True)  # busy groups first
+    for busy, target in zip((True, False), ROLLUP_ROW_GROUP_BYTES[table], strict=True):
+        part = [g for g, k in zip(groups, kinds, strict=True) if k is busy]
+        sizes = [[len(b) for b in g.column("registers").to_pylist()] for g in part]
+        largest = max((max(s) for s in sizes), default=0)
+        for i, s in enumerate(sizes):
+            assert sum(s) <= target + largest, (busy, i, sum(s), target)
+            if i < len(sizes) - 1:  # all but the last hold about the target
+                assert sum(s) > target - largest, (busy, i, sum(s), target)
+        total = sum(map(sum, sizes))
+        pairs = zip(
+            data.column("registers").to_pylist(), data.column("busy").to_pylist(), strict=True
         )
-        sql = f"SELECT g, {sketch_sources('s', 'packets')} AS est FROM ({inner}) ORDER BY g"
-        rows = con.execute(sql).fetchall()
-    finally:
-        con.close()
-    expected = [(k, estimate(*_summary(m), 10**12)) for k, m in groups.items()]
-    assert rows == expected
-    assert [e for _, e in expected][:2] == [0, 1] and expected[-1][1] > 250_000
+        assert total == sum(len(b) for b, k in pairs if k is busy)
+        if total == 0:
+            assert sizes == []
+        if total > 2 * target:
+            assert len(sizes) >= total // (target + largest)
+        if total and total <= target:
+            assert len(sizes) == 1
+    if busy_rows >= 100 and quiet_rows >= 1000:  # several groups of each
+        assert kinds.count(True) >= 3 and kinds.count(False) >= 3
 
 
-# --- catalog properties and the day zone ---------------------------------------
+def test_write_file_of_no_rows(tmp_path: Path) -> None:
+    empty = schema(PORT_SEGMENTS).empty_table()
+    write_file("port_segments", empty, tmp_path / "e.parquet")
+    back = pq.read_table(tmp_path / "e.parquet")
+    assert back.num_rows == 0 and back.schema.remove_metadata().equals(empty.schema)
+
+
+# --- catalog properties, the day zone, the home country and the packet span --------
 
 
 def test_catalog_properties(tmp_path: Path) -> None:
@@ -349,48 +992,68 @@ def test_lake_day_zone_is_set_once(tmp_path: Path) -> None:
         assert reader.day_zone("UTC") == "Asia/Tokyo"  # set: no lock needed, nothing changes
 
 
-# --- port_day_totals --------------------------------------------------------------
+def test_lake_sketch_home_is_set_once(tmp_path: Path) -> None:
+    with Lake(tmp_path / "store", create=True) as lake:
+        assert lake.sketch_home() is None
+        with pytest.raises(StoreError, match="lock"):
+            lake.sketch_home("JP")
+        assert lake.catalog.property("sketch_home") is None
+        lake.lock()
+        assert lake.sketch_home("JP") == "JP"
+        assert lake.sketch_home("US") == "JP"
+        assert lake.sketch_home() == "JP"
+        assert lake.day_zone() is None  # a property of its own
+    with Lake(tmp_path / "store") as reader:
+        assert reader.sketch_home() == "JP"
+        assert reader.sketch_home("US") == "JP"
+        assert reader.catalog.property("sketch_home") == "JP"
 
 
-@pytest.mark.parametrize("zone", ["UTC", "Asia/Tokyo"])
-def test_day_totals_merge_countries_per_day_and_port(zone: str) -> None:
-    hours = _port_hours()
-    days = day_rows(hours, zone)
-    totals = day_totals(days)
-    got = {(r["day"], r["proto"], r["dst_port"]): r for r in totals.to_pylist()}
-    sources: dict[tuple[int, int, int], set[tuple[int, str]]] = defaultdict(set)
-    packets: dict[tuple[int, int, int], int] = defaultdict(int)
-    day = local_days(hours.column("hour").to_numpy(), zone)
-    for i, r in enumerate(hours.to_pylist()):
-        key = (int(day[i]), r["proto"], r["dst_port"])
-        sources[key].add((r["src_ip4"], r["src_ip6"] or b""))
-        packets[key] += r["packets"]
-    assert set(got) == set(sources)
-    for key, found in got.items():
-        assert found["packets"] == packets[key]
-        n = len(sources[key])  # few sources: nearly exact (linear-counting range)
-        assert abs(found["sources"] - n) <= max(2, 0.03 * n), (key, found, n)
-    assert totals.schema.names == ["day", "proto", "dst_port", "packets", "sources"]
-    assert day_totals(day_rows(hours.slice(0, 0), zone)).num_rows == 0
+def _packets(ts: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[Any]]:
+    c = empty_columns(len(ts))
+    c["ts"] = ts.astype(np.int64)
+    c["ip_version"][:] = 4
+    c["src_ip4"] = np.arange(len(ts), dtype=np.uint32) + 0x01000000
+    c["proto"][:] = 6
+    c["dst_port"][:] = 23
+    c["src_cc"][:] = country_code("JP")
+    return c
 
 
-def test_day_totals_estimate_many_sources_like_the_merged_registers() -> None:
-    rng = np.random.default_rng(5)
-    n = 40_000
-    cols: dict[str, npt.NDArray[Any]] = {
-        "hour": np.full(n, _hour(2017, 11, 1, 3), np.int32),
-        "proto": np.full(n, 6, np.uint8),
-        "dst_port": np.full(n, 23, np.uint16),
-        "ip_version": np.full(n, 4, np.uint8),
-        "src_ip4": rng.choice(2**32 - 1, n, replace=False).astype(np.uint32),
-        "src_ip6": np.zeros((n, 16), np.uint8),
-        "src_cc": rng.integers(1, 50, n).astype(np.uint16),  # spread over countries
-        "src_asn": np.zeros(n, np.uint32),
-        "fp": np.zeros(n, np.uint32),
-        "packets": np.ones(n, np.int64),
-    }
-    totals = day_totals(day_rows(to_table(cols, PORT_HOURS), "UTC")).to_pylist()
-    assert len(totals) == 1
-    merged = _merged(cols["src_ip4"])
-    assert totals[0]["sources"] == estimate(*_summary(merged), n)
-    assert abs(totals[0]["sources"] / n - 1) < 5 * STANDARD_ERROR
+def _ingest(lake: Lake, name: str, batches: list[npt.NDArray[np.int64]]) -> None:
+    with lake.begin(name, 1, f"hash-{name}", "s1") as tx:
+        assert tx.input_id is not None
+        writer = PacketWriter(lake, tx.input_id, "s1", row_group_rows=16)
+        for ts in batches:
+            writer.write(_packets(ts))
+        writer.close()
+        n = sum(len(b) for b in batches)
+        tx.commit(records=n, packets=n, malformed={}, skipped={}, enrichment="test")
+
+
+def test_lake_packet_span_from_footers(tmp_path: Path) -> None:
+    day0 = 17440  # 2017-10-01
+    rng = np.random.default_rng(2)
+
+    def times(day: int, n: int) -> npt.NDArray[np.int64]:  # unsorted, with ns digits
+        return day * NS_PER_DAY + 3_600_000_000_000 + rng.integers(0, 20 * 3600 * 10**9, n)
+
+    with Lake(tmp_path / "store", create=True) as lake:
+        assert lake.packet_span() is None
+        lake.lock()
+        first, middle = times(day0 + 1, 50), times(day0 + 2, 50)
+        _ingest(lake, "a.pcap", [first[:25], middle, first[25:]])
+        last, earliest = times(day0 + 5, 40), times(day0, 30)
+        _ingest(lake, "b.pcap", [last])
+        span = lake.packet_span()
+        assert span == (int(first.min()) // 1000 * 1000, int(last.max()) // 1000 * 1000)
+        tail = times(day0 + 5, 10)
+        _ingest(lake, "c.pcap", [earliest, tail])
+        later = lake.packet_span()
+    with Lake(tmp_path / "store") as reader:
+        assert reader.packet_span() == later
+    assert later is not None
+    # the first day's file of another input; the last day in two inputs' files
+    assert later[0] == int(earliest.min()) // 1000 * 1000
+    assert later[0] % 1000 == 0 and later[0] <= int(earliest.min()) < later[0] + 1000
+    assert later[1] == max(int(last.max()), int(tail.max())) // 1000 * 1000
