@@ -7,7 +7,7 @@ packets: ``python bench/serve.py --captures 20 --packets 49700000 --build-only``
 
 Times ``teiten trend 23/tcp 2323/tcp --split domestic``, ``teiten ports`` and
 ``teiten detect`` as shipped (over this store they read the day sketches,
-``port_days``) and forced onto the exact hourly rollup (setting
+``port_sketches``, ``port_segments``) and forced onto the exact hourly rollup (setting
 ``exact_rollup_rows`` above the store's rollup rows), and with ``--with-packets``
 onto the packets (``teiten.sql.traffic.USE_ROLLUPS`` cleared in the child). Each
 runs once to warm up, then ``--repeats`` times; wall time around the child process
@@ -139,7 +139,7 @@ def compare(name: str, exact: str, sketched: str) -> str:
 
 def storage(store: Path) -> list[tuple[str, int, int]]:
     out = []
-    for table in ("packets", "port_hours", "port_days", "address_hours"):
+    for table in ("packets", "port_hours", "port_sketches", "port_segments", "address_hours"):
         files = list((store / table).rglob("*.parquet"))
         out.append(
             (

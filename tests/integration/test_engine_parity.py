@@ -152,25 +152,26 @@ CASES: dict[str, list[Case]] = {
             for split in traffic.SPLITS
         ),
         lambda d: traffic.port_series(d, _window("hour"), PORTS[:1], split="domestic", home=HOME),
-        *(  # the day sketches (the store's day zone is Asia/Tokyo)
-            (
-                lambda d, s=split: traffic.port_series(
-                    d, _window(), PORTS, split=s, home=HOME, sketches=True
-                )
-            )
-            for split in traffic.SKETCH_SPLITS
-        ),
     ],
-    "traffic.top_ports": [
-        lambda d: traffic.top_ports(d, _window(), home=HOME, top=30),
-        lambda d: traffic.top_ports(d, _window(), home=HOME, top=30, sketches=True),
-        lambda d: traffic.top_ports(d, _window(), home=HOME, top=3, sketches=True, among=PORTS),
+    "traffic.top_ports": [lambda d: traffic.top_ports(d, _window(), home=HOME, top=30)],
+    # the day sketches (the store's day zone is Asia/Tokyo)
+    "traffic.sketch_rows": [
+        lambda d: traffic.sketch_rows(d, traffic.sketch_days(_window())),
+        lambda d: traffic.sketch_rows(d, traffic.sketch_days(_window()), PORTS, country=HOME),
+        lambda d: traffic.sketch_rows(d, traffic.sketch_days(_window()), within=(6, 20, 3000)),
+    ],
+    "traffic.segment_rows": [
+        lambda d: traffic.segment_rows(d, traffic.sketch_days(_window()), PORTS),
+        lambda d: traffic.segment_rows(d, traffic.sketch_days(_window()), within=(17, 0, 65535)),
     ],
     "traffic.port_candidates": [lambda d: traffic.port_candidates(d, _window(), top=5)],
+    "traffic.busy_candidates": [
+        lambda d: traffic.busy_candidates(d, _window(), min_sources=5),
+        lambda d: traffic.busy_candidates(d, _window(), min_sources=1),
+    ],
     "traffic.busy_port_days": [
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=5),
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=1),
-        lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=5, sketches=True),
     ],
     "traffic.slice_source_keys": [
         lambda d, s=seg: traffic.slice_source_keys(d, _slice(s), limit=500_000)

@@ -570,11 +570,6 @@ def test_merge_skips_damaged_triplets() -> None:
     assert big.registers is not None and big.registers.to_pylist() == [_encode(good)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a sparse triplet of rank 0 (never encoded) counts as a set register,"
-    " once per repetition",
-)
 def test_merge_counts_no_rank_zero_triplets() -> None:
     rows = [b"\x05\x00\x00", b"\x05\x00\x00\x05\x00\x00\x06\x00\x02"]
     m = merge(np.array([0, 1]), np.array([10, 10]), pa.array(rows), keep=True)
@@ -582,11 +577,6 @@ def test_merge_counts_no_rank_zero_triplets() -> None:
     assert m.registers is not None and m.registers.to_pylist() == [b"", b"\x06\x00\x02"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: more than 4,096 rank-0 triplets in a group overrun _merge's scratch"
-    " list of touched registers (heap corruption, the process aborts)",
-)
 def test_merge_survives_many_rank_zero_triplets() -> None:
     code = (
         "import numpy as np, pyarrow as pa\n"
@@ -829,12 +819,6 @@ def test_sketch_tables_busy_first_in_both_tables() -> None:
             assert order == sorted(order)  # each part by protocol, port, day, country
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=IndexError,
-    reason="src bug: sketch_tables of no port_hours rows fails (key[first] of an empty key;"
-    " PacketWriter writes sketches of every day file's rollup, empty for a day of ICMP only)",
-)
 def test_sketch_tables_of_no_rows() -> None:
     hours, _ = _busy_hours()
     empty = sketch_tables(hours.slice(0, 0), SketchCut("UTC", JP))
@@ -843,11 +827,6 @@ def test_sketch_tables_of_no_rows() -> None:
     assert empty["port_segments"].schema.equals(schema(PORT_SEGMENTS))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: sketch_tables (_busy_first's set_column) makes `busy` nullable, unlike"
-    " the declared schema (and day_rows, segment_rows)",
-)
 def test_sketch_tables_keep_the_declared_schema() -> None:
     hours, _ = _busy_hours()
     tables = sketch_tables(hours, SketchCut("UTC", JP))

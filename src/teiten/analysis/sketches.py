@@ -5,8 +5,10 @@ Exact where it is cheap: a ranking or series counts distinct sources over the
 ``exact_rows`` (the ``exact_rollup_rows`` setting). Over more, and when the
 sketches can answer — every input has them, the window's days are days of the
 store's day zone, the split has no ASN or fingerprint and no ``sources24`` is
-asked — :func:`series`, :func:`ranking` and :func:`busy_port_days` read the
-``port_sketches`` rows (``teiten.sql.traffic.sketch_rows``) and merge them here
+asked — :func:`series`, :func:`ranking` and :func:`busy_port_days` select
+sketch rows (``teiten.sql.traffic``: ``segment_rows`` by domestic / foreign /
+unknown where the store's segments were cut for the asked home country,
+``sketch_rows`` by country otherwise) and merge them here
 (``teiten.store.sketch.merge``): packets exact, sources within the sketch's error.
 Their rows have the columns of the exact statements they stand for.
 """
@@ -28,7 +30,7 @@ from teiten.schema import DAY_NS
 from teiten.sql import traffic
 from teiten.sql.expressions import PROTO_NAMES
 from teiten.store.lake import day_text
-from teiten.store.sketch import merge, segment_codes
+from teiten.store.sketch import SEGMENTS, merge, segment_codes
 
 Ports = Sequence[tuple[str, int]]
 
@@ -65,9 +67,11 @@ def _rows(engine: Engine, days: tuple[int, int], ports: Ports | None, **kw: Any)
     return engine.query(traffic.sketch_rows(engine.dialect, days, ports, **kw))
 
 
-def _segment_rows(engine: Engine, days: tuple[int, int], ports: Ports | None) -> pa.Table:
+def _segment_rows(
+    engine: Engine, days: tuple[int, int], ports: Ports | None, **kw: Any
+) -> pa.Table:
     """Sketches by segment (``seg``: 1 domestic, 2 foreign, 3 unknown)."""
-    return engine.query(traffic.segment_rows(engine.dialect, days, ports))
+    return engine.query(traffic.segment_rows(engine.dialect, days, ports, **kw))
 
 
 def _int(table: pa.Table, name: str) -> npt.NDArray[np.int64]:
@@ -80,7 +84,7 @@ def _port_key(table: pa.Table) -> npt.NDArray[np.int64]:
     return _int(table, "proto") << 16 | _int(table, "dst_port")
 
 
-SEGMENT_NAMES = ["", "domestic", "foreign", "unknown"]
+SEGMENT_NAMES = ["", *SEGMENTS.values()]
 """The segment of each ``seg`` code (``teiten.store.sketch.SEGMENTS``)."""
 
 
@@ -195,10 +199,10 @@ def _busy_part(
     """The busy ports' rows of one range of ports (``busy_port_days``' columns)."""
     first = days[0]
     if by_segment:
-        t = engine.query(traffic.segment_rows(engine.dialect, days, within=within))
+        t = _segment_rows(engine, days, None, within=within)
         seg = _int(t, "seg")
     else:
-        t = engine.query(traffic.sketch_rows(engine.dialect, days, within=within))
+        t = _rows(engine, days, None, within=within)
         seg = segment_codes(_int(t, "src_cc_code"), home)
     key = (_port_key(t) << 24 | (_int(t, "day") - first)) << 2 | seg
     m = merge(key, _int(t, "packets"), t.column("registers"))  # sorted by key

@@ -264,8 +264,8 @@ def _merge(
             else:
                 for k in range(a, b - _SPARSE + 1, _SPARSE):
                     reg = np.int64(data[k]) | (np.int64(data[k + 1]) << 8)
-                    if reg >= SKETCH_DENSE_BYTES:
-                        continue  # not a register: a damaged value counts nothing
+                    if reg >= SKETCH_DENSE_BYTES or data[k + 2] == 0:
+                        continue  # no register, or no rank: damaged bytes count nothing
                     if scratch[reg] == 0:
                         touched[count] = reg
                         count += 1
@@ -477,6 +477,8 @@ def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
     sorted busy first (``busy``: the port's day reaches SKETCH_BUSY_SOURCES sources)."""
     days = day_rows(port_hours, cut.zone)
     segments = segment_rows(days, cut.home)
+    if days.num_rows == 0:
+        return {"port_sketches": days, "port_segments": segments}
     key = _port_day(segments)
     first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port and day
     sources = np.add.reduceat(segments.column("sources").to_numpy(), first) if len(key) else key
@@ -502,7 +504,8 @@ def _busy_first(table: pa.Table, busy: npt.NDArray[np.int64]) -> pa.Table:
     key = _port_day(table)
     flag = np.isin(key, busy)
     order = np.lexsort((np.arange(len(key)), key, ~flag))
-    marked = table.set_column(table.schema.get_field_index("busy"), "busy", pa.array(flag))
+    field = table.schema.field("busy")
+    marked = table.set_column(table.schema.get_field_index("busy"), field, pa.array(flag))
     return marked.take(pa.array(order))
 
 
