@@ -1,6 +1,7 @@
-"""The day sketches (``teiten.store.sketch``): registers, local days, ``port_sketches`` and
-``port_segments`` rows (their sparse and dense register bytes), merging and the estimator,
-busy-first tables and their byte-cut row groups, and the lake's sketch properties."""
+"""The day sketches (``teiten.store.sketch``) and their registers (``teiten.store.registers``):
+local days, ``port_sketches`` and ``port_segments`` rows (their sparse and dense register
+bytes), merging and the estimator, busy-first tables and their byte-cut row groups, and the
+lake's sketch properties."""
 
 from __future__ import annotations
 
@@ -37,21 +38,23 @@ from teiten.schema import (
 from teiten.store.arrow import write_file
 from teiten.store.catalog import Catalog
 from teiten.store.lake import NS_PER_DAY, Lake
-from teiten.store.rollup import schema, to_table
-from teiten.store.sketch import (
-    SEGMENTS,
+from teiten.store.registers import (
     STANDARD_ERROR,
-    SketchCut,
-    day_rows,
     encode,
     estimate,
     estimates,
-    local_days,
     merge,
+    source_registers,
+)
+from teiten.store.rollup import schema, to_table
+from teiten.store.sketch import (
+    SEGMENTS,
+    SketchCut,
+    day_rows,
+    local_days,
     segment_codes,
     segment_rows,
     sketch_tables,
-    source_registers,
 )
 from teiten.store.writers import PacketWriter
 
@@ -580,7 +583,7 @@ def test_merge_counts_no_rank_zero_triplets() -> None:
 def test_merge_survives_many_rank_zero_triplets() -> None:
     code = (
         "import numpy as np, pyarrow as pa\n"
-        "from teiten.store.sketch import merge\n"
+        "from teiten.store.registers import merge\n"
         "rows = pa.array([b'\\x05\\x00\\x00' * 200000, b'\\x01\\x00\\x02'])\n"
         "m = merge(np.array([0, 0]), np.array([1, 1]), rows, keep=True)\n"
         "print(m.sources.tolist())\n"

@@ -9,7 +9,7 @@ asked — :func:`series`, :func:`ranking` and :func:`busy_port_days` select
 sketch rows (``teiten.sql.traffic``: ``segment_rows`` by domestic / foreign /
 unknown where the store's segments were cut for the asked home country,
 ``sketch_rows`` by country otherwise) and merge them here
-(``teiten.store.sketch.merge``): packets exact, sources within the sketch's error.
+(``teiten.store.registers.merge``): packets exact, sources within the sketch's error.
 Their rows have the columns of the exact statements they stand for.
 """
 
@@ -30,7 +30,8 @@ from teiten.schema import DAY_NS
 from teiten.sql import traffic
 from teiten.sql.expressions import PROTO_NAMES
 from teiten.store.lake import day_text
-from teiten.store.sketch import SEGMENTS, merge, segment_codes
+from teiten.store.registers import merge
+from teiten.store.sketch import SEGMENTS, segment_codes
 
 Ports = Sequence[tuple[str, int]]
 

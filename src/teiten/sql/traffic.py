@@ -281,7 +281,7 @@ def sketch_rows(
     """The day sketches by country of the local days ``[first, end)`` (:func:`sketch_days`):
     ``day``, ``proto``, ``dst_port``, ``src_cc_code``, ``packets``, ``registers``; of
     ``ports``, of the ports ``within`` a range and of one ``country`` only when given.
-    The caller merges them (``teiten.store.sketch.merge``)."""
+    The caller merges them (``teiten.store.registers.merge``)."""
     where = _sketch_where(days, ports, within)
     if country is not None:
         where += f" AND src_cc_code = {int(country)}"

@@ -1,0 +1,294 @@
+"""HyperLogLog registers of sources: hashing, the stored bytes, merging and estimating.
+
+A source's 64-bit hash (splitmix64 of the address) picks one of
+:data:`~teiten.schema.SKETCH_REGISTERS` registers (its top
+:data:`~teiten.schema.SKETCH_BITS` bits) and a rank (1 + the leading zeros of the
+other bits); a register keeps the highest rank that reached it (Flajolet et al.
+2007). A set of registers is stored as bytes (``teiten.schema.PORT_SKETCHES``):
+*sparse*, 3 bytes per register set (its number little-endian, then its rank), by
+register, while that is shorter than *dense*, one rank byte per register
+(:func:`encode`). Sets merge by the highest rank per register (:func:`merge`, a
+numba loop over the stored bytes) and give their distinct sources by Ertl's
+improved raw estimator (:func:`estimates`): standard error 1.6 %.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+from numba import njit
+
+from teiten.schema import (
+    SKETCH_ALPHA,
+    SKETCH_BITS,
+    SKETCH_DENSE_BYTES,
+    SKETCH_REGISTERS,
+    SKETCH_SIGMA_TERMS,
+)
+
+REGISTERS = SKETCH_REGISTERS
+
+STANDARD_ERROR = 1.04 / math.sqrt(REGISTERS)
+"""Relative standard error of an estimate above the linear-counting range (1.6 %)."""
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _mix(z: np.uint64) -> np.uint64:  # pragma: no cover - jit
+    """The splitmix64 finalizer: every input bit reaches every output bit."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _registers(
+    version: npt.NDArray[Any], src4: npt.NDArray[Any], src6: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint8]]:  # pragma: no cover - jit
+    """Each source's register and rank (IPv4: the integer; IPv6: its 16 bytes)."""
+    n = version.shape[0]
+    reg = np.empty(n, np.uint16)
+    rank = np.empty(n, np.uint8)
+    gamma = np.uint64(0x9E3779B97F4A7C15)
+    low_bits = np.uint64(64 - SKETCH_BITS)
+    for i in range(n):
+        if version[i] == 6:
+            hi = np.uint64(0)
+            lo = np.uint64(0)
+            for j in range(8):
+                hi = (hi << np.uint64(8)) | np.uint64(src6[i, j])
+                lo = (lo << np.uint64(8)) | np.uint64(src6[i, 8 + j])
+            h = _mix(_mix(hi + gamma) ^ lo ^ np.uint64(6 << 32))
+        else:
+            h = _mix(np.uint64(src4[i]) + gamma)
+        reg[i] = np.uint16(h >> low_bits)
+        rest = h << np.uint64(SKETCH_BITS)
+        r = 1
+        while r <= 64 - SKETCH_BITS and (rest >> np.uint64(63)) == 0:
+            rest <<= np.uint64(1)
+            r += 1
+        rank[i] = np.uint8(r)
+    return reg, rank
+
+
+def source_registers(
+    version: npt.NDArray[Any], src4: npt.NDArray[Any], src6: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint8]]:
+    """The register and rank of each source (``src6``: (rows, 16) bytes, zeros for IPv4)."""
+    return _registers(
+        np.ascontiguousarray(version), np.ascontiguousarray(src4), np.ascontiguousarray(src6)
+    )
+
+
+def run_starts(ordered: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
+    """Where each run of equal values of a sorted array starts."""
+    return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+
+
+_SPARSE = 3
+"""Bytes per register set in a sparse sketch (``teiten.schema.PORT_SKETCHES``)."""
+
+
+@njit(cache=True, nogil=True)
+def _encode(
+    firsts: npt.NDArray[np.intp], reg: npt.NDArray[np.uint16], rank: npt.NDArray[np.uint8]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:  # pragma: no cover - jit
+    n = firsts.shape[0]
+    offsets = np.zeros(n + 1, np.int64)
+    for g in range(n):
+        end = firsts[g + 1] if g + 1 < n else reg.shape[0]
+        size = (end - firsts[g]) * _SPARSE
+        offsets[g + 1] = offsets[g] + (size if size < SKETCH_DENSE_BYTES else SKETCH_DENSE_BYTES)
+    data = np.zeros(offsets[n], np.uint8)
+    for g in range(n):
+        end = firsts[g + 1] if g + 1 < n else reg.shape[0]
+        o = offsets[g]
+        if offsets[g + 1] - o == SKETCH_DENSE_BYTES:
+            for i in range(firsts[g], end):
+                data[o + reg[i]] = rank[i]
+        else:
+            for i in range(firsts[g], end):
+                data[o] = reg[i] & 0xFF
+                data[o + 1] = reg[i] >> 8
+                data[o + 2] = rank[i]
+                o += _SPARSE
+    return offsets, data
+
+
+def encode(
+    firsts: npt.NDArray[np.intp], reg: npt.NDArray[np.uint16], rank: npt.NDArray[np.uint8]
+) -> pa.Array:
+    """The ``registers`` of groups given as runs of (register, rank) pairs sorted by
+    register, each group's first pair at ``firsts``: dense or sparse, whichever is shorter."""
+    offsets, data = _encode(
+        np.ascontiguousarray(firsts, np.intp),
+        np.ascontiguousarray(reg, np.uint16),
+        np.ascontiguousarray(rank, np.uint8),
+    )
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.large_binary(), len(firsts), buffers).cast(pa.binary())
+
+
+@njit(cache=True, nogil=True)
+def _merge(
+    order: npt.NDArray[np.intp],
+    group: npt.NDArray[np.int64],
+    offsets: npt.NDArray[np.int64],
+    data: npt.NDArray[np.uint8],
+    keep: bool,
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.float64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.uint8],
+]:  # pragma: no cover - jit
+    """Per run of equal ``group`` (rows in ``order``): its group, registers set and the sum
+    of 2**-rank over them, the rows' registers merged by max; with ``keep`` also the
+    merged registers, encoded (offsets and bytes; never longer than the rows' own).
+    One scratch register array: a sparse merge touches (and clears) only the registers
+    its rows set."""
+    n = order.shape[0]
+    out_group = np.empty(n, np.int64)
+    out_set = np.empty(n, np.int64)
+    out_sum = np.empty(n, np.float64)
+    out_offsets = np.zeros(n + 1 if keep else 1, np.int64)
+    out_data = np.empty(data.shape[0] if keep else 0, np.uint8)
+    scratch = np.zeros(SKETCH_DENSE_BYTES, np.uint8)
+    touched = np.empty(SKETCH_DENSE_BYTES, np.int64)
+    powers = np.empty(256, np.float64)
+    for r in range(256):
+        powers[r] = 2.0**-r
+    i = 0
+    groups = 0
+    o = 0
+    while i < n:
+        g = group[order[i]]
+        dense = False
+        count = 0
+        j = i
+        while j < n and group[order[j]] == g:
+            row = order[j]
+            a = offsets[row]
+            b = offsets[row + 1]
+            if b - a == SKETCH_DENSE_BYTES:
+                dense = True
+                for k in range(SKETCH_DENSE_BYTES):
+                    if data[a + k] > scratch[k]:
+                        scratch[k] = data[a + k]
+            else:
+                for k in range(a, b - _SPARSE + 1, _SPARSE):
+                    reg = np.int64(data[k]) | (np.int64(data[k + 1]) << 8)
+                    if reg >= SKETCH_DENSE_BYTES or data[k + 2] == 0:
+                        continue  # no register, or no rank: damaged bytes count nothing
+                    if scratch[reg] == 0:
+                        touched[count] = reg
+                        count += 1
+                    if data[k + 2] > scratch[reg]:
+                        scratch[reg] = data[k + 2]
+            j += 1
+        if dense:  # the set registers, in order
+            count = 0
+            for k in range(SKETCH_DENSE_BYTES):
+                if scratch[k]:
+                    touched[count] = k
+                    count += 1
+        elif keep:
+            touched[:count] = np.sort(touched[:count])
+        harmonic = 0.0
+        for t in range(count):
+            harmonic += powers[scratch[touched[t]]]
+        if keep and count * _SPARSE >= SKETCH_DENSE_BYTES:
+            out_data[o : o + SKETCH_DENSE_BYTES] = scratch
+            o += SKETCH_DENSE_BYTES
+        elif keep:
+            for t in range(count):
+                out_data[o] = touched[t] & 0xFF
+                out_data[o + 1] = touched[t] >> 8
+                out_data[o + 2] = scratch[touched[t]]
+                o += _SPARSE
+        for t in range(count):
+            scratch[touched[t]] = 0
+        out_group[groups] = g
+        out_set[groups] = count
+        out_sum[groups] = harmonic
+        groups += 1
+        if keep:
+            out_offsets[groups] = o
+        i = j
+    return (
+        out_group[:groups],
+        out_set[:groups],
+        out_sum[:groups],
+        out_offsets[: groups + 1],
+        out_data[:o],
+    )
+
+
+@dataclass(frozen=True)
+class Merged:
+    """Sketches merged per group: the groups (sorted), their packets and distinct sources
+    (and their merged ``registers`` when asked)."""
+
+    group: npt.NDArray[np.int64]
+    packets: npt.NDArray[np.int64]
+    sources: npt.NDArray[np.int64]
+    registers: pa.Array | None = None
+
+
+def merge(
+    group: npt.NDArray[Any], packets: npt.NDArray[Any], registers: Any, *, keep: bool = False
+) -> Merged:
+    """Merge the sketches of rows by ``group`` (any integer key per row): per distinct
+    group, its packets (summed) and its distinct sources (registers merged by max and
+    estimated, :func:`estimates`); with ``keep``, the merged registers too (a
+    ``registers`` column). ``registers`` is the rows' ``registers`` column."""
+    column = registers.combine_chunks() if isinstance(registers, pa.ChunkedArray) else registers
+    column = column.cast(pa.large_binary())
+    group = np.asarray(group, np.int64)
+    if len(group) == 0:
+        empty = np.zeros(0, np.int64)
+        return Merged(empty, empty, empty, pa.array([], pa.binary()) if keep else None)
+    _, offset_buffer, data_buffer = column.buffers()
+    start = column.offset
+    offsets = np.frombuffer(offset_buffer, np.int64)[start : start + len(column) + 1]
+    data = (
+        np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
+    )
+    order = np.argsort(group, kind="stable")
+    groups, nonzero, harmonic, out_offsets, out_data = _merge(order, group, offsets, data, keep)
+    firsts = run_starts(group[order])
+    total = np.add.reduceat(np.asarray(packets, np.int64)[order], firsts)
+    merged = None
+    if keep:
+        buffers = [None, pa.py_buffer(out_offsets), pa.py_buffer(out_data)]
+        merged = pa.Array.from_buffers(pa.large_binary(), len(groups), buffers).cast(pa.binary())
+    return Merged(groups, total, estimates(nonzero, harmonic, total), merged)
+
+
+def estimate(nonzero: int, harmonic: float, packets: float = math.inf) -> int:
+    """Distinct sources estimated from a merged sketch: ``nonzero`` registers set and the
+    sum of 2**-rank over them, by Ertl's improved raw estimator (O. Ertl, "New cardinality
+    estimation algorithms for HyperLogLog sketches", 2017: unbiased from one source to
+    billions without an empirical bias table), kept between ``nonzero`` (each register
+    set has a source) and ``packets`` (each source sent a packet)."""
+    one = estimates(np.array([nonzero]), np.array([harmonic]), np.array([packets]))
+    return int(one[0])
+
+
+def estimates(
+    nonzero: npt.NDArray[Any], harmonic: npt.NDArray[Any], packets: npt.NDArray[Any]
+) -> npt.NDArray[np.int64]:
+    """:func:`estimate` of many sketches at once."""
+    x = (REGISTERS - nonzero.astype(np.float64)) / REGISTERS
+    sigma = x.copy()
+    for k in range(1, SKETCH_SIGMA_TERMS + 1):
+        sigma += x ** (2**k) * 2 ** (k - 1)
+    raw = SKETCH_ALPHA * REGISTERS * REGISTERS / (REGISTERS * sigma + harmonic)
+    bounded = np.minimum(packets.astype(np.float64), np.round(raw))
+    out: npt.NDArray[np.int64] = np.maximum(nonzero.astype(np.float64), bounded).astype(np.int64)
+    return out
