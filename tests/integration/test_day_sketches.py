@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -103,6 +104,15 @@ def catalog_files(store: Path, table: str) -> list[str]:
         return lake.catalog.files(table)
 
 
+def day_file(rel: str) -> str:
+    """An input's day file of a part file (``sensor=…/date=…/inNNNNNN``), any table."""
+    return rel.split("/", 1)[1].rsplit("-", 1)[0]
+
+
+def day_files(rels: list[str]) -> set[str]:
+    return {day_file(r) for r in rels}
+
+
 def day_zone(store: Path) -> str | None:
     with Lake(store) as lake:
         return lake.catalog.property("day_zone")
@@ -165,15 +175,17 @@ def test_ingest_writes_a_sketch_beside_every_hourly_rollup(base: Path) -> None:
     hours = catalog_files(base, "port_hours")
     days = catalog_files(base, "port_sketches")
     assert len(hours) >= 79  # a file per UTC day of the scenario at least
-    assert sorted(days) == sorted("port_sketches/" + h.split("/", 1)[1] for h in hours)
+    # one sketch per input's day file, however many parts its hourly rollup has
+    assert sorted(day_file(d) for d in days) == sorted(day_files(hours))
     on_disk = sorted(str(p.relative_to(base)) for p in (base / "port_sketches").rglob("*.parquet"))
     assert on_disk == sorted(days)
     assert day_zone(base) == "Asia/Tokyo"
     assert zone_of_coverage(base) == "Asia/Tokyo"
-    # a sketch holds its hourly rollup's packets, in fewer rows
-    for h in hours[:5] + hours[-5:]:
-        ph = pq.read_table(base / h)
-        pd = pq.read_table(base / ("port_sketches/" + h.split("/", 1)[1]))
+    # a sketch holds its day file's hourly rollup packets (all its parts), in fewer rows
+    for d in days[:5] + days[-5:]:
+        parts = [h for h in hours if day_file(h) == day_file(d)]
+        ph = pa.concat_tables([pq.read_table(base / h) for h in parts])
+        pd = pq.read_table(base / d)
         assert pc.sum(pd.column("packets")).as_py() == pc.sum(ph.column("packets")).as_py()
         assert 0 < pd.num_rows <= ph.num_rows
 
@@ -243,7 +255,7 @@ def test_rollup_moves_the_day_zone(store: Path, sketches: list[bool]) -> None:
     assert "day zone UTC" in out
     assert day_zone(store) == "UTC" and zone_of_coverage(store) == "UTC"
     new = catalog_files(store, "port_sketches")
-    assert len(new) == len(catalog_files(store, "port_hours")) == len(old)
+    assert len(new) == len(day_files(catalog_files(store, "port_hours"))) == len(old)
     assert not set(new) & set(old)
     assert not any((store / rel).exists() for rel in old)
     assert all((store / rel).exists() for rel in new)
@@ -276,7 +288,9 @@ def test_rollup_adds_sketches_to_a_store_without_them(store: Path, sketches: lis
     out = run(store, "rollup")  # the store's zone (Asia/Tokyo)
     assert "day zone Asia/Tokyo" in out
     assert zone_of_coverage(store) == "Asia/Tokyo"
-    assert len(catalog_files(store, "port_sketches")) == len(catalog_files(store, "port_hours"))
+    assert len(catalog_files(store, "port_sketches")) == len(
+        day_files(catalog_files(store, "port_hours"))
+    )
     sketches.clear()
     approx = rows(store, *TREND_DOMESTIC, env=SKETCH)
     assert sketches and all(sketches)

@@ -49,7 +49,9 @@ from teiten.store.registers import (
 from teiten.store.rollup import schema, to_table
 from teiten.store.sketch import (
     SEGMENTS,
+    DaySketch,
     SketchCut,
+    combine,
     day_rows,
     local_days,
     segment_codes,
@@ -861,6 +863,63 @@ def test_sketch_tables_home_moves_rows_between_segments() -> None:
     # CN sources are foreign to both
     assert seg_jp[(53, a + 1, 2)] == seg_us[(53, a + 1, 2)]
     assert jp.column("busy").to_pylist() == us.column("busy").to_pylist()
+
+
+# --- one sketch per input's day file: its rollup parts combined --------------------
+
+
+def test_day_sketch_of_parts_equals_the_sketch_of_their_rows() -> None:
+    """Parts that share sources, ports and countries (a rollup spilled mid-day) give the
+    same tables as one part of all their rows: packets summed, registers merged."""
+    hours, _ = _busy_hours()
+    rng = np.random.default_rng(5)
+    cut = SketchCut("Asia/Tokyo", JP)
+    whole = sketch_tables(hours, cut)
+    for pieces in (2, 3, 7):
+        sketch = DaySketch(cut)
+        order = rng.permutation(hours.num_rows)
+        for chunk in np.array_split(order, pieces):
+            sketch.add(hours.take(pa.array(chunk)))
+        got = sketch.tables()
+        for table in ("port_sketches", "port_segments"):
+            assert got[table].equals(whole[table]), (table, pieces)
+
+
+def test_combine_merges_rows_of_the_same_day_port_and_country() -> None:
+    hours, _ = _busy_hours()
+    half = hours.num_rows // 2
+    a, b = day_rows(hours.slice(0, half), "UTC"), day_rows(hours.slice(half), "UTC")
+    assert combine([a]) is a
+    assert combine([]).num_rows == 0
+    both = combine([a, day_rows(hours.slice(0, 0), "UTC"), b])
+    assert both.equals(day_rows(hours, "UTC"))
+    assert both.num_rows < a.num_rows + b.num_rows  # some groups were in both halves
+
+
+def test_packet_writer_writes_one_sketch_per_day_file(tmp_path: Path) -> None:
+    """A day whose hourly rollup spills into parts still gets one sketch file, equal to
+    the sketch of all its rollup rows."""
+    with Lake(tmp_path / "store", create=True) as lake:
+        lake.lock()
+        with lake.begin("spill.pcap", 1, "hash-spill", "s1") as tx:
+            assert tx.input_id is not None
+            cut = SketchCut("UTC", JP)
+            writer = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64, cut=cut)
+            writer.rollup.max_rows = 100  # spill the day's rollup every few batches
+            day0 = 17440 * NS_PER_DAY
+            for i in range(6):
+                c = _packets(day0 + np.arange(80, dtype=np.int64) * 10**9 + i * 3600 * 10**9)
+                c["dst_port"][:] = np.arange(80) % 7 + 20
+                writer.write(c)
+            writer.close()
+            tx.commit(records=480, packets=480, malformed={}, skipped={}, enrichment="t")
+        hours = lake.catalog.files("port_hours")
+        sketches = lake.catalog.files("port_sketches")
+        assert len(hours) > 1 and len(sketches) == 1 == len(lake.catalog.files("port_segments"))
+        rollup = pa.concat_tables([pq.read_table(lake.root / h) for h in hours])
+        expected = sketch_tables(rollup.select([c.name for c in PORT_HOURS]), cut)
+        stored = pq.read_table(lake.root / sketches[0])
+        assert stored.equals(expected["port_sketches"])
 
 
 # --- write_file: row groups cut by registers bytes ----------------------------------

@@ -24,7 +24,7 @@ country does (``teiten rollup --zone/--home``): :func:`rebuild`.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -75,11 +75,7 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     src6 = bytes16_values(port_hours.column("src_ip6"))
     reg, rank = source_registers(version, port_hours.column("src_ip4").to_numpy(), src6)
     day = local_days(col["hour"], zone)
-    first = int(day.min())
-    group = (day - first).astype(np.uint64) << np.uint64(33)
-    group |= (col["proto"] == 17).astype(np.uint64) << np.uint64(32)
-    group |= col["dst_port"].astype(np.uint64) << np.uint64(16)
-    group |= col["src_cc"].astype(np.uint64)
+    group = _sketch_key(day, col["proto"], col["dst_port"], col["src_cc"]).astype(np.uint64)
     key = group << np.uint64(SKETCH_BITS) | reg.astype(np.uint64)
     order = np.argsort(key, kind="stable")
     starts = run_starts(key[order])  # one run per (group, register)
@@ -99,6 +95,43 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
         "src_cc": pa.array(col["src_cc"][rows]),
         "packets": pa.array(packets),
         "registers": registers,
+    }
+    return pa.Table.from_arrays([arrays[f.name].cast(f.type) for f in target], schema=target)
+
+
+def _sketch_key(day: Any, proto: Any, port: Any, cc: Any) -> npt.NDArray[np.int64]:
+    """One integer per row ordering ``port_sketches`` rows by day, protocol, port, country."""
+    day = np.asarray(day, np.int64)
+    key: npt.NDArray[np.int64] = (
+        (day - int(day.min())) << 33
+        | (np.asarray(proto) == 17).astype(np.int64) << 32
+        | np.asarray(port, np.int64) << 16
+        | np.asarray(cc, np.int64)
+    )
+    return key
+
+
+def combine(parts: Sequence[pa.Table]) -> pa.Table:
+    """``port_sketches`` rows of several tables (the parts of one input's day file) as one:
+    the rows of a day, protocol, port and country merged, in :func:`day_rows`' order."""
+    rows = [p for p in parts if p.num_rows]
+    if len(rows) <= 1:
+        return rows[0] if rows else schema(PORT_SKETCHES).empty_table()
+    t = pa.concat_tables(rows)
+    col = {n: t.column(n).to_numpy() for n in ("day", "proto", "dst_port", "src_cc")}
+    key = _sketch_key(col["day"], col["proto"], col["dst_port"], col["src_cc"])
+    m = merge(key, t.column("packets").to_numpy(), t.column("registers"), keep=True)
+    order = np.argsort(key, kind="stable")
+    at = order[run_starts(key[order])]  # a row of each group (as m.group), for its keys
+    target = schema(PORT_SKETCHES)
+    arrays = {
+        "busy": pa.array(np.zeros(len(at), bool)),
+        "day": pa.array(col["day"][at]),
+        "proto": pa.array(col["proto"][at]),
+        "dst_port": pa.array(col["dst_port"][at]),
+        "src_cc": pa.array(col["src_cc"][at]),
+        "packets": pa.array(m.packets),
+        "registers": m.registers,
     }
     return pa.Table.from_arrays([arrays[f.name].cast(f.type) for f in target], schema=target)
 
@@ -173,19 +206,25 @@ def rebuild(
     for table in (*SKETCH_TABLES, *LEGACY_SKETCH_TABLES):
         for rel in lake.catalog.files(table):
             tx.remove(rel)
-    staged = 0
+    day_files: dict[str, list[str]] = {}  # an input's day file: its rollup parts
     for rel in lake.catalog.files("port_hours"):
-        hours = read_port_hours(lake.root / rel)
-        if countries is not None and hours.num_rows:
-            sources = {
-                "ip_version": hours.column("ip_version").to_numpy(),
-                "src_ip4": hours.column("src_ip4").to_numpy(),
-                "src_ip6": bytes16_values(hours.column("src_ip6")),
-            }
-            cc = pa.array(np.asarray(countries(sources)["src_cc"]), pa.uint16())
-            hours = hours.set_column(hours.schema.get_field_index("src_cc"), "src_cc", cc)
-        for table, rows in sketch_tables(hours, cut).items():
-            new, path = tx.replacement(f"{table}/" + rel.split("/", 1)[1])
+        day_files.setdefault(rel.rsplit("-", 1)[0], []).append(rel)
+    staged = 0
+    for parts in day_files.values():
+        sketch = DaySketch(cut)
+        for rel in parts:
+            hours = read_port_hours(lake.root / rel)
+            if countries is not None and hours.num_rows:
+                sources = {
+                    "ip_version": hours.column("ip_version").to_numpy(),
+                    "src_ip4": hours.column("src_ip4").to_numpy(),
+                    "src_ip6": bytes16_values(hours.column("src_ip6")),
+                }
+                cc = pa.array(np.asarray(countries(sources)["src_cc"]), pa.uint16())
+                hours = hours.set_column(hours.schema.get_field_index("src_cc"), "src_cc", cc)
+            sketch.add(hours)
+        for table, rows in sketch.tables().items():
+            new, path = tx.replacement(f"{table}/" + parts[0].split("/", 1)[1])
             write_file(table, rows, path)
             tx.add(table, new, rows.num_rows)
             staged += rows.num_rows
@@ -193,25 +232,47 @@ def rebuild(
 
 
 SKETCH_TABLES = ("port_sketches", "port_segments")
-"""The tables derived from each ``port_hours`` file (:func:`sketch_tables`)."""
+"""The tables derived from the ``port_hours`` files of each input's day (:class:`DaySketch`)."""
 
 LEGACY_SKETCH_TABLES = ("port_days", "port_day_totals")
 """Sketch tables of earlier releases (one row per register; totals without registers):
 readers ignore them, a rebuild (``teiten rollup``) drops them."""
 
 
+class DaySketch:
+    """The day sketches of one input's day file, from its ``port_hours`` parts as they are
+    written (a part's sketch rows are kept, the part is not): one sketch file a day
+    however many parts the rollup spilled, so a busy port has one row per input and day."""
+
+    def __init__(self, cut: SketchCut) -> None:
+        self.cut = cut
+        self.parts: list[pa.Table] = []
+
+    def add(self, port_hours: pa.Table) -> None:
+        self.parts.append(day_rows(port_hours, self.cut.zone))
+
+    def tables(self) -> dict[str, pa.Table]:
+        """The sketches (per country, and per segment), each sorted busy first (``busy``:
+        the port's day reaches SKETCH_BUSY_SOURCES sources)."""
+        days = combine(self.parts)
+        segments = segment_rows(days, self.cut.home)
+        if days.num_rows == 0:
+            return {"port_sketches": days, "port_segments": segments}
+        key = _port_day(segments)
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port, day
+        sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
+        busy = key[first][sources >= SKETCH_BUSY_SOURCES]
+        return {
+            "port_sketches": _busy_first(days, busy),
+            "port_segments": _busy_first(segments, busy),
+        }
+
+
 def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
-    """The day sketches (per country, and per segment) of a ``port_hours`` table, each
-    sorted busy first (``busy``: the port's day reaches SKETCH_BUSY_SOURCES sources)."""
-    days = day_rows(port_hours, cut.zone)
-    segments = segment_rows(days, cut.home)
-    if days.num_rows == 0:
-        return {"port_sketches": days, "port_segments": segments}
-    key = _port_day(segments)
-    first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port and day
-    sources = np.add.reduceat(segments.column("sources").to_numpy(), first) if len(key) else key
-    busy = key[first][sources >= SKETCH_BUSY_SOURCES]
-    return {"port_sketches": _busy_first(days, busy), "port_segments": _busy_first(segments, busy)}
+    """The day sketches of one ``port_hours`` table (:class:`DaySketch` of one part)."""
+    sketch = DaySketch(cut)
+    sketch.add(port_hours)
+    return sketch.tables()
 
 
 def _port_day(table: pa.Table) -> npt.NDArray[np.int64]:

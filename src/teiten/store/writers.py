@@ -22,7 +22,7 @@ from teiten.store.lake import (
 )
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
-from teiten.store.sketch import SketchCut, sketch_tables
+from teiten.store.sketch import DaySketch, SketchCut
 
 
 class PacketWriter:
@@ -68,6 +68,8 @@ class PacketWriter:
         """The rollup rows of the input's day files (``teiten.store.rollup``)."""
         self._rollup_parts: dict[tuple[str, int], int] = {}
         self._rollup_mutex = threading.Lock()
+        self._sketches: dict[int, DaySketch] = {}
+        """The day sketches of the day files, growing with each rollup part."""
 
     def write(self, columns: dict[str, Any]) -> None:
         """Add packets; they are split by UTC day."""
@@ -114,8 +116,9 @@ class PacketWriter:
             self._rollup_parts[(table, day)] = part + 1
         self.tx.write(table, self.sensor, day, data, part)
         if table == "port_hours" and self.cut is not None:
-            for name, rows in sketch_tables(data, self.cut).items():
-                self.tx.write(name, self.sensor, day, rows, part)
+            with self._rollup_mutex:
+                sketch = self._sketches.setdefault(day, DaySketch(self.cut))
+            sketch.add(data)  # written with the day file's last rollup part (close)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
@@ -154,6 +157,9 @@ class PacketWriter:
             if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
                 for table, data in self.rollup.tables(day).items():
                     self._write_rollup(table, day, data)
+                sketch = self._sketches.pop(day, None)
+                for table, data in sketch.tables().items() if sketch is not None else ():
+                    self.tx.write(table, self.sensor, day, data)
         return self.staged
 
     def abort(self) -> None:
