@@ -356,13 +356,7 @@ SKETCH_DENSE_BYTES = SKETCH_REGISTERS
 that is shorter than sparse (3 bytes per register set: its number, little-endian in two
 bytes, then its rank): from 1,366 registers set on."""
 
-# One row per (local day, protocol, destination port, source country) of the
-# ``port_hours`` rows of a day file: their packets and the HyperLogLog sketch of their
-# sources (``teiten.store.sketch``). Summing ``packets`` over rows gives their packets
-# exactly; merging the rows' registers (the highest rank per register) estimates their
-# distinct sources. Days are local days of the store's day zone (``Lake.day_zone``);
-# rows sorted busy first, then by protocol, port, day and country.
-PORT_SKETCHES: tuple[Column, ...] = (
+_SKETCH_KEYS = (
     Column(
         "busy",
         "bool",
@@ -373,6 +367,18 @@ PORT_SKETCHES: tuple[Column, ...] = (
     Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
     Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
     Column("dst_port", "uint16", "Destination port."),
+)
+"""The columns both day sketch tables start with (what their row groups are cut and
+skipped by)."""
+
+# One row per (local day, protocol, destination port, source country) of the
+# ``port_hours`` rows of a day file: their packets and the HyperLogLog sketch of their
+# sources (``teiten.store.sketch``). Summing ``packets`` over rows gives their packets
+# exactly; merging the rows' registers (the highest rank per register) estimates their
+# distinct sources. Days are local days of the store's day zone (``Lake.day_zone``);
+# rows sorted busy first, then by protocol, port, day and country.
+PORT_SKETCHES: tuple[Column, ...] = (
+    *_SKETCH_KEYS,
     Column("src_cc", "uint16", "Country code of the sources (0 unknown).", "dict"),
     Column("packets", "int64", "Packets of these sources to this port that day."),
     Column(
@@ -392,16 +398,7 @@ PORT_SKETCHES: tuple[Column, ...] = (
 # largest row bounds them from below. Rows sorted busy first, then by protocol, port,
 # day and segment; row groups cut by bytes (ROLLUP_ROW_GROUP_BYTES).
 PORT_SEGMENTS: tuple[Column, ...] = (
-    Column(
-        "busy",
-        "bool",
-        "Whether the port's sources in this file that day reach SKETCH_BUSY_SOURCES"
-        " (busy rows come first, in small row groups).",
-        "dict",
-    ),
-    Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
-    Column("proto", "uint8", "6 (TCP) or 17 (UDP).", "dict"),
-    Column("dst_port", "uint16", "Destination port."),
+    *_SKETCH_KEYS,
     Column("seg", "uint8", "1 domestic, 2 foreign, 3 unknown country.", "dict"),
     Column("packets", "int64", "Packets of the segment's sources to this port that day."),
     Column("sources", "int64", "Distinct sources of the segment that day (estimated)."),

@@ -649,8 +649,11 @@ def test_merged_estimate_within_the_standard_error(n: int) -> None:
 @settings(max_examples=100, deadline=None)
 @given(n=st.integers(1, 40), seed=st.integers(0, 2**32 - 1))
 def test_few_sources_nearly_exact(n: int, seed: int) -> None:
+    """Few sources are counted nearly exactly: what is lost is sources sharing a register
+    (about n²/8,192 of them: 0.2 at n = 40; four or more about once in 20,000 draws;
+    three came up once in 3,000 seeds)."""
     est, other, _ = _split_estimate(n, seed)
-    assert abs(est - n) <= 2 and abs(other - (n // 3 + 1)) <= 2
+    assert abs(est - n) <= 4 and abs(other - (n // 3 + 1)) <= 4
 
 
 # --- the estimator ---------------------------------------------------------------
@@ -1018,36 +1021,28 @@ def test_catalog_properties(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_lake_day_zone_is_set_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("name", "other", "first", "second"),
+    [("day_zone", "sketch_home", "Asia/Tokyo", "UTC"), ("sketch_home", "day_zone", "JP", "US")],
+)
+def test_lake_sketch_properties_are_set_once(
+    tmp_path: Path, name: str, other: str, first: str, second: str
+) -> None:
     with Lake(tmp_path / "store", create=True) as lake:
-        assert lake.day_zone() is None
+        get = getattr(lake, name)
+        assert get() is None
         with pytest.raises(StoreError, match="lock"):
-            lake.day_zone("UTC")
-        assert lake.catalog.property("day_zone") is None
+            get(second)
+        assert lake.catalog.property(name) is None
         lake.lock()
-        assert lake.day_zone("Asia/Tokyo") == "Asia/Tokyo"
-        assert lake.day_zone("UTC") == "Asia/Tokyo"
-        assert lake.day_zone() == "Asia/Tokyo"
+        assert get(first) == first
+        assert get(second) == first
+        assert get() == first
+        assert getattr(lake, other)() is None  # a property of its own
     with Lake(tmp_path / "store") as reader:
-        assert reader.day_zone() == "Asia/Tokyo"
-        assert reader.day_zone("UTC") == "Asia/Tokyo"  # set: no lock needed, nothing changes
-
-
-def test_lake_sketch_home_is_set_once(tmp_path: Path) -> None:
-    with Lake(tmp_path / "store", create=True) as lake:
-        assert lake.sketch_home() is None
-        with pytest.raises(StoreError, match="lock"):
-            lake.sketch_home("JP")
-        assert lake.catalog.property("sketch_home") is None
-        lake.lock()
-        assert lake.sketch_home("JP") == "JP"
-        assert lake.sketch_home("US") == "JP"
-        assert lake.sketch_home() == "JP"
-        assert lake.day_zone() is None  # a property of its own
-    with Lake(tmp_path / "store") as reader:
-        assert reader.sketch_home() == "JP"
-        assert reader.sketch_home("US") == "JP"
-        assert reader.catalog.property("sketch_home") == "JP"
+        assert getattr(reader, name)() == first
+        assert getattr(reader, name)(second) == first  # set: no lock needed, nothing changes
+        assert reader.catalog.property(name) == first
 
 
 def _packets(ts: npt.NDArray[np.int64]) -> dict[str, npt.NDArray[Any]]:
