@@ -22,6 +22,7 @@ from teiten.store.lake import (
     Transaction,
     part_path,
 )
+from teiten.store.sketch import SketchCut
 from teiten.store.writers import PacketWriter, TableWriter
 
 DAY0 = 17440  # 2017-10-01
@@ -62,7 +63,7 @@ def _rows(columns: tuple, n: int, ts_column: str, day: int = DAY0) -> pa.Table:
 
 def _stage_every_table(lake: Lake, tx: Transaction) -> None:
     assert tx.input_id is not None
-    w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64, zone="UTC")
+    w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64, cut=SketchCut("UTC", 1))
     w.write(_packets(100))
     w.close()
     for table, columns, ts in (("sessions", SESSIONS, "ts_first"), ("logins", LOGINS, "ts")):

@@ -18,7 +18,7 @@ setting when the store's first sketches were written), segments those of its
 home country (``Lake.sketch_home``). Sketches are computed from the same
 ``port_hours`` tables that are written (at ingest, per day file and part) and
 rebuilt from them whenever those change (``teiten enrich``) or the zone or
-country does (``teiten rollup --zone/--home``): :func:`rebuild`.
+country does (``teiten rollup`` with ``--zone`` or ``--home``): :func:`rebuild`.
 """
 
 from __future__ import annotations
