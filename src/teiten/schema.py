@@ -360,8 +360,9 @@ _SKETCH_KEYS = (
     Column(
         "busy",
         "bool",
-        "Whether the port's sources in this file that day reach SKETCH_BUSY_SOURCES"
-        " (busy rows come first, in small row groups).",
+        "Whether the port's day is among the busiest of the file (SKETCH_BUSY_PORTS, each"
+        " with SKETCH_BUSY_SOURCES sources at least): busy rows come first, in small row"
+        " groups.",
         "dict",
     ),
     Column("day", "int32", "Local day in the store's day zone: days since the epoch.", "dict"),
@@ -421,17 +422,22 @@ ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
 }
 """The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
 
+SKETCH_BUSY_PORTS = 256
+"""The port days of a sketch file with the most sources (at most this many) are *busy*:
+the ones rankings and series of busy ports read, in small row groups of their own."""
+
 SKETCH_BUSY_SOURCES = 64
-"""A port's day in a sketch file is *busy* from this many sources (estimated)."""
+"""A port's day is busy only from this many sources (estimated)."""
 
 ROLLUP_ROW_GROUP_BYTES: dict[str, tuple[int, int]] = {
-    "port_sketches": (1 << 16, 1 << 18),
-    "port_segments": (1 << 15, 1 << 17),
+    "port_sketches": (1 << 16, 1 << 20),
+    "port_segments": (1 << 15, 1 << 20),
 }
 """Bytes of ``registers`` per row group of the sketch files, for busy rows and for the
 others (cut between rows, and where ``busy`` changes). A filter on a port reads the
 groups whose port range holds it (their statistics): a busy port's rows sit in a few
-small groups of busy ports only, not among the thousands of rows of the quiet tail."""
+small groups of busy ports only, not among the thousands of rows of the quiet tail;
+and a file has a few hundred groups at most (each costs a statement ~20 µs to skip)."""
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "packets": PACKETS,

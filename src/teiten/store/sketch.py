@@ -38,6 +38,7 @@ from teiten.schema import (
     PORT_SEGMENTS,
     PORT_SKETCHES,
     SKETCH_BITS,
+    SKETCH_BUSY_PORTS,
     SKETCH_BUSY_SOURCES,
 )
 from teiten.store.arrow import bytes16_values, write_file
@@ -253,7 +254,8 @@ class DaySketch:
 
     def tables(self) -> dict[str, pa.Table]:
         """The sketches (per country, and per segment), each sorted busy first (``busy``:
-        the port's day reaches SKETCH_BUSY_SOURCES sources)."""
+        the port's day is among the SKETCH_BUSY_PORTS with most sources, and has
+        SKETCH_BUSY_SOURCES at least)."""
         days = combine(self.parts)
         segments = segment_rows(days, self.cut.home)
         if days.num_rows == 0:
@@ -261,7 +263,8 @@ class DaySketch:
         key = _port_day(segments)
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port, day
         sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
-        busy = key[first][sources >= SKETCH_BUSY_SOURCES]
+        busiest = np.argsort(-sources, kind="stable")[:SKETCH_BUSY_PORTS]
+        busy = key[first][busiest[sources[busiest] >= SKETCH_BUSY_SOURCES]]
         return {
             "port_sketches": _busy_first(days, busy),
             "port_segments": _busy_first(segments, busy),
