@@ -254,15 +254,26 @@ def render(
         if r["mode"] != "sketches" or "--to" in r["label"]:
             continue
         target = TARGETS[r["name"]]
-        ok = r["best"] < target and r["rss"] < 1024
-        verdict = "**MET**" if ok else "**MISSED**"
-        inner = f" ({r['inner']:.3f} s in process)" if "inner" in r else ""
-        lines.append(
-            f"- {verdict} — `teiten {r['label']}` < {target:g} s and < 1 GiB over "
-            f"{packets:,} packets: {r['best']:.2f} s whole process{inner}, "
-            f"peak {r['rss']:,.0f} MiB"
-        )
+        small = r["rss"] < 1024
+
+        what = f"`teiten {r['label']}` < {target:g} s and < 1 GiB over {packets:,} packets"
+        if "inner" in r:  # the answer (as the API gives it), then the command
+            lines.append(
+                f"- {_verdict(r['inner'] < target, small)} in process,"
+                f" {_verdict(r['best'] < target, small)}"
+                f" as a command — {what}: {r['inner']:.3f} s in process (engine opened"
+                f" per answer), {r['best']:.2f} s whole process, peak {r['rss']:,.0f} MiB"
+            )
+        else:
+            lines.append(
+                f"- {_verdict(r['best'] < target, small)} — {what}: {r['best']:.2f} s whole"
+                f" process, peak {r['rss']:,.0f} MiB"
+            )
     return "\n".join(lines) + "\n"
+
+
+def _verdict(fast: bool, small: bool) -> str:
+    return "**MET**" if fast and small else "**MISSED**"
 
 
 if __name__ == "__main__":
