@@ -430,8 +430,8 @@ SKETCH_BUSY_SOURCES = 64
 """A port's day is busy only from this many sources (estimated)."""
 
 ROLLUP_ROW_GROUP_BYTES: dict[str, tuple[int, int]] = {
-    "port_sketches": (1 << 16, 1 << 20),
-    "port_segments": (1 << 15, 1 << 20),
+    "port_sketches": (1 << 16, 1 << 18),
+    "port_segments": (1 << 15, 1 << 17),
 }
 """Bytes of ``registers`` per row group of the sketch files, for busy rows and for the
 others (cut between rows, and where ``busy`` changes). A filter on a port reads the

@@ -166,8 +166,8 @@ CASES: dict[str, list[Case]] = {
     ],
     "traffic.port_candidates": [lambda d: traffic.port_candidates(d, _window(), top=5)],
     "traffic.busy_candidates": [
-        lambda d: traffic.busy_candidates(d, _window(), min_sources=5),
-        lambda d: traffic.busy_candidates(d, _window(), min_sources=1),
+        lambda d: traffic.busy_candidates(d, traffic.sketch_days(_window()), min_sources=5),
+        lambda d: traffic.busy_candidates(d, traffic.sketch_days(_window()), min_sources=1),
     ],
     "traffic.busy_port_days": [
         lambda d: traffic.busy_port_days(d, _window(), home=HOME, min_sources=5),

@@ -38,6 +38,9 @@ Ports = Sequence[tuple[str, int]]
 PORT_LIST_MAX = 5_000
 """Candidate ports read by name up to this many; more read every port's rows."""
 
+CANDIDATE_DAYS = 28
+"""Days whose per-day bounds :func:`busy_port_days` computes in one statement."""
+
 
 def _midnights(window: Window) -> bool:
     """Whether the window starts and ends at local midnights."""
@@ -174,12 +177,16 @@ def busy_port_days(
     sketches, ``ports_per_part`` candidate ports at a time (0: all at once) in order of
     protocol and port: only the ports that may be busy (``busy_candidates``) are read,
     a range of them per query, so memory grows with the part, not the window."""
-    candidates = engine.query(
-        traffic.busy_candidates(engine.dialect, window, min_sources=min_sources)
-    )
-    protos, ports = (np.asarray(v, np.int64) for v in _pairs(candidates))
-    by_segment = _by_segment(engine, home)
     first, end = traffic.sketch_days(window)
+    found: set[tuple[int, int]] = set()
+    for start in range(first, end, CANDIDATE_DAYS):  # bounded memory: ports × a few weeks
+        days = (start, min(start + CANDIDATE_DAYS, end))
+        sql = traffic.busy_candidates(engine.dialect, days, min_sources=min_sources)
+        found.update(zip(*_pairs(engine.query(sql)), strict=True))
+    pairs = sorted(found)
+    protos = np.asarray([p for p, _ in pairs], np.int64)
+    ports = np.asarray([n for _, n in pairs], np.int64)
+    by_segment = _by_segment(engine, home)
     size = ports_per_part or max(len(ports), 1)
     for proto in np.unique(protos).tolist():
         mine = ports[protos == proto]

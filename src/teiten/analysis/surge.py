@@ -144,7 +144,7 @@ def daily_scores(x: F64, params: SurgeParams = DEFAULT_PARAMS) -> tuple[F64, F64
     """Baseline, scale and z-score of every day of every series."""
     med, sigma = _rolling_median(x, params.baseline_days)
     baseline = med * _weekday_factor(x, med, params)
-    scale = np.maximum.reduce([sigma, np.sqrt(np.maximum(baseline, 0)), np.ones_like(sigma)])
+    scale = np.maximum(np.maximum(sigma, np.sqrt(np.maximum(baseline, 0))), 1.0)
     with np.errstate(invalid="ignore"):
         z = (x - baseline) / scale
     return baseline, scale, z

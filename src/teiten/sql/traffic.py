@@ -337,14 +337,16 @@ ORDER BY proto, dst_port"""
 
 
 @statement
-def busy_candidates(d: Dialect, w: Span, *, min_sources: int) -> str:
-    """The ports that may reach ``min_sources`` distinct sources on a local day of a
-    window of whole days (``proto``, ``dst_port``), from ``port_segments``: a day's
-    sources are at most the sum over its files and segments."""
+def busy_candidates(d: Dialect, days: tuple[int, int], *, min_sources: int) -> str:
+    """The ports that may reach ``min_sources`` distinct sources on one of the local days
+    ``[first, end)`` (``proto``, ``dst_port``), from ``port_segments``: a day's sources
+    are at most the sum over its files and segments. (Its memory grows with ports ×
+    days: callers ask a few weeks at a time.)"""
     return f"""
 SELECT proto, dst_port FROM (
   SELECT proto, dst_port, day, sum(sources) AS upper
-  FROM port_segments_raw WHERE {_in_days(w)} GROUP BY 1, 2, 3
+  FROM port_segments_raw WHERE day >= {int(days[0])} AND day < {int(days[1])}
+  GROUP BY 1, 2, 3
 ) AS per_day
 GROUP BY 1, 2 HAVING max(upper) * {1 + CANDIDATE_SLACK!r} >= {int(min_sources)}
 ORDER BY proto, dst_port"""

@@ -270,6 +270,19 @@ def merge(
     return Merged(groups, total, estimates(nonzero, harmonic, total), merged)
 
 
+def _sigma_table() -> npt.NDArray[np.float64]:
+    """Ertl's σ(x) for x = (m − registers set) / m, for every count of registers set: the
+    estimator's only costly part depends on that count alone, so it is computed once."""
+    x = (REGISTERS - np.arange(REGISTERS + 1, dtype=np.float64)) / REGISTERS
+    sigma = x.copy()
+    for k in range(1, SKETCH_SIGMA_TERMS + 1):
+        sigma += x ** (2**k) * 2 ** (k - 1)
+    return sigma
+
+
+_SIGMA = _sigma_table()
+
+
 def estimate(nonzero: int, harmonic: float, packets: float = math.inf) -> int:
     """Distinct sources estimated from a merged sketch: ``nonzero`` registers set and the
     sum of 2**-rank over them, by Ertl's improved raw estimator (O. Ertl, "New cardinality
@@ -284,10 +297,7 @@ def estimates(
     nonzero: npt.NDArray[Any], harmonic: npt.NDArray[Any], packets: npt.NDArray[Any]
 ) -> npt.NDArray[np.int64]:
     """:func:`estimate` of many sketches at once."""
-    x = (REGISTERS - nonzero.astype(np.float64)) / REGISTERS
-    sigma = x.copy()
-    for k in range(1, SKETCH_SIGMA_TERMS + 1):
-        sigma += x ** (2**k) * 2 ** (k - 1)
+    sigma = _SIGMA[np.clip(np.asarray(nonzero, np.int64), 0, REGISTERS)]
     raw = SKETCH_ALPHA * REGISTERS * REGISTERS / (REGISTERS * sigma + harmonic)
     bounded = np.minimum(packets.astype(np.float64), np.round(raw))
     out: npt.NDArray[np.int64] = np.maximum(nonzero.astype(np.float64), bounded).astype(np.int64)
