@@ -414,6 +414,10 @@ ROLLUPS: dict[str, tuple[Column, ...]] = {
 }
 """The rollup tables, each written beside every packet day file of an input."""
 
+LEGACY_ROLLUPS = ("port_days", "port_day_totals")
+"""Rollup tables of earlier releases (day sketches as one row per register, totals
+without registers): readers ignore them, ``teiten rollup`` drops them."""
+
 ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "port_hours": ("hour",),
     "address_hours": ("hour",),

@@ -31,8 +31,9 @@ from teiten.config import Settings
 from teiten.errors import EnrichmentError, StoreError
 from teiten.pipeline.guard import JUNK_MIN_RECORDS
 from teiten.simulate import SimulationResult
+from teiten.store.budget import EARLIEST_NS
 from teiten.store.catalog import Catalog
-from teiten.store.lake import EARLIEST_NS, NS_PER_DAY, Lake
+from teiten.store.lake import NS_PER_DAY, Lake
 
 ROOT = Path(__file__).resolve().parents[2]
 GOOD_MMDB = ROOT / "tests/data/enrich/country.mmdb"

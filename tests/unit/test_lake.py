@@ -108,7 +108,7 @@ def test_damaged_catalog(tmp_path: Path) -> None:
 
 
 def test_implausible_and_over_budget_days_go_to_one_quarantine_file(tmp_path: Path) -> None:
-    from teiten.store.lake import EARLIEST_NS, DayBudget
+    from teiten.store.budget import EARLIEST_NS, DayBudget
 
     with Lake(tmp_path, create=True) as lake:
         lake.lock()

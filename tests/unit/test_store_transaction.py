@@ -15,9 +15,9 @@ from teiten.config import load_settings
 from teiten.decode.batch import empty_columns
 from teiten.schema import LOGINS, ROLLUPS, SESSIONS
 from teiten.store.arrow import table_schema
+from teiten.store.budget import QUARANTINE
 from teiten.store.lake import (
     NS_PER_DAY,
-    QUARANTINE,
     Lake,
     Transaction,
     part_path,

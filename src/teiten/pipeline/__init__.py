@@ -56,7 +56,8 @@ from teiten.pipeline.identity import Hasher, content_hash, quick_key
 from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStage
 from teiten.schema import DECODE_ERRORS
 from teiten.session import Session
-from teiten.store.lake import DayBudget, Lake, Staged
+from teiten.store.budget import DayBudget
+from teiten.store.lake import Lake, Staged
 from teiten.store.sketch import SketchCut
 from teiten.store.writers import PacketWriter, TableWriter
 

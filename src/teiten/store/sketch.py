@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.schema import (
+    LEGACY_ROLLUPS,
     PORT_SEGMENTS,
     PORT_SKETCHES,
     SKETCH_BITS,
@@ -197,14 +198,14 @@ def rebuild(
 ) -> int:
     """Stage, in a rewrite transaction, the day sketches of every committed ``port_hours``
     file, cut by ``cut``, and drop every listed sketch file (also those of
-    :data:`LEGACY_SKETCH_TABLES`); returns the rows staged.
+    :data:`LEGACY_ROLLUPS`); returns the rows staged.
 
     ``countries`` (``teiten enrich``) maps the rows' source columns (``ip_version``,
     ``src_ip4``, ``src_ip6``) to their new ``src_cc``, the same function that rewrites
     the ``port_hours`` rows in the same transaction.
     """
     lake = tx.lake
-    for table in (*SKETCH_TABLES, *LEGACY_SKETCH_TABLES):
+    for table in (*SKETCH_TABLES, *LEGACY_ROLLUPS):
         for rel in lake.catalog.files(table):
             tx.remove(rel)
     day_files: dict[str, list[str]] = {}  # an input's day file: its rollup parts
@@ -234,10 +235,6 @@ def rebuild(
 
 SKETCH_TABLES = ("port_sketches", "port_segments")
 """The tables derived from the ``port_hours`` files of each input's day (:class:`DaySketch`)."""
-
-LEGACY_SKETCH_TABLES = ("port_days", "port_day_totals")
-"""Sketch tables of earlier releases (one row per register; totals without registers):
-readers ignore them, a rebuild (``teiten rollup``) drops them."""
 
 
 class DaySketch:

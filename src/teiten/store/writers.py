@@ -13,13 +13,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.store.arrow import arrow_schema, to_table, writer_options
-from teiten.store.lake import (
-    NS_PER_DAY,
-    QUARANTINE,
-    DayBudget,
-    Lake,
-    listed_as,
-)
+from teiten.store.budget import QUARANTINE, DayBudget
+from teiten.store.lake import NS_PER_DAY, Lake, listed_as
 from teiten.store.order import source_order
 from teiten.store.rollup import Rollup
 from teiten.store.sketch import DaySketch, SketchCut
