@@ -406,11 +406,55 @@ PORT_SEGMENTS: tuple[Column, ...] = (
     Column("registers", "binary", "The segment's merged registers (as in port_sketches)."),
 )
 
+PORT_ASNS_KEPT = 64
+"""ASNs a ``port_groups`` port day keeps by name (those with most sources); the others
+share one row (``key`` 4294967295)."""
+
+PORT_TOPS_KEPT = 20
+"""Sources a ``port_tops`` port day keeps (those with most packets)."""
+
+# One row per (local day, protocol, destination port, dim, key) of the ``port_hours``
+# rows of a day file (``teiten.store.portlists``): dim 1 one source ASN (``key`` the
+# ASN; a port day's ASNs beyond PORT_ASNS_KEPT merged into key 4294967295), dim 2 one
+# fingerprint bit (``key`` the bit), dim 3 the packets without fingerprint (key 0);
+# their packets and the sketch of their sources, as in ``port_sketches``. Rows sorted
+# busy first (the busy port days of the file's ``port_sketches``), then by protocol,
+# port, day, dim and key.
+PORT_GROUPS: tuple[Column, ...] = (
+    *_SKETCH_KEYS,
+    Column("dim", "uint8", "1 source ASN, 2 fingerprint bit, 3 no fingerprint.", "dict"),
+    Column("key", "uint32", "The ASN (4294967295: the others), or the fingerprint bit."),
+    Column("packets", "int64", "Packets of these sources to this port that day."),
+    Column("registers", "binary", "The sources' HyperLogLog registers (as in port_sketches)."),
+)
+
+# One row per (local day, protocol, destination port, source) for the PORT_TOPS_KEPT
+# sources with most packets of each port day of a day file (``teiten.store.portlists``),
+# and the port day's ``floor``: the packets a source not listed may have sent to the
+# port that day (0: the list is complete, every count exact). Rows sorted busy first,
+# then by protocol, port, day, and most packets first.
+PORT_TOPS: tuple[Column, ...] = (
+    *_SKETCH_KEYS,
+    Column("ip_version", "uint8", "4 or 6.", "dict"),
+    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6)."),
+    Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", nullable=True),
+    Column("src_cc", "uint16", "Country code of the source (0 unknown).", "dict"),
+    Column("src_asn", "uint32", "Autonomous system of the source (0 unknown).", "dict"),
+    Column("packets", "int64", "Packets of the source to this port that day (at least)."),
+    Column(
+        "floor",
+        "int64",
+        "Packets to this port that day that any source's listed count may lack (0: exact).",
+    ),
+)
+
 ROLLUPS: dict[str, tuple[Column, ...]] = {
     "port_hours": PORT_HOURS,
     "address_hours": ADDRESS_HOURS,
     "port_sketches": PORT_SKETCHES,
     "port_segments": PORT_SEGMENTS,
+    "port_groups": PORT_GROUPS,
+    "port_tops": PORT_TOPS,
 }
 """The rollup tables, each written beside every packet day file of an input."""
 
@@ -423,6 +467,8 @@ ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "address_hours": ("hour",),
     "port_sketches": ("busy", "day", "proto", "dst_port"),
     "port_segments": ("busy", "day", "proto", "dst_port"),
+    "port_groups": ("busy", "day", "proto", "dst_port"),
+    "port_tops": ("busy", "day", "proto", "dst_port"),
 }
 """The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
 
@@ -430,18 +476,24 @@ SKETCH_BUSY_PORTS = 256
 """The port days of a sketch file with the most sources (at most this many) are *busy*:
 the ones rankings and series of busy ports read, in small row groups of their own."""
 
+ROLLUP_ROW_BYTES = 16
+"""What a row without ``registers`` counts as in ROLLUP_ROW_GROUP_BYTES."""
+
 SKETCH_BUSY_SOURCES = 64
 """A port's day is busy only from this many sources (estimated)."""
 
 ROLLUP_ROW_GROUP_BYTES: dict[str, tuple[int, int]] = {
     "port_sketches": (1 << 16, 1 << 18),
     "port_segments": (1 << 15, 1 << 17),
+    "port_groups": (1 << 16, 1 << 18),
+    "port_tops": (1 << 16, 1 << 19),
 }
-"""Bytes of ``registers`` per row group of the sketch files, for busy rows and for the
-others (cut between rows, and where ``busy`` changes). A filter on a port reads the
-groups whose port range holds it (their statistics): a busy port's rows sit in a few
-small groups of busy ports only, not among the thousands of rows of the quiet tail;
-and a file has a few hundred groups at most (each costs a statement ~20 µs to skip)."""
+"""Bytes of ``registers`` (``port_tops``: ROLLUP_ROW_BYTES per row) per row group of the
+day files, for busy rows and for the others (cut between rows, and where ``busy``
+changes). A filter on a port reads the groups whose port range holds it (their
+statistics): a busy port's rows sit in a few small groups of busy ports only, not among
+the thousands of rows of the quiet tail; and a file has a few hundred groups at most
+(each costs a statement ~20 µs to skip)."""
 
 TABLES: dict[str, tuple[Column, ...]] = {
     "packets": PACKETS,

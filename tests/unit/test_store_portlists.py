@@ -297,7 +297,6 @@ def test_combine_groups_of_none() -> None:
     assert combine_groups([empty, empty]).equals(schema(PORT_GROUPS).empty_table())
 
 
-@pytest.mark.xfail(strict=True, reason="combine_groups ranks the parts' rows, not the ASNs")
 def test_combine_groups_rank_asns_by_their_merged_sources(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

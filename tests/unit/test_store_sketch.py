@@ -398,7 +398,7 @@ def test_sketch_tables_busy_first_in_both_tables() -> None:
     hours, busy = _busy_hours()
     cut = SketchCut("Asia/Tokyo", JP)
     tables = sketch_tables(hours, cut)
-    assert sorted(tables) == ["port_segments", "port_sketches"]
+    assert sorted(tables) == ["port_groups", "port_segments", "port_sketches", "port_tops"]
     sketches, segments = tables["port_sketches"], tables["port_segments"]
     for table, declared in ((sketches, PORT_SKETCHES), (segments, PORT_SEGMENTS)):
         types = [(f.name, f.type) for f in table.schema]
@@ -423,6 +423,11 @@ def test_sketch_tables_busy_first_in_both_tables() -> None:
             rows = table.to_pylist()[part]
             order = [(r["proto"], r["dst_port"], r["day"], r[cc_or_seg]) for r in rows]
             assert order == sorted(order)  # each part by protocol, port, day, country
+    for name in ("port_groups", "port_tops"):  # the port lists: the same busy port days
+        flags = tables[name].column("busy").to_pylist()
+        assert flags == [k in busy for k in _port_day_keys(tables[name])]
+        n = sum(flags)
+        assert n and flags == [True] * n + [False] * (len(flags) - n)
 
 
 def test_only_the_busiest_port_days_are_busy(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from teiten.analysis.payloads import zoned
+from teiten.analysis.portlists import port_lists
 from teiten.analysis.series import Port, parse_ports, trend
 from teiten.analysis.window import Window, data_span, resolve_window
 from teiten.app.engine import open_engine
@@ -59,25 +60,34 @@ def _mix(row: dict[str, Any], marks: list[tuple[int, str]]) -> list[dict[str, An
 
 
 def _lists(engine: Engine, w: Window, port: Port, q: PortQuery) -> dict[str, Any]:
+    """The lists of the view: from the day tables where they answer (with their
+    ``estimate``), counted exactly otherwise (``estimate`` None)."""
     d, p, n = engine.dialect, port.proto, port.number
     marks = [(f.bit, f.name) for f in registry.registered()]
 
     def rows(sql: str) -> list[dict[str, Any]]:
         return engine.query(sql).to_pylist()  # type: ignore[no-any-return]
 
+    sessions = rows(portview.port_sessions(d, p, n, w.start_ns, w.end_ns, limit=q.samples))
+    estimated = port_lists(engine, w, p, n, top=q.top, fingerprints=marks)
+    if estimated is not None:
+        return {**estimated, "sessions": sessions}
     return {
         "fingerprints": _mix(rows(portview.port_fingerprints(d, w, p, n, marks))[0], marks),
         "sources": rows(portview.port_sources(d, w, p, n, limit=q.top)),
         "countries": rows(portview.port_countries(d, w, p, n, limit=q.top)),
         "asns": rows(portview.port_asns(d, w, p, n, limit=q.top)),
-        "sessions": rows(portview.port_sessions(d, p, n, w.start_ns, w.end_ns, limit=q.samples)),
+        "estimate": None,
+        "sessions": sessions,
     }
 
 
 def port_view(settings: Settings, port_text: str, q: PortQuery = PortQuery()) -> dict[str, Any]:
     """The port page's facts: ``port``, ``window`` (first, last, tz, by, split), ``series``
     (trend rows), ``partial`` days, ``alerts`` on the port, ``fingerprints``, ``sources``,
-    ``countries``, ``asns`` and ``sessions`` (latest classified, newest first).
+    ``countries``, ``asns``, ``estimate`` (None when the lists are exact, else how far they
+    may be off: ``teiten.analysis.portlists``) and ``sessions`` (latest classified, newest
+    first).
 
     The window defaults to all data; an empty store gives empty lists and no window.
     """
@@ -89,7 +99,7 @@ def port_view(settings: Settings, port_text: str, q: PortQuery = PortQuery()) ->
     with open_engine(settings) as engine:
         w = resolve_window(engine, q.first, q.last, tz, q.by)
         if w is None:
-            return {**out, "window": None, **{key: [] for key in LISTS}}
+            return {**out, "window": None, "estimate": None, **{key: [] for key in LISTS}}
         labels = [w.label(b) for b in w.buckets()]
         out["window"] = {"first": labels[0][:10], "last": labels[-1][:10], "tz": tz,
                          "by": q.by, "split": q.split}  # fmt: skip

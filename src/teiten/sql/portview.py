@@ -6,6 +6,10 @@ the packets otherwise, exactly as :mod:`teiten.sql.traffic` decides
 (:func:`~teiten.sql.traffic.hourly`). Sources are exact either way: rollup
 rows name their source. Ties are broken by the stored columns, so both
 engines return the same rows in the same order.
+
+Over whole local days of the store's day zone the port lists answer instead
+(``teiten.store.portlists``; ``teiten.analysis.portlists`` decides and merges):
+:func:`port_group_rows`, :func:`port_top_sources` and :func:`port_top_floor`.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from teiten.sql.expressions import (
     quote,
 )
 from teiten.sql.statement import statement
-from teiten.sql.traffic import Rows, Span, hourly
+from teiten.sql.traffic import Rows, Span, hourly, sketch_where
 
 
 def _where(w: Span, proto: str, port: int) -> tuple[Rows, str]:
@@ -114,3 +118,41 @@ WHERE dst_port = {int(port)} AND proto = {quote(proto)} AND kind IS NOT NULL
   AND ts_first_ns >= {int(start_ns)} AND ts_first_ns < {int(end_ns)}
 ORDER BY ts_first_ns DESC, id DESC
 LIMIT {int(limit)}"""
+
+
+@statement
+def port_group_rows(d: Dialect, days: tuple[int, int], proto: str, port: int) -> str:
+    """The port lists' sketches of one port over the local days ``[first, end)``: ``day``,
+    ``dim`` (1 ASN, 2 fingerprint bit, 3 none), ``key``, ``packets``, ``registers``.
+    The caller merges them (``teiten.store.registers.merge``)."""
+    where = sketch_where(days, [(proto, port)], None)
+    return f"SELECT day, dim, key, packets, registers FROM port_groups_raw WHERE {where}"
+
+
+@statement
+def port_top_sources(
+    d: Dialect, days: tuple[int, int], proto: str, port: int, *, limit: int
+) -> str:
+    """The busiest sources of a port over the local days ``[first, end)`` by the port
+    lists (the columns of :func:`port_sources`): each source's listed packets summed,
+    at most :func:`port_top_floor` fewer than it sent."""
+    return f"""
+SELECT {address_text(d, "src")} AS src, CAST(sum(packets) AS BIGINT) AS packets,
+       max(src_cc) AS src_cc, max(src_asn) AS src_asn
+FROM port_tops_raw
+WHERE {sketch_where(days, [(proto, port)], None)}
+GROUP BY ip_version, src_ip4, src_ip6
+ORDER BY packets DESC, ip_version, src_ip4, src_ip6
+LIMIT {int(limit)}"""
+
+
+@statement
+def port_top_floor(d: Dialect, days: tuple[int, int], proto: str, port: int) -> str:
+    """``floor``: the packets a source's summed listed count (:func:`port_top_sources`) may
+    lack, the sum of the floors of the lists it sums (one per file and local day)."""
+    return f"""
+SELECT CAST(coalesce(sum(floor), 0) AS BIGINT) AS floor FROM (
+    SELECT sensor, filename, day, max(floor) AS floor FROM port_tops_raw
+    WHERE {sketch_where(days, [(proto, port)], None)}
+    GROUP BY sensor, filename, day
+) AS lists"""

@@ -259,7 +259,7 @@ PortRange = tuple[int, int, int]
 """A protocol number and the first and last port of a range."""
 
 
-def _sketch_where(
+def sketch_where(
     days: tuple[int, int], ports: Sequence[tuple[str, int]] | None, within: PortRange | None
 ) -> str:
     where = f"day >= {int(days[0])} AND day < {int(days[1])}"
@@ -282,7 +282,7 @@ def sketch_rows(
     ``day``, ``proto``, ``dst_port``, ``src_cc_code``, ``packets``, ``registers``; of
     ``ports``, of the ports ``within`` a range and of one ``country`` only when given.
     The caller merges them (``teiten.store.registers.merge``)."""
-    where = _sketch_where(days, ports, within)
+    where = sketch_where(days, ports, within)
     if country is not None:
         where += f" AND src_cc_code = {int(country)}"
     return (
@@ -305,7 +305,7 @@ def segment_rows(
     ``within`` a range only when given."""
     return (
         "SELECT day, proto, dst_port, seg, packets, registers"
-        f" FROM port_segments_raw WHERE {_sketch_where(days, ports, within)}"
+        f" FROM port_segments_raw WHERE {sketch_where(days, ports, within)}"
     )
 
 

@@ -297,6 +297,28 @@ SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port
 FROM port_segments_stored"""
 
 
+def port_groups_view() -> str:
+    """``port_groups_raw``: the port lists' sketches (``teiten.store.portlists``): local
+    ``day``, ``proto``, ``dst_port``, ``dim`` (1 ASN, 2 fingerprint bit, 3 none), ``key``,
+    ``packets`` and ``registers``."""
+    return f"""
+SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
+       CAST(dim AS BIGINT) AS dim, CAST(key AS BIGINT) AS key,
+       CAST(packets AS BIGINT) AS packets, registers, sensor, {_INPUT_ID} AS input_id
+FROM port_groups_stored"""
+
+
+def port_tops_view(d: Dialect) -> str:
+    """``port_tops_raw``: each port day's busiest sources (``teiten.store.portlists``) in
+    the columns of ``port_hours_raw``, with the list's ``floor`` and its ``filename``."""
+    return f"""
+SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
+       CAST(ip_version AS BIGINT) AS ip_version, CAST(src_ip4 AS BIGINT) AS src_ip4, src_ip6,
+       {country_text(d, "src_cc")} AS src_cc, CAST(src_asn AS BIGINT) AS src_asn,
+       CAST(packets AS BIGINT) AS packets, CAST(floor AS BIGINT) AS floor, sensor, filename
+FROM port_tops_stored"""
+
+
 @dataclass(frozen=True)
 class Stored:
     """What an engine knows of the stored tables before it creates the views."""
@@ -318,8 +340,8 @@ def views(
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
-    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_sketches_stored`` and
-    ``port_segments_stored``.
+    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_sketches_stored``,
+    ``port_segments_stored``, ``port_groups_stored`` and ``port_tops_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
@@ -327,6 +349,8 @@ def views(
         ("address_hours_raw", address_hours_view(d, stored.unrolled)),
         ("port_sketches_raw", port_sketches_view()),
         ("port_segments_raw", port_segments_view()),
+        ("port_groups_raw", port_groups_view()),
+        ("port_tops_raw", port_tops_view(d)),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),
         ("series", series_view(d, home)),
         ("sessions", sessions_view(d)),

@@ -10,7 +10,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUP_ROW_GROUP_BYTES, ROLLUP_STATISTICS, ROLLUPS, Column
+from teiten.schema import (
+    ROLLUP_ROW_BYTES,
+    ROLLUP_ROW_GROUP_BYTES,
+    ROLLUP_STATISTICS,
+    ROLLUPS,
+    Column,
+)
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
@@ -103,18 +109,26 @@ def write_file(table: str, data: pa.Table, path: Any) -> None:
         (start + offset, end + offset)
         for offset, part, target in ((0, data.slice(0, split), targets[0]),
                                      (split, data.slice(split), targets[1]))
-        for start, end in _byte_groups(part.column("registers"), target)
+        for start, end in _byte_groups(_row_bytes(part), target)
     ]  # fmt: skip
     with pq.ParquetWriter(path, data.schema, **file_options(table)) as out:
         for start, end in groups:
             out.write_table(data.slice(start, end - start), row_group_size=end - start)
 
 
-def _byte_groups(column: pa.ChunkedArray, target: int) -> list[tuple[int, int]]:
-    """Row ranges of about ``target`` bytes of a binary column each (cut between rows)."""
-    if len(column) == 0:
+def _row_bytes(data: pa.Table) -> npt.NDArray[np.int64]:
+    """What each row weighs in ROLLUP_ROW_GROUP_BYTES: its ``registers`` bytes, or
+    ROLLUP_ROW_BYTES in a table without them."""
+    if "registers" not in data.column_names:
+        return np.full(data.num_rows, ROLLUP_ROW_BYTES, np.int64)
+    sizes = pc.binary_length(data.column("registers")).to_numpy(zero_copy_only=False)
+    return sizes.astype(np.int64)  # type: ignore[no-any-return]
+
+
+def _byte_groups(sizes: npt.NDArray[np.int64], target: int) -> list[tuple[int, int]]:
+    """Row ranges of about ``target`` bytes each (cut between rows), rows of ``sizes``."""
+    if len(sizes) == 0:
         return []
-    sizes = pc.binary_length(column).to_numpy(zero_copy_only=False).astype(np.int64)
     ends = np.cumsum(sizes)
     cuts = np.searchsorted(ends, np.arange(target, int(ends[-1]), target), side="right")
     bounds = np.unique(np.concatenate(([0], cuts, [len(sizes)])))

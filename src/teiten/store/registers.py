@@ -133,6 +133,27 @@ def encode(
     return pa.Array.from_buffers(pa.large_binary(), len(firsts), buffers).cast(pa.binary())
 
 
+def sketch(
+    group: npt.NDArray[Any],
+    reg: npt.NDArray[np.uint16],
+    rank: npt.NDArray[np.uint8],
+    packets: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], pa.Array]:
+    """The sources of rows (their ``reg`` and ``rank``, :func:`source_registers`) sketched
+    per ``group`` (any integer key per row): the distinct groups, sorted, their packets
+    (summed) and their ``registers`` (:func:`encode`)."""
+    group = np.asarray(group, np.int64)
+    small = len(group) == 0 or (int(group.min()) >= 0 and int(group.max()) < 1 << 50)
+    index = group if small else np.unique(group, return_inverse=True)[1].reshape(-1)
+    key = index.astype(np.int64) << SKETCH_BITS | reg.astype(np.int64)  # no sort when small
+    order = np.argsort(key, kind="stable")
+    starts = run_starts(key[order])  # one run per (group, register)
+    firsts = run_starts(key[order][starts] >> SKETCH_BITS)  # the first run of each group
+    registers = encode(firsts, reg[order][starts], np.maximum.reduceat(rank[order], starts))
+    total = np.add.reduceat(np.asarray(packets, np.int64)[order], starts[firsts])
+    return group[order[starts[firsts]]], total, registers
+
+
 @njit(cache=True, nogil=True)
 def _merge(
     order: npt.NDArray[np.intp],

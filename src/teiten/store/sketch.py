@@ -38,13 +38,13 @@ from teiten.schema import (
     LEGACY_ROLLUPS,
     PORT_SEGMENTS,
     PORT_SKETCHES,
-    SKETCH_BITS,
     SKETCH_BUSY_PORTS,
     SKETCH_BUSY_SOURCES,
 )
+from teiten.store import portlists
 from teiten.store.arrow import bytes16_values, write_file
 from teiten.store.lake import Lake, Transaction
-from teiten.store.registers import encode, merge, run_starts, source_registers
+from teiten.store.registers import merge, run_starts, sketch, source_registers
 from teiten.store.rollup import schema
 
 Columns = dict[str, npt.NDArray[Any]]
@@ -66,9 +66,10 @@ def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
     return days[inverse.reshape(-1)]
 
 
-def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
-    """The ``port_sketches`` rows of a table of ``port_hours`` rows, with days cut in ``zone``:
-    per local day, protocol, port and country, the packets and the sources' sketch."""
+def day_rows(port_hours: pa.Table, zone: str, days: npt.NDArray[Any] | None = None) -> pa.Table:
+    """The ``port_sketches`` rows of a table of ``port_hours`` rows, with days cut in ``zone``
+    (``days``: the rows' local days, when known): per local day, protocol, port and
+    country, the packets and the sources' sketch."""
     target = schema(PORT_SKETCHES)
     if port_hours.num_rows == 0:
         return target.empty_table()
@@ -76,25 +77,15 @@ def day_rows(port_hours: pa.Table, zone: str) -> pa.Table:
     version = port_hours.column("ip_version").to_numpy()
     src6 = bytes16_values(port_hours.column("src_ip6"))
     reg, rank = source_registers(version, port_hours.column("src_ip4").to_numpy(), src6)
-    day = local_days(col["hour"], zone)
-    group = _sketch_key(day, col["proto"], col["dst_port"], col["src_cc"]).astype(np.uint64)
-    key = group << np.uint64(SKETCH_BITS) | reg.astype(np.uint64)
-    order = np.argsort(key, kind="stable")
-    starts = run_starts(key[order])  # one run per (group, register)
-    firsts = run_starts(group[order][starts])  # the first run of each group
-    registers = encode(
-        firsts,
-        reg[order][starts],
-        np.maximum.reduceat(rank[order], starts),
-    )
-    rows = order[starts[firsts]]
-    packets = np.add.reduceat(port_hours.column("packets").to_numpy()[order], starts[firsts])
+    day = local_days(col["hour"], zone) if days is None else days
+    group = _sketch_key(day, col["proto"], col["dst_port"], col["src_cc"])
+    groups, packets, registers = sketch(group, reg, rank, port_hours.column("packets").to_numpy())
     arrays = {
-        "busy": pa.array(np.zeros(len(rows), bool)),  # :func:`sketch_tables` marks them
-        "day": pa.array(day[rows]),
-        "proto": pa.array(col["proto"][rows]),
-        "dst_port": pa.array(col["dst_port"][rows]),
-        "src_cc": pa.array(col["src_cc"][rows]),
+        "busy": pa.array(np.zeros(len(groups), bool)),  # :func:`sketch_tables` marks them
+        "day": pa.array(int(day.min()) + (groups >> 33)),
+        "proto": pa.array(np.where(groups >> 32 & 1, 17, 6)),
+        "dst_port": pa.array(groups >> 16 & 0xFFFF),
+        "src_cc": pa.array(groups & 0xFFFF),
         "packets": pa.array(packets),
         "registers": registers,
     }
@@ -177,8 +168,9 @@ def segment_rows(sketches: pa.Table, home: int) -> pa.Table:
 
 
 def read_port_hours(path: Any) -> pa.Table:
-    """The columns of a ``port_hours`` file that its day sketch reads."""
-    names = ("hour", "proto", "dst_port", "ip_version", "src_ip4", "src_ip6", "src_cc", "packets")
+    """The columns of a ``port_hours`` file that its day sketches read."""
+    names = ("hour", "proto", "dst_port", "ip_version", "src_ip4", "src_ip6", "src_cc", "src_asn",
+             "fp", "packets")  # fmt: skip
     return pq.read_table(path, columns=list(names))
 
 
@@ -233,39 +225,51 @@ def rebuild(
     return staged
 
 
-SKETCH_TABLES = ("port_sketches", "port_segments")
-"""The tables derived from the ``port_hours`` files of each input's day (:class:`DaySketch`)."""
+SKETCH_TABLES = ("port_sketches", "port_segments", "port_groups", "port_tops")
+"""The tables derived from the ``port_hours`` files of each input's day (:class:`DaySketch`):
+the day sketches and the port lists (``teiten.store.portlists``)."""
 
 
 class DaySketch:
-    """The day sketches of one input's day file, from its ``port_hours`` parts as they are
-    written (a part's sketch rows are kept, the part is not): one sketch file a day
-    however many parts the rollup spilled, so a busy port has one row per input and day."""
+    """The day sketches and port lists of one input's day file, from its ``port_hours``
+    parts as they are written (a part's rows are kept, the part is not): one file of each
+    a day however many parts the rollup spilled, so a busy port has one row per input and
+    day."""
 
     def __init__(self, cut: SketchCut) -> None:
         self.cut = cut
         self.parts: list[pa.Table] = []
+        self.groups: list[pa.Table] = []
+        self.tops: list[pa.Table] = []
 
     def add(self, port_hours: pa.Table) -> None:
-        self.parts.append(day_rows(port_hours, self.cut.zone))
+        if port_hours.num_rows == 0:
+            return
+        days = local_days(port_hours.column("hour").to_numpy(), self.cut.zone)
+        self.parts.append(day_rows(port_hours, self.cut.zone, days))
+        self.groups.append(portlists.group_rows(port_hours, days))
+        self.tops.append(portlists.top_rows(port_hours, days))
 
     def tables(self) -> dict[str, pa.Table]:
-        """The sketches (per country, and per segment), each sorted busy first (``busy``:
-        the port's day is among the SKETCH_BUSY_PORTS with most sources, and has
-        SKETCH_BUSY_SOURCES at least)."""
+        """The tables of :data:`SKETCH_TABLES`, each sorted busy first (``busy``: the port's
+        day is among the SKETCH_BUSY_PORTS with most sources, and has SKETCH_BUSY_SOURCES
+        at least)."""
         days = combine(self.parts)
-        segments = segment_rows(days, self.cut.home)
+        out = {
+            "port_sketches": days,
+            "port_segments": segment_rows(days, self.cut.home),
+            "port_groups": portlists.combine_groups(self.groups),
+            "port_tops": portlists.combine_tops(self.tops),
+        }
         if days.num_rows == 0:
-            return {"port_sketches": days, "port_segments": segments}
+            return out
+        segments = out["port_segments"]
         key = _port_day(segments)
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port, day
         sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
         busiest = np.argsort(-sources, kind="stable")[:SKETCH_BUSY_PORTS]
         busy = key[first][busiest[sources[busiest] >= SKETCH_BUSY_SOURCES]]
-        return {
-            "port_sketches": _busy_first(days, busy),
-            "port_segments": _busy_first(segments, busy),
-        }
+        return {table: _busy_first(rows, busy) for table, rows in out.items()}
 
 
 def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
