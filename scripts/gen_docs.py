@@ -128,6 +128,8 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "port-hours-columns": lambda: _columns("port_hours"),
     "port-sketches-columns": lambda: _columns("port_sketches"),
     "port-segments-columns": lambda: _columns("port_segments"),
+    "port-groups-columns": lambda: _columns("port_groups"),
+    "port-tops-columns": lambda: _columns("port_tops"),
     "address-hours-columns": lambda: _columns("address_hours"),
     "alerts-columns": lambda: _columns("alerts"),
     "deliveries-columns": lambda: _columns("deliveries"),

@@ -109,6 +109,13 @@ def _paths(value: Any) -> tuple[str, ...]:
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
+def _count(value: Any) -> int:
+    n = int(value)
+    if n < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return n
+
+
 def _positive_int(value: Any) -> int:
     n = int(value)
     if n <= 0:
@@ -205,6 +212,13 @@ SETTINGS: tuple[Setting, ...] = (
         "Per-port series and rankings count sources exactly while that reads at most this"
         " many hourly rollup rows; over more, they read the day sketches (sources within"
         " their error, 1.6 %; docs/architecture.md, Rollups).",
+    ),
+    Setting(
+        "pack_files",
+        _count,
+        8,
+        "After an ingest, a month with this many files of a day table (sketches, port"
+        " lists) has them packed into one (docs/architecture.md, Packs); 0 never packs.",
     ),
     Setting("session_bytes", _positive_int, 64 << 10, "Client bytes kept per session."),
     Setting(

@@ -42,7 +42,12 @@ PORTS = ("ports", "--top", "65536")  # every port: the sets compare whole
 
 
 def run(store: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    base = {"TEITEN_CONFIG": "", "TEITEN_TZ": "Asia/Tokyo", "TEITEN_HOME_COUNTRY": "JP"}
+    base = {
+        "TEITEN_CONFIG": "",
+        "TEITEN_TZ": "Asia/Tokyo",
+        "TEITEN_HOME_COUNTRY": "JP",
+        "TEITEN_PACK_FILES": "0",
+    }  # each day file's own tables (packs: test_packs.py)
     r = CliRunner().invoke(
         cli, [*args, "--data", str(store)], env={**base, **(env or {})}, catch_exceptions=False
     )

@@ -257,13 +257,9 @@ CASES: dict[str, list[Case]] = {
         lambda d: pv.port_group_rows(d, traffic.sketch_days(_window()), "tcp", 23),
         lambda d: pv.port_group_rows(d, traffic.sketch_days(_window()), "udp", 53),
     ],
-    "portview.port_top_sources": [
-        lambda d: pv.port_top_sources(d, traffic.sketch_days(_window()), "tcp", 23, limit=40),
-        lambda d: pv.port_top_sources(d, traffic.sketch_days(_window()), "tcp", 52869, limit=5),
-    ],
-    "portview.port_top_floor": [
-        lambda d: pv.port_top_floor(d, traffic.sketch_days(_window()), "tcp", 23),
-        lambda d: pv.port_top_floor(d, traffic.sketch_days(_window()), "udp", 9),
+    "portview.port_top_rows": [
+        lambda d: pv.port_top_rows(d, traffic.sketch_days(_window()), "tcp", 23),
+        lambda d: pv.port_top_rows(d, traffic.sketch_days(_window()), "udp", 9),
     ],
     # -- one source's profile and the notification feed (teiten.sql.sources) --
     "sources.source_packets": _each_source(lambda d, s: sources.source_packets(d, s, FPS)),

@@ -45,7 +45,7 @@ PORTS = ("ports", "--top", "65536")
 VIEW_PORTS = ("23/tcp", "2323/tcp", "52869/tcp")
 MONTHS = ("2017-10", "2017-11", "2017-12")  # the UTC months of the scenario's days
 # Port days busy in one UTC day's file and quiet in the other's: a pack keeps a busy and
-# a quiet list of them, whose floors add up (``teiten.sql.portview.port_top_floor``).
+# a quiet list of them, whose floors add up (``teiten.sql.portview.port_top_rows``).
 SPLIT_DAYS = [("52869/tcp", "2017-12-07"), ("52869/tcp", "2017-12-13")]
 NOVEMBER_FIRST = [(p, d) for p in ("23/tcp", "52869/tcp") for d in ("2017-11-01", "2017-11-02")]
 
@@ -90,11 +90,14 @@ def on_disk(store: Path, table: str) -> list[str]:
     return sorted(str(p.relative_to(store)) for p in (store / table).rglob("*.parquet"))
 
 
-def pack_names(table: str, *numbers: int) -> list[str]:
-    return [
-        f"{table}/sensor=sensor/date={m}-01/pack{m.replace('-', '')}-{n:03d}.parquet"
-        for m, n in zip(MONTHS, numbers, strict=True)
-    ]
+def prefixes(table: str) -> list[str]:
+    """The packs' names of each month without their serial number."""
+    return [f"{table}/sensor=sensor/date={m}-01/pack{m.replace('-', '')}" for m in MONTHS]
+
+
+def strip(files: list[str]) -> list[str]:
+    """Names without the serial number that makes each pack's name new."""
+    return [f.rsplit("-", 1)[0] for f in files]
 
 
 def settings(store: Path, **env: str) -> Settings:
@@ -176,8 +179,8 @@ def test_ingest_packs_each_month_and_table(unpacked: Path, packed: Path) -> None
         files = listed(unpacked, table)
         assert len(files) == 79 and packs(unpacked, table) == {}
         assert sorted({f.split("/")[2][5:12] for f in files}) == list(MONTHS)
-        names = pack_names(table, 0, 0, 0)
-        assert listed(packed, table) == on_disk(packed, table) == names  # the day files gone
+        names = listed(packed, table)
+        assert strip(names) == prefixes(table) and on_disk(packed, table) == names  # day files gone
         assert packs(packed, table) == {name: [1] for name in names}
         total = [
             sum(pc.sum(pq.read_table(s / f).column("packets")).as_py() for f in listed(s, table))
@@ -248,18 +251,22 @@ def test_a_later_input_adds_files_that_pack_takes_in(
     with Lake(store) as lake:
         assert [r.id for r in lake.catalog.inputs()] == [1, 2]
         assert lake.unsketched(SKETCH_TABLES) == []
+    old = {}
     for table in SKETCH_TABLES:
         own = [f for f in listed(store, table) if "/pack" not in f]
         assert len(own) == 2 and all("/in000002-" in f for f in own), own
-        assert listed(store, table)[-3:] == pack_names(table, 0, 0, 0)  # packs last
+        old[table] = listed(store, table)[-3:]
+        assert strip(old[table]) == prefixes(table)  # packs last
     read.clear()
     assert answers(store) == want
     assert_sketched(read)
 
     assert run(store, "pack").startswith("packed 16 files into 8 for 2 month(s), ")
     for table in SKETCH_TABLES:
-        names = pack_names(table, 1, 1, 0)  # December untouched
-        assert sorted(listed(store, table)) == on_disk(store, table) == names
+        names = sorted(listed(store, table))
+        assert names == on_disk(store, table) and strip(names) == prefixes(table)
+        assert names[2] == old[table][2]  # December untouched; October and November new
+        assert names[0] != old[table][0] and names[1] != old[table][1]
         assert packs(store, table) == dict(zip(names, ([1, 2], [1, 2], [1]), strict=True))
     assert answers(store) == want
     for port, day in [*((p, None) for p in VIEW_PORTS), *SPLIT_DAYS, *NOVEMBER_FIRST]:
@@ -285,9 +292,9 @@ def test_pack_min_files(unpacked: Path, tmp_path: Path) -> None:
     store = copy(unpacked, tmp_path / "store")
     # October has 31 files of a table, November 30, December 18 (UTC days)
     assert run(store, "pack", "--min-files", "31").startswith("packed 124 files into 4 for 1 ")
-    assert [f for f in listed(store, "port_tops") if "/pack" in f] == pack_names(
-        "port_tops", 0, 0, 0
-    )[:1]
+    assert (
+        strip([f for f in listed(store, "port_tops") if "/pack" in f]) == prefixes("port_tops")[:1]
+    )
     assert run(store, "pack", "--min-files", "31").strip() == "nothing to pack"
 
 
@@ -311,8 +318,8 @@ def test_rebuilds_pack_again(
         files = listed(store, table)
         assert on_disk(store, table) == sorted(files)
         if packed_after:  # a pack a month again (the old ones gone: their names free)
-            month = [f.rsplit("-", 1)[0] for f in pack_names(table, 0, 0, 0)]
-            assert [f.rsplit("-", 1)[0] for f in files] == month
+            assert strip(files) == prefixes(table)
+            assert not set(files) & set(listed(packed, table))  # new names
             assert packs(store, table) == {f: [1] for f in files}
         else:
             assert len(files) == 79 and packs(store, table) == {}
@@ -331,7 +338,7 @@ def test_a_failed_write_leaves_the_files(
 
     def full(self: DayTableWriter, data: Any) -> None:
         stage = store / ".staging" / "rewrite"
-        if (stage / pack_names("port_groups", 0, 0, 0)[1]).exists():
+        if list(stage.glob("port_groups/*/date=2017-11-01/pack*.parquet")):
             staged.extend(on_disk(stage, "port_groups"))
             raise OSError(28, "No space left on device")  # halfway through November
         write(self, data)
@@ -340,7 +347,7 @@ def test_a_failed_write_leaves_the_files(
     with pytest.raises(OSError, match="No space"):
         pack_store(settings(store))
     monkeypatch.undo()
-    assert staged == pack_names("port_groups", 0, 0, 0)[:2]  # November's half written
+    assert strip(staged) == prefixes("port_groups")[:2]  # November's half written
     assert {t: listed(store, t) for t in SKETCH_TABLES} == before
     assert all(on_disk(store, t) == sorted(before[t]) for t in SKETCH_TABLES)
     assert not list((store / ".staging").rglob("*.parquet"))
@@ -364,10 +371,11 @@ def test_a_failed_catalog_commit_leaves_the_files(
     monkeypatch.undo()
     assert {t: listed(store, t) for t in SKETCH_TABLES} == before
     for t in SKETCH_TABLES:  # published, not listed: never read
-        assert on_disk(store, t) == sorted(before[t] + pack_names(t, 0, 0, 0))
+        assert [f for f in on_disk(store, t) if "/pack" not in f] == sorted(before[t])
+        assert strip([f for f in on_disk(store, t) if "/pack" in f]) == prefixes(t)
     assert answers(store) == expected
     assert run(store, "pack").startswith("packed 316 files")  # the next writer tidies up
-    assert all(on_disk(store, t) == pack_names(t, 0, 0, 0) for t in SKETCH_TABLES)
+    assert all(strip(on_disk(store, t)) == prefixes(t) for t in SKETCH_TABLES)
     assert answers(store) == expected
 
 

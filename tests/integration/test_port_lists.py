@@ -25,7 +25,7 @@ from teiten.store.registers import STANDARD_ERROR
 
 PORTS = ("23/tcp", "2323/tcp", "52869/tcp")
 EXACT = ("port_fingerprints", "port_sources", "port_countries", "port_asns")
-LISTS = ("port_group_rows", "port_top_sources", "port_top_floor")
+LISTS = ("port_group_rows", "port_top_rows")
 
 
 def settings(store: Path, **env: str) -> Settings:

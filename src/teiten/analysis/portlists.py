@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
@@ -60,6 +61,24 @@ def _mix(
     return [*out, {"name": "none", "packets": p, "sources": s}]
 
 
+def _busiest(rows: pa.Table, top: int) -> tuple[list[dict[str, Any]], int]:
+    """The ``top`` sources with most listed packets (the columns and order of
+    ``portview.port_sources``) and the sum of the floors of the lists they came from."""
+    if rows.num_rows == 0:
+        return [], 0
+    lists = rows.group_by(["sensor", "filename", "day", "busy"]).aggregate([("floor", "max")])
+    floor = int(pc.sum(lists.column("floor_max")).as_py() or 0)
+    keys = ["ip_version", "src_ip4", "src_ip6"]
+    summed = rows.group_by(keys).aggregate(
+        [("packets", "sum"), ("src", "max"), ("src_cc", "max"), ("src_asn", "max")]
+    )
+    order = [("packets_sum", "descending"), *((k, "ascending") for k in keys)]
+    best = summed.sort_by(order).slice(0, top)
+    names = {"src_max": "src", "packets_sum": "packets", "src_cc_max": "src_cc",
+             "src_asn_max": "src_asn"}  # fmt: skip
+    return [{names[k]: r[k] for k in names} for r in best.to_pylist()], floor
+
+
 def port_lists(
     engine: Engine,
     window: Window,
@@ -90,17 +109,15 @@ def port_lists(
         for a, p, s in _merged(groups, key, dim == DIM_ASN)
     ]
     other = next((r for r in asns if r["src_asn"] == OTHER_ASN), None)
-    floor = engine.query(portview.port_top_floor(d, days, proto, port)).column("floor")
+    busiest, floor = _busiest(engine.query(portview.port_top_rows(d, days, proto, port)), top)
     return {
         "fingerprints": _mix(sketches, groups, dim, fingerprints),
-        "sources": engine.query(
-            portview.port_top_sources(d, days, proto, port, limit=top)
-        ).to_pylist(),
+        "sources": busiest,
         "countries": _ranked(countries, "src_cc", top),
         "asns": _ranked([r for r in asns if r is not other], "src_asn", top),
         "estimate": {
             "sources_error": round(STANDARD_ERROR, 4),
-            "floor": int(floor[0].as_py() or 0),
+            "floor": floor,
             "sources_kept": PORT_TOPS_KEPT,
             "asns_kept": PORT_ASNS_KEPT,
             "other_asns": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from teiten.app.sketches import pack_lake
 from teiten.config import Settings
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import CountryEnricher
@@ -31,5 +32,6 @@ def recompute_enrichment(settings: Settings, *, force: bool = False) -> EnrichRe
                 " covers every registry (rir:FILE,FILE,… with all five RIR files) or use --force"
             )
         result = rewrite_enrichment(lake, country, asn, text=text)
+        pack_lake(lake, int(settings.pack_files))  # the rebuilt day tables, packed again
     result.coverage = coverage
     return result

@@ -18,11 +18,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from teiten.app.sketches import pack_lake
 from teiten.config import Settings
 from teiten.enrich.asn import AsnEnricher
 from teiten.enrich.country import CountryEnricher
 from teiten.enrich.sources import open_asn_source, open_country_source
-from teiten.errors import EnrichmentError, FormatError, StoreError, TeitenError
+from teiten.errors import EnrichmentError, FormatError, StoreError, TeitenError, first_line
 from teiten.pipeline import (
     IngestOptions,
     IngestResult,
@@ -102,9 +103,20 @@ def ingest(
             _spread(lake, files, named, options, master, progress, out)
         else:
             _one_by_one(lake, files, named, options, enricher, asn, progress, out)
+        if options.pack_files and not out.error:
+            _pack(lake, options, out)
     out.seconds = time.perf_counter() - start
     out.enrichment = enrichment_text(enricher, asn)
     return out
+
+
+def _pack(lake: Lake, options: IngestOptions, out: IngestResult) -> None:
+    """Pack the months with ``pack_files`` files of a day table; a failure (a full disk)
+    leaves the files as they were and is a warning, not an error of the ingest."""
+    try:
+        out.packed = pack_lake(lake, options.pack_files).files
+    except (StoreError, OSError) as e:
+        out.warnings.append(f"day tables not packed: {first_line(e)}")
 
 
 def _one_by_one(

@@ -1,4 +1,5 @@
-"""``teiten rollup``: rebuild the day sketches of a store (``teiten.store.sketch``)."""
+"""``teiten rollup`` and ``teiten pack``: rebuild and pack the day tables of a store
+(``teiten.store.sketch``, ``teiten.store.pack``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from teiten.config import Settings
 from teiten.enrich.country import country_code
 from teiten.store.lake import DAY_ZONE, SKETCH_HOME, Lake
+from teiten.store.pack import Packed, pack
 from teiten.store.sketch import SketchCut, rebuild
 
 
@@ -21,6 +23,8 @@ class SketchResult:
     unrolled: int
     """Inputs with packets but no hourly rollup (stores older than the rollups): they
     get no sketch, so the per-port statements keep counting exactly."""
+    packed: Packed
+    """The packs the rebuilt files went into (``teiten.store.pack``)."""
 
 
 def rebuild_sketches(
@@ -46,4 +50,22 @@ def rebuild_sketches(
             rows = rebuild(tx, SketchCut(chosen, country_code(country)))
             files = len(tx.staged)
             tx.commit_replacements(properties={DAY_ZONE: chosen, SKETCH_HOME: country})
-        return SketchResult(chosen, country, files, rows, len(lake.unrolled()))
+        packed = pack_lake(lake, int(settings.pack_files))
+        return SketchResult(chosen, country, files, rows, len(lake.unrolled()), packed)
+
+
+def pack_lake(lake: Lake, min_files: int) -> Packed:
+    """Pack the day tables of every month with ``min_files`` files of one at least
+    (``teiten.store.pack``; 0: none), cut as the store's; nothing before the store has
+    day tables (its day zone and home country). The lake's writer lock is held."""
+    zone, home = lake.day_zone(), lake.sketch_home()
+    if not min_files or zone is None or home is None:
+        return Packed()
+    return pack(lake, SketchCut(zone, country_code(home)), min_files=min_files)
+
+
+def pack_store(settings: Settings, min_files: int = 2) -> Packed:
+    """``teiten pack``: :func:`pack_lake` under the writer lock, in one catalog commit."""
+    with Lake(settings.data_dir) as lake:
+        lake.lock(wait=float(settings.lock_wait))
+        return pack_lake(lake, min_files)

@@ -47,6 +47,8 @@ def summary(result: IngestResult) -> list[str]:
         f"total: {result.packets:,} packets from {len(result.inputs)} input(s) in "
         f"{result.seconds:.1f}s ({rate:,.0f} packets/s); countries: {result.enrichment}"
     )
+    if result.packed:
+        lines.append(f"packed {result.packed:,} day table files by month (teiten pack)")
     if result.warning_count:
         lines.append(f"warnings: {result.warning_count}")
     if result.quarantined:

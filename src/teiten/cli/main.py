@@ -21,6 +21,7 @@ COMMAND_MODULES: dict[str, str] = {
     "ingest": "ingest",
     "enrich": "enrich",
     "rollup": "rollup",
+    "pack": "rollup",
     "query": "query",
     "ports": "analysis",
     "trend": "analysis",

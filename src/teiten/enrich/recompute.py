@@ -174,6 +174,6 @@ def rewrite_enrichment(
         rewrite_table(tx, "port_hours", _rollup_change(country, asn), reads=_SOURCES)
         zone, home = lake.day_zone(), lake.sketch_home()
         if zone is not None and home is not None:  # the sketches, with the new countries
-            rebuild(tx, SketchCut(zone, country_code(home)), _rollup_change(country, None))
+            rebuild(tx, SketchCut(zone, country_code(home)), _rollup_change(country, asn))
         tx.commit_replacements(enrichment=text)
     return EnrichResult(packets.files + sessions.files, packets.rows, sessions.rows, text)

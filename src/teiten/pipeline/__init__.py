@@ -89,13 +89,16 @@ class IngestOptions:
     """The zone of a new store's day sketches (a store keeps the zone it has: ``Lake.day_zone``)."""
     home_country: str
     """Whose sources a new store's segment sketches count as domestic (``Lake.sketch_home``)."""
+    pack_files: int = 8
+    """After the inputs, a month with this many files of a day table is packed
+    (``teiten.store.pack``); 0 never packs."""
 
     @classmethod
     def of(cls, values: Any) -> IngestOptions:
         """The options from any object with these attributes (``Settings``, or options)."""
         if isinstance(values, cls):
             return values
-        got = {f.name: getattr(values, f.name) for f in fields(cls)}
+        got = {f.name: getattr(values, f.name) for f in fields(cls) if hasattr(values, f.name)}
         return cls(
             Path(got["data_dir"]), str(got["sensor"]),
             tuple(str(n) for n in got["sensor_networks"]),
@@ -103,6 +106,7 @@ class IngestOptions:
             int(got["row_group_rows"]), int(got["max_expansion"]), int(got["threads"]),
             float(got["lock_wait"]), str(got["country_source"]), str(got["asn_source"]),
             str(got["tz"]), str(got["home_country"]),
+            int(got.get("pack_files", cls.pack_files)),
         )  # fmt: skip
 
 
@@ -142,6 +146,8 @@ class IngestResult:
     error: str = ""
     """Why the run stopped before its last input (disk full, a damaged enrichment
     source); the inputs committed before it stay in the store."""
+    packed: int = 0
+    """Files of the day tables packed after the inputs (``teiten.store.pack``)."""
 
     @property
     def packets(self) -> int:

@@ -178,6 +178,9 @@ def port_list(ports: Sequence[tuple[str, int]]) -> str:
     def listed(values: set[int]) -> str:
         return ", ".join(str(v) for v in sorted(values))
 
+    if len(numbers) == 1:  # one protocol: two plain terms, both pushed into the scan
+        ((proto, ns),) = numbers.items()
+        return f"(dst_port IN ({listed(ns)}) AND proto = {proto})"
     every = listed(set().union(*numbers.values()))
     terms = [
         f"(proto = {proto} AND dst_port IN ({listed(ns)}))" for proto, ns in sorted(numbers.items())

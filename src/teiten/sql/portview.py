@@ -9,7 +9,7 @@ engines return the same rows in the same order.
 
 Over whole local days of the store's day zone the port lists answer instead
 (``teiten.store.portlists``; ``teiten.analysis.portlists`` decides and merges):
-:func:`port_group_rows`, :func:`port_top_sources` and :func:`port_top_floor`.
+:func:`port_group_rows` and :func:`port_top_rows`.
 """
 
 from __future__ import annotations
@@ -130,29 +130,14 @@ def port_group_rows(d: Dialect, days: tuple[int, int], proto: str, port: int) ->
 
 
 @statement
-def port_top_sources(
-    d: Dialect, days: tuple[int, int], proto: str, port: int, *, limit: int
-) -> str:
-    """The busiest sources of a port over the local days ``[first, end)`` by the port
-    lists (the columns of :func:`port_sources`): each source's listed packets summed,
-    at most :func:`port_top_floor` fewer than it sent."""
+def port_top_rows(d: Dialect, days: tuple[int, int], proto: str, port: int) -> str:
+    """The rows of the port lists' busiest sources of a port over the local days ``[first,
+    end)``: the source (``src`` as text; ``ip_version``, ``src_ip4``, ``src_ip6``),
+    ``src_cc``, ``src_asn``, its listed ``packets``, and the list it is in (``sensor``,
+    ``filename``, ``day``, ``busy``) with that list's ``floor``. The caller sums a
+    source's packets over lists and the floors once per list."""
     return f"""
-SELECT {address_text(d, "src")} AS src, CAST(sum(packets) AS BIGINT) AS packets,
-       max(src_cc) AS src_cc, max(src_asn) AS src_asn
+SELECT {address_text(d, "src")} AS src, ip_version, src_ip4, src_ip6, src_cc, src_asn,
+       packets, floor, sensor, filename, day, busy
 FROM port_tops_raw
-WHERE {sketch_where(days, [(proto, port)], None)}
-GROUP BY ip_version, src_ip4, src_ip6
-ORDER BY packets DESC, ip_version, src_ip4, src_ip6
-LIMIT {int(limit)}"""
-
-
-@statement
-def port_top_floor(d: Dialect, days: tuple[int, int], proto: str, port: int) -> str:
-    """``floor``: the packets a source's summed listed count (:func:`port_top_sources`) may
-    lack, the sum of the floors of the lists it sums (one per file and local day)."""
-    return f"""
-SELECT CAST(coalesce(sum(floor), 0) AS BIGINT) AS floor FROM (
-    SELECT sensor, filename, day, max(floor) AS floor FROM port_tops_raw
-    WHERE {sketch_where(days, [(proto, port)], None)}
-    GROUP BY sensor, filename, day
-) AS lists"""
+WHERE {sketch_where(days, [(proto, port)], None)}"""

@@ -310,12 +310,14 @@ FROM port_groups_stored"""
 
 def port_tops_view(d: Dialect) -> str:
     """``port_tops_raw``: each port day's busiest sources (``teiten.store.portlists``) in
-    the columns of ``port_hours_raw``, with the list's ``floor`` and its ``filename``."""
+    the columns of ``port_hours_raw``, with the list's ``floor``, ``busy`` and the
+    ``filename`` (a list is the rows of one file, day, port and ``busy``)."""
     return f"""
 SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
        CAST(ip_version AS BIGINT) AS ip_version, CAST(src_ip4 AS BIGINT) AS src_ip4, src_ip6,
        {country_text(d, "src_cc")} AS src_cc, CAST(src_asn AS BIGINT) AS src_asn,
-       CAST(packets AS BIGINT) AS packets, CAST(floor AS BIGINT) AS floor, sensor, filename
+       CAST(packets AS BIGINT) AS packets, CAST(floor AS BIGINT) AS floor, busy, sensor,
+       filename
 FROM port_tops_stored"""
 
 

@@ -99,21 +99,42 @@ def file_options(table: str) -> dict[str, Any]:
 def write_file(table: str, data: pa.Table, path: Any) -> None:
     """Write ``data`` as one whole file of ``table``, with the table's file options and
     row groups (how ingest's transactions and the sketches' rebuild write them)."""
-    targets = ROLLUP_ROW_GROUP_BYTES.get(table)
-    if targets is None or data.num_rows == 0:
+    if table not in ROLLUP_ROW_GROUP_BYTES or data.num_rows == 0:
         pq.write_table(data, path, **file_options(table))
         return
-    busy = data.column("busy").to_numpy(zero_copy_only=False).astype(bool)
-    split = int(np.argmin(busy)) if not busy.all() else len(busy)  # busy rows come first
-    groups = [
-        (start + offset, end + offset)
-        for offset, part, target in ((0, data.slice(0, split), targets[0]),
-                                     (split, data.slice(split), targets[1]))
-        for start, end in _byte_groups(_row_bytes(part), target)
-    ]  # fmt: skip
-    with pq.ParquetWriter(path, data.schema, **file_options(table)) as out:
-        for start, end in groups:
-            out.write_table(data.slice(start, end - start), row_group_size=end - start)
+    with DayTableWriter(table, path, data.schema) as out:
+        out.write(data)
+
+
+class DayTableWriter:
+    """A file of a day table written in pieces (``teiten.store.pack``), each cut into
+    row groups by bytes: ROLLUP_ROW_GROUP_BYTES, the busy target for busy rows (a
+    piece's busy rows come first), the other (times ``scale``) for the rest."""
+
+    def __init__(self, table: str, path: Any, schema: pa.Schema, *, scale: int = 1) -> None:
+        busy, quiet = ROLLUP_ROW_GROUP_BYTES[table]
+        self.targets = (busy, quiet * scale)
+        """``scale``: quiet groups that many times larger (a pack: fewer groups to skip)."""
+        self.out = pq.ParquetWriter(path, schema, **file_options(table))
+        self.rows = 0
+
+    def __enter__(self) -> DayTableWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.out.close()
+
+    def write(self, data: pa.Table) -> None:
+        busy = data.column("busy").to_numpy(zero_copy_only=False).astype(bool)
+        split = int(np.argmin(busy)) if not busy.all() else len(busy)  # busy rows first
+        for offset, part, target in (
+            (0, data.slice(0, split), self.targets[0]),
+            (split, data.slice(split), self.targets[1]),
+        ):
+            for start, end in _byte_groups(_row_bytes(part), target):
+                group = data.slice(start + offset, end - start)
+                self.out.write_table(group, row_group_size=end - start)
+        self.rows += data.num_rows
 
 
 def _row_bytes(data: pa.Table) -> npt.NDArray[np.int64]:

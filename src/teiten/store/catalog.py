@@ -51,7 +51,17 @@ CREATE TABLE IF NOT EXISTS files (
     rows        INTEGER NOT NULL,
     bytes       INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS packs (
+    tbl         TEXT NOT NULL,
+    path        TEXT NOT NULL UNIQUE,
+    rows        INTEGER NOT NULL,
+    bytes       INTEGER NOT NULL,
+    inputs      TEXT NOT NULL
+);
 """
+# ``packs``: files of a derived table that hold the rows of many committed inputs
+# (``teiten.store.pack``); ``inputs`` is their ids as a JSON list. A pack replaces
+# those inputs' own files of the table, in one transaction.
 
 
 @dataclass
@@ -197,14 +207,17 @@ class Catalog:
         added: Sequence[tuple[int, str, str, int, int]] = (),
         removed: Sequence[str] = (),
         properties: Mapping[str, str] | None = None,
+        packs: Sequence[tuple[str, str, int, int, Sequence[int]]] = (),
     ) -> None:
         """Swap listed files for their replacements, in one transaction.
 
         ``files`` holds ``(listed path, new path, rows, bytes)``; each new file
         takes the listed one's place (input, table, commit order). ``added``
         lists new files of committed inputs (``(input id, table, path, rows,
-        bytes)``) and ``removed`` listed paths to drop, and ``properties`` are set, in
-        the same transaction. With ``enrichment``, every committed input records it too.
+        bytes)``), ``packs`` new packs (``(table, path, rows, bytes, input ids)``) and
+        ``removed`` listed paths (files or packs) to drop, and ``properties`` are set,
+        in the same transaction. With ``enrichment``, every committed input records it
+        too.
         """
         with self._transaction():
             for old, new, rows, size in files:
@@ -218,9 +231,15 @@ class Catalog:
                     "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
                     (input_id, table, path, rows, size),
                 )
+            for table, path, rows, size, inputs in packs:
+                self._db.execute(
+                    "INSERT INTO packs (tbl, path, rows, bytes, inputs) VALUES (?, ?, ?, ?, ?)",
+                    (table, path, rows, size, json.dumps(sorted(int(i) for i in inputs))),
+                )
             for path in removed:
-                cur = self._db.execute("DELETE FROM files WHERE path=?", (path,))
-                if cur.rowcount != 1:
+                gone = self._db.execute("DELETE FROM files WHERE path=?", (path,)).rowcount
+                gone += self._db.execute("DELETE FROM packs WHERE path=?", (path,)).rowcount
+                if gone != 1:
                     raise StoreError(f"{path} is not listed in the catalog")
             for name, value in (properties or {}).items():
                 self._set_property(name, value)
@@ -230,8 +249,12 @@ class Catalog:
                 )
 
     def all_files(self) -> list[str]:
-        """Relative paths of every file the catalog lists, of every table."""
-        return [r[0] for r in self._db.execute("SELECT path FROM files")]
+        """Relative paths of every file the catalog lists, of every table (packs too)."""
+        own = [r[0] for r in self._db.execute("SELECT path FROM files")]
+        try:
+            return own + [r[0] for r in self._db.execute("SELECT path FROM packs")]
+        except sqlite3.OperationalError:  # a read-only catalog made before packs existed
+            return own
 
     def fail(self, input_id: int, message: str) -> None:
         """Mark an input failed (its staged files are discarded by the caller)."""
@@ -248,19 +271,13 @@ class Catalog:
         return ids
 
     def files(self, table: str) -> list[str]:
-        """Relative paths of the committed files of a table, in commit order."""
-        return [
-            r[0]
-            for r in self._db.execute(
-                "SELECT f.path FROM files f JOIN inputs i ON i.id = f.input_id"
-                " WHERE f.tbl = ? AND i.status = 'done' ORDER BY f.rowid",
-                (table,),
-            )
-        ]
+        """Relative paths of the committed files of a table, in commit order (its packs
+        last)."""
+        return [path for path, _ in self.file_rows(table)]
 
     def file_rows(self, table: str) -> list[tuple[str, int]]:
-        """``(relative path, rows)`` of the committed files of a table."""
-        return [
+        """``(relative path, rows)`` of the committed files of a table (its packs last)."""
+        own = [
             (r[0], int(r[1]))
             for r in self._db.execute(
                 "SELECT f.path, f.rows FROM files f JOIN inputs i ON i.id = f.input_id"
@@ -268,6 +285,18 @@ class Catalog:
                 (table,),
             )
         ]
+        return own + [(path, rows) for path, rows, _ in self.packs(table)]
+
+    def packs(self, table: str) -> list[tuple[str, int, list[int]]]:
+        """``(relative path, rows, input ids)`` of the packs of a table (none in a
+        read-only catalog made before packs existed)."""
+        try:
+            found = self._db.execute(
+                "SELECT path, rows, inputs FROM packs WHERE tbl = ? ORDER BY rowid", (table,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return []
+        return [(str(r[0]), int(r[1]), [int(i) for i in json.loads(r[2])]) for r in found]
 
     def property(self, name: str) -> str | None:
         """A property of the whole store (None when unset, or the catalog predates them)."""

@@ -86,6 +86,14 @@ def part_path(table: str, sensor: str, day: int, input_id: int, part: int = 0) -
     return f"{table}/sensor={sensor}/date={day_text(day)}/{name}"
 
 
+def pack_path(table: str, sensor: str, month: str, serial: int) -> str:
+    """The path of a pack (``teiten.store.pack``) of the UTC month ``YYYY-MM``:
+    ``TABLE/sensor=S/date=YYYY-MM-01/packYYYYMM-NNNNNN.parquet`` (no input in its name;
+    ``serial`` numbers the store's packs)."""
+    name = f"pack{month.replace('-', '')}-{serial:06d}.parquet"
+    return f"{table}/sensor={sensor}/date={month}-01/{name}"
+
+
 def listed_as(table: str, day: int) -> str:
     """The catalog table a part file of ``day`` is listed under (``packets_quarantine``…)."""
     return quarantine_table(table) if day == QUARANTINE else table
@@ -94,6 +102,8 @@ def listed_as(table: str, day: int) -> str:
 _PART = re.compile(r"in([0-9]+)-([0-9]+)[.]parquet$")
 _DATE = re.compile(r"/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/")
 
+PACK_SERIAL = "pack_serial"
+"""The catalog property holding the last pack number given (:meth:`Transaction.pack_target`)."""
 DAY_ZONE = "day_zone"
 SKETCH_HOME = "sketch_home"
 """The catalog property naming the store's day zone (:meth:`Lake.day_zone`)."""
@@ -123,6 +133,8 @@ class Staged:
     rows: int
     replaces: str | None = None
     """For a rewrite: the listed file this one replaces."""
+    inputs: tuple[int, ...] = ()
+    """For a pack (:meth:`Transaction.pack_target`): the inputs whose rows it holds."""
 
 
 class Transaction:
@@ -152,6 +164,8 @@ class Transaction:
         self.removed: list[str] = []
         """Listed files a rewrite drops (:meth:`remove`)."""
         self._taken: set[str] | None = None
+        self.serial: int | None = None
+        """The last pack number given (:meth:`pack_target`); None before the first."""
 
     def __enter__(self) -> Transaction:
         return self
@@ -181,9 +195,33 @@ class Transaction:
         path.parent.mkdir(parents=True, exist_ok=True)
         return new, path
 
-    def add(self, table: str, rel: str, rows: int, replaces: str | None = None) -> None:
-        """Count a written staged file in (``table``: the catalog table it is listed under)."""
-        self.staged.append(Staged(table, rel, rows, replaces))
+    def add(
+        self,
+        table: str,
+        rel: str,
+        rows: int,
+        replaces: str | None = None,
+        inputs: Sequence[int] = (),
+    ) -> None:
+        """Count a written staged file in (``table``: the catalog table it is listed under;
+        ``inputs``: a pack's inputs)."""
+        self.staged.append(Staged(table, rel, rows, replaces, tuple(inputs)))
+
+    def pack_target(self, table: str, sensor: str, month: str) -> tuple[str, Path]:
+        """Where to write a new pack of ``table`` (``teiten.store.pack``) holding rows of
+        the UTC month ``month`` (``YYYY-MM``): its relative path and its staging path.
+        Every pack gets a number never used before in the store (the catalog property
+        ``pack_serial``, set by :meth:`commit_replacements`), so a reader still holding
+        an older listing never opens a new file under an old name."""
+        if self.input_id is not None:
+            raise StoreError("packs are written by a rewrite transaction")
+        if self.serial is None:
+            self.serial = int(self.lake.catalog.property(PACK_SERIAL) or 0)
+        self.serial += 1
+        rel = pack_path(table, sensor, month, self.serial)
+        path = self.stage / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return rel, path
 
     def write(self, table: str, sensor: str, day: int, data: pa.Table, part: int = 0) -> Staged:
         """Write a whole part file of ``data`` (with the table's file options) and add it."""
@@ -244,18 +282,23 @@ class Transaction:
         if self.input_id is not None:
             raise StoreError("commit_replacements() swaps files; use commit() for new ones")
         files = self.publish()
-        swapped, added = [], []
+        swapped, added, packs = [], [], []
         for f, (table, rel, rows, size) in zip(self.staged, files, strict=True):
             if f.replaces is not None:
                 swapped.append((f.replaces, rel, rows, size))
+            elif f.inputs:  # a pack of the rows of many inputs
+                packs.append((table, rel, rows, size, f.inputs))
             else:  # a new file of the input its name says (``rebuild`` of a rollup)
                 added.append((_input_of(rel), table, rel, rows, size))
+        if self.serial is not None:
+            properties = {**(properties or {}), PACK_SERIAL: str(self.serial)}
         self.lake.catalog.replace(
             swapped,
             enrichment=enrichment,
             added=added,
             removed=self.removed,
             properties=properties,
+            packs=packs,
         )
         self._finish()
         for gone in [f.replaces for f in self.staged if f.replaces] + self.removed:
@@ -503,7 +546,8 @@ class Lake:
         rolled = _inputs(self.catalog.files("port_hours"))
         missing: set[int] = set()
         for table in tables:
-            missing |= rolled - _inputs(self.catalog.files(table))
+            packed = {i for _, _, inputs in self.catalog.packs(table) for i in inputs}
+            missing |= rolled - _inputs(self.catalog.files(table)) - packed
         return sorted(missing)
 
     def rollup_rows_by_day(self) -> dict[str, int]:

@@ -193,8 +193,9 @@ def rebuild(
     :data:`LEGACY_ROLLUPS`); returns the rows staged.
 
     ``countries`` (``teiten enrich``) maps the rows' source columns (``ip_version``,
-    ``src_ip4``, ``src_ip6``) to their new ``src_cc``, the same function that rewrites
-    the ``port_hours`` rows in the same transaction.
+    ``src_ip4``, ``src_ip6``) to their new ``src_cc`` (and ``src_asn`` when it has an AS
+    source), the same function that rewrites the ``port_hours`` rows in the same
+    transaction.
     """
     lake = tx.lake
     for table in (*SKETCH_TABLES, *LEGACY_ROLLUPS):
@@ -214,8 +215,10 @@ def rebuild(
                     "src_ip4": hours.column("src_ip4").to_numpy(),
                     "src_ip6": bytes16_values(hours.column("src_ip6")),
                 }
-                cc = pa.array(np.asarray(countries(sources)["src_cc"]), pa.uint16())
-                hours = hours.set_column(hours.schema.get_field_index("src_cc"), "src_cc", cc)
+                for name, values in countries(sources).items():  # src_cc (and src_asn)
+                    at = hours.schema.get_field_index(name)
+                    typed = pa.array(np.asarray(values), hours.schema.field(name).type)
+                    hours = hours.set_column(at, name, typed)
             sketch.add(hours)
         for table, rows in sketch.tables().items():
             new, path = tx.replacement(f"{table}/" + parts[0].split("/", 1)[1])
@@ -264,12 +267,12 @@ class DaySketch:
         if days.num_rows == 0:
             return out
         segments = out["port_segments"]
-        key = _port_day(segments)
+        key = port_day_keys(segments)
         first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])  # rows sorted by port, day
         sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
         busiest = np.argsort(-sources, kind="stable")[:SKETCH_BUSY_PORTS]
         busy = key[first][busiest[sources[busiest] >= SKETCH_BUSY_SOURCES]]
-        return {table: _busy_first(rows, busy) for table, rows in out.items()}
+        return {table: busy_first(rows, busy) for table, rows in out.items()}
 
 
 def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
@@ -279,7 +282,7 @@ def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
     return sketch.tables()
 
 
-def _port_day(table: pa.Table) -> npt.NDArray[np.int64]:
+def port_day_keys(table: pa.Table) -> npt.NDArray[np.int64]:
     """``proto``, ``dst_port`` and ``day`` of each row in one key."""
     key: npt.NDArray[np.int64] = (
         table.column("proto").to_numpy().astype(np.int64) << 48
@@ -289,12 +292,12 @@ def _port_day(table: pa.Table) -> npt.NDArray[np.int64]:
     return key
 
 
-def _busy_first(table: pa.Table, busy: npt.NDArray[np.int64]) -> pa.Table:
+def busy_first(table: pa.Table, busy: npt.NDArray[np.int64]) -> pa.Table:
     """``table`` with ``busy`` set for the rows of the busy port days and those rows first,
     each part in its order (by protocol, port and day)."""
     if table.num_rows == 0:
         return table
-    key = _port_day(table)
+    key = port_day_keys(table)
     flag = np.isin(key, busy)
     order = np.lexsort((np.arange(len(key)), key, ~flag))
     field = table.schema.field("busy")
