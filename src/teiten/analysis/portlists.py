@@ -66,7 +66,7 @@ def _busiest(rows: pa.Table, top: int) -> tuple[list[dict[str, Any]], int]:
     ``portview.port_sources``) and the sum of the floors of the lists they came from."""
     if rows.num_rows == 0:
         return [], 0
-    lists = rows.group_by(["sensor", "filename", "day", "busy"]).aggregate([("floor", "max")])
+    lists = rows.group_by(["sensor", "file", "day", "busy"]).aggregate([("floor", "max")])
     floor = int(pc.sum(lists.column("floor_max")).as_py() or 0)
     keys = ["ip_version", "src_ip4", "src_ip6"]
     summed = rows.group_by(keys).aggregate(

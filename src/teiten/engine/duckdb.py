@@ -72,9 +72,14 @@ class DuckDBEngine:
         if files:
             listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
             hive = "'sensor': VARCHAR" + ("" if table.endswith("_quarantine") else ", 'date': DATE")
+            # Columns are matched by name only where the files' layouts differ (written
+            # by releases with other columns): by name, DuckDB maps every file's columns
+            # in every statement (sessions at 10^9: 82 ms instead of 39).
+            layouts = self.lake.catalog.layouts(table)
+            by_name = len(layouts) != 1 or "" in layouts
             source = (
                 f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
-                f" union_by_name = true, hive_types = {{{hive}}})"
+                f"{' union_by_name = true,' if by_name else ''} hive_types = {{{hive}}})"
             )
         else:
             empty = schema.empty_table()

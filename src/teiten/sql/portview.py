@@ -134,10 +134,10 @@ def port_top_rows(d: Dialect, days: tuple[int, int], proto: str, port: int) -> s
     """The rows of the port lists' busiest sources of a port over the local days ``[first,
     end)``: the source (``src`` as text; ``ip_version``, ``src_ip4``, ``src_ip6``),
     ``src_cc``, ``src_asn``, its listed ``packets``, and the list it is in (``sensor``,
-    ``filename``, ``day``, ``busy``) with that list's ``floor``. The caller sums a
-    source's packets over lists and the floors once per list."""
+    ``file``, ``day``, ``busy``) with that list's ``floor``. The caller sums a source's
+    packets over lists and the floors once per list."""
     return f"""
 SELECT {address_text(d, "src")} AS src, ip_version, src_ip4, src_ip6, src_cc, src_asn,
-       packets, floor, sensor, filename, day, busy
+       packets, floor, sensor, file, day, busy
 FROM port_tops_raw
 WHERE {sketch_where(days, [(proto, port)], None)}"""

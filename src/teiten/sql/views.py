@@ -34,6 +34,9 @@ ADDED_LATER: dict[str, str] = {"src_asn": "CAST(0 AS BIGINT)", "src_as_org": "''
 """Stored columns that older stores lack, with the value read for them."""
 
 _INPUT_ID = "CAST(regexp_extract(filename, 'in([0-9]+)-[0-9]+[.]parquet$', 1) AS BIGINT)"
+_FILE = "regexp_extract(filename, '(date=[^/]+/[^/]+)$', 1)"
+"""A file's name within its sensor's folder, the same text on every engine (Spark's
+``filename`` is a URI)."""
 """The catalog id of the input a row came from, read from its file's name."""
 
 
@@ -310,14 +313,15 @@ FROM port_groups_stored"""
 
 def port_tops_view(d: Dialect) -> str:
     """``port_tops_raw``: each port day's busiest sources (``teiten.store.portlists``) in
-    the columns of ``port_hours_raw``, with the list's ``floor``, ``busy`` and the
-    ``filename`` (a list is the rows of one file, day, port and ``busy``)."""
+    the columns of ``port_hours_raw``, with the list's ``floor``, ``busy`` and its
+    ``file`` (``date=…/NAME.parquet``: a list is the rows of one file, day, port and
+    ``busy``)."""
     return f"""
 SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
        CAST(ip_version AS BIGINT) AS ip_version, CAST(src_ip4 AS BIGINT) AS src_ip4, src_ip6,
        {country_text(d, "src_cc")} AS src_cc, CAST(src_asn AS BIGINT) AS src_asn,
        CAST(packets AS BIGINT) AS packets, CAST(floor AS BIGINT) AS floor, busy, sensor,
-       filename
+       {_FILE} AS file
 FROM port_tops_stored"""
 
 

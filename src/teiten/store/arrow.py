@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,13 @@ def file_options(table: str) -> dict[str, Any]:
             "write_statistics": list(ROLLUP_STATISTICS[table]),
         }
     return {"compression": "zstd"}
+
+
+def layout_of(path: Any) -> str:
+    """A short key of a Parquet file's columns (names, types, order) from its footer:
+    files of a table with one layout are read without matching columns by name."""
+    text = pq.read_schema(path).remove_metadata().to_string(show_schema_metadata=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def write_file(table: str, data: pa.Table, path: Any) -> None:

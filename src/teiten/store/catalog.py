@@ -49,16 +49,23 @@ CREATE TABLE IF NOT EXISTS files (
     tbl         TEXT NOT NULL,
     path        TEXT NOT NULL UNIQUE,
     rows        INTEGER NOT NULL,
-    bytes       INTEGER NOT NULL
+    bytes       INTEGER NOT NULL,
+    layout      TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS packs (
     tbl         TEXT NOT NULL,
     path        TEXT NOT NULL UNIQUE,
     rows        INTEGER NOT NULL,
     bytes       INTEGER NOT NULL,
-    inputs      TEXT NOT NULL
+    inputs      TEXT NOT NULL,
+    layout      TEXT NOT NULL DEFAULT ''
 );
 """
+# ``layout``: a key of the file's columns (``teiten.store.arrow.layout_of``); '' for files
+# listed before it was recorded.
+
+Published = tuple[str, str, int, int, str]
+"""A file moved into place: (table, relative path, rows, bytes, layout)."""
 # ``packs``: files of a derived table that hold the rows of many committed inputs
 # (``teiten.store.pack``); ``inputs`` is their ids as a JSON list. A pack replaces
 # those inputs' own files of the table, in one transaction.
@@ -118,6 +125,9 @@ class Catalog:
         columns = {r[1] for r in db.execute("PRAGMA table_info(inputs)")}
         if "quick" not in columns:  # catalogs made before the quick key existed
             db.execute("ALTER TABLE inputs ADD COLUMN quick TEXT NOT NULL DEFAULT ''")
+        for table in ("files", "packs"):  # catalogs made before layouts were recorded
+            if "layout" not in {r[1] for r in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN layout TEXT NOT NULL DEFAULT ''")
         return db
 
     @staticmethod
@@ -162,7 +172,7 @@ class Catalog:
     def commit(
         self,
         input_id: int,
-        files: list[tuple[str, str, int, int]],
+        files: list[Published],
         *,
         records: int,
         packets: int,
@@ -174,12 +184,13 @@ class Catalog:
     ) -> None:
         """Make an input's files part of the lake, in one transaction.
 
-        ``files`` holds ``(table, relative path, rows, bytes)``; ``message`` says
+        ``files`` holds ``(table, relative path, rows, bytes, layout)``; ``message`` says
         why an input was stopped early (what was read before is committed).
         """
         with self._transaction():
             self._db.executemany(
-                "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO files (input_id, tbl, path, rows, bytes, layout)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
                 [(input_id, *f) for f in files],
             )
             if sha256 is not None:
@@ -201,40 +212,44 @@ class Catalog:
 
     def replace(
         self,
-        files: list[tuple[str, str, int, int]],
+        files: list[tuple[str, str, int, int, str]],
         *,
         enrichment: str | None = None,
-        added: Sequence[tuple[int, str, str, int, int]] = (),
+        added: Sequence[tuple[int, str, str, int, int, str]] = (),
         removed: Sequence[str] = (),
         properties: Mapping[str, str] | None = None,
-        packs: Sequence[tuple[str, str, int, int, Sequence[int]]] = (),
+        packs: Sequence[tuple[str, str, int, int, Sequence[int], str]] = (),
     ) -> None:
         """Swap listed files for their replacements, in one transaction.
 
-        ``files`` holds ``(listed path, new path, rows, bytes)``; each new file
+        ``files`` holds ``(listed path, new path, rows, bytes, layout)``; each new file
         takes the listed one's place (input, table, commit order). ``added``
         lists new files of committed inputs (``(input id, table, path, rows,
-        bytes)``), ``packs`` new packs (``(table, path, rows, bytes, input ids)``) and
+        bytes, layout)``), ``packs`` new packs (``(table, path, rows, bytes, input ids,
+        layout)``) and
         ``removed`` listed paths (files or packs) to drop, and ``properties`` are set,
         in the same transaction. With ``enrichment``, every committed input records it
         too.
         """
         with self._transaction():
-            for old, new, rows, size in files:
+            for old, new, rows, size, layout in files:
                 cur = self._db.execute(
-                    "UPDATE files SET path=?, rows=?, bytes=? WHERE path=?", (new, rows, size, old)
+                    "UPDATE files SET path=?, rows=?, bytes=?, layout=? WHERE path=?",
+                    (new, rows, size, layout, old),
                 )
                 if cur.rowcount != 1:
                     raise StoreError(f"{old} is not listed in the catalog")
-            for input_id, table, path, rows, size in added:
+            for input_id, table, path, rows, size, layout in added:
                 self._db.execute(
-                    "INSERT INTO files (input_id, tbl, path, rows, bytes) VALUES (?, ?, ?, ?, ?)",
-                    (input_id, table, path, rows, size),
+                    "INSERT INTO files (input_id, tbl, path, rows, bytes, layout)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (input_id, table, path, rows, size, layout),
                 )
-            for table, path, rows, size, inputs in packs:
+            for table, path, rows, size, inputs, layout in packs:
                 self._db.execute(
-                    "INSERT INTO packs (tbl, path, rows, bytes, inputs) VALUES (?, ?, ?, ?, ?)",
-                    (table, path, rows, size, json.dumps(sorted(int(i) for i in inputs))),
+                    "INSERT INTO packs (tbl, path, rows, bytes, inputs, layout)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    (table, path, rows, size, json.dumps(sorted(int(i) for i in inputs)), layout),
                 )
             for path in removed:
                 gone = self._db.execute("DELETE FROM files WHERE path=?", (path,)).rowcount
@@ -286,6 +301,37 @@ class Catalog:
             )
         ]
         return own + [(path, rows) for path, rows, _ in self.packs(table)]
+
+    def unlaid(self) -> list[str]:
+        """Listed paths (files and packs) whose layout is not recorded."""
+        own = self._db.execute("SELECT path FROM files WHERE layout = ''").fetchall()
+        packed = self._db.execute("SELECT path FROM packs WHERE layout = ''").fetchall()
+        return [str(r[0]) for r in own + packed]
+
+    def set_layouts(self, layouts: Sequence[tuple[str, str]]) -> None:
+        """Record ``(path, layout)`` of listed files and packs, in one transaction."""
+        with self._transaction():
+            for table in ("files", "packs"):
+                self._db.executemany(
+                    f"UPDATE {table} SET layout = ? WHERE path = ?",
+                    [(layout, path) for path, layout in layouts],
+                )
+
+    def layouts(self, table: str) -> set[str]:
+        """The layouts of a table's committed files and packs ('' for a file listed before
+        layouts were recorded, or in a read-only catalog made before then)."""
+        try:
+            own = self._db.execute(
+                "SELECT DISTINCT f.layout FROM files f JOIN inputs i ON i.id = f.input_id"
+                " WHERE f.tbl = ? AND i.status = 'done'",
+                (table,),
+            ).fetchall()
+            packed = self._db.execute(
+                "SELECT DISTINCT layout FROM packs WHERE tbl = ?", (table,)
+            ).fetchall()
+        except sqlite3.OperationalError:
+            return {""}
+        return {str(r[0]) for r in own + packed}
 
     def packs(self, table: str) -> list[tuple[str, int, list[int]]]:
         """``(relative path, rows, input ids)`` of the packs of a table (none in a

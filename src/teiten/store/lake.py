@@ -41,9 +41,9 @@ import pyarrow.parquet as pq
 
 from teiten.errors import StoreError
 from teiten.schema import DAY_NS, LEGACY_ROLLUPS
-from teiten.store.arrow import write_file
+from teiten.store.arrow import layout_of, write_file
 from teiten.store.budget import QUARANTINE
-from teiten.store.catalog import Catalog
+from teiten.store.catalog import Catalog, Published
 from teiten.store.rollup import ROLLUP_TABLES
 
 NS_PER_DAY = DAY_NS
@@ -230,15 +230,17 @@ class Transaction:
         self.add(listed_as(table, day), rel, data.num_rows)
         return self.staged[-1]
 
-    def publish(self, staged: list[Staged] | None = None) -> list[tuple[str, str, int, int]]:
-        """Move staged files into place (still unlisted); returns (table, path, rows, bytes)."""
+    def publish(self, staged: list[Staged] | None = None) -> list[Published]:
+        """Move staged files into place (still unlisted); returns (table, path, rows, bytes,
+        layout: :func:`~teiten.store.arrow.layout_of`)."""
         out = []
         for f in self.staged if staged is None else staged:
             src, dst = self.stage / f.path, self.lake.root / f.path
             dst.parent.mkdir(parents=True, exist_ok=True)
             size = src.stat().st_size
+            layout = layout_of(src)
             os.replace(src, dst)
-            out.append((f.table, f.path, f.rows, size))
+            out.append((f.table, f.path, f.rows, size, layout))
         return out
 
     def commit(
@@ -251,7 +253,7 @@ class Transaction:
         enrichment: str,
         sha256: str | None = None,
         message: str = "",
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[Published]:
         """Publish the input's files and list them as it is marked done, in one transaction."""
         if self.input_id is None or any(f.replaces for f in self.staged):
             raise StoreError("commit() lists an input's new files; use commit_replacements()")
@@ -272,7 +274,7 @@ class Transaction:
 
     def commit_replacements(
         self, enrichment: str | None = None, *, properties: dict[str, str] | None = None
-    ) -> list[tuple[str, str, int, int]]:
+    ) -> list[Published]:
         """Publish the replacements and swap them for the files they replace, in one transaction.
 
         ``enrichment`` (when given) is recorded for every committed input, and
@@ -283,13 +285,13 @@ class Transaction:
             raise StoreError("commit_replacements() swaps files; use commit() for new ones")
         files = self.publish()
         swapped, added, packs = [], [], []
-        for f, (table, rel, rows, size) in zip(self.staged, files, strict=True):
+        for f, (table, rel, rows, size, layout) in zip(self.staged, files, strict=True):
             if f.replaces is not None:
-                swapped.append((f.replaces, rel, rows, size))
+                swapped.append((f.replaces, rel, rows, size, layout))
             elif f.inputs:  # a pack of the rows of many inputs
-                packs.append((table, rel, rows, size, f.inputs))
+                packs.append((table, rel, rows, size, f.inputs, layout))
             else:  # a new file of the input its name says (``rebuild`` of a rollup)
-                added.append((_input_of(rel), table, rel, rows, size))
+                added.append((_input_of(rel), table, rel, rows, size, layout))
         if self.serial is not None:
             properties = {**(properties or {}), PACK_SERIAL: str(self.serial)}
         self.lake.catalog.replace(
@@ -426,6 +428,17 @@ class Lake:
         self.catalog.abandon_unfinished()
         shutil.rmtree(self.root / ".staging", ignore_errors=True)
         self._remove_unlisted()
+        self._record_layouts()
+
+    def _record_layouts(self) -> None:
+        """Record the layout of each listed file that has none (listed by a release that
+        did not record them): one footer each, once per store."""
+        found = []
+        for rel in self.catalog.unlaid():
+            with contextlib.suppress(OSError, pa.ArrowException):  # unreadable: stays unknown
+                found.append((rel, layout_of(self.root / rel)))
+        if found:
+            self.catalog.set_layouts(found)
 
     def unlock(self) -> None:
         if self._lock is not None:
@@ -474,10 +487,9 @@ class Lake:
         """Remove an input's staged files."""
         self.transaction(input_id).discard()
 
-    def publish(
-        self, input_id: int, staged: list[tuple[str, str, int]]
-    ) -> list[tuple[str, str, int, int]]:
-        """Move staged files into place; returns catalog rows (table, path, rows, bytes).
+    def publish(self, input_id: int, staged: list[tuple[str, str, int]]) -> list[Published]:
+        """Move staged files into place; returns catalog rows (table, path, rows, bytes,
+        layout).
 
         The older two-step form of :meth:`Transaction.commit` (the caller then
         calls ``catalog.commit``), kept while callers move to the transaction.
