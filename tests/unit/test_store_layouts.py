@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tests.unit.test_lake import DAY0, _ingest
+from test_lake import DAY0, _ingest
 
 from teiten.app.engine import open_engine
 from teiten.config import load_settings
