@@ -109,25 +109,42 @@ def group_rows(port_hours: pa.Table, days: npt.NDArray[Any]) -> pa.Table:
         bytes16_values(port_hours.column("src_ip6")),
     )
     fp = _ints(port_hours, "fp")
-    rows = [np.arange(len(fp))]
-    dims = [np.full(len(fp), DIM_ASN)]
-    keys = [_ints(port_hours, "src_asn")]
-    for bit in range(32):
+    asn = _ints(port_hours, "src_asn")
+    asns, asn_index = np.zeros(1, np.int64), np.zeros(len(asn), np.int64)
+    if int(asn.min()) != int(asn.max()):  # ASNs as small numbers, so the key needs no sort
+        asns, found = np.unique(asn, return_inverse=True)
+        asn_index = found.reshape(-1).astype(np.int64)
+    else:
+        asns[0] = asn[0]
+    rows, dims, keys = [np.arange(len(fp))], [np.full(len(fp), DIM_ASN)], [asn_index]
+    present = int(np.bitwise_or.reduce(fp)) if len(fp) else 0
+    for bit in (b for b in range(32) if present >> b & 1):
         carrying = np.flatnonzero(fp >> bit & 1)
-        if len(carrying):
-            rows.append(carrying)
-            dims.append(np.full(len(carrying), DIM_FINGERPRINT))
-            keys.append(np.full(len(carrying), bit))
+        rows.append(carrying)
+        dims.append(np.full(len(carrying), DIM_FINGERPRINT))
+        keys.append(np.full(len(carrying), bit))
     bare = np.flatnonzero(fp == 0)
     rows, dims, keys = [*rows, bare], [*dims, np.full(len(bare), DIM_NONE)], [*keys, bare * 0]
     at = np.concatenate(rows)
     day = np.asarray(days, np.int64)
-    group = _group_key(
-        day[at], _ints(port_hours, "proto")[at], _ints(port_hours, "dst_port")[at],
-        np.concatenate(dims).astype(np.int64), np.concatenate(keys).astype(np.int64),
+    first = int(day.min())
+    dim = np.concatenate(dims).astype(np.int64)
+    compact = (  # day, protocol, port, dim and key (an ASN's index) in 44 bits
+        (day[at] - first) << 41 | (_ints(port_hours, "proto")[at] == 17) << 40
+        | _ints(port_hours, "dst_port")[at] << 24 | dim << 22 | np.concatenate(keys)
     )  # fmt: skip
-    groups, packets, registers = sketch(group, reg[at], rank[at], _ints(port_hours, "packets")[at])
-    return _finish(int(day.min()), groups, packets, registers)
+    found_groups, packets, registers = sketch(
+        compact, reg[at], rank[at], _ints(port_hours, "packets")[at]
+    )
+    g_dim = found_groups >> 22 & 3
+    g_key = found_groups & 0x3FFFFF
+    g_key = np.where(g_dim == DIM_ASN, asns[np.minimum(g_key, len(asns) - 1)], g_key)
+    group = _group_key(
+        first + (found_groups >> 41), np.where(found_groups >> 40 & 1, 17, 6),
+        found_groups >> 24 & 0xFFFF, g_dim, g_key,
+    )  # fmt: skip
+    order = np.argsort(group, kind="stable")  # _finish's rows in the stored order
+    return _finish(first, group[order], packets[order], registers.take(pa.array(order)))
 
 
 def combine_groups(parts: Sequence[pa.Table]) -> pa.Table:
