@@ -143,7 +143,7 @@ def group_rows(port_hours: pa.Table, days: npt.NDArray[Any]) -> pa.Table:
         first + (found_groups >> 41), np.where(found_groups >> 40 & 1, 17, 6),
         found_groups >> 24 & 0xFFFF, g_dim, g_key,
     )  # fmt: skip
-    order = np.argsort(group, kind="stable")  # _finish's rows in the stored order
+    order = np.argsort(group)  # _finish's rows in the stored order (groups are distinct)
     return _finish(first, group[order], packets[order], registers.take(pa.array(order)))
 
 
@@ -189,13 +189,14 @@ def _tops(table: pa.Table, day: Ints, floors: tuple[Ints, Ints] | None = None) -
     port_day = _port_day(day, _ints(table, "proto"), _ints(table, "dst_port"), first)
     sid = _source_ids(table)
     key = port_day << 34 | sid
-    order = np.argsort(key, kind="stable")
+    order = np.argsort(key)  # a run's rows share their port day and source
     starts = run_starts(key[order])
     packets = np.add.reduceat(_ints(table, "packets")[order], starts)
     cc = np.maximum.reduceat(_ints(table, "src_cc")[order], starts)
     asn = np.maximum.reduceat(_ints(table, "src_asn")[order], starts)
     at = order[starts]  # one row of each (port day, source)
-    ranked = np.lexsort((sid[at], -packets, port_day[at]))
+    most = (1 << 40) - 1  # rows are by port day and source: a stable sort keeps ties so
+    ranked = np.argsort(port_day[at] << 40 | (most - np.minimum(packets, most)), kind="stable")
     pd = port_day[at][ranked]
     firsts = run_starts(pd)
     rank = np.arange(len(pd)) - np.repeat(firsts, np.diff(np.r_[firsts, len(pd)]))

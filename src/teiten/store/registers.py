@@ -146,9 +146,10 @@ def sketch(
     small = len(group) == 0 or (int(group.min()) >= 0 and int(group.max()) < 1 << 50)
     index = group if small else np.unique(group, return_inverse=True)[1].reshape(-1)
     key = index.astype(np.int64) << SKETCH_BITS | reg.astype(np.int64)  # no sort when small
-    order = np.argsort(key, kind="stable")
-    starts = run_starts(key[order])  # one run per (group, register)
-    firsts = run_starts(key[order][starts] >> SKETCH_BITS)  # the first run of each group
+    order = np.argsort(key)  # any order within a run: its ranks and packets reduce alike
+    ordered = key[order]
+    starts = run_starts(ordered)  # one run per (group, register)
+    firsts = run_starts(ordered[starts] >> SKETCH_BITS)  # the first run of each group
     registers = encode(firsts, reg[order][starts], np.maximum.reduceat(rank[order], starts))
     total = np.add.reduceat(np.asarray(packets, np.int64)[order], starts[firsts])
     return group[order[starts[firsts]]], total, registers
