@@ -235,6 +235,13 @@ def _brute_groups(table: pa.Table, kept: int) -> dict[Group, tuple[int, Register
             for key in keys[kept:]:
                 packets[other] += packets.pop(key)
                 regs[other] = _union([regs.get(other, {}), regs.pop(key)])
+    asn_keys: dict[PortDay, list[Group]] = defaultdict(list)
+    for key in packets:
+        if key[3] == 1:
+            asn_keys[key[:3]].append(key)
+    for keys in asn_keys.values():  # a port day's only ASN row, unknown: stored empty
+        if len(keys) == 1 and keys[0][4] == 0:
+            regs[keys[0]] = {}
     return {key: (packets[key], regs[key]) for key in packets}
 
 
@@ -360,3 +367,27 @@ def test_day_sketch_writes_the_lists_busy_first() -> None:
     for name, want in lists.items():  # the same rows, marked and reordered
         got = _with(tables[name], "busy", [False] * tables[name].num_rows)
         assert sorted(got.to_pylist(), key=str) == sorted(want.to_pylist(), key=str)
+
+
+def test_a_sole_unknown_asn_is_stored_empty_and_expanded() -> None:
+    """A port day whose only ASN is unknown keeps its ASN row without registers (its
+    sources are the port day's); ``expand`` puts them back from the fingerprint rows,
+    per list when the rows come from several files."""
+    table = _with(_asn_day(), "src_asn", np.zeros(14, np.uint32))
+    fp = np.zeros(14, np.uint32)
+    fp[:5] = 1 << 3  # five sources carry a fingerprint, nine none
+    table = _with(table, "fp", fp)
+    rows = group_rows(table, _days(table))
+    asn = [r for r in rows.to_pylist() if r["dim"] == 1]
+    assert [(r["key"], r["packets"], r["registers"]) for r in asn] == [(0, 41, b"")]
+    no_fp = _brute_groups(_with(table, "fp", fp * 0), 64)  # every source: no fingerprint
+    everyone = next(regs for key, (_, regs) in no_fp.items() if key[3] == 3)
+    full = [r for r in portlists.expand(rows).to_pylist() if r["dim"] == 1]
+    assert _decode(full[0]["registers"]) == everyone and _estimate_of(everyone) == 14
+    # two files' rows of the same port day: each ASN row from its own file's sources
+    other = _with(table, "src_ip4", table.column("src_ip4").to_numpy() + 1000)
+    both = pa.concat_tables([rows, group_rows(other.slice(0, 3), _days(other.slice(0, 3)))])
+    lists = np.array([0] * rows.num_rows + [1] * (both.num_rows - rows.num_rows))
+    filled = [r for r in portlists.expand(both, lists).to_pylist() if r["dim"] == 1]
+    assert [_estimate_of(_decode(r["registers"])) for r in filled] == [14, 3]
+    assert portlists.expand(portlists.expand(rows)).equals(portlists.expand(rows))

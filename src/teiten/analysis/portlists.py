@@ -26,7 +26,7 @@ from teiten.engine import Engine
 from teiten.enrich.country import COUNTRIES
 from teiten.schema import PORT_ASNS_KEPT, PORT_TOPS_KEPT
 from teiten.sql import portview, traffic
-from teiten.store.portlists import DIM_ASN, DIM_FINGERPRINT, DIM_NONE, OTHER_ASN
+from teiten.store.portlists import DIM_ASN, DIM_FINGERPRINT, DIM_NONE, OTHER_ASN, expand
 from teiten.store.registers import STANDARD_ERROR, merge
 
 
@@ -59,6 +59,20 @@ def _mix(
         out.append({"name": name, "packets": p, "sources": s})
     _, p, s = none[0] if none else (0, 0, 0)
     return [*out, {"name": "none", "packets": p, "sources": s}]
+
+
+def _filled(groups: pa.Table) -> pa.Table:
+    """The rows with the registers stored empty put back, list by list (``expand``)."""
+    if groups.num_rows == 0:
+        return groups
+    lists = pc.binary_join_element_wise(
+        groups.column("sensor"),
+        groups.column("file"),
+        pc.cast(groups.column("busy"), pa.string()),
+        "/",
+    )
+    codes = pc.dictionary_encode(lists).combine_chunks().indices.to_numpy()
+    return expand(groups, codes.astype(np.int64))
 
 
 def _busiest(rows: pa.Table, top: int) -> tuple[list[dict[str, Any]], int]:
@@ -97,7 +111,7 @@ def port_lists(
         return None
     d, days = engine.dialect, traffic.sketch_days(window)
     sketches = engine.query(traffic.sketch_rows(d, days, [(proto, port)]))
-    groups = engine.query(portview.port_group_rows(d, days, proto, port))
+    groups = _filled(engine.query(portview.port_group_rows(d, days, proto, port)))
     dim = groups.column("dim").to_numpy().astype(np.int64)
     key = groups.column("key").to_numpy().astype(np.int64)
     cc = sketches.column("src_cc_code").to_numpy().astype(np.int64)

@@ -123,10 +123,15 @@ LIMIT {int(limit)}"""
 @statement
 def port_group_rows(d: Dialect, days: tuple[int, int], proto: str, port: int) -> str:
     """The port lists' sketches of one port over the local days ``[first, end)``: ``day``,
-    ``dim`` (1 ASN, 2 fingerprint bit, 3 none), ``key``, ``packets``, ``registers``.
-    The caller merges them (``teiten.store.registers.merge``)."""
+    ``proto``, ``dst_port``, ``dim`` (1 ASN, 2 fingerprint bit, 3 none), ``key``,
+    ``packets``, ``registers`` and the rows' list (``sensor``, ``file``, ``busy``). The
+    caller fills in the registers stored empty (``teiten.store.portlists.expand``) and
+    merges them (``teiten.store.registers.merge``)."""
     where = sketch_where(days, [(proto, port)], None)
-    return f"SELECT day, dim, key, packets, registers FROM port_groups_raw WHERE {where}"
+    return (
+        "SELECT day, proto, dst_port, dim, key, packets, registers, sensor, file, busy"
+        f" FROM port_groups_raw WHERE {where}"
+    )
 
 
 @statement

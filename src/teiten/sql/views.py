@@ -303,11 +303,13 @@ FROM port_segments_stored"""
 def port_groups_view() -> str:
     """``port_groups_raw``: the port lists' sketches (``teiten.store.portlists``): local
     ``day``, ``proto``, ``dst_port``, ``dim`` (1 ASN, 2 fingerprint bit, 3 none), ``key``,
-    ``packets`` and ``registers``."""
+    ``packets`` and ``registers``, and the list they belong to (``busy``, ``sensor``,
+    ``file``: an unknown ASN's empty registers are its port day's in that list)."""
     return f"""
 SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
        CAST(dim AS BIGINT) AS dim, CAST(key AS BIGINT) AS key,
-       CAST(packets AS BIGINT) AS packets, registers, sensor, {_INPUT_ID} AS input_id
+       CAST(packets AS BIGINT) AS packets, registers, busy, sensor, {_FILE} AS file,
+       {_INPUT_ID} AS input_id
 FROM port_groups_stored"""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from teiten.schema import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
 from teiten.store.arrow import bytes16_values
@@ -90,13 +91,60 @@ def _kept_asns(group: Ints, packets: Ints, registers: pa.Array) -> Ints:
 
 
 def _finish(first_day: int, group: Ints, packets: Ints, registers: pa.Array) -> pa.Table:
-    """The rows, one per group, with the ASNs beyond the kept ones folded into others."""
+    """The rows, one per group, with the ASNs beyond the kept ones folded into others and
+    the sole unknown ASN of a port day stored without registers (:func:`expand`)."""
     folded = _kept_asns(group, packets, registers)
-    if np.array_equal(folded, group):
-        return _group_table(first_day, group, packets, registers)
-    m = merge(folded, packets, registers, keep=True)
+    if not np.array_equal(folded, group):
+        m = merge(folded, packets, registers, keep=True)
+        assert m.registers is not None
+        group, packets, registers = m.group, m.packets, m.registers
+    return _group_table(first_day, group, packets, _elided(group, registers))
+
+
+def _elided(group: Ints, registers: pa.Array) -> pa.Array:
+    """``registers`` with those of each port day's ASN row emptied where it is the port
+    day's only ASN row and the ASN is unknown (0): its sources are then all the port
+    day's, which its fingerprint rows (every packet is in one) already hold — on a store
+    without an AS source, half of the table."""
+    asn = np.flatnonzero((group >> 32 & 3) == DIM_ASN)
+    if len(asn) == 0:
+        return registers
+    port_day = group[asn] >> 34
+    _, first, count = np.unique(port_day, return_index=True, return_counts=True)
+    sole = asn[first[count == 1]]
+    sole = sole[(group[sole] & 0xFFFFFFFF) == 0]
+    if len(sole) == 0:
+        return registers
+    index = np.arange(len(group))
+    index[sole] = len(group)  # the empty value appended below
+    return pa.concat_arrays([registers, pa.array([b""], pa.binary())]).take(pa.array(index))
+
+
+def expand(rows: pa.Table, lists: Ints | None = None) -> pa.Table:
+    """``port_groups`` rows with the registers an ASN row was stored without
+    (:func:`_elided`) put back: the merged registers of its port day's fingerprint rows.
+    ``lists`` tells apart the rows of different files (a key per row); without it the
+    rows are of one file."""
+    registers = rows.column("registers").combine_chunks()
+    dim = _ints(rows, "dim")
+    empty = np.flatnonzero((dim == DIM_ASN) & (pc.binary_length(registers).to_numpy() == 0))
+    if len(empty) == 0:
+        return rows
+    port_day = (
+        _ints(rows, "day") << 17 | (_ints(rows, "proto") == 17) << 16 | _ints(rows, "dst_port")
+    )
+    if lists is not None:
+        port_day = np.asarray(lists, np.int64) << 40 | port_day
+    sources = np.flatnonzero(dim != DIM_ASN)  # fingerprint bits and none: every source
+    m = merge(port_day[sources], _ints(rows, "packets")[sources],
+              registers.take(pa.array(sources)), keep=True)  # fmt: skip
     assert m.registers is not None
-    return _group_table(first_day, m.group, m.packets, m.registers)
+    at = np.searchsorted(m.group, port_day[empty])
+    index = np.arange(rows.num_rows)
+    index[empty] = rows.num_rows + at
+    filled = pa.concat_arrays([registers, m.registers]).take(pa.array(index))
+    at_field = rows.schema.get_field_index("registers")
+    return rows.set_column(at_field, rows.schema.field(at_field), filled)
 
 
 def group_rows(port_hours: pa.Table, days: npt.NDArray[Any]) -> pa.Table:
@@ -152,7 +200,7 @@ def combine_groups(parts: Sequence[pa.Table]) -> pa.Table:
     rows = [p for p in parts if p.num_rows]
     if len(rows) <= 1:
         return rows[0] if rows else schema(PORT_GROUPS).empty_table()
-    t = pa.concat_tables(rows)
+    t = pa.concat_tables([expand(p) for p in rows])  # each part's own port days
     day = _ints(t, "day")
     group = _group_key(
         day, _ints(t, "proto"), _ints(t, "dst_port"), _ints(t, "dim"), _ints(t, "key")
