@@ -425,7 +425,12 @@ PORT_GROUPS: tuple[Column, ...] = (
     Column("dim", "uint8", "1 source ASN, 2 fingerprint bit, 3 no fingerprint.", "dict"),
     Column("key", "uint32", "The ASN (4294967295: the others), or the fingerprint bit."),
     Column("packets", "int64", "Packets of these sources to this port that day."),
-    Column("registers", "binary", "The sources' HyperLogLog registers (as in port_sketches)."),
+    Column(
+        "registers",
+        "binary",
+        "The sources' HyperLogLog registers (as in port_sketches); empty for a port day's"
+        " only ASN row when that ASN is unknown: the port day's fingerprint rows hold them.",
+    ),
 )
 
 # One row per (local day, protocol, destination port, source) for the PORT_TOPS_KEPT
