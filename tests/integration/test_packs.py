@@ -181,6 +181,8 @@ def test_ingest_packs_each_month_and_table(unpacked: Path, packed: Path) -> None
         assert sorted({f.split("/")[2][5:12] for f in files}) == list(MONTHS)
         names = listed(packed, table)
         assert strip(names) == prefixes(table) and on_disk(packed, table) == names  # day files gone
+        folders = sorted(p.name for p in (packed / table / "sensor=sensor").iterdir())
+        assert folders == [f"date={m}-01" for m in MONTHS]  # their emptied folders too
         assert packs(packed, table) == {name: [1] for name in names}
         total = [
             sum(pc.sum(pq.read_table(s / f).column("packets")).as_py() for f in listed(s, table))

@@ -305,6 +305,8 @@ class Transaction:
         self._finish()
         for gone in [f.replaces for f in self.staged if f.replaces] + self.removed:
             (self.lake.root / gone).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # a day folder a pack emptied
+                (self.lake.root / gone).parent.rmdir()
         return files
 
     def remove(self, rel: str) -> None:
@@ -555,11 +557,11 @@ class Lake:
     def unsketched(self, tables: Sequence[str]) -> list[int]:
         """Inputs with ``port_hours`` files but no files of one of the sketch ``tables``
         (ingested before they existed, until ``teiten rollup`` adds them)."""
-        rolled = _inputs(self.catalog.files("port_hours"))
+        rolled = inputs_of(self.catalog.files("port_hours"))
         missing: set[int] = set()
         for table in tables:
             packed = {i for _, _, inputs in self.catalog.packs(table) for i in inputs}
-            missing |= rolled - _inputs(self.catalog.files(table)) - packed
+            missing |= rolled - inputs_of(self.catalog.files(table)) - packed
         return sorted(missing)
 
     def rollup_rows_by_day(self) -> dict[str, int]:
@@ -574,9 +576,8 @@ class Lake:
     def unrolled(self) -> list[int]:
         """Inputs that list packet files but no rollup files (ingested before rollups
         existed): the query views roll their packets up when read."""
-        return sorted(
-            _inputs(self.catalog.files("packets")) - _inputs(self.catalog.files(ROLLUP_TABLES[0]))
-        )
+        rolled = inputs_of(self.catalog.files(ROLLUP_TABLES[0]))
+        return sorted(inputs_of(self.catalog.files("packets")) - rolled)
 
 
 def _ts_bounds(path: Path) -> tuple[int, int] | tuple[()] | None:
@@ -606,6 +607,6 @@ def _input_of(rel: str) -> int:
     return int(m.group(1))
 
 
-def _inputs(paths: list[str]) -> set[int]:
-    """The input ids in the names of part files."""
+def inputs_of(paths: Sequence[str]) -> set[int]:
+    """The input ids in the names of part files (none for a pack's name)."""
     return {int(m.group(1)) for p in paths if (m := _PART.search(p)) is not None}

@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from teiten.schema import ROLLUPS
 from teiten.store import portlists
 from teiten.store.arrow import DayTableWriter
-from teiten.store.lake import Lake, Transaction
+from teiten.store.lake import Lake, Transaction, inputs_of
 from teiten.store.rollup import schema
 from teiten.store.sketch import (
     SKETCH_TABLES,
@@ -45,7 +45,6 @@ from teiten.store.sketch import (
 )
 
 _MONTH = re.compile(r"^[^/]+/sensor=([^/]+)/date=([0-9]{4}-[0-9]{2})-[0-9]{2}/")
-_PART = re.compile(r"in([0-9]+)-[0-9]+[.]parquet$")
 
 
 @dataclass
@@ -88,10 +87,9 @@ def due(lake: Lake, min_files: int) -> list[tuple[str, str]]:
 def _inputs(lake: Lake, table: str, rels: Sequence[str]) -> list[int]:
     """The inputs whose rows the files ``rels`` of ``table`` hold."""
     packed = {path: inputs for path, _, inputs in lake.catalog.packs(table)}
-    found: set[int] = set()
+    found = inputs_of(rels)  # an input's own files; a pack's from the catalog
     for rel in rels:
-        m = _PART.search(rel)
-        found |= {int(m.group(1))} if m is not None else set(packed.get(rel, ()))
+        found |= set(packed.get(rel, ()))
     return sorted(found)
 
 
