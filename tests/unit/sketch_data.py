@@ -12,7 +12,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from teiten.schema import PORT_HOURS, SKETCH_DENSE_BYTES, SKETCH_REGISTERS
+from teiten.schema import PORT_HOURS
+from teiten.schema.daytables import SKETCH_DENSE_BYTES, SKETCH_REGISTERS
 from teiten.store.registers import estimate
 from teiten.store.rollup import to_table
 

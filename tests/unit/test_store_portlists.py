@@ -27,7 +27,8 @@ from sketch_data import (
     _v4_table,
 )
 
-from teiten.schema import PORT_ASNS_KEPT, PORT_GROUPS, PORT_HOURS, PORT_TOPS, PORT_TOPS_KEPT
+from teiten.schema import PORT_HOURS
+from teiten.schema.daytables import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
 from teiten.store import portlists
 from teiten.store.arrow import bytes16_values
 from teiten.store.portlists import OTHER_ASN, combine_groups, combine_tops, group_rows, top_rows

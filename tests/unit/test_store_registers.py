@@ -30,7 +30,7 @@ from sketch_data import (
     _v4_table,
 )
 
-from teiten.schema import SKETCH_DENSE_BYTES, SKETCH_REGISTERS
+from teiten.schema.daytables import SKETCH_DENSE_BYTES, SKETCH_REGISTERS
 from teiten.store.registers import (
     STANDARD_ERROR,
     encode,

@@ -38,8 +38,8 @@ from sketch_data import (
 from teiten.decode.batch import empty_columns
 from teiten.enrich.country import country_code
 from teiten.errors import StoreError
-from teiten.schema import (
-    PORT_HOURS,
+from teiten.schema import PORT_HOURS
+from teiten.schema.daytables import (
     PORT_SEGMENTS,
     PORT_SKETCHES,
     ROLLUP_ROW_GROUP_BYTES,

@@ -16,13 +16,10 @@ from teiten.decode.batch import empty_columns
 from teiten.schema import LOGINS, ROLLUPS, SESSIONS
 from teiten.store.arrow import table_schema
 from teiten.store.budget import QUARANTINE
-from teiten.store.lake import (
-    NS_PER_DAY,
-    Lake,
-    Transaction,
-    part_path,
-)
+from teiten.store.lake import NS_PER_DAY, Lake
+from teiten.store.paths import part_path
 from teiten.store.sketch import SketchCut
+from teiten.store.transaction import Transaction
 from teiten.store.writers import PacketWriter, TableWriter
 
 DAY0 = 17440  # 2017-10-01

@@ -24,7 +24,7 @@ from teiten.analysis.sketches import sketched
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import COUNTRIES
-from teiten.schema import PORT_ASNS_KEPT, PORT_TOPS_KEPT
+from teiten.schema.daytables import PORT_ASNS_KEPT, PORT_TOPS_KEPT
 from teiten.sql import portview, traffic
 from teiten.store.portlists import DIM_ASN, DIM_FINGERPRINT, DIM_NONE, OTHER_ASN, expand
 from teiten.store.registers import STANDARD_ERROR, merge

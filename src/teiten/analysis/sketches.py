@@ -29,7 +29,7 @@ from teiten.enrich.country import COUNTRIES, country_code
 from teiten.schema import DAY_NS
 from teiten.sql import traffic
 from teiten.sql.expressions import PROTO_NAMES
-from teiten.store.lake import day_text
+from teiten.store.paths import day_text
 from teiten.store.registers import merge
 from teiten.store.sketch import SEGMENTS, segment_codes
 

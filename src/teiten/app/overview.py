@@ -16,7 +16,8 @@ from teiten.analysis.window import NS, data_span
 from teiten.app.engine import open_engine
 from teiten.config import Settings
 from teiten.store.catalog import Catalog, InputRecord
-from teiten.store.lake import Lake, quarantine_table
+from teiten.store.lake import Lake
+from teiten.store.paths import quarantine_table
 
 RECENT_DAYS = 7
 """Days of data the overview ranks ports over when no window is asked for."""

@@ -57,8 +57,9 @@ from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA, SessionStag
 from teiten.schema import DECODE_ERRORS
 from teiten.session import Session
 from teiten.store.budget import DayBudget
-from teiten.store.lake import Lake, Staged
+from teiten.store.lake import Lake
 from teiten.store.sketch import SketchCut
+from teiten.store.transaction import Staged
 from teiten.store.writers import PacketWriter, TableWriter
 
 Progress = Callable[[str, int, int], None]

@@ -11,13 +11,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from teiten.schema import (
-    ROLLUP_ROW_BYTES,
-    ROLLUP_ROW_GROUP_BYTES,
-    ROLLUP_STATISTICS,
-    ROLLUPS,
-    Column,
-)
+from teiten.schema import ROLLUP_STATISTICS, ROLLUPS, Column
+from teiten.schema.daytables import ROLLUP_ROW_BYTES, ROLLUP_ROW_GROUP_BYTES
 from teiten.store.layout import Stored, stored_columns, to_physical
 
 _PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}

@@ -21,7 +21,6 @@ packing of the month takes in with the month's pack. Rebuilding the day tables
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,8 @@ import pyarrow.parquet as pq
 from teiten.schema import ROLLUPS
 from teiten.store import portlists
 from teiten.store.arrow import DayTableWriter
-from teiten.store.lake import Lake, Transaction, inputs_of
+from teiten.store.lake import Lake
+from teiten.store.paths import inputs_of, month_of
 from teiten.store.rollup import schema
 from teiten.store.sketch import (
     SKETCH_TABLES,
@@ -43,8 +43,7 @@ from teiten.store.sketch import (
     port_day_keys,
     segment_rows,
 )
-
-_MONTH = re.compile(r"^[^/]+/sensor=([^/]+)/date=([0-9]{4}-[0-9]{2})-[0-9]{2}/")
+from teiten.store.transaction import Transaction
 
 
 @dataclass
@@ -61,36 +60,47 @@ class Packed:
     """Rows of the packs."""
 
 
-def _month_of(rel: str) -> tuple[str, str] | None:
-    m = _MONTH.match(rel)
-    return (m.group(1), m.group(2)) if m else None
+Month = tuple[str, str]
+"""A sensor and a UTC month (``YYYY-MM``)."""
 
 
-def months(lake: Lake, table: str = SKETCH_TABLES[0]) -> dict[tuple[str, str], list[str]]:
-    """The listed files of ``table`` per (sensor, UTC month ``YYYY-MM``)."""
-    out: dict[tuple[str, str], list[str]] = {}
-    for rel in lake.catalog.files(table):
-        key = _month_of(rel)
-        if key is not None:
-            out.setdefault(key, []).append(rel)
-    return out
+@dataclass(frozen=True)
+class Listing:
+    """The listed files of each day table per :data:`Month`, and the inputs of each pack:
+    read from the catalog once per packing."""
 
+    files: dict[str, dict[Month, list[str]]]
+    packed: dict[str, dict[str, list[int]]]
 
-def due(lake: Lake, min_files: int) -> list[tuple[str, str]]:
-    """The (sensor, month)s with at least ``min_files`` files of a day table (at least 2)."""
-    keys: set[tuple[str, str]] = set()
-    for table in SKETCH_TABLES:
-        keys |= {k for k, files in months(lake, table).items() if len(files) >= max(2, min_files)}
-    return sorted(keys)
+    @classmethod
+    def of(cls, lake: Lake) -> Listing:
+        files: dict[str, dict[Month, list[str]]] = {}
+        for table in SKETCH_TABLES:
+            by_month = files.setdefault(table, {})
+            for rel in lake.catalog.files(table):
+                key = month_of(rel)
+                if key is not None:
+                    by_month.setdefault(key, []).append(rel)
+        packed = {
+            table: {path: inputs for path, _, inputs in lake.catalog.packs(table)}
+            for table in SKETCH_TABLES
+        }
+        return cls(files, packed)
 
+    def due(self, min_files: int) -> list[Month]:
+        """The months with at least ``min_files`` files (at least 2) of a day table."""
+        keys = {
+            k for by_month in self.files.values() for k, rels in by_month.items()
+            if len(rels) >= max(2, min_files)
+        }  # fmt: skip
+        return sorted(keys)
 
-def _inputs(lake: Lake, table: str, rels: Sequence[str]) -> list[int]:
-    """The inputs whose rows the files ``rels`` of ``table`` hold."""
-    packed = {path: inputs for path, _, inputs in lake.catalog.packs(table)}
-    found = inputs_of(rels)  # an input's own files; a pack's from the catalog
-    for rel in rels:
-        found |= set(packed.get(rel, ()))
-    return sorted(found)
+    def inputs(self, table: str, rels: Sequence[str]) -> list[int]:
+        """The inputs whose rows the files ``rels`` of ``table`` hold."""
+        found = inputs_of(rels)  # an input's own files; a pack's from the catalog
+        for rel in rels:
+            found |= set(self.packed[table].get(rel, ()))
+        return sorted(found)
 
 
 QUIET_SCALE = 4
@@ -135,12 +145,13 @@ _COMBINE = {
 
 
 def _write_pack(
-    tx: Transaction, table: str, key: tuple[str, str], cut: SketchCut, rels: list[str]
+    tx: Transaction, listing: Listing, table: str, key: Month, cut: SketchCut
 ) -> Packed:
     """Stage the pack of ``table`` (and, for ``port_sketches``, of ``port_segments``) for
-    ``key`` from the files ``rels``, piece by piece; drop the files it replaces."""
+    ``key`` from its listed files, piece by piece; drop the files it replaces."""
     lake = tx.lake
-    segments = months(lake, "port_segments").get(key, []) if table == "port_sketches" else []
+    rels = listing.files[table][key]
+    segments = listing.files["port_segments"].get(key, []) if table == "port_sketches" else []
     targets = {table: (rels, tx.pack_target(table, *key))}
     if segments:
         targets["port_segments"] = (segments, tx.pack_target("port_segments", *key))
@@ -157,21 +168,20 @@ def _write_pack(
             if "port_segments" in out:
                 out["port_segments"].write(_flagged(segment_rows(rows, cut.home), piece[0]))
     for t, (old, (rel, _)) in targets.items():
-        tx.add(t, rel, out[t].rows, inputs=_inputs(lake, t, old))
+        tx.add(t, rel, out[t].rows, inputs=listing.inputs(t, old))
         done.rows += out[t].rows
         for gone in old:
             tx.remove(gone)
     return done
 
 
-def pack_month(tx: Transaction, key: tuple[str, str], cut: SketchCut) -> Packed:
+def pack_month(tx: Transaction, listing: Listing, key: Month, cut: SketchCut) -> Packed:
     """Stage, in a rewrite transaction, the packs of one (sensor, month): each day table's
     files of the month merged into one pack that replaces them."""
     done = Packed(months=1)
     for table in _COMBINE:
-        rels = months(tx.lake, table).get(key, [])
-        if rels:
-            one = _write_pack(tx, table, key, cut, rels)
+        if listing.files[table].get(key):
+            one = _write_pack(tx, listing, table, key, cut)
             done.files += one.files
             done.packs += one.packs
             done.rows += one.rows
@@ -182,12 +192,13 @@ def pack(lake: Lake, cut: SketchCut, *, min_files: int = 2) -> Packed:
     """Pack every (sensor, month) with at least ``min_files`` files of a day table, in one
     catalog transaction (the lake's writer lock held; ``cut``: the store's)."""
     total = Packed()
-    keys = due(lake, min_files)
+    listing = Listing.of(lake)
+    keys = listing.due(min_files)
     if not keys:
         return total
     with lake.rewriting() as tx:
         for key in keys:
-            one = pack_month(tx, key, cut)
+            one = pack_month(tx, listing, key, cut)
             total.months += one.months
             total.files += one.files
             total.packs += one.packs

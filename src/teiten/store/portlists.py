@@ -10,10 +10,10 @@ those lists need:
 - ``port_groups``: per local day, protocol and port, one sketch row (packets and
   the sources' HyperLogLog registers, ``teiten.store.registers``) per source ASN
   and per fingerprint bit, and one for the packets without a fingerprint. A port
-  day keeps its :data:`~teiten.schema.PORT_ASNS_KEPT` ASNs with most sources; the
+  day keeps its :data:`~teiten.schema.daytables.PORT_ASNS_KEPT` ASNs with most sources; the
   others are merged into one row (``key`` :data:`OTHER_ASN`).
 - ``port_tops``: per local day, protocol and port, its
-  :data:`~teiten.schema.PORT_TOPS_KEPT` sources with most packets and a ``floor``:
+  :data:`~teiten.schema.daytables.PORT_TOPS_KEPT` sources with most packets and a ``floor``:
   packets a source left out of the list may have sent that day (0 when the list
   is complete). Summed over a window, a source's listed packets are a lower bound
   of its packets, and the floors of the window's lists bound what it may lack.
@@ -31,9 +31,9 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from teiten.schema import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
+from teiten.schema.daytables import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
 from teiten.store.arrow import bytes16_values
-from teiten.store.registers import merge, run_starts, sketch, source_registers
+from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
 from teiten.store.rollup import schema
 
 Ints = npt.NDArray[np.int64]
@@ -147,15 +147,14 @@ def expand(rows: pa.Table, lists: Ints | None = None) -> pa.Table:
     return rows.set_column(at_field, rows.schema.field(at_field), filled)
 
 
-def group_rows(port_hours: pa.Table, days: npt.NDArray[Any]) -> pa.Table:
-    """The ``port_groups`` rows of ``port_hours`` rows whose local days are ``days``."""
+def group_rows(
+    port_hours: pa.Table, days: npt.NDArray[Any], registers: Registers | None = None
+) -> pa.Table:
+    """The ``port_groups`` rows of ``port_hours`` rows whose local days are ``days``
+    (``registers``: the rows' :func:`~teiten.store.registers.row_registers`, when known)."""
     if port_hours.num_rows == 0:
         return schema(PORT_GROUPS).empty_table()
-    reg, rank = source_registers(
-        port_hours.column("ip_version").to_numpy(),
-        port_hours.column("src_ip4").to_numpy(),
-        bytes16_values(port_hours.column("src_ip6")),
-    )
+    reg, rank = row_registers(port_hours) if registers is None else registers
     fp = _ints(port_hours, "fp")
     asn = _ints(port_hours, "src_asn")
     asns, asn_index = np.zeros(1, np.int64), np.zeros(len(asn), np.int64)
@@ -187,12 +186,11 @@ def group_rows(port_hours: pa.Table, days: npt.NDArray[Any]) -> pa.Table:
     g_dim = found_groups >> 22 & 3
     g_key = found_groups & 0x3FFFFF
     g_key = np.where(g_dim == DIM_ASN, asns[np.minimum(g_key, len(asns) - 1)], g_key)
-    group = _group_key(
+    group = _group_key(  # the same order: ASN indices grow with the ASNs
         first + (found_groups >> 41), np.where(found_groups >> 40 & 1, 17, 6),
         found_groups >> 24 & 0xFFFF, g_dim, g_key,
     )  # fmt: skip
-    order = np.argsort(group)  # _finish's rows in the stored order (groups are distinct)
-    return _finish(first, group[order], packets[order], registers.take(pa.array(order)))
+    return _finish(first, group, packets, registers)
 
 
 def combine_groups(parts: Sequence[pa.Table]) -> pa.Table:

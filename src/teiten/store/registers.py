@@ -1,10 +1,10 @@
 """HyperLogLog registers of sources: hashing, the stored bytes, merging and estimating.
 
 A source's 64-bit hash (splitmix64 of the address) picks one of
-:data:`~teiten.schema.SKETCH_REGISTERS` registers (its top
-:data:`~teiten.schema.SKETCH_BITS` bits) and a rank (1 + the leading zeros of the
+:data:`~teiten.schema.daytables.SKETCH_REGISTERS` registers (its top
+:data:`~teiten.schema.daytables.SKETCH_BITS` bits) and a rank (1 + the leading zeros of the
 other bits); a register keeps the highest rank that reached it (Flajolet et al.
-2007). A set of registers is stored as bytes (``teiten.schema.PORT_SKETCHES``):
+2007). A set of registers is stored as bytes (``teiten.schema.daytables.PORT_SKETCHES``):
 *sparse*, 3 bytes per register set (its number little-endian, then its rank), by
 register, while that is shorter than *dense*, one rank byte per register
 (:func:`encode`). Sets merge by the highest rank per register (:func:`merge`, a
@@ -23,13 +23,14 @@ import numpy.typing as npt
 import pyarrow as pa
 from numba import njit
 
-from teiten.schema import (
+from teiten.schema.daytables import (
     SKETCH_ALPHA,
     SKETCH_BITS,
     SKETCH_DENSE_BYTES,
     SKETCH_REGISTERS,
     SKETCH_SIGMA_TERMS,
 )
+from teiten.store.arrow import bytes16_values
 
 REGISTERS = SKETCH_REGISTERS
 
@@ -84,13 +85,27 @@ def source_registers(
     )
 
 
+Registers = tuple[npt.NDArray[np.uint16], npt.NDArray[np.uint8]]
+"""Each row's register and rank (:func:`source_registers`)."""
+
+
+def row_registers(rows: pa.Table) -> Registers:
+    """:func:`source_registers` of a table's source columns (``ip_version``, ``src_ip4``,
+    ``src_ip6``): what the day sketches and port lists of the same rows share."""
+    return source_registers(
+        rows.column("ip_version").to_numpy(),
+        rows.column("src_ip4").to_numpy(),
+        bytes16_values(rows.column("src_ip6")),
+    )
+
+
 def run_starts(ordered: npt.NDArray[Any]) -> npt.NDArray[np.intp]:
     """Where each run of equal values of a sorted array starts."""
     return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
 
 
 _SPARSE = 3
-"""Bytes per register set in a sparse sketch (``teiten.schema.PORT_SKETCHES``)."""
+"""Bytes per register set in a sparse sketch (``teiten.schema.daytables.PORT_SKETCHES``)."""
 
 
 @njit(cache=True, nogil=True)

@@ -26,8 +26,9 @@ import pyarrow.parquet as pq
 
 from teiten.schema import LAKE_TABLES
 from teiten.store.arrow import arrow_schema, bytes16_values, file_options
-from teiten.store.lake import Lake, Transaction
+from teiten.store.lake import Lake
 from teiten.store.layout import from_physical, replace_physical, stored_columns, stored_inputs
+from teiten.store.transaction import Transaction
 
 Columns = dict[str, npt.NDArray[Any]]
 """Logical columns of some rows: numpy arrays; ``bytes16`` columns as (rows, 16) uint8

@@ -34,8 +34,8 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from teiten.schema import (
-    LEGACY_ROLLUPS,
+from teiten.schema import LEGACY_ROLLUPS
+from teiten.schema.daytables import (
     PORT_SEGMENTS,
     PORT_SKETCHES,
     SKETCH_BUSY_PORTS,
@@ -43,9 +43,10 @@ from teiten.schema import (
 )
 from teiten.store import portlists
 from teiten.store.arrow import bytes16_values, write_file
-from teiten.store.lake import Lake, Transaction
-from teiten.store.registers import merge, run_starts, sketch, source_registers
+from teiten.store.lake import Lake
+from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
 from teiten.store.rollup import schema
+from teiten.store.transaction import Transaction
 
 Columns = dict[str, npt.NDArray[Any]]
 
@@ -66,17 +67,20 @@ def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
     return days[inverse.reshape(-1)]
 
 
-def day_rows(port_hours: pa.Table, zone: str, days: npt.NDArray[Any] | None = None) -> pa.Table:
+def day_rows(
+    port_hours: pa.Table,
+    zone: str,
+    days: npt.NDArray[Any] | None = None,
+    registers: Registers | None = None,
+) -> pa.Table:
     """The ``port_sketches`` rows of a table of ``port_hours`` rows, with days cut in ``zone``
-    (``days``: the rows' local days, when known): per local day, protocol, port and
-    country, the packets and the sources' sketch."""
+    (``days``: the rows' local days, ``registers`` their sources' registers, when known):
+    per local day, protocol, port and country, the packets and the sources' sketch."""
     target = schema(PORT_SKETCHES)
     if port_hours.num_rows == 0:
         return target.empty_table()
     col = {n: port_hours.column(n).to_numpy() for n in ("hour", "proto", "dst_port", "src_cc")}
-    version = port_hours.column("ip_version").to_numpy()
-    src6 = bytes16_values(port_hours.column("src_ip6"))
-    reg, rank = source_registers(version, port_hours.column("src_ip4").to_numpy(), src6)
+    reg, rank = row_registers(port_hours) if registers is None else registers
     day = local_days(col["hour"], zone) if days is None else days
     group = _sketch_key(day, col["proto"], col["dst_port"], col["src_cc"])
     groups, packets, registers = sketch(group, reg, rank, port_hours.column("packets").to_numpy())
@@ -249,8 +253,9 @@ class DaySketch:
         if port_hours.num_rows == 0:
             return
         days = local_days(port_hours.column("hour").to_numpy(), self.cut.zone)
-        self.parts.append(day_rows(port_hours, self.cut.zone, days))
-        self.groups.append(portlists.group_rows(port_hours, days))
+        registers = row_registers(port_hours)  # hashed once for both sketches
+        self.parts.append(day_rows(port_hours, self.cut.zone, days, registers))
+        self.groups.append(portlists.group_rows(port_hours, days, registers))
         self.tops.append(portlists.top_rows(port_hours, days))
 
     def tables(self) -> dict[str, pa.Table]:

@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 
 from teiten.store.arrow import arrow_schema, to_table, writer_options
 from teiten.store.budget import QUARANTINE, DayBudget
-from teiten.store.lake import NS_PER_DAY, Lake, listed_as
+from teiten.store.lake import NS_PER_DAY, Lake
 from teiten.store.order import source_order
+from teiten.store.paths import listed_as
 from teiten.store.rollup import Rollup
 from teiten.store.sketch import DaySketch, SketchCut
 
