@@ -130,6 +130,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "port-segments-columns": lambda: _columns("port_segments"),
     "port-groups-columns": lambda: _columns("port_groups"),
     "port-tops-columns": lambda: _columns("port_tops"),
+    "source-ports-columns": lambda: _columns("source_ports"),
     "address-hours-columns": lambda: _columns("address_hours"),
     "alerts-columns": lambda: _columns("alerts"),
     "deliveries-columns": lambda: _columns("deliveries"),

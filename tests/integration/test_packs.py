@@ -34,6 +34,7 @@ from teiten.sql import traffic
 from teiten.store.arrow import DayTableWriter
 from teiten.store.catalog import Catalog
 from teiten.store.lake import Lake
+from teiten.store.pack import PACKED_TABLES
 from teiten.store.sketch import SKETCH_TABLES
 
 Rows = list[dict[str, Any]]
@@ -168,14 +169,14 @@ def assert_sketched(read: list[str]) -> None:
 
 def test_ingest_packs_each_month_and_table(unpacked: Path, packed: Path) -> None:
     out = (packed.parent / "ingest.txt").read_text()
-    assert "packed 316 day table files by month" in out  # 79 UTC days, 4 tables
+    assert "packed 395 day table files by month" in out  # 79 UTC days, 4 tables + source_ports
     for store in (unpacked, packed):
         with Lake(store) as lake:
             assert [r.id for r in lake.catalog.inputs()] == [1]
             assert lake.unsketched(SKETCH_TABLES) == []
     assert listed(packed, "port_hours") == listed(unpacked, "port_hours")
     assert not list((packed / ".staging").rglob("*.parquet"))
-    for table in SKETCH_TABLES:
+    for table in PACKED_TABLES:
         files = listed(unpacked, table)
         assert len(files) == 79 and packs(unpacked, table) == {}
         assert sorted({f.split("/")[2][5:12] for f in files}) == list(MONTHS)
@@ -254,7 +255,7 @@ def test_a_later_input_adds_files_that_pack_takes_in(
         assert [r.id for r in lake.catalog.inputs()] == [1, 2]
         assert lake.unsketched(SKETCH_TABLES) == []
     old = {}
-    for table in SKETCH_TABLES:
+    for table in PACKED_TABLES:
         own = [f for f in listed(store, table) if "/pack" not in f]
         assert len(own) == 2 and all("/in000002-" in f for f in own), own
         old[table] = listed(store, table)[-3:]
@@ -263,8 +264,8 @@ def test_a_later_input_adds_files_that_pack_takes_in(
     assert answers(store) == want
     assert_sketched(read)
 
-    assert run(store, "pack").startswith("packed 16 files into 8 for 2 month(s), ")
-    for table in SKETCH_TABLES:
+    assert run(store, "pack").startswith("packed 20 files into 10 for 2 month(s), ")
+    for table in PACKED_TABLES:
         names = sorted(listed(store, table))
         assert names == on_disk(store, table) and strip(names) == prefixes(table)
         assert names[2] == old[table][2]  # December untouched; October and November new
@@ -293,7 +294,7 @@ def test_nothing_to_pack(packed: Path, tmp_path: Path) -> None:
 def test_pack_min_files(unpacked: Path, tmp_path: Path) -> None:
     store = copy(unpacked, tmp_path / "store")
     # October has 31 files of a table, November 30, December 18 (UTC days)
-    assert run(store, "pack", "--min-files", "31").startswith("packed 124 files into 4 for 1 ")
+    assert run(store, "pack", "--min-files", "31").startswith("packed 155 files into 5 for 1 ")
     assert (
         strip([f for f in listed(store, "port_tops") if "/pack" in f]) == prefixes("port_tops")[:1]
     )
@@ -335,7 +336,7 @@ def test_a_failed_write_leaves_the_files(
     unpacked: Path, expected: dict[str, Rows], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = copy(unpacked, tmp_path / "store")
-    before = {t: listed(store, t) for t in SKETCH_TABLES}
+    before = {t: listed(store, t) for t in PACKED_TABLES}
     write, staged = DayTableWriter.write, []
 
     def full(self: DayTableWriter, data: Any) -> None:
@@ -350,11 +351,11 @@ def test_a_failed_write_leaves_the_files(
         pack_store(settings(store))
     monkeypatch.undo()
     assert strip(staged) == prefixes("port_groups")[:2]  # November's half written
-    assert {t: listed(store, t) for t in SKETCH_TABLES} == before
-    assert all(on_disk(store, t) == sorted(before[t]) for t in SKETCH_TABLES)
+    assert {t: listed(store, t) for t in PACKED_TABLES} == before
+    assert all(on_disk(store, t) == sorted(before[t]) for t in PACKED_TABLES)
     assert not list((store / ".staging").rglob("*.parquet"))
     assert answers(store) == expected
-    assert run(store, "pack").startswith("packed 316 files into 12 for 3 month(s)")
+    assert run(store, "pack").startswith("packed 395 files into 15 for 3 month(s)")
     assert answers(store) == expected
 
 
@@ -362,7 +363,7 @@ def test_a_failed_catalog_commit_leaves_the_files(
     unpacked: Path, expected: dict[str, Rows], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = copy(unpacked, tmp_path / "store")
-    before = {t: listed(store, t) for t in SKETCH_TABLES}
+    before = {t: listed(store, t) for t in PACKED_TABLES}
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise StoreError("database is locked")
@@ -371,12 +372,12 @@ def test_a_failed_catalog_commit_leaves_the_files(
     with pytest.raises(StoreError):
         pack_store(settings(store))
     monkeypatch.undo()
-    assert {t: listed(store, t) for t in SKETCH_TABLES} == before
+    assert {t: listed(store, t) for t in PACKED_TABLES} == before
     for t in SKETCH_TABLES:  # published, not listed: never read
         assert [f for f in on_disk(store, t) if "/pack" not in f] == sorted(before[t])
         assert strip([f for f in on_disk(store, t) if "/pack" in f]) == prefixes(t)
     assert answers(store) == expected
-    assert run(store, "pack").startswith("packed 316 files")  # the next writer tidies up
+    assert run(store, "pack").startswith("packed 395 files")  # the next writer tidies up
     assert all(strip(on_disk(store, t)) == prefixes(t) for t in SKETCH_TABLES)
     assert answers(store) == expected
 

@@ -10,6 +10,7 @@ from teiten.enrich.country import country_code
 from teiten.store.lake import DAY_ZONE, SKETCH_HOME, Lake
 from teiten.store.pack import Packed, pack
 from teiten.store.sketch import SketchCut, rebuild
+from teiten.store.sourceports import build_missing
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class SketchResult:
     get no sketch, so the per-port statements keep counting exactly."""
     packed: Packed
     """The packs the rebuilt files went into (``teiten.store.pack``)."""
+    sourced: int = 0
+    """Inputs ingested before ``source_ports`` existed that got it (from their packets)."""
 
 
 def rebuild_sketches(
@@ -37,6 +40,8 @@ def rebuild_sketches(
 
     Adds the sketches to stores ingested before they existed, and moves a store's
     sketches to another zone or home country, so the questions asked in those read them.
+    Inputs ingested before ``source_ports`` existed get it from their packets
+    (``teiten.store.sourceports.build_missing``), in the same commit.
     """
     if zone is not None:
         zone = str(settings.replace(tz=zone).tz)  # checked as the tz setting is
@@ -46,12 +51,15 @@ def rebuild_sketches(
         lake.lock(wait=float(settings.lock_wait))
         chosen = zone or lake.day_zone() or str(settings.tz)
         country = home or lake.sketch_home() or str(settings.home_country)
+        unsourced = lake.unsourced()
         with lake.rewriting() as tx:
             rows = rebuild(tx, SketchCut(chosen, country_code(country)))
             files = len(tx.staged)
+            build_missing(tx, unsourced)
             tx.commit_replacements(properties={DAY_ZONE: chosen, SKETCH_HOME: country})
         packed = pack_lake(lake, int(settings.pack_files))
-        return SketchResult(chosen, country, files, rows, len(lake.unrolled()), packed)
+        unrolled = len(lake.unrolled())
+        return SketchResult(chosen, country, files, rows, unrolled, packed, len(unsourced))
 
 
 def pack_lake(lake: Lake, min_files: int) -> Packed:

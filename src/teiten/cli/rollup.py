@@ -34,7 +34,9 @@ def rollup_command(
     a store keeps the zone and home country of its first ingest. Run this to
     add them to a store written before they existed, or to cut them in another
     zone or for another home country. The rebuilt files are packed by month
-    as ingest packs them (the pack_files setting; see teiten pack).
+    as ingest packs them (the pack_files setting; see teiten pack). Inputs
+    ingested before the source index (source_ports, what the source page
+    reads) existed get it, built from their packets.
 
     \b
     Example:  teiten rollup --zone Asia/Tokyo --home JP
@@ -45,6 +47,8 @@ def rollup_command(
         f"wrote {r.rows:,} day table rows in {r.files:,} files; day zone {r.zone},"
         f" home {r.home}; packed into {r.packed.packs:,} files for {r.packed.months:,} month(s)"
     )
+    if r.sourced:
+        click.echo(f"built the source index (source_ports) of {r.sourced:,} older input(s)")
     if r.unrolled:
         click.echo(
             f"note: {r.unrolled:,} input(s) have no hourly rollup (ingested before rollups"

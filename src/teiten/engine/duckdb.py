@@ -101,7 +101,10 @@ class DuckDBEngine:
         quarantine = self._stored("packets_quarantine", arrow_schema(), columns=True)
         for table, columns in ROLLUPS.items():
             self._stored(table, rollup_schema(columns))
-        stored = Stored(packets, quarantine, [c.name for c in PROBES], self.lake.unrolled())
+        stored = Stored(
+            packets, quarantine, [c.name for c in PROBES], self.lake.unrolled(),
+            self.lake.unsourced(),
+        )  # fmt: skip
         for name, sql in views(
             self.dialect, stored, home=scope.home, names_by_bit=scope.fingerprints
         ):

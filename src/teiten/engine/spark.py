@@ -223,7 +223,10 @@ class SparkEngine:
         quarantine = self._stored("packets_quarantine", arrow_schema())
         for table, columns in ROLLUPS.items():  # the rollups (teiten.store.rollup)
             self._stored(table, rollup_schema(columns))
-        stored = Stored(packets, quarantine, [c.name for c in PROBES], self.lake.unrolled())
+        stored = Stored(
+            packets, quarantine, [c.name for c in PROBES], self.lake.unrolled(),
+            self.lake.unsourced(),
+        )  # fmt: skip
         for name, sql in views(SPARK, stored, home=scope.home, names_by_bit=scope.fingerprints):
             self._register(name, self.spark.sql(sql))
 

@@ -157,8 +157,9 @@ def _rollup_change(country: CountryEnricher, asn: AsnEnricher | None) -> Change:
 def rewrite_enrichment(
     lake: Lake, country: CountryEnricher, asn: AsnEnricher | None, *, text: str
 ) -> EnrichResult:
-    """Rewrite every committed packet, session and ``port_hours`` file of a locked lake
-    with new country (and ASN) columns, all files and the enrichment text in one commit.
+    """Rewrite every committed packet, session, ``port_hours`` and ``source_ports`` file of
+    a locked lake with new country (and ASN) columns, all files and the enrichment text
+    in one commit.
 
     The rollup rows carry their source address, so their country and ASN come
     from the same function as the packets'; the rollups keep answering as the
@@ -172,6 +173,7 @@ def rewrite_enrichment(
             tx, "sessions", _country_change(country, None), reads=_SOURCES, labels=labels
         )
         rewrite_table(tx, "port_hours", _rollup_change(country, asn), reads=_SOURCES)
+        rewrite_table(tx, "source_ports", change, reads=_SOURCES, labels=labels)
         zone, home = lake.day_zone(), lake.sketch_home()
         if zone is not None and home is not None:  # the sketches, with the new countries
             rebuild(tx, SketchCut(zone, country_code(home)), _rollup_change(country, asn))

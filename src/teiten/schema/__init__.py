@@ -310,9 +310,38 @@ ADDRESS_HOURS: tuple[Column, ...] = (
     Column("dst_ip6", "bytes16", "IPv6 destination address (null for IPv4).", nullable=True),
 )
 
+# One row per (source address, protocol, destination port, fingerprint bitmask) of
+# the inbound packets of a day file, with their number and the seconds of the first
+# and the last of them: one source's whole profile (``teiten.store.sourceports``). Packets the port
+# rule does not count (ICMP, a port not captured) have ``counted`` false and port 0.
+# Rows are sorted by source and their files keep the source columns' statistics, so
+# a statement about one source reads one row group of each file, not the packets.
+# Seconds, not ns: a row's instants were 14 of its 16 bytes, and a profile is read
+# to the second (rows of one packet, most of them, have span 0 and cost nothing).
+SOURCE_PORTS: tuple[Column, ...] = (
+    Column("ip_version", "uint8", "4 or 6.", "dict"),
+    Column("src_ip4", "uint32", "IPv4 source address as an integer (0 for IPv6).", "delta"),
+    Column("src_ip6", "bytes16", "IPv6 source address (null for IPv4).", nullable=True),
+    Column("proto", "uint8", "IP protocol (6 TCP, 17 UDP, 1 ICMP, 58 ICMPv6 …).", "dict"),
+    Column("dst_port", "uint16", "Destination port (0 where ``counted`` is false).", "dict"),
+    Column("counted", "bool", "Whether the port rule counts the packets (PORT_CAPTURED).", "dict"),
+    Column("fp", "uint32", "Bitmask of scanner fingerprints of the packets.", "dict"),
+    Column("src_cc", "uint16", "Country code of the source (0 unknown).", "dict"),
+    Column("src_asn", "uint32", "Autonomous system of the source (0 unknown).", "dict"),
+    Column("src_as_org", "str", "Name of the source's AS ('' unknown).", "dict"),
+    Column("packets", "int64", "Packets of the day file with these values."),
+    Column("first_s", "uint32", "Second of the first of them, since the epoch, UTC (floor)."),
+    Column("span_s", "uint32", "Seconds from the first to the second of the last of them."),
+)
+
+SOURCE_PORTS_ROW_GROUP_ROWS = 1 << 17
+"""Rows per row group of a ``source_ports`` file (a pack's: QUIET_SCALE times more): a
+source's rows are read as the one or two row groups holding them."""
+
 ROLLUPS: dict[str, tuple[Column, ...]] = {
     "port_hours": PORT_HOURS,
     "address_hours": ADDRESS_HOURS,
+    "source_ports": SOURCE_PORTS,
     "port_sketches": PORT_SKETCHES,
     "port_segments": PORT_SEGMENTS,
     "port_groups": PORT_GROUPS,
@@ -331,6 +360,7 @@ ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "port_segments": ("busy", "day", "proto", "dst_port"),
     "port_groups": ("busy", "day", "proto", "dst_port"),
     "port_tops": ("busy", "day", "proto", "dst_port"),
+    "source_ports": ("ip_version", "src_ip4", "src_ip6"),
 }
 """The columns whose Parquet statistics a rollup's files keep (what filters skip by)."""
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from teiten.schema import HOUR_NS
 from teiten.sql.dialect import Dialect
-from teiten.sql.expressions import has_fingerprint, port_rule, proto_text, quote
+from teiten.sql.expressions import has_fingerprint, proto_text, quote
 from teiten.sql.statement import statement
 
 _HEX = re.compile(r"[0-9A-F]{0,32}")
@@ -116,22 +116,30 @@ def _fp_sums(d: Dialect, names_by_bit: Sequence[tuple[int, str]], weight: str) -
     )
 
 
+def _seconds(expr: str) -> str:
+    """A timestamp (µs, as the views') of a seconds-since-the-epoch expression."""
+    return f"CAST({expr} AS BIGINT) * 1000000000"
+
+
 @statement
 def source_packets(d: Dialect, src: Source, names_by_bit: Sequence[tuple[int, str]]) -> str:
-    """One source's inbound packets: count, first/last time, country, AS, how many ports,
-    and per fingerprint bit ``fp<bit>`` the packets carrying it (one row; count 0 if none)."""
+    """One source's inbound packets: count, first/last second, country, AS, how many ports,
+    and per fingerprint bit ``fp<bit>`` the packets carrying it (one row; count 0 if none).
+
+    Reads ``source_ports_raw``, whose rows are sorted by source: one row group of each
+    file, not the packets."""
     port = f"concat({proto_text()}, '/', CAST(dst_port AS STRING))"
     return f"""
-SELECT count(*) AS packets,
-       {d.timestamp_ns("min(ts)")} AS first_seen,
-       {d.timestamp_ns("max(ts)")} AS last_seen,
+SELECT CAST(coalesce(sum(packets), 0) AS BIGINT) AS packets,
+       {d.timestamp_ns(_seconds("min(first_s)"))} AS first_seen,
+       {d.timestamp_ns(_seconds("max(last_s)"))} AS last_seen,
        max(CASE WHEN src_cc_code > 0 THEN src_cc END) AS country,
        max(CASE WHEN src_asn > 0 THEN src_asn END) AS asn,
        max(CASE WHEN src_as_org <> '' THEN src_as_org END) AS as_org,
-       count(DISTINCT CASE WHEN {port_rule()} THEN {port} END) AS ports
-       {_fp_sums(d, names_by_bit, "1")}
-FROM packets_raw
-WHERE {src.where()} AND NOT is_outbound"""
+       count(DISTINCT CASE WHEN counted THEN {port} END) AS ports
+       {_fp_sums(d, names_by_bit, "packets")}
+FROM source_ports_raw
+WHERE {src.where()}"""
 
 
 @statement
@@ -148,12 +156,15 @@ SELECT count(*) AS n FROM (
 
 @statement
 def source_ports(d: Dialect, src: Source, *, limit: int) -> str:
-    """One source's packets per destination port (port rule), most packets first."""
+    """One source's packets per destination port (port rule), most packets first, with the
+    first and last second (``source_ports_raw``)."""
     return f"""
-SELECT {proto_text()} AS proto_name, CAST(dst_port AS INT) AS port, count(*) AS packets,
-       {d.timestamp_ns("min(ts)")} AS first_seen, {d.timestamp_ns("max(ts)")} AS last_seen
-FROM packets_raw
-WHERE {src.where()} AND NOT is_outbound AND {port_rule()}
+SELECT {proto_text()} AS proto_name, CAST(dst_port AS INT) AS port,
+       CAST(sum(packets) AS BIGINT) AS packets,
+       {d.timestamp_ns(_seconds("min(first_s)"))} AS first_seen,
+       {d.timestamp_ns(_seconds("max(last_s)"))} AS last_seen
+FROM source_ports_raw
+WHERE {src.where()} AND counted
 GROUP BY 1, 2
 ORDER BY packets DESC, proto_name, port
 LIMIT {int(limit)}"""

@@ -272,6 +272,49 @@ FROM packets_raw
 WHERE {_in_inputs(unrolled)} AND NOT is_outbound AND ip_version IN (4, 6)"""
 
 
+def source_ports_view(d: Dialect, unsourced: Collection[int] = ()) -> str:
+    """``source_ports_raw``: the ``source_ports`` rollup (``teiten.store.sourceports``) in
+    the columns of ``packets_raw`` (``src_cc_code``, ``src_cc`` text, ``src_as_org`` text)
+    plus ``counted`` (the port rule counts the packets; port 0 where not), ``packets``
+    and ``first_s``, ``last_s`` (seconds since the epoch).
+
+    Inputs listed in ``unsourced`` (ingested before the table existed, until ``teiten
+    rollup`` adds it) are rolled up here from their packets, so the view is complete
+    for every store.
+    """
+    sql = f"""
+SELECT
+    CAST(ip_version AS BIGINT) AS ip_version,
+    CAST(src_ip4 AS BIGINT) AS src_ip4,
+    src_ip6,
+    CAST(proto AS BIGINT) AS proto,
+    CAST(dst_port AS BIGINT) AS dst_port,
+    counted,
+    CAST(fp AS BIGINT) AS fp,
+    CAST(src_cc AS BIGINT) AS src_cc_code,
+    {country_text(d, "src_cc")} AS src_cc,
+    CAST(src_asn AS BIGINT) AS src_asn,
+    CAST(src_as_org AS STRING) AS src_as_org,
+    CAST(packets AS BIGINT) AS packets,
+    CAST(first_s AS BIGINT) AS first_s,
+    CAST(first_s AS BIGINT) + CAST(span_s AS BIGINT) AS last_s,
+    sensor
+FROM source_ports_stored"""
+    if not unsourced:
+        return sql
+    second = d.intdiv("ts", "1000000000")
+    return f"""{sql}
+UNION ALL
+SELECT CAST(ip_version AS BIGINT), CAST(src_ip4 AS BIGINT), src_ip6, CAST(proto AS BIGINT),
+       CASE WHEN {port_rule()} THEN CAST(dst_port AS BIGINT) ELSE CAST(0 AS BIGINT) END,
+       {port_rule()}, CAST(fp AS BIGINT), CAST(src_cc_code AS BIGINT), src_cc,
+       CAST(src_asn AS BIGINT), coalesce(src_as_org, ''), count(*), min({second}),
+       max({second}), sensor
+FROM packets_raw
+WHERE {_in_inputs(unsourced)} AND NOT is_outbound AND ip_version IN (4, 6)
+GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15"""
+
+
 def port_sketches_view() -> str:
     """``port_sketches_raw``: the day sketches (``teiten.store.sketch``): ``day`` (local
     days of the store's day zone), ``proto``, ``dst_port``, ``src_cc_code`` (the country's
@@ -339,6 +382,8 @@ class Stored:
     """The probe columns, in order."""
     unrolled: Collection[int] = ()
     """Inputs with packet files but no rollup files (``teiten.store.lake.Lake.unrolled``)."""
+    unsourced: Collection[int] = ()
+    """Inputs with packet files but no ``source_ports`` files (``Lake.unsourced``)."""
 
 
 def views(
@@ -348,13 +393,15 @@ def views(
 
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
-    rollups' ``port_hours_stored``, ``address_hours_stored``, ``port_sketches_stored``,
+    rollups' ``port_hours_stored``, ``address_hours_stored``, ``source_ports_stored``,
+    ``port_sketches_stored``,
     ``port_segments_stored``, ``port_groups_stored`` and ``port_tops_stored``.
     """
     return [
         ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
         ("port_hours_raw", port_hours_view(d, stored.unrolled)),
         ("address_hours_raw", address_hours_view(d, stored.unrolled)),
+        ("source_ports_raw", source_ports_view(d, stored.unsourced)),
         ("port_sketches_raw", port_sketches_view()),
         ("port_segments_raw", port_segments_view()),
         ("port_groups_raw", port_groups_view()),

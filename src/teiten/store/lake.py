@@ -310,6 +310,13 @@ class Lake:
                 days[day] = days.get(day, 0) + rows
         return days
 
+    def unsourced(self) -> list[int]:
+        """Inputs that list packet files but no ``source_ports`` files (ingested before the
+        table existed, until ``teiten rollup`` adds them): the view reads their packets."""
+        packed = {i for _, _, inputs in self.catalog.packs("source_ports") for i in inputs}
+        listed = inputs_of(self.catalog.files("source_ports")) | packed
+        return sorted(inputs_of(self.catalog.files("packets")) - listed)
+
     def unrolled(self) -> list[int]:
         """Inputs that list packet files but no rollup files (ingested before rollups
         existed): the query views roll their packets up when read."""

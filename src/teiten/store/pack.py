@@ -16,6 +16,11 @@ replaces those inputs' files of the table in one catalog transaction
 (``Catalog.packs``); a later input adds files of its own again, which the next
 packing of the month takes in with the month's pack. Rebuilding the day tables
 (``teiten rollup``, ``teiten enrich``) drops the packs with the other files.
+
+``source_ports`` (``teiten.store.sourceports``) is packed the same way but by
+source: a month's rows merged one IPv4 range at a time (then IPv6), each key
+once, in source order, so one address is one row group of the pack; ``teiten
+enrich`` rewrites its packs in place of rebuilding them.
 """
 
 from __future__ import annotations
@@ -29,9 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUPS
-from teiten.store import portlists
-from teiten.store.arrow import DayTableWriter
+from teiten.schema import ROLLUPS, SOURCE_PORTS_ROW_GROUP_ROWS
+from teiten.store import portlists, sourceports
+from teiten.store.arrow import DayTableWriter, file_options
 from teiten.store.lake import Lake
 from teiten.store.paths import inputs_of, month_of
 from teiten.store.rollup import schema
@@ -44,6 +49,9 @@ from teiten.store.sketch import (
     segment_rows,
 )
 from teiten.store.transaction import Transaction
+
+PACKED_TABLES = (*SKETCH_TABLES, sourceports.TABLE)
+"""The tables packed by month: the day tables and ``source_ports``."""
 
 
 @dataclass
@@ -75,7 +83,7 @@ class Listing:
     @classmethod
     def of(cls, lake: Lake) -> Listing:
         files: dict[str, dict[Month, list[str]]] = {}
-        for table in SKETCH_TABLES:
+        for table in PACKED_TABLES:
             by_month = files.setdefault(table, {})
             for rel in lake.catalog.files(table):
                 key = month_of(rel)
@@ -83,7 +91,7 @@ class Listing:
                     by_month.setdefault(key, []).append(rel)
         packed = {
             table: {path: inputs for path, _, inputs in lake.catalog.packs(table)}
-            for table in SKETCH_TABLES
+            for table in PACKED_TABLES
         }
         return cls(files, packed)
 
@@ -175,13 +183,38 @@ def _write_pack(
     return done
 
 
+def _write_source_pack(tx: Transaction, listing: Listing, key: Month) -> Packed:
+    """Stage the pack of ``source_ports`` for ``key``: its files merged piece by piece
+    (IPv4 ranges, then IPv6), each key once, in source order; drop the files it replaces."""
+    table = sourceports.TABLE
+    rels = listing.files[table][key]
+    rel, path = tx.pack_target(table, *key)
+    rows = QUIET_SCALE * SOURCE_PORTS_ROW_GROUP_ROWS
+    written = 0
+    with pq.ParquetWriter(path, schema(ROLLUPS[table]), **file_options(table)) as out:
+        for where in sourceports.pieces():
+            found = [sourceports.read_piece(tx.lake.root / r, where) for r in rels]
+            merged = sourceports.merged_piece(found)
+            for part in sourceports.batches(merged, rows):
+                out.write_table(part, row_group_size=rows)
+            written += merged.num_rows
+    tx.add(table, rel, written, inputs=listing.inputs(table, rels))
+    for gone in rels:
+        tx.remove(gone)
+    return Packed(files=len(rels), packs=1, rows=written)
+
+
 def pack_month(tx: Transaction, listing: Listing, key: Month, cut: SketchCut) -> Packed:
     """Stage, in a rewrite transaction, the packs of one (sensor, month): each day table's
     files of the month merged into one pack that replaces them."""
     done = Packed(months=1)
-    for table in _COMBINE:
-        if listing.files[table].get(key):
-            one = _write_pack(tx, listing, table, key, cut)
+    for table in (*_COMBINE, sourceports.TABLE):
+        rels = listing.files[table].get(key, [])
+        if rels and not (len(rels) == 1 and rels[0] in listing.packed[table]):  # not packed yet
+            if table == sourceports.TABLE:
+                one = _write_source_pack(tx, listing, key)
+            else:
+                one = _write_pack(tx, listing, table, key, cut)
             done.files += one.files
             done.packs += one.packs
             done.rows += one.rows

@@ -28,6 +28,7 @@ from teiten.schema import LAKE_TABLES
 from teiten.store.arrow import arrow_schema, bytes16_values, file_options
 from teiten.store.lake import Lake
 from teiten.store.layout import from_physical, replace_physical, stored_columns, stored_inputs
+from teiten.store.paths import month_of
 from teiten.store.transaction import Transaction
 
 Columns = dict[str, npt.NDArray[Any]]
@@ -141,7 +142,8 @@ def rewrite_table(
     reads: Sequence[str],
     labels: Mapping[str, Sequence[str]] | None = None,
 ) -> Rewritten:
-    """Stage, in ``tx``, a replacement of every committed file of ``table``.
+    """Stage, in ``tx``, a replacement of every committed file of ``table`` (of a pack: a
+    new pack of the same inputs).
 
     Each row group is read, its logical columns ``reads`` passed to
     ``change``, and the columns it returns (logical names; ``str`` columns as
@@ -152,12 +154,20 @@ def rewrite_table(
     """
     done = Rewritten()
     names = labels if labels is not None else {}
+    packs = {path: inputs for path, _, inputs in tx.lake.catalog.packs(table)}
     for rel in tx.lake.catalog.files(table):
         source = pq.ParquetFile(tx.lake.root / rel)
         schema = arrow_schema() if table == "packets" else source.schema_arrow
-        new_rel, path = tx.replacement(rel)
-        rows = _copy(source, path, schema, table, change, reads, names)
-        tx.add(table, new_rel, rows, replaces=rel)
+        month = month_of(rel)
+        if rel in packs and month is not None:  # a new pack of the same inputs
+            new_rel, path = tx.pack_target(table, *month)
+            rows = _copy(source, path, schema, table, change, reads, names)
+            tx.add(table, new_rel, rows, inputs=packs[rel])
+            tx.remove(rel)
+        else:
+            new_rel, path = tx.replacement(rel)
+            rows = _copy(source, path, schema, table, change, reads, names)
+            tx.add(table, new_rel, rows, replaces=rel)
         done.files += 1
         done.rows += rows
         done.row_groups += source.num_row_groups

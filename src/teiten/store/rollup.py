@@ -48,12 +48,21 @@ _CAPTURED[[DECODE_ERRORS.index(n) for n in PORT_CAPTURED]] = True
 
 @njit(cache=True, nogil=True)
 def _groups(
-    words: npt.NDArray[np.uint64], weights: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:  # pragma: no cover - jit
+    words: npt.NDArray[np.uint64],
+    weights: npt.NDArray[np.int64],
+    lo: npt.NDArray[np.int64],
+    hi: npt.NDArray[np.int64],
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:  # pragma: no cover - jit
     """Group rows by their key words (``words[i]``: the words of row ``i``) in an
     open-addressing hash table: the first row of each group, in order of first
-    appearance, and the sum of the group's ``weights``."""
+    appearance, the sum of the group's ``weights``, and (when ``lo`` and ``hi`` have
+    a value per row, else empty) the least ``lo`` and the greatest ``hi`` of each group."""
     n, k = words.shape
+    spans = lo.shape[0] > 0
+    mins = np.empty(n if spans else 0, np.int64)
+    maxs = np.empty(n if spans else 0, np.int64)
     size = 16
     while size < 2 * n:
         size <<= 1
@@ -74,6 +83,9 @@ def _groups(
                 table[slot] = g
                 first[g] = i
                 sums[g] = weights[i]
+                if spans:
+                    mins[g] = lo[i]
+                    maxs[g] = hi[i]
                 g += 1
                 break
             r = first[t]
@@ -84,16 +96,21 @@ def _groups(
                     break
             if same:
                 sums[t] += weights[i]
+                if spans:
+                    mins[t] = min(mins[t], lo[i])
+                    maxs[t] = max(maxs[t], hi[i])
                 break
             slot = (slot + np.uint64(1)) & mask
-    return first[:g].copy(), sums[:g].copy()
+    if spans:
+        return first[:g].copy(), sums[:g].copy(), mins[:g].copy(), maxs[:g].copy()
+    return first[:g].copy(), sums[:g].copy(), mins, maxs
 
 
-def group(
-    columns: Columns, names: tuple[str, ...], weights: npt.NDArray[np.int64] | None = None
-) -> tuple[Columns, npt.NDArray[np.int64]]:
-    """One row per distinct value of the ``names`` columns, with the summed ``weights``
-    (1 per row when None)."""
+_NO_SPAN = np.zeros(0, np.int64)
+
+
+def key_words(columns: Columns, names: tuple[str, ...]) -> npt.NDArray[np.uint64]:
+    """Each row's key: the ``names`` columns packed into a few 64-bit words."""
     n = len(columns[names[0]])
     # Narrow columns share a word (hour, proto, port and version fill one), so a
     # row's key is a few words in one cache line.
@@ -117,8 +134,34 @@ def group(
     for (part, bits), (j, shift) in zip(parts, slots, strict=True):
         unsigned = part.astype(np.dtype(f"u{bits // 8}"), copy=False).astype(np.uint64)
         words[:, j] |= unsigned << np.uint64(shift)
+    return words
+
+
+def group_spans(
+    words: npt.NDArray[np.uint64],
+    weights: npt.NDArray[np.int64] | None = None,
+    spans: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = None,
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
+    """The groups of rows keyed by ``words``: first row of each, summed ``weights`` (1 per
+    row when None) and, with ``spans`` ``(lo, hi)``, the least ``lo`` and greatest ``hi``."""
+    n = words.shape[0]
     w = np.ones(n, np.int64) if weights is None else np.ascontiguousarray(weights, np.int64)
-    first, sums = _groups(words, w)
+    lo, hi = (
+        (np.ascontiguousarray(spans[0], np.int64), np.ascontiguousarray(spans[1], np.int64))
+        if spans is not None
+        else (_NO_SPAN, _NO_SPAN)
+    )
+    return _groups(words, w, lo, hi)
+
+
+def group(
+    columns: Columns, names: tuple[str, ...], weights: npt.NDArray[np.int64] | None = None
+) -> tuple[Columns, npt.NDArray[np.int64]]:
+    """One row per distinct value of the ``names`` columns, with the summed ``weights``
+    (1 per row when None)."""
+    first, sums, _, _ = group_spans(key_words(columns, names), weights)
     return {name: columns[name][first] for name in names}, sums
 
 
@@ -135,7 +178,7 @@ _ADDRESS_DTYPES = _dtypes(ADDRESS_HOURS)
 
 
 @njit(cache=True, nogil=True)
-def _bytes_words(
+def bytes_words(
     v6: npt.NDArray[np.uint8], r: int
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
     hi = np.uint64(0)
@@ -181,7 +224,7 @@ def _port_words(
         words[m, 1] = np.uint64(src4[r]) | (np.uint64(cc[r] & 0xFFFF) << np.uint64(32))
         words[m, 2] = np.uint64(asn[r]) | (np.uint64(fp[r]) << np.uint64(32))
         if v6:
-            words[m, 3], words[m, 4] = _bytes_words(src6, r)
+            words[m, 3], words[m, 4] = bytes_words(src6, r)
         kept[m] = r
         m += 1
     return words[:m], kept[:m]
@@ -208,7 +251,7 @@ def _address_words(
         words[m, 0] = np.uint64(ts[r] // HOUR_NS) | (np.uint64(dst4[r]) << np.uint64(32))
         if v6:
             words[m, 1] = np.uint64(v)
-            words[m, 2], words[m, 3] = _bytes_words(dst6, r)
+            words[m, 2], words[m, 3] = bytes_words(dst6, r)
         kept[m] = r
         m += 1
     return words[:m], kept[:m]
@@ -257,7 +300,7 @@ def port_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> tuple[Columns, A
         _CAPTURED,
         bool((columns["ip_version"] == 6).any()),
     )
-    first, packets = _groups(words, np.ones(len(kept), np.int64))
+    first, packets, _, _ = group_spans(words)
     return _gather(columns, kept[first], PORT_KEY, _PORT_DTYPES), packets
 
 
@@ -272,7 +315,7 @@ def address_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> Columns:
         columns["is_outbound"],
         bool((columns["ip_version"] == 6).any()),
     )
-    first, _ = _groups(words, np.ones(len(kept), np.int64))
+    first, _, _, _ = group_spans(words)
     return _gather(columns, kept[first], ADDRESS_KEY, _ADDRESS_DTYPES)
 
 
@@ -350,6 +393,8 @@ def schema(columns: tuple[Column, ...]) -> pa.Schema:
     for c in columns:
         if c.dtype in ("bytes16", "binary"):
             t = pa.binary(16) if c.dtype == "bytes16" else pa.binary()
+        elif c.dtype == "str":
+            t = pa.string()
         else:
             t = pa.from_numpy_dtype(c.numpy_dtype)
         fields.append(pa.field(c.name, t, nullable=c.nullable))

@@ -93,6 +93,21 @@ class Transaction:
         path.parent.mkdir(parents=True, exist_ok=True)
         return rel, path
 
+    def input_target(
+        self, table: str, sensor: str, day: int, input_id: int, part: int = 0
+    ) -> tuple[str, Path]:
+        """Where a rewrite writes a new file of a committed input (a rollup the input
+        lacks, ``teiten rollup``): its relative path and its staging path."""
+        if self._taken is None:
+            self._taken = set(self.lake.catalog.all_files())
+        rel = part_path(table, sensor, day, input_id, part)
+        if rel in self._taken:
+            raise StoreError(f"{rel} is listed already")
+        self._taken.add(rel)
+        path = self.stage / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return rel, path
+
     def replacement(self, rel: str) -> tuple[str, Path]:
         """Where to write the replacement of the listed file ``rel``: a new part name."""
         if self._taken is None:  # every listed path, read once per transaction

@@ -19,6 +19,8 @@ from teiten.store.order import source_order
 from teiten.store.paths import listed_as
 from teiten.store.rollup import Rollup
 from teiten.store.sketch import DaySketch, SketchCut
+from teiten.store.sourceports import TABLE as SOURCE_TABLE
+from teiten.store.sourceports import SourceDays
 
 
 class PacketWriter:
@@ -62,6 +64,8 @@ class PacketWriter:
         """Text of the codes of ``str`` columns (e.g. ``src_as_org``), growing."""
         self.rollup = Rollup()
         """The rollup rows of the input's day files (``teiten.store.rollup``)."""
+        self.sources = SourceDays()
+        """The ``source_ports`` rows of the input's day files (``teiten.store.sourceports``)."""
         self._rollup_parts: dict[tuple[str, int], int] = {}
         self._rollup_mutex = threading.Lock()
         self._sketches: dict[int, DaySketch] = {}
@@ -105,6 +109,10 @@ class PacketWriter:
         spilled = self.rollup.add(day, columns, rows)
         if spilled is not None:
             self._write_rollup("port_hours", day, spilled)
+        orgs = self.labels.get("src_as_org", [])
+        by_source = self.sources.add(day, columns, rows, list(orgs))
+        if by_source is not None:
+            self._write_rollup(SOURCE_TABLE, day, by_source)
 
     def _write_rollup(self, table: str, day: int, data: pa.Table) -> None:
         with self._rollup_mutex:
@@ -153,6 +161,8 @@ class PacketWriter:
             if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
                 for table, data in self.rollup.tables(day).items():
                     self._write_rollup(table, day, data)
+                orgs = list(self.labels.get("src_as_org", []))
+                self._write_rollup(SOURCE_TABLE, day, self.sources.table(day, orgs))
                 sketch = self._sketches.pop(day, None)
                 for table, data in sketch.tables().items() if sketch is not None else ():
                     self.tx.write(table, self.sensor, day, data)
