@@ -10,7 +10,15 @@ import pyarrow as pa
 import pytest
 
 from teiten.schema import ADDRESS_HOURS, DECODE_ERRORS, HOUR_NS, PORT_HOURS, decode_error_code
-from teiten.store.rollup import PORT_KEY, Rollup, address_rows, group, port_rows, to_table
+from teiten.store.rollup import (
+    PORT_KEY,
+    Rollup,
+    address_rows,
+    group,
+    merged_addresses,
+    port_rows,
+    to_table,
+)
 
 T0 = 1_700_000_000 * 10**9
 
@@ -128,17 +136,42 @@ def test_rollup_merges_batches_and_spills_within_its_bound(v6: bool) -> None:
     assert rollup.tables(7)["port_hours"].num_rows == 0  # the day was handed out
 
 
-def test_tables_are_sorted_by_hour_and_typed_as_declared() -> None:
+def _address_keys(t: pa.Table) -> list[tuple[Any, ...]]:
+    return [
+        (r["ip_version"] == 6, r["dst_ip4"], r["dst_ip6"] or b"", r["hour"]) for r in t.to_pylist()
+    ]
+
+
+def test_tables_are_sorted_and_typed_as_declared() -> None:
     c = batch(3_000)
     rollup = Rollup()
     rollup.add(0, c, np.arange(3_000, dtype=np.int64))
     tables = rollup.tables(0)
+    keys = _address_keys(tables["address_hours"])
+    assert keys == sorted(keys)  # by address (IPv4 first), then hour
     for name, declared in (("port_hours", PORT_HOURS), ("address_hours", ADDRESS_HOURS)):
         t = tables[name]
         hours = t.column("hour").to_numpy()
-        assert (np.diff(hours) >= 0).all() and t.num_rows > 0
+        assert t.num_rows > 0
+        assert name != "port_hours" or (np.diff(hours) >= 0).all()  # by hour
         assert t.column_names == [col.name for col in declared]
         v6 = t.column("ip_version").to_numpy() == 6
         column = "src_ip6" if name == "port_hours" else "dst_ip6"
         nulls = t.column(column).is_null().to_numpy(zero_copy_only=False)
         assert (nulls == ~v6).all()
+
+
+def test_merged_addresses_keep_each_row_once_in_address_order() -> None:
+    tables = [Rollup().tables(0) for _ in range(2)]
+    parts = []
+    for seed in (1, 2):
+        rollup = Rollup()
+        c = batch(2_000, seed=seed)
+        rollup.add(0, c, np.arange(2_000, dtype=np.int64))
+        parts.append(rollup.tables(0)["address_hours"])
+    merged = merged_addresses([*parts, parts[0], tables[0]["address_hours"]])
+    want = {tuple(r.values()) for p in parts for r in p.to_pylist()}
+    assert merged.num_rows == len(want)
+    assert {tuple(r.values()) for r in merged.to_pylist()} == want
+    keys = _address_keys(merged)
+    assert keys == sorted(keys)

@@ -9,11 +9,13 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from teiten.schema import DECODE_ERRORS, PORT_CAPTURED
 from teiten.store import sourceports
+from teiten.store.pack import address_pieces
 
 OK = DECODE_ERRORS.index(PORT_CAPTURED[0])
 NOT_CAPTURED = next(i for i, n in enumerate(DECODE_ERRORS) if n not in PORT_CAPTURED)
@@ -120,8 +122,10 @@ def test_a_day_over_its_bound_is_returned_as_a_part_and_the_rest_kept() -> None:
     assert kept.num_rows == 100 and set(kept.column("src_as_org").to_pylist()) == {""}
 
 
-def test_pieces_cover_every_address_once() -> None:
-    pieces = sourceports.pieces()
+@pytest.mark.parametrize("prefix", ["src", "dst"])
+def test_pieces_cover_every_address_once(prefix: str) -> None:
+    pieces = address_pieces(prefix)
+    assert all(p[1][0] == p[2][0] == f"{prefix}_ip4" for p in pieces[:-1])
     bounds = [(p[1][2], p[2][2]) for p in pieces[:-1]]
     assert bounds[0][0] == 0 and bounds[-1][1] == (1 << 32) - 1
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(bounds))

@@ -48,7 +48,7 @@ def summary(result: IngestResult) -> list[str]:
         f"{result.seconds:.1f}s ({rate:,.0f} packets/s); countries: {result.enrichment}"
     )
     if result.packed:
-        lines.append(f"packed {result.packed:,} day table files by month (teiten pack)")
+        lines.append(f"packed {result.packed:,} derived files by month (teiten pack)")
     if result.warning_count:
         lines.append(f"warnings: {result.warning_count}")
     if result.quarantined:

@@ -302,7 +302,9 @@ PORT_HOURS: tuple[Column, ...] = (
 )
 
 # One row per (UTC hour, destination address) that received any inbound packet
-# (all protocols): what ``active_addresses`` counts.
+# (all protocols): what ``active_addresses`` counts, and what tells the sensor's own
+# addresses from sources. Sorted by address, then hour (files of earlier releases: by
+# hour), with statistics on both, so one address is one row group of each file.
 ADDRESS_HOURS: tuple[Column, ...] = (
     Column("hour", "int32", "UTC hour: hours since the epoch.", "delta"),
     Column("ip_version", "uint8", "4 or 6.", "dict"),
@@ -334,9 +336,9 @@ SOURCE_PORTS: tuple[Column, ...] = (
     Column("span_s", "uint32", "Seconds from the first to the second of the last of them."),
 )
 
-SOURCE_PORTS_ROW_GROUP_ROWS = 1 << 17
-"""Rows per row group of a ``source_ports`` file (a pack's: QUIET_SCALE times more): a
-source's rows are read as the one or two row groups holding them."""
+ROLLUP_ROW_GROUP_ROWS: dict[str, int] = {"source_ports": 1 << 17, "address_hours": 1 << 17}
+"""Rows per row group of the rollups sorted by address, in their files and packs alike:
+one address's rows are read as the one or two row groups holding them."""
 
 ROLLUPS: dict[str, tuple[Column, ...]] = {
     "port_hours": PORT_HOURS,
@@ -355,7 +357,7 @@ without registers): readers ignore them, ``teiten rollup`` drops them."""
 
 ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "port_hours": ("hour",),
-    "address_hours": ("hour",),
+    "address_hours": ("hour", "ip_version", "dst_ip4", "dst_ip6"),
     "port_sketches": ("busy", "day", "proto", "dst_port"),
     "port_segments": ("busy", "day", "proto", "dst_port"),
     "port_groups": ("busy", "day", "proto", "dst_port"),

@@ -128,7 +128,7 @@ def source_packets(d: Dialect, src: Source, names_by_bit: Sequence[tuple[int, st
 
     Reads ``source_ports_raw``, whose rows are sorted by source: one row group of each
     file, not the packets."""
-    port = f"concat({proto_text()}, '/', CAST(dst_port AS STRING))"
+    port = "proto * 65536 + dst_port"  # one number per protocol and port: no text per row
     return f"""
 SELECT CAST(coalesce(sum(packets), 0) AS BIGINT) AS packets,
        {d.timestamp_ns(_seconds("min(first_s)"))} AS first_seen,

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUP_STATISTICS, ROLLUPS, SOURCE_PORTS_ROW_GROUP_ROWS, Column
+from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, Column
 from teiten.schema.daytables import ROLLUP_ROW_BYTES, ROLLUP_ROW_GROUP_BYTES
 from teiten.store.layout import Stored, stored_columns, to_physical
 
@@ -103,7 +103,7 @@ def write_file(table: str, data: pa.Table, path: Any) -> None:
     """Write ``data`` as one whole file of ``table``, with the table's file options and
     row groups (how ingest's transactions and the sketches' rebuild write them)."""
     if table not in ROLLUP_ROW_GROUP_BYTES or data.num_rows == 0:
-        rows = SOURCE_PORTS_ROW_GROUP_ROWS if table == "source_ports" else None
+        rows = ROLLUP_ROW_GROUP_ROWS.get(table)
         pq.write_table(data, path, row_group_size=rows, **file_options(table))
         return
     with DayTableWriter(table, path, data.schema) as out:

@@ -17,29 +17,31 @@ replaces those inputs' files of the table in one catalog transaction
 packing of the month takes in with the month's pack. Rebuilding the day tables
 (``teiten rollup``, ``teiten enrich``) drops the packs with the other files.
 
-``source_ports`` (``teiten.store.sourceports``) is packed the same way but by
-source: a month's rows merged one IPv4 range at a time (then IPv6), each key
-once, in source order, so one address is one row group of the pack; ``teiten
-enrich`` rewrites its packs in place of rebuilding them.
+``source_ports`` (``teiten.store.sourceports``) and ``address_hours`` are packed
+the same way but by address: a month's rows merged one IPv4 range at a time
+(then IPv6), each key once, in address order, so one address is one row group of
+the pack; ``teiten enrich`` rewrites ``source_ports``' packs in place of
+rebuilding them (``address_hours`` has no source columns).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUPS, SOURCE_PORTS_ROW_GROUP_ROWS
+from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUPS
 from teiten.store import portlists, sourceports
 from teiten.store.arrow import DayTableWriter, file_options
 from teiten.store.lake import Lake
 from teiten.store.paths import inputs_of, month_of
-from teiten.store.rollup import schema
+from teiten.store.rollup import merged_addresses, schema
 from teiten.store.sketch import (
     SKETCH_TABLES,
     SketchCut,
@@ -50,8 +52,8 @@ from teiten.store.sketch import (
 )
 from teiten.store.transaction import Transaction
 
-PACKED_TABLES = (*SKETCH_TABLES, sourceports.TABLE)
-"""The tables packed by month: the day tables and ``source_ports``."""
+PACKED_TABLES = (*SKETCH_TABLES, sourceports.TABLE, "address_hours")
+"""The tables packed by month: the day tables, and the rollups sorted by address."""
 
 
 @dataclass
@@ -183,20 +185,50 @@ def _write_pack(
     return done
 
 
-def _write_source_pack(tx: Transaction, listing: Listing, key: Month) -> Packed:
-    """Stage the pack of ``source_ports`` for ``key``: its files merged piece by piece
-    (IPv4 ranges, then IPv6), each key once, in source order; drop the files it replaces."""
-    table = sourceports.TABLE
+PIECES_BY_ADDRESS = 16
+"""IPv4 ranges a pack of a table sorted by address merges at a time (then the IPv6
+rows): memory follows a sixteenth of a month's rows."""
+
+_BY_ADDRESS: dict[str, tuple[str, Callable[[Sequence[pa.Table]], pa.Table]]] = {
+    sourceports.TABLE: ("src", sourceports.merged_piece),
+    "address_hours": ("dst", merged_addresses),
+}
+"""The tables sorted by address, packed by address range: the address columns' prefix and
+how rows of many files merge (each key once, in the table's order)."""
+
+
+def address_pieces(prefix: str) -> list[list[tuple[str, str, Any]]]:
+    """The Parquet filters of each piece of a pack sorted by the ``prefix`` addresses
+    (``src``, ``dst``), in the order written: IPv4 ranges, then IPv6."""
+    step = (1 << 32) // PIECES_BY_ADDRESS
+    out: list[list[tuple[str, str, Any]]] = [
+        [
+            ("ip_version", "=", 4),
+            (f"{prefix}_ip4", ">=", lo),
+            (f"{prefix}_ip4", "<=", lo + step - 1),
+        ]
+        for lo in range(0, 1 << 32, step)
+    ]
+    out.append([("ip_version", "=", 6)])
+    return out
+
+
+def _write_address_pack(tx: Transaction, listing: Listing, table: str, key: Month) -> Packed:
+    """Stage the pack of a table sorted by address (``source_ports``, ``address_hours``)
+    for ``key``: its files merged piece by piece, each key once, in address order; drop
+    the files it replaces."""
+    prefix, merge = _BY_ADDRESS[table]
     rels = listing.files[table][key]
     rel, path = tx.pack_target(table, *key)
-    rows = QUIET_SCALE * SOURCE_PORTS_ROW_GROUP_ROWS
+    declared = schema(ROLLUPS[table])
+    rows = ROLLUP_ROW_GROUP_ROWS[table]  # not scaled: a lookup reads one group of a pack
     written = 0
-    with pq.ParquetWriter(path, schema(ROLLUPS[table]), **file_options(table)) as out:
-        for where in sourceports.pieces():
-            found = [sourceports.read_piece(tx.lake.root / r, where) for r in rels]
-            merged = sourceports.merged_piece(found)
-            for part in sourceports.batches(merged, rows):
-                out.write_table(part, row_group_size=rows)
+    with pq.ParquetWriter(path, declared, **file_options(table)) as out:
+        for where in address_pieces(prefix):
+            found = [pq.read_table(tx.lake.root / r, filters=where, schema=declared) for r in rels]
+            merged = merge(found)
+            for start in range(0, merged.num_rows, rows):
+                out.write_table(merged.slice(start, rows), row_group_size=rows)
             written += merged.num_rows
     tx.add(table, rel, written, inputs=listing.inputs(table, rels))
     for gone in rels:
@@ -208,11 +240,11 @@ def pack_month(tx: Transaction, listing: Listing, key: Month, cut: SketchCut) ->
     """Stage, in a rewrite transaction, the packs of one (sensor, month): each day table's
     files of the month merged into one pack that replaces them."""
     done = Packed(months=1)
-    for table in (*_COMBINE, sourceports.TABLE):
+    for table in (*_COMBINE, *_BY_ADDRESS):
         rels = listing.files[table].get(key, [])
         if rels and not (len(rels) == 1 and rels[0] in listing.packed[table]):  # not packed yet
-            if table == sourceports.TABLE:
-                one = _write_source_pack(tx, listing, key)
+            if table in _BY_ADDRESS:
+                one = _write_address_pack(tx, listing, table, key)
             else:
                 one = _write_pack(tx, listing, table, key, cut)
             done.files += one.files

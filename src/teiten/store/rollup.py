@@ -18,6 +18,7 @@ so memory follows the distinct keys, not the packets.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -34,7 +35,7 @@ from teiten.schema import (
     ROLLUPS,
     Column,
 )
-from teiten.store.arrow import bytes16_array
+from teiten.store.arrow import bytes16_array, bytes16_values
 
 ROLLUP_TABLES: tuple[str, ...] = tuple(ROLLUPS)
 """The rollup tables, as the lake and the catalog name them."""
@@ -422,13 +423,26 @@ def _order(columns: Columns, declared: tuple[Column, ...]) -> npt.NDArray[np.int
     return np.argsort(key)
 
 
+def _address_order(columns: Columns) -> npt.NDArray[np.int64]:
+    """``address_hours`` rows by destination (IPv4 first), then hour: one ``argsort`` of
+    a packed word when every row is IPv4, else a ``lexsort``."""
+    hour = columns["hour"].astype(np.int64)
+    v6 = columns["ip_version"] == 6
+    if not v6.any():
+        key = columns["dst_ip4"].astype(np.uint64) << np.uint64(32)
+        return np.argsort(key | (hour - int(hour.min())).astype(np.uint64), kind="stable")
+    pair = np.ascontiguousarray(_v6(columns, "dst_ip6")).view(">u8").reshape(-1, 2)
+    return np.lexsort((hour, pair[:, 1], pair[:, 0], columns["dst_ip4"], v6))
+
+
 def to_table(columns: Columns | None, declared: tuple[Column, ...]) -> pa.Table:
     """A rollup table of grouped columns, sorted by hour then key (better pages, and
-    row groups a time filter can skip); an empty table for None."""
+    row groups a time filter can skip) — ``address_hours`` by address then hour (one
+    address's rows together); an empty table for None."""
     target = schema(declared)
     if columns is None or len(columns["hour"]) == 0:
         return target.empty_table()
-    order = _order(columns, declared)
+    order = _address_order(columns) if declared is ADDRESS_HOURS else _order(columns, declared)
     arrays = []
     for c in declared:
         v = columns[c.name][order]
@@ -438,3 +452,20 @@ def to_table(columns: Columns | None, declared: tuple[Column, ...]) -> pa.Table:
         else:
             arrays.append(pa.array(v.astype(_PORT_DTYPES.get(c.name, _ADDRESS_DTYPES.get(c.name)))))
     return pa.Table.from_arrays(arrays, schema=target)
+
+
+def merged_addresses(tables: Sequence[pa.Table]) -> pa.Table:
+    """``address_hours`` rows of many files as one table, each row once, sorted by address
+    (a pack's piece: ``teiten.store.pack``)."""
+    rows = pa.concat_tables([t.select([c.name for c in ADDRESS_HOURS]) for t in tables])
+    if rows.num_rows == 0:
+        return schema(ADDRESS_HOURS).empty_table()
+    columns: Columns = {
+        c.name: (
+            bytes16_values(rows.column(c.name))
+            if c.dtype == "bytes16"
+            else rows.column(c.name).to_numpy().astype(_ADDRESS_DTYPES[c.name], copy=False)
+        )
+        for c in ADDRESS_HOURS
+    }
+    return to_table(_merged_addresses([columns]), ADDRESS_HOURS)

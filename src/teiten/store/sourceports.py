@@ -7,7 +7,7 @@ every address and the question read the source column of all of them: 4.7 s at
 10^9 packets. ``source_ports`` holds, per day file, one row per (source,
 protocol, destination port, fingerprint bitmask) with the packets' number and
 their first and last instant, sorted by source, in row groups of
-SOURCE_PORTS_ROW_GROUP_ROWS whose source statistics the files keep: an address's
+ROLLUP_ROW_GROUP_ROWS whose source statistics the files keep: an address's
 rows are one row group of each file (of each month, once packed).
 
 Rows are built column-wise at ingest from the same batches as ``port_hours``
@@ -327,22 +327,7 @@ def build_missing(tx: Transaction, inputs: Sequence[int]) -> int:
     return staged
 
 
-# --- packs: a month of files merged by source range (teiten.store.pack) ----------
-
-SOURCE_PIECES = 16
-"""IPv4 ranges a pack merges at a time (then the IPv6 rows): memory follows a
-sixteenth of a month's rows."""
-
-
-def pieces() -> list[list[tuple[str, str, Any]]]:
-    """The Parquet filters of each piece of a pack, in the order written."""
-    step = (1 << 32) // SOURCE_PIECES
-    out: list[list[tuple[str, str, Any]]] = [
-        [("ip_version", "=", 4), ("src_ip4", ">=", lo), ("src_ip4", "<=", lo + step - 1)]
-        for lo in range(0, 1 << 32, step)
-    ]
-    out.append([("ip_version", "=", 6)])
-    return out
+# --- packs: a piece of a month's files merged (teiten.store.pack) ----------------
 
 
 def merged_piece(tables: Sequence[pa.Table]) -> pa.Table:
@@ -359,14 +344,3 @@ def merged_piece(tables: Sequence[pa.Table]) -> pa.Table:
         cols["src_as_org"] = codes[cols["src_as_org"]] if len(codes) else cols["src_as_org"]
         columns.append(cols)
     return to_table(merge(columns), labels)
-
-
-def read_piece(path: Any, where: list[tuple[str, str, Any]]) -> pa.Table:
-    """The rows of one file in a piece (row groups skipped by their statistics)."""
-    return pq.read_table(path, filters=where, schema=schema(SOURCE_PORTS))
-
-
-def batches(table: pa.Table, rows: int) -> Iterator[pa.Table]:
-    """``table`` in slices of ``rows`` (the row groups it is written in)."""
-    for start in range(0, table.num_rows, rows):
-        yield table.slice(start, rows)
