@@ -128,6 +128,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "port-hours-columns": lambda: _columns("port_hours"),
     "port-sketches-columns": lambda: _columns("port_sketches"),
     "port-segments-columns": lambda: _columns("port_segments"),
+    "port-hour-segments-columns": lambda: _columns("port_hour_segments"),
     "port-groups-columns": lambda: _columns("port_groups"),
     "port-tops-columns": lambda: _columns("port_tops"),
     "source-ports-columns": lambda: _columns("source_ports"),

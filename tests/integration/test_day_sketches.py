@@ -238,9 +238,20 @@ def test_detect_from_sketches(base: Path, tmp_path: Path, sketches: list[bool]) 
         (*PORTS, "--tz", "UTC"),
         ("trend", "23/tcp", "--split", "asn"),
         ("trend", "23/tcp", "52869/tcp", "--measure", "sources24", "--measure", "sources"),
-        ("trend", "23/tcp", "--by", "hour", "--from", "2017-11-01", "--to", "2017-11-03"),
+        (
+            "trend",
+            "23/tcp",
+            "--by",
+            "hour",
+            "--split",
+            "country",
+            "--from",
+            "2017-11-01",
+            "--to",
+            "2017-11-03",
+        ),
     ],
-    ids=["trend-utc", "ports-utc", "asn", "sources24", "hours"],
+    ids=["trend-utc", "ports-utc", "asn", "sources24", "hours-by-country"],
 )
 def test_exact_where_sketches_cannot_answer(
     base: Path, sketches: list[bool], args: tuple[str, ...]

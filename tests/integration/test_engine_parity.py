@@ -28,6 +28,7 @@ from teiten.config import Settings
 from teiten.engine import Engine, connect
 from teiten.enrich.country import country_code
 from teiten.fingerprint import registry
+from teiten.schema import HOUR_NS
 from teiten.simulate import SimulationResult
 from teiten.sql import portview as pv  # the dashboard's port page
 from teiten.sql import sessions, sources, traffic
@@ -83,6 +84,10 @@ def engines(store: Settings) -> Iterator[dict[str, Engine]]:
 
 def _window(by: str = "day") -> Window:
     return Window.from_dates(dt.date(2017, 10, 1), dt.date(2017, 12, 18), "Asia/Tokyo", by)
+
+
+def _hours(w: Window) -> tuple[int, int]:
+    return w.start_ns // HOUR_NS, w.end_ns // HOUR_NS
 
 
 def _slice(segment: str, port: int = 23) -> traffic.Slice:
@@ -163,6 +168,16 @@ CASES: dict[str, list[Case]] = {
     "traffic.segment_rows": [
         lambda d: traffic.segment_rows(d, traffic.sketch_days(_window()), PORTS),
         lambda d: traffic.segment_rows(d, traffic.sketch_days(_window()), within=(17, 0, 65535)),
+    ],
+    # the hour sketches of busy ports, and whether they hold every packet of the days
+    "traffic.hour_sketch_gap": [
+        lambda d: traffic.hour_sketch_gap(d, traffic.sketch_days(_window()), PORTS),
+        lambda d: traffic.hour_sketch_gap(d, traffic.sketch_days(_window()), [("udp", 1)]),
+    ],
+    "traffic.hour_segment_rows": [
+        lambda d: traffic.hour_segment_rows(
+            d, traffic.sketch_days(_window()), _hours(_window("hour")), PORTS
+        ),
     ],
     "traffic.port_candidates": [lambda d: traffic.port_candidates(d, _window(), top=5)],
     "traffic.busy_candidates": [

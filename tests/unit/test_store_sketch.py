@@ -398,7 +398,12 @@ def test_sketch_tables_busy_first_in_both_tables() -> None:
     hours, busy = _busy_hours()
     cut = SketchCut("Asia/Tokyo", JP)
     tables = sketch_tables(hours, cut)
-    assert sorted(tables) == ["port_groups", "port_segments", "port_sketches", "port_tops"]
+    assert sorted(tables) == [
+        "port_groups", "port_hour_segments", "port_segments", "port_sketches", "port_tops"
+    ]  # fmt: skip
+    hourly = set(_port_day_keys(tables["port_hour_segments"]))
+    # every day of the ports of the SKETCH_BUSY_PORTS busiest port days: here all of them
+    assert hourly == set(_port_day_keys(tables["port_sketches"])) > busy
     sketches, segments = tables["port_sketches"], tables["port_segments"]
     for table, declared in ((sketches, PORT_SKETCHES), (segments, PORT_SEGMENTS)):
         types = [(f.name, f.type) for f in table.schema]
@@ -441,6 +446,8 @@ def test_only_the_busiest_port_days_are_busy(monkeypatch: pytest.MonkeyPatch) ->
     assert len(ranked) >= 3 and sums[ranked[0]] > sums[ranked[1]] > sums[ranked[2]]
     monkeypatch.setattr(sketch_module, "SKETCH_BUSY_PORTS", 2)
     tables = sketch_tables(hours, SketchCut("Asia/Tokyo", JP))
+    hourly = tables.pop("port_hour_segments")  # every day of those two port days' ports
+    assert {k[:2] for k in _port_day_keys(hourly)} == {k[:2] for k in ranked[:2]}
     for table in tables.values():
         flagged = {
             k

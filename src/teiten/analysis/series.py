@@ -96,6 +96,10 @@ def trend(
     home = country_code(home_country)
     if "sources24" not in measures and sketched(engine, window, split=split):
         table = sketches.series(engine, window, pairs, split=split, home=home)
+    elif "sources24" not in measures and sketches.hour_sketched(
+        engine, window, pairs, split=split, home=home
+    ):
+        table = sketches.hour_series(engine, window, pairs, split=split, home=home)
     else:
         sql = traffic.port_series(
             engine.dialect,

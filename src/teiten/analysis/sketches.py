@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 from teiten.analysis.window import Window
 from teiten.engine import Engine
 from teiten.enrich.country import COUNTRIES, country_code
-from teiten.schema import DAY_NS
+from teiten.schema import DAY_NS, HOUR_NS
 from teiten.sql import traffic
 from teiten.sql.expressions import PROTO_NAMES
 from teiten.store.paths import day_text
@@ -58,6 +58,54 @@ def sketched(engine: Engine, window: Window, *, split: str = "none", by_day: boo
         return False
     first, last = day_text(window.start_ns // DAY_NS), day_text((window.end_ns - 1) // DAY_NS)
     return cover.rows_between(first, last) > engine.scope.exact_rows
+
+
+def hour_sketched(engine: Engine, window: Window, ports: Ports, *, split: str, home: int) -> bool:
+    """Whether to read the hour sketches for an hourly series of ``ports`` over ``window``:
+    the day sketches would answer its days (:func:`sketched`, by hour), every input has
+    hour sketches, the split is by segment of the store's home country (or none), and
+    they hold every packet of the ports' days (``traffic.hour_sketch_gap``)."""
+    if window.by != "hour" or split not in ("none", "domestic"):
+        return False
+    if not engine.coverage.hourly or not sketched(engine, window, split=split, by_day=False):
+        return False
+    if split == "domestic" and not _by_segment(engine, home):
+        return False
+    days = traffic.sketch_days(window)
+    gap = engine.query(traffic.hour_sketch_gap(engine.dialect, days, ports))
+    return int(gap.column("n")[0].as_py()) == 0
+
+
+def hour_series(
+    engine: Engine, window: Window, ports: Ports, *, split: str, home: int
+) -> list[dict[str, Any]]:
+    """The rows of ``teiten.sql.traffic.port_series`` (hourly buckets) from the hour
+    sketches (:func:`hour_sketched`): by segment (none, domestic)."""
+    days = traffic.sketch_days(window)
+    hours = (window.start_ns // HOUR_NS, window.end_ns // HOUR_NS)
+    t = engine.query(traffic.hour_segment_rows(engine.dialect, days, hours, ports))
+    changes = window.offsets()  # [(from ns, offset ns)]: whole hours (``sketched``)
+    starts = np.array([c[0] for c in changes], np.int64)
+    shifts = np.array([c[1] // HOUR_NS for c in changes], np.int64)
+    utc = _int(t, "hour")
+    local = utc + shifts[np.maximum(np.searchsorted(starts, utc * HOUR_NS, "right") - 1, 0)]
+    first = int(window.start_ns + changes[0][1]) // HOUR_NS
+    seg = _int(t, "seg") if split == "domestic" else np.zeros(t.num_rows, np.int64)
+    names = {0: "all", **SEGMENTS}
+    key = (_port_key(t) << 24 | (local - first)) << 10 | seg
+    m = merge(key, _int(t, "packets"), t.column("registers"))
+    return [
+        {
+            "proto": (k >> 50) & 0xFF,
+            "dst_port": (k >> 34) & 0xFFFF,
+            "bucket": first + ((k >> 10) & 0xFFFFFF),
+            "segment": names[k & 0x3FF],
+            "packets": p,
+            "sources": s,
+            "sources24": 0,
+        }
+        for k, p, s in zip(m.group.tolist(), m.packets.tolist(), m.sources.tolist(), strict=True)
+    ]
 
 
 def _by_segment(engine: Engine, home: int) -> bool:

@@ -10,7 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from teiten.schema.column import Column as Column
-from teiten.schema.daytables import PORT_GROUPS, PORT_SEGMENTS, PORT_SKETCHES, PORT_TOPS
+from teiten.schema.daytables import (
+    PORT_GROUPS,
+    PORT_HOUR_SEGMENTS,
+    PORT_SEGMENTS,
+    PORT_SKETCHES,
+    PORT_TOPS,
+)
 
 # Reasons a packet could not be decoded completely. Code 0 means none.
 # Declared as data: the decoder writes the code, views and reports show the name.
@@ -346,6 +352,7 @@ ROLLUPS: dict[str, tuple[Column, ...]] = {
     "source_ports": SOURCE_PORTS,
     "port_sketches": PORT_SKETCHES,
     "port_segments": PORT_SEGMENTS,
+    "port_hour_segments": PORT_HOUR_SEGMENTS,
     "port_groups": PORT_GROUPS,
     "port_tops": PORT_TOPS,
 }
@@ -360,6 +367,7 @@ ROLLUP_STATISTICS: dict[str, tuple[str, ...]] = {
     "address_hours": ("hour", "ip_version", "dst_ip4", "dst_ip6"),
     "port_sketches": ("busy", "day", "proto", "dst_port"),
     "port_segments": ("busy", "day", "proto", "dst_port"),
+    "port_hour_segments": ("busy", "day", "proto", "dst_port", "hour"),
     "port_groups": ("busy", "day", "proto", "dst_port"),
     "port_tops": ("busy", "day", "proto", "dst_port"),
     "source_ports": ("ip_version", "src_ip4", "src_ip6"),

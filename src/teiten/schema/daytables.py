@@ -80,6 +80,20 @@ PORT_SEGMENTS: tuple[Column, ...] = (
     Column("registers", "binary", "The segment's merged registers (as in port_sketches)."),
 )
 
+# One row per (local day, protocol, destination port, UTC hour, segment) of the busy
+# port days of a day file (``teiten.store.hoursketch``): what ``port_segments`` holds
+# per day, per hour. Hourly series of a busy port read these (a few rows an hour)
+# instead of its ``port_hours`` rows (80,000 sources an hour at 10^9) when every file
+# of the window's days has the port day busy. Rows sorted busy first (all of them),
+# then by protocol, port, day, hour and segment.
+PORT_HOUR_SEGMENTS: tuple[Column, ...] = (
+    *_SKETCH_KEYS,
+    Column("hour", "int32", "UTC hour: hours since the epoch.", "delta"),
+    Column("seg", "uint8", "1 domestic, 2 foreign, 3 unknown country.", "dict"),
+    Column("packets", "int64", "Packets of the segment's sources to this port that hour."),
+    Column("registers", "binary", "The segment's merged registers (as in port_sketches)."),
+)
+
 PORT_ASNS_KEPT = 64
 """ASNs a ``port_groups`` port day keeps by name (those with most sources); the others
 share one row (``key`` 4294967295)."""
@@ -140,6 +154,7 @@ SKETCH_BUSY_SOURCES = 64
 ROLLUP_ROW_GROUP_BYTES: dict[str, tuple[int, int]] = {
     "port_sketches": (1 << 16, 1 << 18),
     "port_segments": (1 << 15, 1 << 17),
+    "port_hour_segments": (1 << 18, 1 << 18),
     "port_groups": (1 << 16, 1 << 18),
     "port_tops": (1 << 16, 1 << 19),
 }

@@ -309,6 +309,32 @@ def segment_rows(
     )
 
 
+@statement
+def hour_sketch_gap(d: Dialect, days: tuple[int, int], ports: Sequence[tuple[str, int]]) -> str:
+    """The packets of ``ports`` on the local days ``[first, end)`` that the day sketches
+    hold and the hour sketches do not (``n``): 0 when every file's rows of those port
+    days are sketched by the hour too (a file's port day is, whole, or not at all)."""
+    where = sketch_where(days, ports, None)
+    return f"""
+SELECT (SELECT coalesce(sum(packets), 0) FROM port_sketches_raw WHERE {where})
+     - (SELECT coalesce(sum(packets), 0) FROM port_hour_segments_raw WHERE {where}) AS n"""
+
+
+@statement
+def hour_segment_rows(
+    d: Dialect, days: tuple[int, int], hours: tuple[int, int], ports: Sequence[tuple[str, int]]
+) -> str:
+    """The hour sketches of ``ports`` on the local days ``[first, end)`` and UTC hours
+    ``[first, end)``: ``proto``, ``dst_port``, ``hour``, ``seg``, ``packets``,
+    ``registers``. The caller merges them (``teiten.store.registers.merge``)."""
+    where = sketch_where(days, ports, None)
+    where += f" AND hour >= {int(hours[0])} AND hour < {int(hours[1])}"
+    return (
+        "SELECT proto, dst_port, hour, seg, packets, registers"
+        f" FROM port_hour_segments_raw WHERE {where}"
+    )
+
+
 CANDIDATE_SLACK = 0.1
 """How far (relative) a port's upper bound may fall below the bound it must reach and
 still be read (:func:`port_candidates`, :func:`busy_candidates`): the bounds are sums of

@@ -318,7 +318,8 @@ GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 15"""
 def port_sketches_view() -> str:
     """``port_sketches_raw``: the day sketches (``teiten.store.sketch``): ``day`` (local
     days of the store's day zone), ``proto``, ``dst_port``, ``src_cc_code`` (the country's
-    code, as in ``packets_raw``), ``packets`` and ``registers``."""
+    code, as in ``packets_raw``), ``packets``, ``registers`` and ``busy`` (the port day
+    is among its file's busiest)."""
     return f"""
 SELECT
     day,
@@ -327,6 +328,7 @@ SELECT
     CAST(src_cc AS BIGINT) AS src_cc_code,
     CAST(packets AS BIGINT) AS packets,
     registers,
+    busy,
     sensor,
     {_INPUT_ID} AS input_id
 FROM port_sketches_stored"""
@@ -341,6 +343,17 @@ SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port
        CAST(seg AS BIGINT) AS seg, CAST(packets AS BIGINT) AS packets,
        CAST(sources AS BIGINT) AS sources, registers, sensor, {_INPUT_ID} AS input_id
 FROM port_segments_stored"""
+
+
+def port_hour_segments_view() -> str:
+    """``port_hour_segments_raw``: the hour sketches of busy port days
+    (``teiten.store.hoursketch``): local ``day``, ``proto``, ``dst_port``, UTC ``hour``,
+    ``seg`` (1 domestic, 2 foreign, 3 unknown), ``packets`` and ``registers``."""
+    return """
+SELECT day, CAST(proto AS BIGINT) AS proto, CAST(dst_port AS BIGINT) AS dst_port,
+       CAST(hour AS BIGINT) AS hour, CAST(seg AS BIGINT) AS seg,
+       CAST(packets AS BIGINT) AS packets, registers, sensor
+FROM port_hour_segments_stored"""
 
 
 def port_groups_view() -> str:
@@ -394,7 +407,7 @@ def views(
     The engine has registered ``packets_stored``, ``sessions_stored``,
     ``logins_stored``, ``probes_stored``, ``packets_quarantine_stored`` and the
     rollups' ``port_hours_stored``, ``address_hours_stored``, ``source_ports_stored``,
-    ``port_sketches_stored``,
+    ``port_sketches_stored``, ``port_hour_segments_stored``,
     ``port_segments_stored``, ``port_groups_stored`` and ``port_tops_stored``.
     """
     return [
@@ -404,6 +417,7 @@ def views(
         ("source_ports_raw", source_ports_view(d, stored.unsourced)),
         ("port_sketches_raw", port_sketches_view()),
         ("port_segments_raw", port_segments_view()),
+        ("port_hour_segments_raw", port_hour_segments_view()),
         ("port_groups_raw", port_groups_view()),
         ("port_tops_raw", port_tops_view(d)),
         ("packets", packets_view(d, "packets_raw", names_by_bit)),

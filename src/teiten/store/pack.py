@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUPS
-from teiten.store import portlists, sourceports
+from teiten.store import hoursketch, portlists, sourceports
 from teiten.store.arrow import DayTableWriter, file_options
 from teiten.store.lake import Lake
 from teiten.store.paths import inputs_of, month_of
@@ -149,6 +149,7 @@ _COMBINE = {
     "port_sketches": combine,
     "port_groups": portlists.combine_groups,
     "port_tops": portlists.combine_tops,
+    "port_hour_segments": hoursketch.combine_hours,
 }
 """How the rows of many files of a day table merge (``port_segments``: from the merged
 ``port_sketches``)."""

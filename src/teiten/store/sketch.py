@@ -41,7 +41,7 @@ from teiten.schema.daytables import (
     SKETCH_BUSY_PORTS,
     SKETCH_BUSY_SOURCES,
 )
-from teiten.store import portlists
+from teiten.store import hoursketch, portlists
 from teiten.store.arrow import bytes16_values, write_file
 from teiten.store.lake import Lake
 from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
@@ -232,9 +232,13 @@ def rebuild(
     return staged
 
 
-SKETCH_TABLES = ("port_sketches", "port_segments", "port_groups", "port_tops")
+DAY_TABLES = ("port_sketches", "port_segments", "port_groups", "port_tops")
+"""The day sketches and the port lists (``teiten.store.portlists``): what the sketched
+statements need of every input (:class:`Coverage`)."""
+
+SKETCH_TABLES = (*DAY_TABLES, "port_hour_segments")
 """The tables derived from the ``port_hours`` files of each input's day (:class:`DaySketch`):
-the day sketches and the port lists (``teiten.store.portlists``)."""
+:data:`DAY_TABLES` and the hour sketches of busy port days (``teiten.store.hoursketch``)."""
 
 
 class DaySketch:
@@ -248,6 +252,7 @@ class DaySketch:
         self.parts: list[pa.Table] = []
         self.groups: list[pa.Table] = []
         self.tops: list[pa.Table] = []
+        self.hours: list[pa.Table] = []
 
     def add(self, port_hours: pa.Table) -> None:
         if port_hours.num_rows == 0:
@@ -257,11 +262,14 @@ class DaySketch:
         self.parts.append(day_rows(port_hours, self.cut.zone, days, registers))
         self.groups.append(portlists.group_rows(port_hours, days, registers))
         self.tops.append(portlists.top_rows(port_hours, days))
+        seg = segment_codes(port_hours.column("src_cc").to_numpy(), self.cut.home)
+        self.hours.append(hoursketch.hour_rows(port_hours, days, seg, registers))
 
     def tables(self) -> dict[str, pa.Table]:
         """The tables of :data:`SKETCH_TABLES`, each sorted busy first (``busy``: the port's
         day is among the SKETCH_BUSY_PORTS with most sources, and has SKETCH_BUSY_SOURCES
-        at least)."""
+        at least); the hour sketches of every day of the ports of those SKETCH_BUSY_PORTS
+        port days only."""
         days = combine(self.parts)
         out = {
             "port_sketches": days,
@@ -270,6 +278,7 @@ class DaySketch:
             "port_tops": portlists.combine_tops(self.tops),
         }
         if days.num_rows == 0:
+            out[hoursketch.TABLE] = hoursketch.combine_hours([])
             return out
         segments = out["port_segments"]
         key = port_day_keys(segments)
@@ -277,7 +286,14 @@ class DaySketch:
         sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
         busiest = np.argsort(-sources, kind="stable")[:SKETCH_BUSY_PORTS]
         busy = key[first][busiest[sources[busiest] >= SKETCH_BUSY_SOURCES]]
-        return {table: busy_first(rows, busy) for table, rows in out.items()}
+        out = {table: busy_first(rows, busy) for table, rows in out.items()}
+        # Hour sketches for every day of the file's busiest ports, however few their
+        # sources: a day file holds parts of two local days in other zones, and a busy
+        # port's smaller part is sketched by the hour too.
+        ports = np.unique(key[first][busiest] >> 32)
+        hourly = key[first][np.isin(key[first] >> 32, ports)]
+        out[hoursketch.TABLE] = hoursketch.kept(hoursketch.combine_hours(self.hours), hourly)
+        return out
 
 
 def sketch_tables(port_hours: pa.Table, cut: SketchCut) -> dict[str, pa.Table]:
@@ -320,6 +336,8 @@ class Coverage:
     """The country the segment sketches count as domestic (None as ``zone``)."""
     rows: Mapping[str, int] = field(default_factory=dict)
     """``port_hours`` rows per UTC day (``YYYY-MM-DD``): what an exact answer reads."""
+    hourly: bool = False
+    """Whether every input has its hour sketches (``port_hour_segments``) too."""
 
     def rows_between(self, first_day: str, last_day: str) -> int:
         """``port_hours`` rows of the UTC days ``first_day``..``last_day``."""
@@ -329,7 +347,8 @@ class Coverage:
 def coverage(lake: Lake) -> Coverage:
     """The sketches' :class:`Coverage` of a lake (its catalog open)."""
     zone, home = lake.day_zone(), lake.sketch_home()
-    complete = zone is not None and home is not None and not lake.unsketched(SKETCH_TABLES)
+    complete = zone is not None and home is not None and not lake.unsketched(DAY_TABLES)
     if not complete:
         return Coverage(rows=lake.rollup_rows_by_day())
-    return Coverage(zone, home, lake.rollup_rows_by_day())
+    hourly = not lake.unsketched((hoursketch.TABLE,))
+    return Coverage(zone, home, lake.rollup_rows_by_day(), hourly)
