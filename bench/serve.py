@@ -409,6 +409,27 @@ def server(
             proc.wait()
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds a process (all its threads) has used, from ``/proc``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_settled(pid: int, limit: float = 600.0) -> float:
+    """Seconds until the server stopped warming its caches (``teiten serve`` fills the
+    secrecy policy's address scan and the report of all data in a thread when it starts):
+    until it used under 5 % of a core over a second, at most ``limit``."""
+    start = time.perf_counter()
+    before = cpu_seconds(pid)
+    while time.perf_counter() - start < limit:
+        time.sleep(1.0)
+        now = cpu_seconds(pid)
+        if now - before < 0.05:
+            break
+        before = now
+    return time.perf_counter() - start
+
+
 def wait_ready(proc: subprocess.Popen[bytes], port: int, start: float) -> float:
     """Seconds until the server answered its OpenAPI document (which reads no data)."""
     while time.perf_counter() - start < 120:
@@ -677,7 +698,7 @@ def render(
     args: argparse.Namespace,
     command: str,
     store: Store,
-    ready: float,
+    ready: tuple[float, float],
     peak: float,
     load: str,
     timings: list[Timing],
@@ -685,6 +706,12 @@ def render(
     history: dict[str, Any],
 ) -> str:
     """The section's markdown."""
+    settled = (
+        f"Timed once it had warmed its caches (`--settle`: CPU idle {ready[1]:.0f} s after it "
+        "answered; what cold includes then was done by the warming thread). "
+        if args.settle
+        else ""
+    )
     how = f"built in {store.build_seconds / 60:.1f} min"
     how += " by an earlier run of this command without `--reuse-store`" if store.reused else ""
     rows = ", ".join(f"`{t}` {n:,}" for t, n in store.rows.items())
@@ -702,8 +729,8 @@ Measured {time.strftime("%Y-%m-%d %H:%M %Z")} with:
   {store.packet_bytes / 1e9:.2f} GB packet Parquet; rows: {rows}; {how}, under `nice`.
   `teiten detect` once: {store.detect_seconds:.1f} s, {store.alerts} alert(s).
 - server: `teiten serve --data DIR --host 127.0.0.1 --port FREE --rate 0` (sensor addresses
-  masked); answered its OpenAPI document {ready:.1f} s after start; peak RSS {peak:,.0f} MiB.
-  One kept-alive HTTP/1.1 connection; times from request to last byte. Cold: the first
+  masked); answered its OpenAPI document {ready[0]:.1f} s after start; peak RSS {peak:,.0f} MiB.
+  {settled}One kept-alive HTTP/1.1 connection; times from request to last byte. Cold: the first
   answer of the URL in this server, after the URLs above it (the OS page cache is warm);
   warm: up to {args.repeats} more answers within {args.budget:g} s (at least 3).
 - load: {load}
@@ -755,6 +782,7 @@ FLAGS = (
     ("--reuse-store", "reuse a kept store made with the same arguments"),
     ("--no-results", "print only; leave RESULTS.md"),
     ("--build-only", "build (or reuse) the store, print its facts and stop; implies --keep-store"),
+    ("--settle", "time the URLs once the server has warmed its caches (its CPU idle)"),
 )
 
 
@@ -781,6 +809,7 @@ def main(argv: list[str] | None = None) -> None:
     busy0, mine0, wall0 = busy_seconds(), children_seconds(), time.perf_counter()
     trace = work / "serve-trace.jsonl"
     with server(store_dir, work / "serve.log", trace) as (proc, port, ready):
+        settled = wait_settled(proc.pid) if args.settle else 0.0
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=args.timeout)
         timings, answers = time_probes(Live(conn, proc.pid, trace), known, args)
         peak = memory_mib(proc.pid, "VmHWM")
@@ -798,7 +827,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.keep_store:
         shutil.rmtree(store_dir, ignore_errors=True)
         store_dir.with_suffix(".json").unlink(missing_ok=True)
-    body = render(args, command, store, ready, peak, load, timings, peers, history)
+    body = render(args, command, store, (ready, settled), peak, load, timings, peers, history)
     print(body)
     if not args.no_results:
         update(SECTION, body)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import version
 from typing import TYPE_CHECKING, Any
 
@@ -45,13 +45,20 @@ def _validation_message(errors: Any) -> str:
 
 
 def _warm(context: Context, stop: threading.Event) -> None:
-    """Fill the caches the first requests need, step by step until ``stop`` is set (one
-    line in the log if it fails: the requests will meet the same error and answer it)."""
-    from teiten.serve import api
+    """Fill the caches the first requests need — the secrecy policy's addresses, the report
+    of all data, its HTML downloads — step by step until ``stop`` is set (one line in the
+    log if it fails: the requests will meet the same error and answer it)."""
+    from teiten.serve import api, page_files
 
+    def download(lang: str) -> Callable[[], object]:
+        return lambda: page_files.report_file(context, lang, "html")
+
+    # the secrecy policy, the report of all data, and the downloads the overview links to
+    steps: list[Callable[[], object]] = [context.secrecy, lambda: api.report(context)]
+    steps += [download("ja"), download("en")]
     try:
         with pooled(context.engines):
-            for step in (context.secrecy, lambda: api.report(context)):
+            for step in steps:
                 if stop.is_set():
                     return
                 step()
