@@ -36,6 +36,7 @@ from teiten.schema import (
     Column,
 )
 from teiten.store.arrow import bytes16_array, bytes16_values
+from teiten.store.order import radix_order
 
 ROLLUP_TABLES: tuple[str, ...] = tuple(ROLLUPS)
 """The rollup tables, as the lake and the catalog name them."""
@@ -424,13 +425,12 @@ def _order(columns: Columns, declared: tuple[Column, ...]) -> npt.NDArray[np.int
 
 
 def _address_order(columns: Columns) -> npt.NDArray[np.int64]:
-    """``address_hours`` rows by destination (IPv4 first), then hour: one ``argsort`` of
-    a packed word when every row is IPv4, else a ``lexsort``."""
+    """``address_hours`` rows by destination (IPv4 first), then hour: radix passes when
+    every row is IPv4, else a ``lexsort``."""
     hour = columns["hour"].astype(np.int64)
     v6 = columns["ip_version"] == 6
     if not v6.any():
-        key = columns["dst_ip4"].astype(np.uint64) << np.uint64(32)
-        return np.argsort(key | (hour - int(hour.min())).astype(np.uint64), kind="stable")
+        return radix_order(columns["dst_ip4"], (hour - int(hour.min())).astype(np.uint32))
     pair = np.ascontiguousarray(_v6(columns, "dst_ip6")).view(">u8").reshape(-1, 2)
     return np.lexsort((hour, pair[:, 1], pair[:, 0], columns["dst_ip4"], v6))
 

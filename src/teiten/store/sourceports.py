@@ -35,6 +35,7 @@ from numba import njit
 from teiten.schema import DECODE_ERRORS, PORT_CAPTURED, SOURCE_PORTS
 from teiten.store.arrow import bytes16_array, bytes16_values, write_file
 from teiten.store.layout import from_physical, stored_inputs
+from teiten.store.order import radix_order
 from teiten.store.paths import date_of, input_of, listed_as
 from teiten.store.rollup import Columns, bytes_words, group_spans, key_words, schema
 from teiten.store.transaction import Transaction
@@ -163,14 +164,12 @@ def merge(parts: Sequence[Columns]) -> Columns:
 
 
 def _order(columns: Columns) -> npt.NDArray[np.int64]:
-    """Rows by source (IPv4 first), then protocol and port: one ``argsort`` of a packed
-    word when every row is IPv4, else a ``lexsort``."""
+    """Rows by source (IPv4 first), then protocol and port: radix passes when every row
+    is IPv4, else a ``lexsort``."""
     v6 = columns["ip_version"] == 6
     if not v6.any():
-        key = columns["src_ip4"].astype(np.uint64) << np.uint64(24)
-        key |= columns["proto"].astype(np.uint64) << np.uint64(16)
-        key |= columns["dst_port"].astype(np.uint64)
-        return np.argsort(key, kind="stable")
+        proto_port = columns["proto"].astype(np.uint32) << 16 | columns["dst_port"]
+        return radix_order(columns["src_ip4"], proto_port)
     pair = np.ascontiguousarray(columns["src_ip6"]).view(">u8").reshape(-1, 2)
     return np.lexsort(
         (columns["dst_port"], columns["proto"], pair[:, 1], pair[:, 0], columns["src_ip4"], v6)

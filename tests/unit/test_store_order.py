@@ -1,0 +1,29 @@
+"""teiten.store.order: the radix orders equal numpy's stable sorts."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from teiten.store.order import radix_order, source_order
+
+words = st.lists(st.integers(0, (1 << 32) - 1) | st.integers(0, 5), max_size=300)
+
+
+@settings(max_examples=80, deadline=None)
+@given(words)
+def test_source_order_is_a_stable_sort(values: list[int]) -> None:
+    keys = np.array(values, np.uint32)
+    assert (source_order(keys) == np.argsort(keys, kind="stable")).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(0, 300))
+def test_radix_order_sorts_by_each_key_in_turn(data: st.DataObject, n: int) -> None:
+    first = np.array(data.draw(st.lists(st.integers(0, 9) | st.integers(0, (1 << 32) - 1),
+                                        min_size=n, max_size=n)), np.uint32)  # fmt: skip
+    second = np.array(data.draw(st.lists(st.integers(0, 70000), min_size=n, max_size=n)), np.uint32)
+    want = np.lexsort((np.arange(n), second, first))  # stable: ties keep their order
+    assert (radix_order(first, second) == want).all()
+    assert (radix_order() == np.zeros(0)).all()
