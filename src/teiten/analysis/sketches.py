@@ -91,8 +91,15 @@ def hour_series(
     local = utc + shifts[np.maximum(np.searchsorted(starts, utc * HOUR_NS, "right") - 1, 0)]
     first = int(window.start_ns + changes[0][1]) // HOUR_NS
     seg = _int(t, "seg") if split == "domestic" else np.zeros(t.num_rows, np.int64)
-    names = {0: "all", **SEGMENTS}
-    key = (_port_key(t) << 24 | (local - first)) << 10 | seg
+    return _series_rows(t, local - first, first, seg, ["all", *SEGMENTS.values()])
+
+
+def _series_rows(
+    t: pa.Table, offset: npt.NDArray[np.int64], first: int, seg: Any, names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Sketch rows merged per port, bucket (``first`` + each row's ``offset``) and segment
+    (each row's ``seg``, named by ``names``), as ``port_series`` rows."""
+    key = (_port_key(t) << 24 | offset) << 10 | seg
     m = merge(key, _int(t, "packets"), t.column("registers"))
     return [
         {
@@ -163,20 +170,7 @@ def series(
     by segment (none, domestic) or by country."""
     first, end = traffic.sketch_days(window)
     t, seg, names = _segments(engine, (first, end), ports, split, home)
-    key = (_port_key(t) << 24 | (_int(t, "day") - first)) << 10 | seg
-    m = merge(key, _int(t, "packets"), t.column("registers"))
-    return [
-        {
-            "proto": (k >> 50) & 0xFF,
-            "dst_port": (k >> 34) & 0xFFFF,
-            "bucket": first + ((k >> 10) & 0xFFFFFF),
-            "segment": names[k & 0x3FF],
-            "packets": p,
-            "sources": s,
-            "sources24": 0,
-        }
-        for k, p, s in zip(m.group.tolist(), m.packets.tolist(), m.sources.tolist(), strict=True)
-    ]
+    return _series_rows(t, _int(t, "day") - first, first, seg, names)
 
 
 def ranking(engine: Engine, window: Window, *, home: int, top: int) -> list[dict[str, Any]]:
