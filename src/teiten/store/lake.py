@@ -291,15 +291,16 @@ class Lake:
             return None
         return min(lows) * 1000, max(highs) * 1000
 
+    def inputs_with(self, table: str) -> set[int]:
+        """The inputs with rows in ``table``: in files of their own or in packs."""
+        packed = {i for _, _, inputs in self.catalog.packs(table) for i in inputs}
+        return inputs_of(self.catalog.files(table)) | packed
+
     def unsketched(self, tables: Sequence[str]) -> list[int]:
         """Inputs with ``port_hours`` files but no files of one of the sketch ``tables``
         (ingested before they existed, until ``teiten rollup`` adds them)."""
-        rolled = inputs_of(self.catalog.files("port_hours"))
-        missing: set[int] = set()
-        for table in tables:
-            packed = {i for _, _, inputs in self.catalog.packs(table) for i in inputs}
-            missing |= rolled - inputs_of(self.catalog.files(table)) - packed
-        return sorted(missing)
+        rolled = self.inputs_with("port_hours")
+        return sorted(set().union(*(rolled - self.inputs_with(t) for t in tables)))
 
     def rollup_rows_by_day(self) -> dict[str, int]:
         """``port_hours`` rows per UTC day (``YYYY-MM-DD``) of the committed files."""
@@ -313,15 +314,12 @@ class Lake:
     def unsourced(self) -> list[int]:
         """Inputs that list packet files but no ``source_ports`` files (ingested before the
         table existed, until ``teiten rollup`` adds them): the view reads their packets."""
-        packed = {i for _, _, inputs in self.catalog.packs("source_ports") for i in inputs}
-        listed = inputs_of(self.catalog.files("source_ports")) | packed
-        return sorted(inputs_of(self.catalog.files("packets")) - listed)
+        return sorted(self.inputs_with("packets") - self.inputs_with("source_ports"))
 
     def unrolled(self) -> list[int]:
         """Inputs that list packet files but no rollup files (ingested before rollups
         existed): the query views roll their packets up when read."""
-        rolled = inputs_of(self.catalog.files(ROLLUP_TABLES[0]))
-        return sorted(inputs_of(self.catalog.files("packets")) - rolled)
+        return sorted(self.inputs_with("packets") - self.inputs_with(ROLLUP_TABLES[0]))
 
 
 def _ts_bounds(path: Path) -> tuple[int, int] | tuple[()] | None:

@@ -64,3 +64,18 @@ def radix_order(*keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
             _radix_pass(values, order, spare, shift)
             order, spare = spare, order
     return order
+
+
+def address_order(
+    version: npt.NDArray[Any], ip4: npt.NDArray[Any], ip6: npt.NDArray[np.uint8],
+    minor: npt.NDArray[Any],
+) -> npt.NDArray[np.int64]:  # fmt: skip
+    """Rows by address — IPv4 first, by ``ip4``; then IPv6, by ``ip6`` ((rows, 16) bytes)
+    — and by ``minor`` (unsigned 32-bit) within one: the order of the tables read by
+    address (``address_hours``, ``source_ports``). Radix passes when every row is IPv4,
+    else a ``lexsort``."""
+    v6 = np.asarray(version) == 6
+    if not v6.any():
+        return radix_order(ip4, minor)
+    pair = np.ascontiguousarray(ip6).view(">u8").reshape(-1, 2)
+    return np.lexsort((minor, pair[:, 1], pair[:, 0], ip4, v6))

@@ -66,6 +66,13 @@ def date_of(rel: str) -> str | None:
     return m.group(1) if m is not None else None
 
 
+def day_of(rel: str) -> int | None:
+    """The day number (:func:`day_text`'s) of a file's ``date=`` folder (None for a
+    quarantine file)."""
+    text = date_of(rel)
+    return int(np.datetime64(text, "D").astype(np.int64)) if text is not None else None
+
+
 def month_of(rel: str) -> tuple[str, str] | None:
     """``(sensor, YYYY-MM)`` of a file of a table's day folders (None otherwise)."""
     m = _MONTH.match(rel)

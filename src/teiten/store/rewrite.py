@@ -58,7 +58,8 @@ def _numpy(column: pa.ChunkedArray) -> npt.NDArray[Any]:
     raise ValueError(f"column of type {column.type} cannot be read as numbers")
 
 
-def _logical(table: str, rows: pa.Table, names: Sequence[str]) -> Columns:
+def logical_columns(table: str, rows: pa.Table, names: Sequence[str]) -> Columns:
+    """The logical columns ``names`` of stored rows of ``table`` (``str`` columns left out)."""
     if table != "packets":
         return {name: _numpy(rows.column(name)) for name in names}
     stored = {
@@ -77,7 +78,7 @@ def read_columns(lake: Lake, table: str, names: Sequence[str]) -> Iterator[Colum
         f = pq.ParquetFile(path)
         columns = [c for c in f.schema_arrow.names if c in wanted]
         for i in range(f.num_row_groups):
-            yield _logical(table, f.read_row_group(i, columns=columns), names)
+            yield logical_columns(table, f.read_row_group(i, columns=columns), names)
 
 
 def _default(field: pa.Field, n: int) -> pa.Array:
@@ -188,7 +189,7 @@ def _copy(
     with pq.ParquetWriter(path, schema, **options) as writer:
         for i in range(source.num_row_groups):
             group = source.read_row_group(i)
-            new = change(_logical(table, group, reads))
+            new = change(logical_columns(table, group, reads))
             out = _replaced(table, group, new, schema, labels)
             writer.write_table(out, row_group_size=max(out.num_rows, 1))
             rows += out.num_rows

@@ -36,7 +36,7 @@ from teiten.schema import (
     Column,
 )
 from teiten.store.arrow import bytes16_array, bytes16_values
-from teiten.store.order import radix_order
+from teiten.store.order import address_order
 
 ROLLUP_TABLES: tuple[str, ...] = tuple(ROLLUPS)
 """The rollup tables, as the lake and the catalog name them."""
@@ -44,8 +44,9 @@ ROLLUP_TABLES: tuple[str, ...] = tuple(ROLLUPS)
 Columns = dict[str, npt.NDArray[Any]]
 """Columns of rows: ``bytes16`` columns as (rows, 16) uint8, zeros where null."""
 
-_CAPTURED = np.zeros(256, np.bool_)
-_CAPTURED[[DECODE_ERRORS.index(n) for n in PORT_CAPTURED]] = True
+CAPTURED = np.zeros(256, np.bool_)
+"""Per ``decode_error`` code: whether the port rule counts the packet (PORT_CAPTURED)."""
+CAPTURED[[DECODE_ERRORS.index(n) for n in PORT_CAPTURED]] = True
 
 
 @njit(cache=True, nogil=True)
@@ -171,12 +172,17 @@ PORT_KEY = tuple(c.name for c in PORT_HOURS if c.name != "packets")
 ADDRESS_KEY = tuple(c.name for c in ADDRESS_HOURS)
 
 
-def _dtypes(columns: tuple[Column, ...]) -> dict[str, Any]:
-    return {c.name: np.uint8 if c.dtype == "bytes16" else c.numpy_dtype for c in columns}
+def dtypes(columns: tuple[Column, ...]) -> dict[str, Any]:
+    """The numpy type of each declared column in memory: (rows, 16) bytes for ``bytes16``,
+    int32 codes for ``str``."""
+    out: dict[str, Any] = {}
+    for c in columns:  # numpy_dtype only for the numeric ones: it has none for these two
+        out[c.name] = {"bytes16": np.uint8, "str": np.int32}.get(c.dtype) or c.numpy_dtype
+    return out
 
 
-_PORT_DTYPES = _dtypes(PORT_HOURS)
-_ADDRESS_DTYPES = _dtypes(ADDRESS_HOURS)
+_PORT_DTYPES = dtypes(PORT_HOURS)
+_ADDRESS_DTYPES = dtypes(ADDRESS_HOURS)
 
 
 @njit(cache=True, nogil=True)
@@ -259,8 +265,9 @@ def _address_words(
     return words[:m], kept[:m]
 
 
-def _v6(columns: Columns, name: str) -> npt.NDArray[np.uint8]:
-    v = np.asarray(columns[name])
+def v6_column(columns: Columns, name: str) -> npt.NDArray[np.uint8]:
+    """A ``bytes16`` column as (rows, 16) bytes; zeros when the batch decoded no IPv6."""
+    v = np.asarray(columns.get(name, np.zeros(0, np.uint8)))
     if v.ndim != 2:  # not decoded as (rows, 16): no IPv6 rows
         return np.zeros((len(columns["ts"]), 16), np.uint8)
     return v
@@ -273,7 +280,7 @@ def _gather(
     out: Columns = {"hour": (columns["ts"][take] // HOUR_NS).astype(np.int32)}
     for name in names[1:]:
         if dtypes[name] is np.uint8 and name.endswith("_ip6"):
-            out[name] = _v6(columns, name)[take]
+            out[name] = v6_column(columns, name)[take]
         elif name in columns:
             out[name] = columns[name][take].astype(dtypes[name], copy=False)
         else:  # src_asn without an ASN source
@@ -293,13 +300,13 @@ def port_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> tuple[Columns, A
         columns["dst_port"],
         columns["ip_version"],
         columns["src_ip4"],
-        _v6(columns, "src_ip6"),
+        v6_column(columns, "src_ip6"),
         columns["src_cc"],
         asn if asn is not None else np.zeros(n, np.uint32),
         columns["fp"],
         columns["is_outbound"],
         columns["decode_error"],
-        _CAPTURED,
+        CAPTURED,
         bool((columns["ip_version"] == 6).any()),
     )
     first, packets, _, _ = group_spans(words)
@@ -313,7 +320,7 @@ def address_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> Columns:
         columns["ts"],
         columns["ip_version"],
         columns["dst_ip4"],
-        _v6(columns, "dst_ip6"),
+        v6_column(columns, "dst_ip6"),
         columns["is_outbound"],
         bool((columns["ip_version"] == 6).any()),
     )
@@ -425,14 +432,12 @@ def _order(columns: Columns, declared: tuple[Column, ...]) -> npt.NDArray[np.int
 
 
 def _address_order(columns: Columns) -> npt.NDArray[np.int64]:
-    """``address_hours`` rows by destination (IPv4 first), then hour: radix passes when
-    every row is IPv4, else a ``lexsort``."""
+    """``address_hours`` rows by destination (IPv4 first), then hour."""
     hour = columns["hour"].astype(np.int64)
-    v6 = columns["ip_version"] == 6
-    if not v6.any():
-        return radix_order(columns["dst_ip4"], (hour - int(hour.min())).astype(np.uint32))
-    pair = np.ascontiguousarray(_v6(columns, "dst_ip6")).view(">u8").reshape(-1, 2)
-    return np.lexsort((hour, pair[:, 1], pair[:, 0], columns["dst_ip4"], v6))
+    return address_order(
+        columns["ip_version"], columns["dst_ip4"], v6_column(columns, "dst_ip6"),
+        (hour - int(hour.min())).astype(np.uint32),
+    )  # fmt: skip
 
 
 def to_table(columns: Columns | None, declared: tuple[Column, ...]) -> pa.Table:

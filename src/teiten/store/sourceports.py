@@ -21,7 +21,6 @@ false and port 0: they count in a source's packets, not in its ports.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -32,12 +31,22 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from numba import njit
 
-from teiten.schema import DECODE_ERRORS, PORT_CAPTURED, SOURCE_PORTS
+from teiten.schema import SOURCE_PORTS
 from teiten.store.arrow import bytes16_array, bytes16_values, write_file
-from teiten.store.layout import from_physical, stored_inputs
-from teiten.store.order import radix_order
-from teiten.store.paths import date_of, input_of, listed_as
-from teiten.store.rollup import Columns, bytes_words, group_spans, key_words, schema
+from teiten.store.layout import stored_inputs
+from teiten.store.order import address_order
+from teiten.store.paths import day_of, input_of, listed_as, month_of
+from teiten.store.rewrite import logical_columns
+from teiten.store.rollup import (
+    CAPTURED,
+    Columns,
+    bytes_words,
+    dtypes,
+    group_spans,
+    key_words,
+    schema,
+    v6_column,
+)
 from teiten.store.transaction import Transaction
 
 TABLE = "source_ports"
@@ -46,16 +55,10 @@ KEY = ("ip_version", "src_ip4", "src_ip6", "proto", "dst_port", "counted", "fp",
        "src_asn")  # fmt: skip
 """The columns a row is keyed by (``src_as_org`` follows the source; the rest are sums)."""
 
-_DTYPES: dict[str, Any] = {
-    c.name: np.uint8 if c.dtype == "bytes16" else (np.int32 if c.dtype == "str" else c.numpy_dtype)
-    for c in SOURCE_PORTS
-}
+_DTYPES = dtypes(SOURCE_PORTS)
 
 _SECONDS = ("first_s", "span_s")
 NS = 1_000_000_000
-
-_CAPTURED = np.zeros(256, np.bool_)
-_CAPTURED[[DECODE_ERRORS.index(n) for n in PORT_CAPTURED]] = True
 
 
 @njit(cache=True, nogil=True)
@@ -105,14 +108,6 @@ def _words(
     return words[:m], kept[:m], counted[:m]
 
 
-def _v6(columns: Columns, name: str, n: int) -> npt.NDArray[np.uint8]:
-    """A 16-byte column as (rows, 16) bytes; zeros when the batch has none."""
-    v: npt.NDArray[np.uint8] = (
-        np.asarray(columns[name]) if name in columns else np.zeros(0, np.uint8)
-    )
-    return v if v.ndim == 2 else np.zeros((n, 16), np.uint8)
-
-
 def source_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> Columns:
     """The ``source_ports`` rows of ``rows`` of a batch of logical packet columns: one per
     key, with ``packets``, ``first_s``, ``last_s`` (seconds since the epoch) and
@@ -120,11 +115,11 @@ def source_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> Columns:
     n = len(columns["ts"])
     asn = columns.get("src_asn")
     asn = asn if asn is not None else np.zeros(n, np.uint32)
-    src6 = _v6(columns, "src_ip6", n)
+    src6 = v6_column(columns, "src_ip6")
     words, kept, counted = _words(
         np.ascontiguousarray(rows, np.int64), columns["proto"], columns["dst_port"],
         columns["ip_version"], columns["src_ip4"], src6, columns["src_cc"], asn,
-        columns["fp"], columns["is_outbound"], columns["decode_error"], _CAPTURED,
+        columns["fp"], columns["is_outbound"], columns["decode_error"], CAPTURED,
         bool((columns["ip_version"] == 6).any()),
     )  # fmt: skip
     seconds = columns["ts"][kept] // NS
@@ -164,16 +159,9 @@ def merge(parts: Sequence[Columns]) -> Columns:
 
 
 def _order(columns: Columns) -> npt.NDArray[np.int64]:
-    """Rows by source (IPv4 first), then protocol and port: radix passes when every row
-    is IPv4, else a ``lexsort``."""
-    v6 = columns["ip_version"] == 6
-    if not v6.any():
-        proto_port = columns["proto"].astype(np.uint32) << 16 | columns["dst_port"]
-        return radix_order(columns["src_ip4"], proto_port)
-    pair = np.ascontiguousarray(columns["src_ip6"]).view(">u8").reshape(-1, 2)
-    return np.lexsort(
-        (columns["dst_port"], columns["proto"], pair[:, 1], pair[:, 0], columns["src_ip4"], v6)
-    )
+    """Rows by source (IPv4 first), then protocol and port."""
+    proto_port = columns["proto"].astype(np.uint32) << 16 | columns["dst_port"]
+    return address_order(columns["ip_version"], columns["src_ip4"], columns["src_ip6"], proto_port)
 
 
 def to_table(columns: Columns | None, labels: Sequence[str] = ()) -> pa.Table:
@@ -261,36 +249,26 @@ _READS = ("ts", "proto", "dst_port", "ip_version", "src_ip4", "src_ip6", "src_cc
           "fp", "is_outbound", "decode_error")  # fmt: skip
 """The logical packet columns the rows are built from (and ``src_as_org``)."""
 
-_EPOCH = dt.date(1970, 1, 1)
-
 
 def _packet_groups(path: Any, labels: dict[str, int]) -> Iterator[Columns]:
-    """The logical columns of each row group of a packet file, ``src_as_org`` as codes
-    into ``labels`` (name → code, growing)."""
+    """The logical columns of each row group of a packet file (each read once),
+    ``src_as_org`` as codes into ``labels`` (name → code, growing)."""
     f = pq.ParquetFile(path)
     present = set(f.schema_arrow.names)
     names = [n for n in _READS if n != "src_asn" or "src_asn" in present]
-    wanted = [c for c in f.schema_arrow.names if c in stored_inputs(names)]
+    wanted = [c for c in f.schema_arrow.names if c in {*stored_inputs(names), "src_as_org"}]
     for i in range(f.num_row_groups):
         group = f.read_row_group(i, columns=wanted)
-        stored: Columns = {}
-        for name in group.column_names:
-            col = group.column(name)
-            is_bytes = pa.types.is_fixed_size_binary(col.type)
-            stored[name] = bytes16_values(col) if is_bytes else col.to_numpy()
-        columns = from_physical(stored, names)
+        columns = logical_columns("packets", group, names)
         if "src_as_org" in present:
-            text = f.read_row_group(i, columns=["src_as_org"]).column(0).combine_chunks()
-            encoded = text.dictionary_encode() if not pa.types.is_dictionary(text.type) else text
-            codes = np.array(
-                [
-                    labels.setdefault(str(v or ""), len(labels))
-                    for v in encoded.dictionary.to_pylist()
-                ],
-                np.int32,
+            text = group.column("src_as_org").combine_chunks()
+            encoded = text if pa.types.is_dictionary(text.type) else text.dictionary_encode()
+            names_of = encoded.dictionary.to_pylist()
+            codes = np.array([labels.setdefault(str(v or ""), len(labels)) for v in names_of])
+            index = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
+            columns["src_as_org"] = (
+                codes.astype(np.int32)[index] if len(codes) else np.zeros(len(index), np.int32)
             )
-            idx = encoded.indices.fill_null(0).to_numpy(zero_copy_only=False)
-            columns["src_as_org"] = codes[idx] if len(codes) else np.zeros(len(idx), np.int32)
         yield columns
 
 
@@ -302,11 +280,10 @@ def build_missing(tx: Transaction, inputs: Sequence[int]) -> int:
     staged = 0
     parts: dict[tuple[str, int, int], int] = {}
     for rel in tx.lake.catalog.files("packets"):
-        day_text = date_of(rel)
-        if day_text is None or input_of(rel) not in wanted:
+        day, month = day_of(rel), month_of(rel)
+        if day is None or month is None or input_of(rel) not in wanted:
             continue
-        input_id, sensor = input_of(rel), rel.split("/")[1].removeprefix("sensor=")
-        day = (dt.date.fromisoformat(day_text) - _EPOCH).days
+        input_id, sensor = input_of(rel), month[0]
         labels: dict[str, int] = {"": 0}
         days = SourceDays()
         tables = []
@@ -334,12 +311,8 @@ def merged_piece(tables: Sequence[pa.Table]) -> pa.Table:
     parts = [from_table(t) for t in tables if t.num_rows]
     if not parts:
         return schema(SOURCE_PORTS).empty_table()
-    labels: list[str] = []
-    index: dict[str, int] = {}
-    columns: list[Columns] = []
+    index: dict[str, int] = {}  # each file's AS names as codes into one list
     for cols, names in parts:
         codes = np.array([index.setdefault(n, len(index)) for n in names], np.int32)
-        labels = list(index)
-        cols["src_as_org"] = codes[cols["src_as_org"]] if len(codes) else cols["src_as_org"]
-        columns.append(cols)
-    return to_table(merge(columns), labels)
+        cols["src_as_org"] = codes[cols["src_as_org"]]
+    return to_table(merge([cols for cols, _ in parts]), list(index))

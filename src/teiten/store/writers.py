@@ -109,8 +109,8 @@ class PacketWriter:
         spilled = self.rollup.add(day, columns, rows)
         if spilled is not None:
             self._write_rollup("port_hours", day, spilled)
-        orgs = self.labels.get("src_as_org", [])
-        by_source = self.sources.add(day, columns, rows, list(orgs))
+        orgs = self.labels.get("src_as_org", [])  # read (copied) only if the day spills
+        by_source = self.sources.add(day, columns, rows, orgs)
         if by_source is not None:
             self._write_rollup(SOURCE_TABLE, day, by_source)
 
@@ -161,7 +161,7 @@ class PacketWriter:
             if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
                 for table, data in self.rollup.tables(day).items():
                     self._write_rollup(table, day, data)
-                orgs = list(self.labels.get("src_as_org", []))
+                orgs = self.labels.get("src_as_org", [])
                 self._write_rollup(SOURCE_TABLE, day, self.sources.table(day, orgs))
                 sketch = self._sketches.pop(day, None)
                 for table, data in sketch.tables().items() if sketch is not None else ():
