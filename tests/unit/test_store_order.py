@@ -27,3 +27,16 @@ def test_radix_order_sorts_by_each_key_in_turn(data: st.DataObject, n: int) -> N
     want = np.lexsort((np.arange(n), second, first))  # stable: ties keep their order
     assert (radix_order(first, second) == want).all()
     assert (radix_order() == np.zeros(0)).all()
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.data(), st.integers(0, 300))
+def test_radix_order_takes_any_integer_width_and_sign(data: st.DataObject, n: int) -> None:
+    wide = st.integers(-(1 << 63), (1 << 63) - 1) | st.integers(-3, 3)
+    first = np.array(data.draw(st.lists(wide, min_size=n, max_size=n)), np.int64)
+    second = np.array(data.draw(st.lists(st.integers(0, (1 << 64) - 1), min_size=n, max_size=n)),
+                      np.uint64)  # fmt: skip
+    third = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool)
+    want = np.lexsort((np.arange(n), third, second, first))
+    assert (radix_order(first, second, third) == want).all()
+    assert (radix_order(np.sort(first)) == np.arange(n)).all()  # sorted: no pass, same rows

@@ -33,6 +33,7 @@ import pyarrow.compute as pc
 
 from teiten.schema.daytables import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
 from teiten.store.arrow import bytes16_values
+from teiten.store.order import radix_order
 from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
 from teiten.store.rollup import schema
 
@@ -235,14 +236,14 @@ def _tops(table: pa.Table, day: Ints, floors: tuple[Ints, Ints] | None = None) -
     port_day = _port_day(day, _ints(table, "proto"), _ints(table, "dst_port"), first)
     sid = _source_ids(table)
     key = port_day << 34 | sid
-    order = np.argsort(key)  # a run's rows share their port day and source
+    order = radix_order(key)  # a run's rows share their port day and source
     starts = run_starts(key[order])
     packets = np.add.reduceat(_ints(table, "packets")[order], starts)
     cc = np.maximum.reduceat(_ints(table, "src_cc")[order], starts)
     asn = np.maximum.reduceat(_ints(table, "src_asn")[order], starts)
     at = order[starts]  # one row of each (port day, source)
     most = (1 << 40) - 1  # rows are by port day and source: a stable sort keeps ties so
-    ranked = np.argsort(port_day[at] << 40 | (most - np.minimum(packets, most)), kind="stable")
+    ranked = radix_order(port_day[at] << 40 | (most - np.minimum(packets, most)))
     pd = port_day[at][ranked]
     firsts = run_starts(pd)
     rank = np.arange(len(pd)) - np.repeat(firsts, np.diff(np.r_[firsts, len(pd)]))

@@ -31,6 +31,7 @@ from teiten.schema.daytables import (
     SKETCH_SIGMA_TERMS,
 )
 from teiten.store.arrow import bytes16_values
+from teiten.store.order import radix_order
 
 REGISTERS = SKETCH_REGISTERS
 
@@ -158,14 +159,12 @@ def sketch(
     per ``group`` (any integer key per row): the distinct groups, sorted, their packets
     (summed) and their ``registers`` (:func:`encode`)."""
     group = np.asarray(group, np.int64)
-    small = len(group) == 0 or (int(group.min()) >= 0 and int(group.max()) < 1 << 50)
-    index = group if small else np.unique(group, return_inverse=True)[1].reshape(-1)
-    key = index.astype(np.int64) << SKETCH_BITS | reg.astype(np.int64)  # no sort when small
-    order = np.argsort(key)  # any order within a run: its ranks and packets reduce alike
-    ordered = key[order]
-    starts = run_starts(ordered)  # one run per (group, register)
-    firsts = run_starts(ordered[starts] >> SKETCH_BITS)  # the first run of each group
-    registers = encode(firsts, reg[order][starts], np.maximum.reduceat(rank[order], starts))
+    order = radix_order(group, reg)  # by group, then register
+    by_group, by_register = group[order], reg[order]
+    changed = (by_group[1:] != by_group[:-1]) | (by_register[1:] != by_register[:-1])
+    starts = np.flatnonzero(np.concatenate(([True], changed)))  # a run per (group, register)
+    firsts = run_starts(by_group[starts])  # the first run of each group
+    registers = encode(firsts, by_register[starts], np.maximum.reduceat(rank[order], starts))
     total = np.add.reduceat(np.asarray(packets, np.int64)[order], starts[firsts])
     return group[order[starts[firsts]]], total, registers
 
@@ -296,7 +295,7 @@ def merge(
     data = (
         np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     )
-    order = np.argsort(group, kind="stable")
+    order = radix_order(group)
     groups, nonzero, harmonic, out_offsets, out_data = _merge(order, group, offsets, data, keep)
     firsts = run_starts(group[order])
     total = np.add.reduceat(np.asarray(packets, np.int64)[order], firsts)

@@ -44,6 +44,7 @@ from teiten.schema.daytables import (
 from teiten.store import hoursketch, portlists
 from teiten.store.arrow import bytes16_values, write_file
 from teiten.store.lake import Lake
+from teiten.store.order import radix_order
 from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
 from teiten.store.rollup import schema
 from teiten.store.transaction import Transaction
@@ -118,7 +119,7 @@ def combine(parts: Sequence[pa.Table]) -> pa.Table:
     col = {n: t.column(n).to_numpy() for n in ("day", "proto", "dst_port", "src_cc")}
     key = _sketch_key(col["day"], col["proto"], col["dst_port"], col["src_cc"])
     m = merge(key, t.column("packets").to_numpy(), t.column("registers"), keep=True)
-    order = np.argsort(key, kind="stable")
+    order = radix_order(key)
     at = order[run_starts(key[order])]  # a row of each group (as m.group), for its keys
     target = schema(PORT_SKETCHES)
     arrays = {
