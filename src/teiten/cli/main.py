@@ -16,6 +16,7 @@ from teiten.cli.common import EXIT_INTERNAL, EXIT_INTERRUPTED, TeitenGroup
 from teiten.config import load_settings
 from teiten.errors import TeitenError
 from teiten.escape import terminal
+from teiten.heap import keep_freed_memory
 
 COMMAND_MODULES: dict[str, str] = {
     "ingest": "ingest",
@@ -82,8 +83,26 @@ def cli(ctx: click.Context, config: Path | None) -> None:
         raise click.ClickException(str(e)) from None
 
 
+BATCH_COMMANDS = frozenset({"ingest", "demo", "enrich", "rollup", "pack"})
+"""Commands that run to an end: their process keeps freed memory for reuse
+(:func:`teiten.heap.keep_freed_memory`)."""
+
+
+def command_of(args: list[str]) -> str | None:
+    """The command named in ``args`` (the group's options skipped), None without one."""
+    values = iter(args)
+    for arg in values:
+        if arg == "--config":
+            next(values, None)
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main() -> None:
     """Console entry point: never a traceback for the operator."""
+    if command_of(sys.argv[1:]) in BATCH_COMMANDS:
+        keep_freed_memory()
     try:
         cli.main(prog_name="teiten", standalone_mode=True)
     except KeyboardInterrupt:

@@ -60,7 +60,7 @@ from teiten.store.budget import DayBudget
 from teiten.store.lake import Lake
 from teiten.store.sketch import SketchCut
 from teiten.store.transaction import Staged
-from teiten.store.writers import PacketWriter, TableWriter
+from teiten.store.writers import PacketWriter, Part, TableWriter
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(input name, bytes read, bytes total)``."""
@@ -221,7 +221,7 @@ class _Stages:
 class _Prepared:
     """A decoded batch's stored tables, with what the summary counts."""
 
-    parts: list[tuple[int, Any]]
+    parts: list[Part]
     packets: int
     outbound: int
     malformed: Any

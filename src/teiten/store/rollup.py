@@ -345,6 +345,17 @@ def _merged_addresses(parts: list[Columns]) -> Columns | None:
     return group(_concat(parts), ADDRESS_KEY)[0] if parts else None
 
 
+BatchRows = tuple[Columns, Columns]
+"""A batch's distinct ``port_hours`` rows (with ``packets``) and ``address_hours`` rows."""
+
+
+def batch_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> BatchRows:
+    """The rollup rows of ``rows`` of a batch of logical packet columns, each key once."""
+    ports, packets = port_rows(columns, rows)
+    ports["packets"] = packets
+    return ports, address_rows(columns, rows)
+
+
 class Rollup:
     """The rollup rows of one input, per day, merged as batches come.
 
@@ -367,9 +378,11 @@ class Rollup:
     def add(self, day: int, columns: Columns, rows: npt.NDArray[np.int64]) -> pa.Table | None:
         """Add ``rows`` (of day ``day``) of a batch of logical packet columns; returns a
         ``port_hours`` table to write now when the day outgrew the bound."""
-        ports, packets = port_rows(columns, rows)
-        ports["packets"] = packets
-        addresses = address_rows(columns, rows)
+        return self.add_rows(day, batch_rows(columns, rows))
+
+    def add_rows(self, day: int, found: BatchRows) -> pa.Table | None:
+        """:meth:`add` for the rows :func:`batch_rows` found (in another thread)."""
+        ports, addresses = found
         with self._mutex:
             self._ports.setdefault(day, []).append(ports)
             self._addresses.setdefault(day, []).append(addresses)

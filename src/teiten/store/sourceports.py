@@ -223,7 +223,10 @@ class SourceDays:
     ) -> pa.Table | None:
         """Add ``rows`` (of day ``day``) of a batch of logical packet columns; returns a
         table to write now when the day outgrew the bound (``labels``: the AS names)."""
-        found = source_rows(columns, rows)
+        return self.add_rows(day, source_rows(columns, rows), labels)
+
+    def add_rows(self, day: int, found: Columns, labels: Sequence[str]) -> pa.Table | None:
+        """:meth:`add` for the rows :func:`source_rows` found (in another thread)."""
         with self._mutex:
             parts = self._days.setdefault(day, [])
             parts.append(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,21 @@ from teiten.store.budget import QUARANTINE, DayBudget
 from teiten.store.lake import NS_PER_DAY, Lake
 from teiten.store.order import source_order
 from teiten.store.paths import listed_as
-from teiten.store.rollup import Rollup
+from teiten.store.rollup import BatchRows, Columns, Rollup, batch_rows
 from teiten.store.sketch import DaySketch, SketchCut
 from teiten.store.sourceports import TABLE as SOURCE_TABLE
-from teiten.store.sourceports import SourceDays
+from teiten.store.sourceports import SourceDays, source_rows
+
+
+@dataclass(frozen=True)
+class Part:
+    """A batch's rows of one day: its stored table and what its rollups are built from."""
+
+    day: int
+    table: pa.Table
+    rollups: tuple[BatchRows, Columns] | None
+    """Its distinct rollup and ``source_ports`` rows (``rollup.batch_rows``,
+    ``sourceports.source_rows``); None for quarantined rows (in no rollup)."""
 
 
 class PacketWriter:
@@ -75,12 +87,15 @@ class PacketWriter:
         """Add packets; they are split by UTC day."""
         self.write_parts(self.prepare(columns))
 
-    def prepare(self, columns: dict[str, Any]) -> list[tuple[int, pa.Table]]:
-        """The stored tables of a batch, one per UTC day, rows grouped by source.
+    def prepare(self, columns: dict[str, Any]) -> list[Part]:
+        """The stored tables of a batch, one per UTC day, rows grouped by source, each
+        with the batch rows its rollups are built from (by :meth:`write_parts`).
 
         Rows with implausible timestamps or of days over the budget come as one
         table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
-        budget, so it runs in the decoding thread.
+        budget, so it runs in the decoding thread, and so do the rollup rows of the
+        batch; merging them into the day's (:meth:`write_parts`) runs in the writing
+        thread.
         """
         ts = columns["ts"]
         if len(ts) == 0:
@@ -92,25 +107,28 @@ class PacketWriter:
             and self.budget.admit(day)
         ):
             order = source_order(columns["src_ip4"])
-            self._roll_up(day, columns, np.arange(len(ts), dtype=np.int64))
-            return [(day, to_table(columns, self.schema, order, self._labels()))]
+            every = np.arange(len(ts), dtype=np.int64)
+            table = to_table(columns, self.schema, order, self._labels())
+            return [Part(day, table, (batch_rows(columns, every), source_rows(columns, every)))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
-            if d != QUARANTINE:  # quarantined rows are in no rollup, as in no view
-                self._roll_up(int(d), columns, rows)
             order = rows[source_order(columns["src_ip4"][rows])]
-            parts.append((int(d), to_table(columns, self.schema, order, self._labels())))
+            table = to_table(columns, self.schema, order, self._labels())
+            found = None  # quarantined rows are in no rollup, as in no view
+            if d != QUARANTINE:
+                found = (batch_rows(columns, rows), source_rows(columns, rows))
+            parts.append(Part(int(d), table, found))
         return parts
 
-    def _roll_up(self, day: int, columns: dict[str, Any], rows: Any) -> None:
-        """Add rows of a day to the rollups; write a part file if the day outgrew memory."""
-        spilled = self.rollup.add(day, columns, rows)
+    def _roll_up(self, day: int, found: BatchRows, sources: Columns) -> None:
+        """Add a batch's rollup rows of a day; write a part file if the day outgrew memory."""
+        spilled = self.rollup.add_rows(day, found)
         if spilled is not None:
             self._write_rollup("port_hours", day, spilled)
         orgs = self.labels.get("src_as_org", [])  # read (copied) only if the day spills
-        by_source = self.sources.add(day, columns, rows, orgs)
+        by_source = self.sources.add_rows(day, sources, orgs)
         if by_source is not None:
             self._write_rollup(SOURCE_TABLE, day, by_source)
 
@@ -127,12 +145,14 @@ class PacketWriter:
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
 
-    def write_parts(self, parts: list[tuple[int, pa.Table]]) -> None:
-        """Add tables made by :meth:`prepare`."""
-        for day, table in parts:
-            if day == QUARANTINE:
-                self.quarantined += table.num_rows
-            self._day(day).add(table)
+    def write_parts(self, parts: list[Part]) -> None:
+        """Add the tables made by :meth:`prepare`, and their rows to the rollups."""
+        for part in parts:
+            if part.rollups is not None:
+                self._roll_up(part.day, *part.rollups)
+            if part.day == QUARANTINE:
+                self.quarantined += part.table.num_rows
+            self._day(part.day).add(part.table)
         pending = sum(f.pending_rows for f in self._open.values())
         while pending > self.max_open_days * self.row_group_rows:
             largest = max(self._open.values(), key=lambda f: f.pending_rows)
