@@ -347,6 +347,11 @@ def main(argv: list[str] | None = None) -> None:
         "the others gen_mix's) and write the section "
         f'"{MIX_SECTION}" instead',
     )
+    ap.add_argument(
+        "--section",
+        default=MIX_SECTION,
+        help="with --mix: the RESULTS.md section to write (a new title keeps the baseline)",
+    )
     args = ap.parse_args(argv)
     command = " ".join(["python", "bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
     work = args.work.resolve()
@@ -718,7 +723,7 @@ Targets (issue 14) measured here:
     if args.no_results:
         print(body)
     else:
-        update_section(MIX_SECTION, body)
+        update_section(args.section, body)
         print(f"\nwrote {RESULTS}")
 
 

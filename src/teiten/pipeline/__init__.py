@@ -426,6 +426,7 @@ def stage(
             budget=budget,
             # how the store's sketches are cut (``app.ingest`` put it there)
             cut=SketchCut(str(settings.tz), country_code(str(settings.home_country))),
+            threads=int(settings.threads),
         )
         side = {
             "sessions": TableWriter(

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from teiten.classify.evidence import EVIDENCE
 from teiten.classify.session import CLASSIFIED, SessionClassifier
@@ -115,8 +116,8 @@ class SessionStage:
             if logins.num_rows:
                 logins = logins.take(pa.array(np.argsort(rank[owner], kind="stable")))
         first, self.count = self.count, self.count + rows.num_rows
-        ids = pa.array([f"s{self.input_id}-{n}" for n in range(first + 1, self.count + 1)],
-                       pa.string())  # fmt: skip
+        numbers = pa.array(np.arange(first + 1, self.count + 1, dtype=np.int64)).cast(pa.string())
+        ids = pc.binary_join_element_wise(f"s{self.input_id}-", numbers, "")
         return rows.add_column(0, SESSIONS_SCHEMA.field(0), ids), logins
 
     def _part(self, done: list[Session], order: Any = None) -> _Part:
@@ -195,8 +196,7 @@ class SessionStage:
         take = pa.array(group, pa.int32())
         four = d.ip_version == 4
         codes = self.enricher.codes_ip4(d.client4) if n else np.zeros(0, np.int16)
-        cc = _COUNTRY_TEXT[codes]
-        cc[~four] = ""
+        cc = _COUNTRY_TEXT.take(pa.array(np.where(four, codes, 0).astype(np.int32)))
         cut = np.array([min(v.cut, 2**32 - 1) for v in verdicts], np.uint32)
         cols: dict[str, Any] = {
             "ts_first": d.ts, "ts_last": d.ts, "ip_version": d.ip_version,
@@ -207,7 +207,7 @@ class SessionStage:
             "packets": np.ones(n, np.uint32),
             "client_total": np.minimum(d.length, 2**32 - 1).astype(np.uint32),
             "gap": np.zeros(n, np.bool_), "truncated": d.truncated,
-            "src_cc": pa.array(cc, pa.string()), "client_bytes": d.client_bytes,
+            "src_cc": cc, "client_bytes": d.client_bytes,
             "server_bytes": d.server_bytes, "evidence_cut": cut[group],
         }  # fmt: skip
         for name in CLASSIFIED:
@@ -247,7 +247,8 @@ class SessionStage:
 
 _ROWS_SCHEMA = SESSIONS_SCHEMA.remove(0)
 """The ``sessions`` columns but ``id`` (numbered last, once the parts are merged)."""
-_COUNTRY_TEXT = np.array(COUNTRIES, object)
+_COUNTRY_TEXT = pa.array(COUNTRIES, pa.string())
+"""Each country code's text (code 0: none)."""
 
 
 @dataclass

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -255,16 +256,25 @@ class DaySketch:
         self.tops: list[pa.Table] = []
         self.hours: list[pa.Table] = []
 
-    def add(self, port_hours: pa.Table) -> None:
+    def add(self, port_hours: pa.Table, pool: Executor | None = None) -> None:
+        """Add a ``port_hours`` part's rows (its four derivations run in ``pool`` if given)."""
         if port_hours.num_rows == 0:
             return
         days = local_days(port_hours.column("hour").to_numpy(), self.cut.zone)
         registers = row_registers(port_hours)  # hashed once for both sketches
-        self.parts.append(day_rows(port_hours, self.cut.zone, days, registers))
-        self.groups.append(portlists.group_rows(port_hours, days, registers))
-        self.tops.append(portlists.top_rows(port_hours, days))
         seg = segment_codes(port_hours.column("src_cc").to_numpy(), self.cut.home)
-        self.hours.append(hoursketch.hour_rows(port_hours, days, seg, registers))
+        jobs: list[tuple[Callable[..., pa.Table], tuple[Any, ...]]] = [
+            (day_rows, (port_hours, self.cut.zone, days, registers)),
+            (portlists.group_rows, (port_hours, days, registers)),
+            (portlists.top_rows, (port_hours, days)),
+            (hoursketch.hour_rows, (port_hours, days, seg, registers)),
+        ]
+        if pool is None:
+            found = [job(*args) for job, args in jobs]
+        else:
+            found = [f.result() for f in [pool.submit(job, *args) for job, args in jobs]]
+        for rows, kept in zip(found, (self.parts, self.groups, self.tops, self.hours), strict=True):
+            kept.append(rows)
 
     def tables(self) -> dict[str, pa.Table]:
         """The tables of :data:`SKETCH_TABLES`, each sorted busy first (``busy``: the port's

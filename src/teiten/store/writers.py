@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,8 @@ from teiten.store.sketch import DaySketch, SketchCut
 from teiten.store.sourceports import TABLE as SOURCE_TABLE
 from teiten.store.sourceports import SourceDays, source_rows
 
+T = TypeVar("T")
+
 
 @dataclass(frozen=True)
 class Part:
@@ -33,6 +37,15 @@ class Part:
     rollups: tuple[BatchRows, Columns] | None
     """Its distinct rollup and ``source_ports`` rows (``rollup.batch_rows``,
     ``sourceports.source_rows``); None for quarantined rows (in no rollup)."""
+
+
+def _run(pool: Executor | None, job: Callable[..., T], *args: Any) -> Future[T]:
+    """``job(*args)`` in ``pool``, or at once (a done future) without one."""
+    if pool is not None:
+        return pool.submit(job, *args)
+    done: Future[T] = Future()
+    done.set_result(job(*args))
+    return done
 
 
 class PacketWriter:
@@ -55,8 +68,11 @@ class PacketWriter:
         max_open_days: int = 4,
         budget: DayBudget | None = None,
         cut: SketchCut | None = None,
+        threads: int = 1,
     ) -> None:
         self.lake = lake
+        self.threads = threads
+        """Threads that build a day's rollup files at :meth:`close` (1: this one only)."""
         self.cut = cut
         """How the store's sketches are cut: each ``port_hours`` file gets its day sketches
         (``teiten.store.sketch``) cut so; None writes no sketches."""
@@ -132,7 +148,9 @@ class PacketWriter:
         if by_source is not None:
             self._write_rollup(SOURCE_TABLE, day, by_source)
 
-    def _write_rollup(self, table: str, day: int, data: pa.Table) -> None:
+    def _write_rollup(
+        self, table: str, day: int, data: pa.Table, pool: Executor | None = None
+    ) -> None:
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
@@ -140,7 +158,7 @@ class PacketWriter:
         if table == "port_hours" and self.cut is not None:
             with self._rollup_mutex:
                 sketch = self._sketches.setdefault(day, DaySketch(self.cut))
-            sketch.add(data)  # written with the day file's last rollup part (close)
+            sketch.add(data, pool)  # written with the day file's last rollup part (close)
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
@@ -172,21 +190,37 @@ class PacketWriter:
 
         Returns ``(table, relative path, rows)`` of the packet files staged.
         """
-        for day in sorted(self._open):
-            f = self._open.pop(day)
-            rows = f.close()
-            if rows:
-                self.tx.add(listed_as("packets", day), f.rel, rows)
-                self.staged.append((listed_as("packets", day), f.rel, rows))
-            if rows and day != QUARANTINE:  # every day file has its rollup files, maybe empty
-                for table, data in self.rollup.tables(day).items():
-                    self._write_rollup(table, day, data)
-                orgs = self.labels.get("src_as_org", [])
-                self._write_rollup(SOURCE_TABLE, day, self.sources.table(day, orgs))
-                sketch = self._sketches.pop(day, None)
-                for table, data in sketch.tables().items() if sketch is not None else ():
-                    self.tx.write(table, self.sensor, day, data)
+        pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
+        try:
+            for day in sorted(self._open):
+                self._close_day(day, pool)
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         return self.staged
+
+    def _close_day(self, day: int, pool: Executor | None) -> None:
+        """Close a day's packet file and write its rollup files; with a ``pool`` the
+        rollup and source rows are merged while the packets' last row group is written,
+        and the day sketches' four tables are built side by side. Files are added to
+        the transaction in the same order either way."""
+        f = self._open.pop(day)
+        rolled = day != QUARANTINE and f.rows + f.pending_rows > 0  # = close() returns rows
+        orgs = self.labels.get("src_as_org", [])
+        ports = _run(pool, self.rollup.tables, day) if rolled else None
+        sources = _run(pool, self.sources.table, day, orgs) if rolled else None
+        rows = f.close()
+        if rows:
+            self.tx.add(listed_as("packets", day), f.rel, rows)
+            self.staged.append((listed_as("packets", day), f.rel, rows))
+        if ports is None or sources is None:  # every day file has its rollup files, maybe empty
+            return
+        for table, data in ports.result().items():
+            self._write_rollup(table, day, data, pool)
+        self._write_rollup(SOURCE_TABLE, day, sources.result())
+        sketch = self._sketches.pop(day, None)
+        for table, data in sketch.tables().items() if sketch is not None else ():
+            self.tx.write(table, self.sensor, day, data)
 
     def abort(self) -> None:
         for f in self._open.values():
