@@ -555,6 +555,37 @@ def test_packet_writer_writes_one_sketch_per_day_file(tmp_path: Path) -> None:
         assert stored.equals(expected["port_sketches"])
 
 
+def _staged_by_writer(root: Path, threads: int) -> list[tuple[str, pa.Table]]:
+    """The files one writer stages for a spilling two-day input, in staging order."""
+    with Lake(root, create=True) as lake:
+        lake.lock()
+        with lake.begin("two-days.pcap", 1, "hash-two", "s1") as tx:
+            assert tx.input_id is not None
+            cut = SketchCut("UTC", JP)
+            writer = PacketWriter(lake, tx.input_id, "s1", row_group_rows=64, cut=cut,
+                                  threads=threads)  # fmt: skip
+            writer.rollup.max_rows = writer.sources.max_rows = 150  # spill now and then
+            day0 = 17440 * NS_PER_DAY
+            for i in range(8):  # the last batches cross into the next day
+                ts = day0 + (np.arange(90, dtype=np.int64) * 10**9 + i * 4 * 3600 * 10**9)
+                c = _packets(ts)
+                c["dst_port"][:] = np.arange(90) % 11 + 20
+                writer.write(c)
+            writer.close()
+            return [(f.path, pq.read_table(tx.stage / f.path)) for f in tx.staged]
+
+
+def test_a_writer_with_threads_stages_the_same_files_in_the_same_order(tmp_path: Path) -> None:
+    one = _staged_by_writer(tmp_path / "one", 1)
+    two = _staged_by_writer(tmp_path / "two", 2)
+    assert [path for path, _ in one] == [path for path, _ in two]
+    tables = [path.split("/")[0] for path, _ in one]
+    assert tables.count("port_hours") > 2 and tables.count("source_ports") > 2  # spilled
+    assert tables.count("packets") == 2 == tables.count("port_sketches")  # two days
+    for (path, a), (_, b) in zip(one, two, strict=True):
+        assert a.equals(b), path
+
+
 # --- write_file: row groups cut by registers bytes ----------------------------------
 
 
