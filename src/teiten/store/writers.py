@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -34,9 +35,15 @@ class Part:
 
     day: int
     table: pa.Table
-    rollups: tuple[BatchRows, Columns] | None
-    """Its distinct rollup and ``source_ports`` rows (``rollup.batch_rows``,
-    ``sourceports.source_rows``); None for quarantined rows (in no rollup)."""
+    rollups: Future[tuple[BatchRows, Columns]] | None
+    """Its distinct rollup and ``source_ports`` rows (:func:`rollup_rows`), found in the
+    writer's pool or at once; None for quarantined rows (in no rollup)."""
+
+
+def rollup_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> tuple[BatchRows, Columns]:
+    """The distinct rollup rows (``rollup.batch_rows``) and ``source_ports`` rows
+    (``sourceports.source_rows``) of ``rows`` of a batch of logical packet columns."""
+    return batch_rows(columns, rows), source_rows(columns, rows)
 
 
 def _run(pool: Executor | None, job: Callable[..., T], *args: Any) -> Future[T]:
@@ -72,7 +79,9 @@ class PacketWriter:
     ) -> None:
         self.lake = lake
         self.threads = threads
-        """Threads that build a day's rollup files at :meth:`close` (1: this one only)."""
+        """Threads that find the batches' rollup rows and build a day's rollup files (1:
+        the caller's only; more: a pool of that many beside it)."""
+        self._pool = ThreadPoolExecutor(threads, "teiten-rollup") if threads > 1 else None
         self.cut = cut
         """How the store's sketches are cut: each ``port_hours`` file gets its day sketches
         (``teiten.store.sketch``) cut so; None writes no sketches."""
@@ -109,9 +118,9 @@ class PacketWriter:
 
         Rows with implausible timestamps or of days over the budget come as one
         table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
-        budget, so it runs in the decoding thread, and so do the rollup rows of the
-        batch; merging them into the day's (:meth:`write_parts`) runs in the writing
-        thread.
+        budget, so it runs in the decoding thread; the batch's rollup rows are found
+        in the writer's pool (beside decoding and writing) when it has one, and merged
+        into the day's in the writing thread (:meth:`write_parts`).
         """
         ts = columns["ts"]
         if len(ts) == 0:
@@ -125,7 +134,7 @@ class PacketWriter:
             order = source_order(columns["src_ip4"])
             every = np.arange(len(ts), dtype=np.int64)
             table = to_table(columns, self.schema, order, self._labels())
-            return [Part(day, table, (batch_rows(columns, every), source_rows(columns, every)))]
+            return [Part(day, table, _run(self._pool, rollup_rows, columns, every))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
@@ -134,7 +143,7 @@ class PacketWriter:
             table = to_table(columns, self.schema, order, self._labels())
             found = None  # quarantined rows are in no rollup, as in no view
             if d != QUARANTINE:
-                found = (batch_rows(columns, rows), source_rows(columns, rows))
+                found = _run(self._pool, rollup_rows, columns, rows)
             parts.append(Part(int(d), table, found))
         return parts
 
@@ -167,7 +176,7 @@ class PacketWriter:
         """Add the tables made by :meth:`prepare`, and their rows to the rollups."""
         for part in parts:
             if part.rollups is not None:
-                self._roll_up(part.day, *part.rollups)
+                self._roll_up(part.day, *part.rollups.result())
             if part.day == QUARANTINE:
                 self.quarantined += part.table.num_rows
             self._day(part.day).add(part.table)
@@ -190,13 +199,12 @@ class PacketWriter:
 
         Returns ``(table, relative path, rows)`` of the packet files staged.
         """
-        pool = ThreadPoolExecutor(self.threads) if self.threads > 1 else None
         try:
             for day in sorted(self._open):
-                self._close_day(day, pool)
+                self._close_day(day, self._pool)
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            if self._pool is not None:
+                self._pool.shutdown(cancel_futures=True)
         return self.staged
 
     def _close_day(self, day: int, pool: Executor | None) -> None:
@@ -223,6 +231,8 @@ class PacketWriter:
             self.tx.write(table, self.sensor, day, data)
 
     def abort(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
         for f in self._open.values():
             f.abort()
         self._open.clear()
