@@ -38,6 +38,7 @@ import argparse
 import hashlib
 import json
 import re
+import shlex
 import shutil
 import sys
 import time
@@ -353,7 +354,7 @@ def main(argv: list[str] | None = None) -> None:
         help="with --mix: the RESULTS.md section to write (a new title keeps the baseline)",
     )
     args = ap.parse_args(argv)
-    command = " ".join(["python", "bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
+    command = shlex.join(["python", "bench/ingest.py", *(sys.argv[1:] if argv is None else argv)])
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     box = machine()
