@@ -202,7 +202,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Operators' lists of known scanners (TOML, the format of docs/tags.md), added to the"
         " shipped list when sources are tagged.",
     ),
-    Setting("threads", _threads, 2, "Threads used by ingest (decode and write overlap)."),
+    Setting("threads", _threads, 2, "Threads of ingest (decoding, rollups and writing overlap)."),
     Setting("chunk_mb", _positive_int, 32, "Read buffer per input, MiB."),
     Setting("row_group_rows", _positive_int, 1 << 20, "Rows per Parquet row group."),
     Setting(

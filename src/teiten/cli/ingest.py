@@ -94,7 +94,7 @@ def _wait_seconds(ctx: click.Context, param: click.Parameter, value: str | None)
     "--threads",
     type=click.IntRange(1, 64),
     default=None,
-    help="1: one thread; 2 or more: decode and write overlap.",
+    help="1: one thread; 2 or more: decoding, rollups and writing overlap.",
 )
 @click.option(
     "--engine",
