@@ -40,9 +40,28 @@ def test_missing_cjk_font_names_the_debian_package(monkeypatch: pytest.MonkeyPat
 
     style.cjk_font.cache_clear()
     monkeypatch.setattr(font_manager.fontManager, "ttflist", [])
+    monkeypatch.setattr(font_manager, "findSystemFonts", lambda *a, **k: [])
     try:
         with pytest.raises(DependencyError, match="fonts-noto-cjk"):
             style.cjk_font()
+    finally:
+        style.cjk_font.cache_clear()
+
+
+def test_a_cjk_font_installed_after_matplotlib_listed_its_fonts_is_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """matplotlib caches the fonts it saw on its first run; one installed since (the
+    Debian package the error names) must be found, not reported missing."""
+    from matplotlib import font_manager
+
+    style.cjk_font.cache_clear()
+    try:
+        family = style.cjk_font()  # the suite installs fonts-noto-cjk (scripts/test)
+        stale = [f for f in font_manager.fontManager.ttflist if "CJK" not in f.name]
+        monkeypatch.setattr(font_manager.fontManager, "ttflist", stale)
+        style.cjk_font.cache_clear()
+        assert style.cjk_font() == family
     finally:
         style.cjk_font.cache_clear()
 

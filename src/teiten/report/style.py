@@ -10,6 +10,7 @@ offline, as PNG or SVG (SVG keeps its text as text so it can be searched).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -48,18 +49,30 @@ LABELS = {
 }  # fmt: skip
 
 
+def _cjk_family(names: set[str]) -> str | None:
+    """The first of :data:`CJK_FAMILIES` among font family ``names``, else any Japanese CJK."""
+    for family in CJK_FAMILIES:
+        if family in names:
+            return family
+    return next((n for n in sorted(names) if "CJK" in n and "JP" in n), None)
+
+
 @cache
 def cjk_font() -> str:
     """The family name of an installed font with Japanese glyphs."""
     from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for family in CJK_FAMILIES:
-        if family in names:
-            return family
-    for name in sorted(names):
-        if "CJK" in name and "JP" in name:
-            return name
+    found = _cjk_family({f.name for f in font_manager.fontManager.ttflist})
+    if found is None:
+        # matplotlib lists the fonts it found when it first ran (its cache): a font
+        # installed since is on the system but not in that list
+        for path in font_manager.findSystemFonts():
+            if "cjk" in Path(path).name.lower():
+                with contextlib.suppress(OSError, RuntimeError, ValueError):
+                    font_manager.fontManager.addfont(path)
+        found = _cjk_family({f.name for f in font_manager.fontManager.ttflist})
+    if found is not None:
+        return found
     raise DependencyError(
         "Japanese reports need a CJK font and none is installed: "
         f"install the Debian package {CJK_PACKAGE} (apt-get install {CJK_PACKAGE})"
