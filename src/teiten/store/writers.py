@@ -201,22 +201,22 @@ class PacketWriter:
         """
         try:
             for day in sorted(self._open):
-                self._close_day(day, self._pool)
+                self._close_day(day)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(cancel_futures=True)
         return self.staged
 
-    def _close_day(self, day: int, pool: Executor | None) -> None:
-        """Close a day's packet file and write its rollup files; with a ``pool`` the
+    def _close_day(self, day: int) -> None:
+        """Close a day's packet file and write its rollup files; with a pool the
         rollup and source rows are merged while the packets' last row group is written,
         and the day sketches' four tables are built side by side. Files are added to
         the transaction in the same order either way."""
         f = self._open.pop(day)
         rolled = day != QUARANTINE and f.rows + f.pending_rows > 0  # = close() returns rows
         orgs = self.labels.get("src_as_org", [])
-        ports = _run(pool, self.rollup.tables, day) if rolled else None
-        sources = _run(pool, self.sources.table, day, orgs) if rolled else None
+        ports = _run(self._pool, self.rollup.tables, day) if rolled else None
+        sources = _run(self._pool, self.sources.table, day, orgs) if rolled else None
         rows = f.close()
         if rows:
             self.tx.add(listed_as("packets", day), f.rel, rows)
@@ -224,7 +224,7 @@ class PacketWriter:
         if ports is None or sources is None:  # every day file has its rollup files, maybe empty
             return
         for table, data in ports.result().items():
-            self._write_rollup(table, day, data, pool)
+            self._write_rollup(table, day, data, self._pool)
         self._write_rollup(SOURCE_TABLE, day, sources.result())
         sketch = self._sketches.pop(day, None)
         for table, data in sketch.tables().items() if sketch is not None else ():
