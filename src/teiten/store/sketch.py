@@ -44,6 +44,7 @@ from teiten.schema.daytables import (
 )
 from teiten.store import hoursketch, portlists
 from teiten.store.arrow import bytes16_values, write_file
+from teiten.store.executor import INLINE
 from teiten.store.lake import Lake
 from teiten.store.order import radix_order
 from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
@@ -256,8 +257,8 @@ class DaySketch:
         self.tops: list[pa.Table] = []
         self.hours: list[pa.Table] = []
 
-    def add(self, port_hours: pa.Table, pool: Executor | None = None) -> None:
-        """Add a ``port_hours`` part's rows (its four derivations run in ``pool`` if given)."""
+    def add(self, port_hours: pa.Table, pool: Executor = INLINE) -> None:
+        """Add a ``port_hours`` part's rows (its four derivations run in ``pool``)."""
         if port_hours.num_rows == 0:
             return
         days = local_days(port_hours.column("hour").to_numpy(), self.cut.zone)
@@ -269,10 +270,7 @@ class DaySketch:
             (portlists.top_rows, (port_hours, days)),
             (hoursketch.hour_rows, (port_hours, days, seg, registers)),
         ]
-        if pool is None:
-            found = [job(*args) for job, args in jobs]
-        else:
-            found = [f.result() for f in [pool.submit(job, *args) for job, args in jobs]]
+        found = [f.result() for f in [pool.submit(job, *args) for job, args in jobs]]
         for rows, kept in zip(found, (self.parts, self.groups, self.tops, self.hours), strict=True):
             kept.append(rows)
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from teiten.store import executor
 from teiten.store.arrow import arrow_schema, to_table, writer_options
 from teiten.store.budget import QUARANTINE, DayBudget
 from teiten.store.lake import NS_PER_DAY, Lake
@@ -26,8 +26,6 @@ from teiten.store.sketch import DaySketch, SketchCut
 from teiten.store.sourceports import TABLE as SOURCE_TABLE
 from teiten.store.sourceports import SourceDays, source_rows
 
-T = TypeVar("T")
-
 
 @dataclass(frozen=True)
 class Part:
@@ -37,22 +35,13 @@ class Part:
     table: pa.Table
     rollups: Future[tuple[BatchRows, Columns]] | None
     """Its distinct rollup and ``source_ports`` rows (:func:`rollup_rows`), found in the
-    writer's pool or at once; None for quarantined rows (in no rollup)."""
+    writer's executor; None for quarantined rows (in no rollup)."""
 
 
 def rollup_rows(columns: Columns, rows: npt.NDArray[np.int64]) -> tuple[BatchRows, Columns]:
     """The distinct rollup rows (``rollup.batch_rows``) and ``source_ports`` rows
     (``sourceports.source_rows``) of ``rows`` of a batch of logical packet columns."""
     return batch_rows(columns, rows), source_rows(columns, rows)
-
-
-def _run(pool: Executor | None, job: Callable[..., T], *args: Any) -> Future[T]:
-    """``job(*args)`` in ``pool``, or at once (a done future) without one."""
-    if pool is not None:
-        return pool.submit(job, *args)
-    done: Future[T] = Future()
-    done.set_result(job(*args))
-    return done
 
 
 class PacketWriter:
@@ -78,10 +67,9 @@ class PacketWriter:
         threads: int = 1,
     ) -> None:
         self.lake = lake
-        self.threads = threads
-        """Threads that find the batches' rollup rows and build a day's rollup files (1:
-        the caller's only; more: a pool of that many beside it)."""
-        self._pool = ThreadPoolExecutor(threads, "teiten-rollup") if threads > 1 else None
+        self._pool = executor.pool(threads)
+        """Where the batches' rollup rows are found and a day's rollup files built (with
+        ``threads`` 1, the caller's thread; more, a pool of that many beside it)."""
         self.cut = cut
         """How the store's sketches are cut: each ``port_hours`` file gets its day sketches
         (``teiten.store.sketch``) cut so; None writes no sketches."""
@@ -119,8 +107,8 @@ class PacketWriter:
         Rows with implausible timestamps or of days over the budget come as one
         table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
         budget, so it runs in the decoding thread; the batch's rollup rows are found
-        in the writer's pool (beside decoding and writing) when it has one, and merged
-        into the day's in the writing thread (:meth:`write_parts`).
+        by the writer's executor (with two threads or more, a pool beside decoding and
+        writing) and merged into the day's in the writing thread (:meth:`write_parts`).
         """
         ts = columns["ts"]
         if len(ts) == 0:
@@ -134,7 +122,7 @@ class PacketWriter:
             order = source_order(columns["src_ip4"])
             every = np.arange(len(ts), dtype=np.int64)
             table = to_table(columns, self.schema, order, self._labels())
-            return [Part(day, table, _run(self._pool, rollup_rows, columns, every))]
+            return [Part(day, table, self._pool.submit(rollup_rows, columns, every))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
@@ -143,7 +131,7 @@ class PacketWriter:
             table = to_table(columns, self.schema, order, self._labels())
             found = None  # quarantined rows are in no rollup, as in no view
             if d != QUARANTINE:
-                found = _run(self._pool, rollup_rows, columns, rows)
+                found = self._pool.submit(rollup_rows, columns, rows)
             parts.append(Part(int(d), table, found))
         return parts
 
@@ -158,7 +146,7 @@ class PacketWriter:
             self._write_rollup(SOURCE_TABLE, day, by_source)
 
     def _write_rollup(
-        self, table: str, day: int, data: pa.Table, pool: Executor | None = None
+        self, table: str, day: int, data: pa.Table, pool: Executor = executor.INLINE
     ) -> None:
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
@@ -203,8 +191,7 @@ class PacketWriter:
             for day in sorted(self._open):
                 self._close_day(day)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(cancel_futures=True)
+            self._pool.shutdown(cancel_futures=True)
         return self.staged
 
     def _close_day(self, day: int) -> None:
@@ -215,8 +202,8 @@ class PacketWriter:
         f = self._open.pop(day)
         rolled = day != QUARANTINE and f.rows + f.pending_rows > 0  # = close() returns rows
         orgs = self.labels.get("src_as_org", [])
-        ports = _run(self._pool, self.rollup.tables, day) if rolled else None
-        sources = _run(self._pool, self.sources.table, day, orgs) if rolled else None
+        ports = self._pool.submit(self.rollup.tables, day) if rolled else None
+        sources = self._pool.submit(self.sources.table, day, orgs) if rolled else None
         rows = f.close()
         if rows:
             self.tx.add(listed_as("packets", day), f.rel, rows)
@@ -231,8 +218,7 @@ class PacketWriter:
             self.tx.write(table, self.sensor, day, data)
 
     def abort(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
+        self._pool.shutdown(cancel_futures=True)
         for f in self._open.values():
             f.abort()
         self._open.clear()
