@@ -6,16 +6,18 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from teiten.store.order import radix_order, source_order
+from teiten.store.order import packet_order, radix_order
 
 words = st.lists(st.integers(0, (1 << 32) - 1) | st.integers(0, 5), max_size=300)
 
 
 @settings(max_examples=80, deadline=None)
 @given(words)
-def test_source_order_is_a_stable_sort(values: list[int]) -> None:
-    keys = np.array(values, np.uint32)
-    assert (source_order(keys) == np.argsort(keys, kind="stable")).all()
+def test_packet_order_sorts_by_source_then_shape_stably(values: list[int]) -> None:
+    src = np.array(values, np.uint32)
+    shape = (src.astype(np.int64) * 7919) % 3 << 55  # a few shapes per source
+    want = np.lexsort((np.arange(len(src)), shape, src))
+    assert (packet_order(src, shape) == want).all()
 
 
 @settings(max_examples=80, deadline=None)

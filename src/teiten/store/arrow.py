@@ -15,7 +15,11 @@ from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, Col
 from teiten.schema.daytables import ROLLUP_ROW_BYTES, ROLLUP_ROW_GROUP_BYTES
 from teiten.store.layout import Stored, stored_columns, to_physical
 
-_PARQUET_ENCODING = {"delta": "DELTA_BINARY_PACKED", "split": "BYTE_STREAM_SPLIT"}
+_PARQUET_ENCODING = {
+    "delta": "DELTA_BINARY_PACKED",
+    "split": "BYTE_STREAM_SPLIT",
+    "plain": "PLAIN",
+}
 
 
 def arrow_type(c: Stored | Column) -> pa.DataType:
@@ -56,7 +60,7 @@ def writer_options() -> dict[str, Any]:
     """Keyword arguments for :class:`pyarrow.parquet.ParquetWriter`, derived from the layout.
 
     Every column is zstd-compressed at level 1; the encoding comes from the
-    layout (dictionary, delta, or byte-stream-split). Statistics are written
+    layout (dictionary, delta, byte-stream-split or plain). Statistics are written
     for the timestamp only (the other columns' min/max prune nothing).
     """
     stored = stored_columns()

@@ -1,16 +1,20 @@
-"""Row order inside a stored batch: by source address, time order kept within a source.
+"""Row order inside a stored row group: by source address, then by the packet's shape,
+time order kept within both.
 
 Darknet sources send many probes, and much of a probe is constant per source
 (a Mirai bot's source port and window, a scanner's TTL and options, the
-source's country). Grouping each ingested batch's rows by source puts those runs next
-to each other, where dictionary, delta and zstd encodings shrink them: on the
-benchmark capture 18.5 → 14.1 bytes per packet, and the Parquet writer runs
-faster on the sorted columns. Row groups still cover a time range, so their
+source's country) and per kind of packet a source sends (its SYNs, its UDP
+probes, its pings). Sorting each row group's rows by source, then by the packed
+``shape`` (protocol, flags, TTL, options length…), puts those runs next to each
+other, where dictionary, delta and zstd encodings shrink them. On the benchmark
+capture of SYNs grouping by source took 18.5 → 14.1 bytes per packet; on the
+realistic mix, sorting whole row groups by source and shape instead of each
+batch by source took 16.4 → 14.9. Row groups still cover a time range, so their
 ``ts`` statistics still prune by time.
 
 The sort is a stable LSD radix sort (:func:`radix_order`, numba):
-linear, and the time order within each source survives. The rollups, sketches and
-port lists sort their keys with it too.
+linear, and the arrival (time) order within a source and shape survives. The
+rollups, sketches and port lists sort their keys with it too.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from teiten.jit import kernel
 
 DIGIT_BITS = 8
 """Bits sorted per pass: 256 buckets, whose write positions stay in the caches (with
@@ -27,7 +32,7 @@ DIGIT_BITS = 8
 random 32-bit keys in 0.16 s with 8, 0.21 with 11, 0.22 with 16; ``argsort`` 0.58)."""
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _sorted_by(
     key: npt.NDArray[np.uint64], order: npt.NDArray[np.int64], digit: int
 ) -> npt.NDArray[np.int64]:  # pragma: no cover - jit
@@ -95,9 +100,15 @@ def radix_order(*keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     return order
 
 
-def source_order(src_ip4: npt.NDArray[np.uint32]) -> npt.NDArray[np.int64]:
-    """Stable permutation that sorts rows by ``src_ip4``."""
-    return radix_order(src_ip4)
+def packet_order(
+    src_ip4: npt.NDArray[np.uint32], shape: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Stable permutation that sorts packet rows by ``src_ip4``, then by their packed
+    ``shape`` (protocol, flags, TTL, options…): the order of a stored row group. A
+    source's packets of one kind come together, so the columns that a scanner keeps
+    constant (window, source port, lengths) repeat in runs: 1.5 bytes a packet less
+    than grouping by source alone (docs/architecture.md, "Row order")."""
+    return radix_order(src_ip4, shape)
 
 
 def address_order(

@@ -19,7 +19,7 @@ from teiten.store import executor
 from teiten.store.arrow import arrow_schema, to_table, writer_options
 from teiten.store.budget import QUARANTINE, DayBudget
 from teiten.store.lake import NS_PER_DAY, Lake
-from teiten.store.order import source_order
+from teiten.store.order import packet_order
 from teiten.store.paths import listed_as
 from teiten.store.rollup import BatchRows, Columns, Rollup, batch_rows
 from teiten.store.sketch import DaySketch, SketchCut
@@ -101,8 +101,9 @@ class PacketWriter:
         self.write_parts(self.prepare(columns))
 
     def prepare(self, columns: dict[str, Any]) -> list[Part]:
-        """The stored tables of a batch, one per UTC day, rows grouped by source, each
-        with the batch rows its rollups are built from (by :meth:`write_parts`).
+        """The stored tables of a batch, one per UTC day, rows in arrival order (a row
+        group is sorted when it is written), each with the batch rows its rollups are
+        built from (by :meth:`write_parts`).
 
         Rows with implausible timestamps or of days over the budget come as one
         table of day :data:`QUARANTINE`. Needs no writer state but the (locked)
@@ -119,16 +120,14 @@ class PacketWriter:
             and self.budget.plausible(ts[0])
             and self.budget.admit(day)
         ):
-            order = source_order(columns["src_ip4"])
             every = np.arange(len(ts), dtype=np.int64)
-            table = to_table(columns, self.schema, order, self._labels())
+            table = to_table(columns, self.schema, None, self._labels())
             return [Part(day, table, self._pool.submit(rollup_rows, columns, every))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
             rows = np.flatnonzero(days == d)
-            order = rows[source_order(columns["src_ip4"][rows])]
-            table = to_table(columns, self.schema, order, self._labels())
+            table = to_table(columns, self.schema, rows, self._labels())
             found = None  # quarantined rows are in no rollup, as in no view
             if d != QUARANTINE:
                 found = self._pool.submit(rollup_rows, columns, rows)
@@ -248,10 +247,9 @@ class _DayFile:
             return
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
-        # Each batch is already grouped by source (prepare); chunks are not copied.
         # Dictionary columns (src_as_org) may differ per batch as labels grow.
-        table = pa.concat_tables(self.pending).unify_dictionaries()
-        self.writer.write_table(table, row_group_size=table.num_rows)
+        table = pa.concat_tables(self.pending).unify_dictionaries().combine_chunks()
+        self.writer.write_table(sorted_rows(table), row_group_size=table.num_rows)
         self.rows += table.num_rows
         self.pending, self.pending_rows = [], 0
 
@@ -266,6 +264,13 @@ class _DayFile:
             with contextlib.suppress(OSError):  # a full disk may refuse the footer
                 self.writer.close()
         self.path.unlink(missing_ok=True)
+
+
+def sorted_rows(table: pa.Table) -> pa.Table:
+    """A row group's rows (in arrival order) sorted as stored: by source, then shape
+    (:func:`teiten.store.order.packet_order`)."""
+    src, shape = (table.column(name).chunk(0).to_numpy() for name in ("src_ip4", "shape"))
+    return table.take(packet_order(src, shape))
 
 
 class TableWriter:
