@@ -9,7 +9,7 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[2] / "src" / "teiten"
 
 LAYERS: tuple[frozenset[str], ...] = (
-    frozenset({"errors", "schema", "escape", "csvcell", "secrecy", "session", "heap"}),
+    frozenset({"errors", "schema", "escape", "csvcell", "secrecy", "session", "heap", "jit"}),
     frozenset({"store"}),
     frozenset(
         {

@@ -1,4 +1,5 @@
-"""The store is the bottom layer: it imports the schema, the errors and itself, nothing else."""
+"""The store is the bottom layer: it imports the schema, the errors, the lazy numba kernels
+(``teiten.jit``) and itself, nothing else."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import ast
 from pathlib import Path
 
 STORE = Path(__file__).resolve().parents[2] / "src/teiten/store"
-ALLOWED = ("teiten.schema", "teiten.errors", "teiten.store")
+ALLOWED = ("teiten.schema", "teiten.errors", "teiten.jit", "teiten.store")
 
 
 def _teiten_imports(path: Path) -> set[str]:

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from teiten.jit import kernel
 
 F64 = npt.NDArray[np.float64]
 
@@ -76,7 +77,7 @@ class Surge:
     """Largest z-score seen during the surge."""
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _rolling_quartiles(x: F64, days: int, med: F64, iqr: F64) -> None:  # pragma: no cover - jit
     """Median and interquartile range of the ``days`` values before each day.
 
@@ -103,7 +104,7 @@ def _rolling_quartiles(x: F64, days: int, med: F64, iqr: F64) -> None:  # pragma
             win[i] = new
 
 
-@njit(cache=True, inline="always")
+@kernel(cache=True, inline="always")
 def _quantile(sorted_win: F64, pos: float) -> float:  # pragma: no cover - jit
     lo = int(pos)
     frac = pos - lo

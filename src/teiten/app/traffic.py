@@ -9,7 +9,6 @@ from typing import Any
 from teiten.analysis.ports import top_ports
 from teiten.analysis.series import parse_ports, trend
 from teiten.analysis.window import data_span, parse_date, resolve_window
-from teiten.app import detect
 from teiten.app.engine import open_engine
 from teiten.config import Settings
 from teiten.errors import ConfigError
@@ -60,6 +59,8 @@ def stored_alerts(settings: Settings, ports: Sequence[str]) -> list[dict[str, An
     """The stored alerts on ``ports`` (none when nothing was ever detected; read only)."""
     if not (settings.data_dir / "catalog.sqlite").is_file():
         return []
+    from teiten.app import detect  # the detector's imports, only for a chart's onsets
+
     wanted = {p.lower() for p in ports}
     return [a for a in detect.list_alerts(settings) if str(a["port"]).lower() in wanted]
 

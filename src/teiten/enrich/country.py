@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
+
+from teiten.jit import kernel
 
 # Country labels: code 0 is "unknown", then AA..ZZ.
 COUNTRIES: list[str] = [""] + [chr(a) + chr(b) for a in range(65, 91) for b in range(65, 91)]
@@ -66,7 +67,7 @@ class IptoccSource:
         return result
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _probe(
     keys: npt.NDArray[np.uint32],
     vals: npt.NDArray[np.int16],
@@ -96,7 +97,7 @@ def _probe(
     return nmiss
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _insert(
     keys: npt.NDArray[np.uint32],
     vals: npt.NDArray[np.int16],

@@ -31,10 +31,10 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from numba import njit
 
 from teiten.enrich.country import COUNTRIES
 from teiten.errors import InputError
+from teiten.jit import kernel
 
 MAX_FILE_BYTES = 256 * 1024 * 1024
 """Larger files are refused (the largest RIR file, RIPE NCC's, is about 20 MB)."""
@@ -66,7 +66,7 @@ class RirFile:
     """The first few malformed lines, as ``line N: reason``."""
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _find(nxt: npt.NDArray[np.int64], s: int) -> int:
     root = s
     while nxt[root] != root:
@@ -76,7 +76,7 @@ def _find(nxt: npt.NDArray[np.int64], s: int) -> int:
     return root
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _paint(
     a: npt.NDArray[np.int64], z: npt.NDArray[np.int64], owner: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
@@ -159,7 +159,7 @@ class RangeTable:
         return self.values[np.searchsorted(self.starts, ips, side="right") - 1]
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _parse_ip4(
     buf: npt.NDArray[np.uint8], out: npt.NDArray[np.uint32], ok: npt.NDArray[np.bool_]
 ) -> None:

@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-from numba import njit
 
+from teiten.jit import kernel
 from teiten.schema import (
     ADDRESS_HOURS,
     DECODE_ERRORS,
@@ -49,7 +49,7 @@ CAPTURED = np.zeros(256, np.bool_)
 CAPTURED[[DECODE_ERRORS.index(n) for n in PORT_CAPTURED]] = True
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _groups(
     words: npt.NDArray[np.uint64],
     weights: npt.NDArray[np.int64],
@@ -185,7 +185,7 @@ _PORT_DTYPES = dtypes(PORT_HOURS)
 _ADDRESS_DTYPES = dtypes(ADDRESS_HOURS)
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def bytes_words(
     v6: npt.NDArray[np.uint8], r: int
 ) -> tuple[np.uint64, np.uint64]:  # pragma: no cover
@@ -197,7 +197,7 @@ def bytes_words(
     return hi, lo
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _port_words(
     rows: npt.NDArray[np.int64],
     ts: npt.NDArray[np.int64],
@@ -238,7 +238,7 @@ def _port_words(
     return words[:m], kept[:m]
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _address_words(
     rows: npt.NDArray[np.int64],
     ts: npt.NDArray[np.int64],

@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
-from numba import njit
 
+from teiten.jit import kernel
 from teiten.schema import SOURCE_PORTS
 from teiten.store.arrow import bytes16_array, bytes16_values, write_file
 from teiten.store.layout import stored_inputs
@@ -61,7 +61,7 @@ _SECONDS = ("first_s", "span_s")
 NS = 1_000_000_000
 
 
-@njit(cache=True, nogil=True)
+@kernel(cache=True, nogil=True)
 def _words(
     rows: npt.NDArray[np.int64],
     proto: npt.NDArray[Any],
