@@ -31,6 +31,7 @@ from sketch_data import (
 )
 
 from teiten.schema.daytables import SKETCH_DENSE_BYTES, SKETCH_REGISTERS
+from teiten.store import registers as registers_module
 from teiten.store.registers import (
     STANDARD_ERROR,
     encode,
@@ -164,6 +165,38 @@ def test_merge_equals_the_union_of_registers(
     assert twice.registers.equals(m.registers)
 
 
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 40),  # group
+            st.sampled_from(["few", "few", "many", "dense", "damaged"]),
+            st.integers(0, 2**32 - 1),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_a_query_merge_in_numpy_equals_the_kernel(rows: list[tuple[int, str, int]]) -> None:
+    encoded = []
+    for _, kind, seed in rows:
+        rng = np.random.default_rng(seed)
+        if kind == "damaged":  # any bytes: not registers, no rank, a partial triplet
+            encoded.append(rng.integers(0, 256, int(rng.integers(0, 40)), np.uint8).tobytes())
+        else:
+            encoded.append(_encode(_random_registers(rng, kind)))
+    group = np.array([g for g, _, _ in rows], np.int64)
+    packets = np.arange(1, len(rows) + 1, dtype=np.int64) * 1000
+    registers = pa.array(encoded, pa.binary())
+    in_numpy = merge(group, packets, registers)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(registers_module, "NUMPY_MERGE_ENTRIES", -1)  # the numba kernel
+        in_numba = merge(group, packets, registers)
+    assert in_numpy.group.tolist() == in_numba.group.tolist()
+    assert in_numpy.packets.tolist() == in_numba.packets.tolist()
+    assert in_numpy.sources.tolist() == in_numba.sources.tolist()
+
+
 def test_merge_dense_with_sparse() -> None:
     rng = np.random.default_rng(12)
     dense = _random_registers(rng, "dense")
@@ -234,6 +267,13 @@ def test_merge_skips_damaged_triplets() -> None:
     assert m.registers is not None
     assert [_decode(b) for b in m.registers.to_pylist()] == [good, {9: 4}, {}]
     assert m.sources.tolist() == [2, 1, 0]
+    assert merge(
+        np.array([0, 0, 1, 2]), np.array([1, 1, 1, 1]), pa.array(rows)
+    ).sources.tolist() == [
+        2,
+        1,
+        0,
+    ]  # a query's merge (numpy) alike
     many = b"\x00\xf0\x01" * 5000  # 5,000 non-registers: count nothing, touch nothing
     big = merge(np.array([0, 0]), np.array([10, 10]), pa.array([many, _encode(good)]), keep=True)
     assert big.sources.tolist() == [2]
@@ -245,6 +285,7 @@ def test_merge_counts_no_rank_zero_triplets() -> None:
     m = merge(np.array([0, 1]), np.array([10, 10]), pa.array(rows), keep=True)
     assert m.sources.tolist() == [0, 1]
     assert m.registers is not None and m.registers.to_pylist() == [b"", b"\x06\x00\x02"]
+    assert merge(np.array([0, 1]), np.array([10, 10]), pa.array(rows)).sources.tolist() == [0, 1]
 
 
 def test_merge_survives_many_rank_zero_triplets() -> None:
