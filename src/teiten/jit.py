@@ -25,6 +25,10 @@ from typing import Any, TypeVar, cast
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+_KERNELS: list[Kernel] = []
+"""Every kernel made so far (:func:`bind_all`)."""
+
+
 class Kernel:
     """A function compiled by ``numba.njit(**options)`` when it is first called."""
 
@@ -36,6 +40,7 @@ class Kernel:
         self.__name__ = func.__name__
         self.__qualname__ = func.__qualname__
         self.__module__ = func.__module__
+        _KERNELS.append(self)
 
     def __call__(self, *args: Any) -> Any:
         return self.dispatcher()(*args)
@@ -45,7 +50,10 @@ class Kernel:
         if self._compiled is None:
             from numba import njit
 
-            self._compiled = njit(**self.options)(self.py_func)
+            try:
+                self._compiled = njit(**self.options)(self.py_func)
+            except RuntimeError:  # cache=True with no folder it may write: compile each run
+                self._compiled = njit(**{**self.options, "cache": False})(self.py_func)
             _bind(self.py_func.__globals__)
         return self._compiled
 
@@ -59,6 +67,17 @@ def _bind(namespace: dict[str, Any]) -> None:
     for name, value in list(namespace.items()):
         if isinstance(value, Kernel):
             namespace[name] = value.dispatcher()
+
+
+def bind_all() -> None:
+    """Make the dispatcher of every kernel of the modules imported so far.
+
+    numba picks a kernel's cache folder when its dispatcher is made, among those the
+    process may write then. The sensor calls this before it drops root, so its kernels
+    keep the installation's cache (as they did when numba compiled at import), which
+    the unprivileged user can read but could not have chosen."""
+    for each in list(_KERNELS):
+        each.dispatcher()
 
 
 def kernel(**options: Any) -> Callable[[F], F]:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from teiten.jit import Kernel, kernel
 
@@ -54,3 +55,39 @@ def test_a_kernel_keeps_the_function_name_and_doc() -> None:
     assert documented.__name__ == "documented"
     assert documented.__doc__ == "Add one."
     assert documented(1) == 2
+
+
+def test_bind_all_makes_every_dispatcher_before_any_call() -> None:
+    code = (
+        "import sys\n"
+        "import teiten.store.registers as r\n"
+        "from teiten.jit import Kernel, bind_all\n"
+        "assert isinstance(r.__dict__['_merge'], Kernel)\n"
+        "bind_all()\n"
+        "assert not isinstance(r.__dict__['_merge'], Kernel) and 'numba' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_kernel_without_a_cache_folder_compiles_uncached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numba
+
+    made: list[dict[str, object]] = []
+    real = numba.njit
+
+    def njit(**options: object) -> object:
+        made.append(options)
+        if options.get("cache"):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real(**options)
+
+    monkeypatch.setattr(numba, "njit", njit)
+
+    @kernel(cache=True)
+    def plus_one(x: int) -> int:  # pragma: no cover - jit
+        return x + 1
+
+    assert plus_one(1) == 2
+    assert made == [{"cache": True}, {"cache": False}]

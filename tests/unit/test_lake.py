@@ -162,10 +162,13 @@ def test_lock_holder_is_named_and_cleared(tmp_path: Path) -> None:
         b.lock()
 
 
-def test_a_row_group_is_sorted_by_source_then_shape_in_arrival_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("threads", [1, 2])
+def test_each_row_group_is_sorted_by_source_then_shape_in_arrival_order(
+    tmp_path: Path, threads: int
+) -> None:
     rng = np.random.default_rng(7)
     batches = []
-    for start in (0, 50):  # two batches in one row group
+    for start in range(0, 200, 50):  # four batches: row groups of 100 rows (two batches)
         c = _columns(50, DAY0, start)
         c["src_ip4"] = rng.integers(1, 4, 50).astype(np.uint32)
         c["proto"] = rng.choice(np.array([1, 6, 17], np.uint8), 50)
@@ -174,20 +177,21 @@ def test_a_row_group_is_sorted_by_source_then_shape_in_arrival_order(tmp_path: P
         lake.lock()
         with lake.begin("x.pcap", 1, "h", "s1") as tx:
             assert tx.input_id is not None
-            w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=1000)
+            w = PacketWriter(lake, tx.input_id, "s1", row_group_rows=100, threads=threads)
             for c in batches:
                 w.write(c)
-            w.close()
-            tx.commit(records=100, packets=100, malformed={}, skipped={}, enrichment="test")
+            assert [(table, rows) for table, _, rows in w.close()] == [("packets", 200)]
+            tx.commit(records=200, packets=200, malformed={}, skipped={}, enrichment="test")
         files = lake.files()
     stored = pq.ParquetFile(files[0])
-    assert stored.metadata.num_row_groups == 1
-    t = stored.read()
-    src, shape, ts = (t.column(n).to_numpy() for n in ("src_ip4", "shape", "ts_us"))
-    arrival = np.concatenate([c["ts"] for c in batches]) // 1000
-    sources = np.concatenate([c["src_ip4"] for c in batches])
-    protos = np.concatenate([c["proto"] for c in batches])
-    want = np.lexsort((arrival, protos, sources))  # proto is the top field of shape
-    assert (ts == arrival[want]).all()
-    assert (np.diff(src.astype(np.int64)) >= 0).all()
-    assert len(np.unique(shape)) == 3
+    assert stored.metadata.num_row_groups == 2
+    for g, pair in enumerate((batches[:2], batches[2:])):
+        t = stored.read_row_group(g)
+        src, shape, ts = (t.column(n).to_numpy() for n in ("src_ip4", "shape", "ts_us"))
+        arrival = np.concatenate([c["ts"] for c in pair]) // 1000
+        sources = np.concatenate([c["src_ip4"] for c in pair])
+        protos = np.concatenate([c["proto"] for c in pair])
+        want = np.lexsort((arrival, protos, sources))  # proto is the top field of shape
+        assert (ts == arrival[want]).all()
+        assert (np.diff(src.astype(np.int64)) >= 0).all()
+        assert len(np.unique(shape)) == 3

@@ -44,6 +44,7 @@ from teiten.app.detect import run_detection
 from teiten.app.ingest import ingest
 from teiten.config import Settings
 from teiten.errors import ConfigError, TeitenError
+from teiten.jit import bind_all
 from teiten.sensor.blackhole import Blackhole
 from teiten.sensor.capture import Capture
 from teiten.sensor.config import SensorConfig
@@ -320,6 +321,7 @@ class Sensor:
         once here means nothing needs to be read from the installation afterwards, so
         one only root can read keeps working as ``user``. No webhook is sent.
         """
+        bind_all()  # numba kernels pick their cache folder now, as root
         with tempfile.TemporaryDirectory(prefix="teiten-sensor-warm-up-") as tmp:
             folder = Path(tmp)
             writer = EventWriter(folder / "events", self.config.name)

@@ -224,7 +224,11 @@ class PacketWriter:
 
 
 class _DayFile:
-    """One staged Parquet file, buffering tables until a row group is full."""
+    """One staged Parquet file, buffering tables until a row group is full.
+
+    A full row group is sorted (:func:`row_group`) in the owner's executor while the
+    next one fills: with a pool, beside the writing thread; with one thread, at once.
+    It is written when the next one is full, or at close."""
 
     def __init__(self, rel: str, path: Path, owner: PacketWriter) -> None:
         self.rel = rel
@@ -233,6 +237,8 @@ class _DayFile:
         self.pending: list[pa.Table] = []
         self.pending_rows = 0
         self.rows = 0
+        """Rows of the row groups written or being sorted."""
+        self.sorting: Future[pa.Table] | None = None
         self.writer: pq.ParquetWriter | None = None
 
     def add(self, table: pa.Table) -> None:
@@ -242,33 +248,44 @@ class _DayFile:
             self.flush()
 
     def flush(self) -> None:
-        """Write the pending rows as one row group."""
+        """Sort the pending rows as one row group; write the one sorted before."""
         if not self.pending_rows:
             return
+        sorting = self.owner._pool.submit(row_group, self.pending)
+        self.rows += self.pending_rows
+        self.pending, self.pending_rows = [], 0
+        self._write_sorted()
+        self.sorting = sorting
+
+    def _write_sorted(self) -> None:
+        if self.sorting is None:
+            return
+        table, self.sorting = self.sorting.result(), None
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
-        # Dictionary columns (src_as_org) may differ per batch as labels grow.
-        table = pa.concat_tables(self.pending).unify_dictionaries().combine_chunks()
-        self.writer.write_table(sorted_rows(table), row_group_size=table.num_rows)
-        self.rows += table.num_rows
-        self.pending, self.pending_rows = [], 0
+        self.writer.write_table(table, row_group_size=table.num_rows)
 
     def close(self) -> int:
         self.flush()
+        self._write_sorted()
         if self.writer is not None:
             self.writer.close()
         return self.rows
 
     def abort(self) -> None:
+        if self.sorting is not None:
+            self.sorting.cancel()
         if self.writer is not None:
             with contextlib.suppress(OSError):  # a full disk may refuse the footer
                 self.writer.close()
         self.path.unlink(missing_ok=True)
 
 
-def sorted_rows(table: pa.Table) -> pa.Table:
-    """A row group's rows (in arrival order) sorted as stored: by source, then shape
-    (:func:`teiten.store.order.packet_order`)."""
+def row_group(tables: list[pa.Table]) -> pa.Table:
+    """Batches' tables (in arrival order) as one row group sorted as stored: by source,
+    then shape (:func:`teiten.store.order.packet_order`)."""
+    # Dictionary columns (src_as_org) may differ per batch as labels grow.
+    table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
     src, shape = (table.column(name).chunk(0).to_numpy() for name in ("src_ip4", "shape"))
     return table.take(packet_order(src, shape))
 
