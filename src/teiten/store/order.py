@@ -25,6 +25,9 @@ import numpy as np
 import numpy.typing as npt
 
 from teiten.jit import kernel
+from teiten.store.layout import PACKED
+
+SHAPE = next(p for p in PACKED if p.name == "shape")
 
 DIGIT_BITS = 8
 """Bits sorted per pass: 256 buckets, whose write positions stay in the caches (with
@@ -100,15 +103,21 @@ def radix_order(*keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     return order
 
 
+SHAPE_KEY_SHIFT = next(shift for name, shift, _ in SHAPE.shifts() if name == "ip_ttl")
+"""Rows are ordered by the shape's top fields, protocol, TCP flags and TTL (bits 39 up);
+the rest (options length, version, fragment bits) saved 0.01 byte a packet for three
+more radix passes."""
+
+
 def packet_order(
     src_ip4: npt.NDArray[np.uint32], shape: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
-    """Stable permutation that sorts packet rows by ``src_ip4``, then by their packed
-    ``shape`` (protocol, flags, TTL, options…): the order of a stored row group. A
+    """Stable permutation that sorts packet rows by ``src_ip4``, then by the top fields of
+    their packed ``shape`` (protocol, flags, TTL): the order of a stored row group. A
     source's packets of one kind come together, so the columns that a scanner keeps
     constant (window, source port, lengths) repeat in runs: 1.5 bytes a packet less
     than grouping by source alone (docs/architecture.md, "Row order")."""
-    return radix_order(src_ip4, shape)
+    return radix_order(src_ip4, shape >> SHAPE_KEY_SHIFT)
 
 
 def address_order(

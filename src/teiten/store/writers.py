@@ -287,7 +287,10 @@ def row_group(tables: list[pa.Table]) -> pa.Table:
     # Dictionary columns (src_as_org) may differ per batch as labels grow.
     table = pa.concat_tables(tables).unify_dictionaries().combine_chunks()
     src, shape = (table.column(name).chunk(0).to_numpy() for name in ("src_ip4", "shape"))
-    return table.take(packet_order(src, shape))
+    order = pa.array(packet_order(src, shape))
+    # A column of nulls (the IPv6 addresses of an IPv4 capture) is the same in any order.
+    columns = [c if c.null_count == len(c) else c.take(order) for c in table.columns]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 class TableWriter:
