@@ -105,8 +105,8 @@ def radix_order(*keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
 
 SHAPE_KEY_SHIFT = next(shift for name, shift, _ in SHAPE.shifts() if name == "ip_ttl")
 """Rows are ordered by the shape's top fields, protocol, TCP flags and TTL (bits 39 up);
-the rest (options length, version, fragment bits) saved 0.01 byte a packet for three
-more radix passes."""
+the rest (options length, version, fragment bits) would save 0.01 byte a packet on the
+realistic mix and 0.14 on the payload-heavy one, for three more radix passes."""
 
 
 def packet_order(
