@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from teiten.store.order import ragged_index
+
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
 
@@ -105,7 +107,7 @@ class PacketColumns:
     def take(self, index: I64) -> PacketColumns:
         """The packets at ``index``, in that order (tails follow their packets)."""
         cols = {k: v[index] for k, v in self.columns().items()}
-        tail = self.tail[_ragged_index(self.tail_off[index], cols["tail_len"])]
+        tail = self.tail[ragged_index(self.tail_off[index], cols["tail_len"])]
         return PacketColumns(**cols, tail=tail)
 
     def sorted_by_time(self) -> PacketColumns:
@@ -147,15 +149,7 @@ def templates_tail(templates: Sequence[bytes], which: npt.ArrayLike) -> tuple[U8
     lens = np.array([len(t) for t in templates], np.int64)
     starts = np.cumsum(lens) - lens
     pool = np.frombuffer(b"".join(templates), np.uint8)
-    return pool[_ragged_index(starts[idx], lens[idx])], lens[idx]
-
-
-def _ragged_index(starts: I64, lens: npt.NDArray[Any]) -> I64:
-    """Indices that gather the ranges ``[starts[i], starts[i] + lens[i])`` in order."""
-    lens = lens.astype(np.int64)
-    total = int(lens.sum())
-    out_starts = np.cumsum(lens) - lens
-    return np.repeat(starts - out_starts, lens) + np.arange(total, dtype=np.int64)
+    return pool[ragged_index(starts[idx], lens[idx])], lens[idx]
 
 
 def fold(total: npt.NDArray[Any]) -> npt.NDArray[np.uint16]:

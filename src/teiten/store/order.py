@@ -103,6 +103,18 @@ def radix_order(*keys: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
     return order
 
 
+def ragged_index(starts: npt.NDArray[Any], lengths: npt.NDArray[Any]) -> npt.NDArray[np.int64]:
+    """Indices that gather the ranges ``[starts[i], starts[i] + lengths[i])`` in order
+    (stored sketch bytes, payload templates)."""
+    lengths = np.asarray(lengths, np.int64)
+    total = int(lengths.sum())
+    out_starts = np.cumsum(lengths) - lengths
+    index: npt.NDArray[np.int64] = np.repeat(starts - out_starts, lengths) + np.arange(
+        total, dtype=np.int64
+    )
+    return index
+
+
 SHAPE_KEY_SHIFT = next(shift for name, shift, _ in SHAPE.shifts() if name == "ip_ttl")
 """Rows are ordered by the shape's top fields, protocol, TCP flags and TTL (bits 39 up);
 the rest (options length, version, fragment bits) would save 0.01 byte a packet on the

@@ -32,7 +32,7 @@ from teiten.schema.daytables import (
     SKETCH_SIGMA_TERMS,
 )
 from teiten.store.arrow import bytes16_values
-from teiten.store.order import radix_order
+from teiten.store.order import radix_order, ragged_index
 
 REGISTERS = SKETCH_REGISTERS
 
@@ -296,11 +296,12 @@ def merge(
     data = (
         np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     )
-    if not keep and _entries(offsets) <= NUMPY_MERGE_ENTRIES:
+    lengths = np.diff(offsets)
+    if not keep and _entries(lengths) <= NUMPY_MERGE_ENTRIES:
         groups, index = np.unique(group, return_inverse=True)
         total = np.zeros(len(groups), np.int64)
         np.add.at(total, index, np.asarray(packets, np.int64))
-        nonzero, harmonic = _counts(index, len(groups), offsets, data)
+        nonzero, harmonic = _counts(index, len(groups), offsets, lengths, data)
         return Merged(groups, total, estimates(nonzero, harmonic, total))
     order = radix_order(group)
     groups, nonzero, harmonic, out_offsets, out_data = _merge(order, group, offsets, data, keep)
@@ -321,41 +322,33 @@ groups, as fast as the numba kernel there) rather than load numba first (~0.25 s
 _POWERS = np.where(np.arange(256) > 0, 2.0 ** -np.arange(256, dtype=np.float64), 0.0)
 
 
-def _entries(offsets: npt.NDArray[np.int64]) -> int:
-    """Registers a merge of these rows reads at most: a dense row's every register."""
-    lengths = np.diff(offsets)
+def _entries(lengths: npt.NDArray[np.int64]) -> int:
+    """Registers a merge of rows of these byte lengths reads at most: a dense row's
+    every register."""
     dense = lengths == SKETCH_DENSE_BYTES
     return int(dense.sum()) * SKETCH_DENSE_BYTES + int(lengths[~dense].sum()) // _SPARSE
 
 
-def _ranges(starts: npt.NDArray[np.int64], lengths: npt.NDArray[np.int64]) -> npt.NDArray[Any]:
-    """The positions ``starts[i] .. starts[i] + lengths[i]`` of every row, concatenated."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, np.int64)
-    ends = np.cumsum(lengths)
-    shift = np.repeat(starts - (ends - lengths), lengths)
-    positions: npt.NDArray[np.int64] = np.arange(total, dtype=np.int64) + shift
-    return positions
-
-
 def _counts(
-    index: npt.NDArray[Any], groups: int, offsets: npt.NDArray[np.int64], data: npt.NDArray[Any]
+    index: npt.NDArray[Any],
+    groups: int,
+    offsets: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    data: npt.NDArray[Any],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """What ``_merge`` finds without keeping registers, in numpy: per group (``index``:
     each row's group, 0 … ``groups`` − 1) its registers set and the sum of 2**-rank over
     them, the rows' registers merged by max. Damaged bytes count nothing, as there."""
-    lengths = np.diff(offsets)
     dense = lengths == SKETCH_DENSE_BYTES
     sparse = np.flatnonzero(~dense)
     used = lengths[sparse] - lengths[sparse] % _SPARSE
-    triples = data[_ranges(offsets[sparse], used)].reshape(-1, _SPARSE).astype(np.int64)
+    triples = data[ragged_index(offsets[sparse], used)].reshape(-1, _SPARSE).astype(np.int64)
     register = triples[:, 0] | (triples[:, 1] << 8)
     rank = triples[:, 2]
     owner = np.repeat(index[sparse], used // _SPARSE)
     ok = (register < SKETCH_DENSE_BYTES) & (rank > 0)
     rows = np.flatnonzero(dense)
-    block = data[_ranges(offsets[rows], lengths[rows])].reshape(-1, SKETCH_DENSE_BYTES)
+    block = data[ragged_index(offsets[rows], lengths[rows])].reshape(-1, SKETCH_DENSE_BYTES)
     at, column = np.nonzero(block)
     owner = np.concatenate([owner[ok], index[rows][at]])
     key = owner * SKETCH_DENSE_BYTES + np.concatenate([register[ok], column])

@@ -67,7 +67,7 @@ class PacketWriter:
         threads: int = 1,
     ) -> None:
         self.lake = lake
-        self._pool = executor.pool(threads)
+        self.pool = executor.pool(threads)
         """Where the batches' rollup rows are found and a day's rollup files built (with
         ``threads`` 1, the caller's thread; more, a pool of that many beside it)."""
         self.cut = cut
@@ -122,7 +122,7 @@ class PacketWriter:
         ):
             every = np.arange(len(ts), dtype=np.int64)
             table = to_table(columns, self.schema, None, self._labels())
-            return [Part(day, table, self._pool.submit(rollup_rows, columns, every))]
+            return [Part(day, table, self.pool.submit(rollup_rows, columns, every))]
         days = self.budget.days_of(ts)
         parts = []
         for d in np.unique(days).tolist():
@@ -130,7 +130,7 @@ class PacketWriter:
             table = to_table(columns, self.schema, rows, self._labels())
             found = None  # quarantined rows are in no rollup, as in no view
             if d != QUARANTINE:
-                found = self._pool.submit(rollup_rows, columns, rows)
+                found = self.pool.submit(rollup_rows, columns, rows)
             parts.append(Part(int(d), table, found))
         return parts
 
@@ -190,7 +190,7 @@ class PacketWriter:
             for day in sorted(self._open):
                 self._close_day(day)
         finally:
-            self._pool.shutdown(cancel_futures=True)
+            self.pool.shutdown(cancel_futures=True)
         return self.staged
 
     def _close_day(self, day: int) -> None:
@@ -201,8 +201,8 @@ class PacketWriter:
         f = self._open.pop(day)
         rolled = day != QUARANTINE and f.rows + f.pending_rows > 0  # = close() returns rows
         orgs = self.labels.get("src_as_org", [])
-        ports = self._pool.submit(self.rollup.tables, day) if rolled else None
-        sources = self._pool.submit(self.sources.table, day, orgs) if rolled else None
+        ports = self.pool.submit(self.rollup.tables, day) if rolled else None
+        sources = self.pool.submit(self.sources.table, day, orgs) if rolled else None
         rows = f.close()
         if rows:
             self.tx.add(listed_as("packets", day), f.rel, rows)
@@ -210,14 +210,14 @@ class PacketWriter:
         if ports is None or sources is None:  # every day file has its rollup files, maybe empty
             return
         for table, data in ports.result().items():
-            self._write_rollup(table, day, data, self._pool)
+            self._write_rollup(table, day, data, self.pool)
         self._write_rollup(SOURCE_TABLE, day, sources.result())
         sketch = self._sketches.pop(day, None)
         for table, data in sketch.tables().items() if sketch is not None else ():
             self.tx.write(table, self.sensor, day, data)
 
     def abort(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        self.pool.shutdown(cancel_futures=True)
         for f in self._open.values():
             f.abort()
         self._open.clear()
@@ -251,7 +251,7 @@ class _DayFile:
         """Sort the pending rows as one row group; write the one sorted before."""
         if not self.pending_rows:
             return
-        sorting = self.owner._pool.submit(row_group, self.pending)
+        sorting = self.owner.pool.submit(row_group, self.pending)
         self.rows += self.pending_rows
         self.pending, self.pending_rows = [], 0
         self._write_sorted()
