@@ -268,6 +268,15 @@ def test_group_rows_equal_a_brute_force(table: pa.Table, kept: int) -> None:
     _check_groups(got, _brute_groups(table, kept))
 
 
+@settings(max_examples=30, deadline=None)
+@given(table=tables)
+def test_group_rows_without_an_as_source_equal_a_brute_force(table: pa.Table) -> None:
+    """Every ASN unknown (no AS source): each port day's ASN row has its packets and no
+    registers, found without sketching its sources."""
+    table = _with(table, "src_asn", np.zeros(table.num_rows, np.uint32))
+    _check_groups(group_rows(table, _days(table)), _brute_groups(table, PORT_ASNS_KEPT))
+
+
 def _asn_day() -> pa.Table:
     """One port day of four ASNs: 10 (5 sources), 20, 30 and 40 (3 sources each; 20 with
     fewer packets, 30 and 40 tied)."""

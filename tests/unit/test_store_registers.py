@@ -38,6 +38,7 @@ from teiten.store.registers import (
     estimate,
     estimates,
     merge,
+    sketch,
     source_registers,
 )
 from teiten.store.sketch import day_rows
@@ -100,6 +101,37 @@ def test_encode_groups_and_byte_order() -> None:
     assert got.type == pa.binary()
     assert got.to_pylist() == [b"\x01\x00\x03\xa0\x0f\x01", b"\x07\x00\x02", b"\x00\x00\x35"]
     assert encode(np.zeros(0, np.intp), reg[:0], rank[:0]).to_pylist() == []
+
+
+# --- sketch ------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    sizes=st.lists(st.sampled_from([1, 3, 16, 17, 200, 1100, 5000]), min_size=1, max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_sketch_equals_the_union_of_each_groups_registers(sizes: list[int], seed: int) -> None:
+    """Groups of one row, of a few registers (sorted by insertion), of more (sorted in
+    place), of many (read off the scratch) and dense ones, rows shuffled and repeating
+    registers: each group's packets and its registers' highest ranks, groups sorted."""
+    rng = np.random.default_rng(seed)
+    keys = rng.choice(np.arange(-(2**40), 2**40, 2**30), len(sizes), replace=False)
+    group = np.repeat(keys, sizes)
+    reg = rng.integers(0, SKETCH_REGISTERS, len(group)).astype(np.uint16)
+    rank = rng.integers(1, 54, len(group)).astype(np.uint8)
+    packets = rng.integers(1, 10**6, len(group))
+    shuffle = rng.permutation(len(group))
+    group, reg, rank, packets = group[shuffle], reg[shuffle], rank[shuffle], packets[shuffle]
+    got_groups, got_packets, got_registers = sketch(group, reg, rank, packets)
+    assert got_groups.tolist() == sorted(keys.tolist())
+    for g, total, blob in zip(
+        got_groups.tolist(), got_packets.tolist(), got_registers.to_pylist(), strict=True
+    ):
+        rows = np.flatnonzero(group == g)
+        assert total == int(packets[rows].sum())
+        expected = _union([{int(reg[i]): int(rank[i])} for i in rows])
+        assert blob == _encode(expected) and _decode(blob) == expected
 
 
 # --- merge -------------------------------------------------------------------------

@@ -80,6 +80,8 @@ def _kept_asns(group: Ints, packets: Ints, registers: pa.Array) -> Ints:
     if int(is_asn.sum()) <= PORT_ASNS_KEPT:
         return group
     rows = np.flatnonzero(is_asn)
+    if int(np.unique(group[rows] >> 34, return_counts=True)[1].max()) <= PORT_ASNS_KEPT:
+        return group  # no port day has more ASNs than it keeps
     sources = merge(np.arange(len(rows)), packets[rows], registers.take(pa.array(rows))).sources
     port_day = group[rows] >> 34
     order = np.lexsort((group[rows] & 0xFFFFFFFF, -packets[rows], -sources, port_day))
@@ -148,6 +150,25 @@ def expand(rows: pa.Table, lists: Ints | None = None) -> pa.Table:
     return rows.set_column(at_field, rows.schema.field(at_field), filled)
 
 
+def _with_unknown_asns(
+    groups: Ints, packets: Ints, registers: pa.Array, asn_key: Ints, counted: Ints
+) -> tuple[Ints, Ints, pa.Array]:
+    """Sketched groups with each port day's ASN row added (``asn_key``: each row's key
+    for it, ``counted`` its packets), without registers, in key order."""
+    order = radix_order(asn_key)
+    starts = run_starts(asn_key[order])
+    asn_groups = asn_key[order[starts]]
+    asn_packets = np.add.reduceat(counted[order], starts) if len(order) else counted[:0]
+    merged = radix_order(np.concatenate([groups, asn_groups]))
+    offsets = pa.py_buffer(np.zeros(len(asn_groups) + 1, np.int32))
+    empty = pa.Array.from_buffers(pa.binary(), len(asn_groups), [None, offsets, pa.py_buffer(b"")])
+    return (
+        np.concatenate([groups, asn_groups])[merged],
+        np.concatenate([packets, asn_packets])[merged],
+        pa.concat_arrays([registers, empty]).take(pa.array(merged)),
+    )
+
+
 def group_rows(
     port_hours: pa.Table, days: npt.NDArray[Any], registers: Registers | None = None
 ) -> pa.Table:
@@ -164,7 +185,12 @@ def group_rows(
         asn_index = found.reshape(-1).astype(np.int64)
     else:
         asns[0] = asn[0]
+    # With no AS source every row's ASN is 0: a port day's one ASN row is stored
+    # without registers (:func:`_elided`), so only its packets are found.
+    unknown = int(asn.min()) == int(asn.max()) == 0
     rows, dims, keys = [np.arange(len(fp))], [np.full(len(fp), DIM_ASN)], [asn_index]
+    if unknown:
+        rows, dims, keys = [], [], []
     present = int(np.bitwise_or.reduce(fp)) if len(fp) else 0
     for bit in (b for b in range(32) if present >> b & 1):
         carrying = np.flatnonzero(fp >> bit & 1)
@@ -176,14 +202,16 @@ def group_rows(
     at = np.concatenate(rows)
     day = np.asarray(days, np.int64)
     first = int(day.min())
-    dim = np.concatenate(dims).astype(np.int64)
+    proto, port, counted = (_ints(port_hours, n) for n in ("proto", "dst_port", "packets"))
+    port_day = (day - first) << 41 | (proto == 17) << 40 | port << 24
     compact = (  # day, protocol, port, dim and key (an ASN's index) in 44 bits
-        (day[at] - first) << 41 | (_ints(port_hours, "proto")[at] == 17) << 40
-        | _ints(port_hours, "dst_port")[at] << 24 | dim << 22 | np.concatenate(keys)
-    )  # fmt: skip
-    found_groups, packets, registers = sketch(
-        compact, reg[at], rank[at], _ints(port_hours, "packets")[at]
+        port_day[at] | np.concatenate(dims).astype(np.int64) << 22 | np.concatenate(keys)
     )
+    found_groups, packets, registers = sketch(compact, reg[at], rank[at], counted[at])
+    if unknown:
+        found_groups, packets, registers = _with_unknown_asns(
+            found_groups, packets, registers, port_day | DIM_ASN << 22, counted
+        )
     g_dim = found_groups >> 22 & 3
     g_key = found_groups & 0x3FFFFF
     g_key = np.where(g_dim == DIM_ASN, asns[np.minimum(g_key, len(asns) - 1)], g_key)

@@ -57,17 +57,31 @@ _SECONDS_PER_DAY = 86_400
 
 
 def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
-    """The local day (in ``zone``) of each UTC hour number: one zone lookup per distinct hour."""
+    """The local day (in ``zone``) of each UTC hour number: one zone lookup per distinct hour
+    (found by counting when the hours span less than a year, as a day file's do)."""
     if len(hours) == 0:
         return np.zeros(0, np.int32)
     tz = ZoneInfo(zone)
-    distinct, inverse = np.unique(np.asarray(hours, np.int64), return_inverse=True)
+    hours = np.asarray(hours, np.int64)
+    first, span = int(hours.min()), int(hours.max()) - int(hours.min()) + 1
+    if span <= _HOURS_COUNTED:
+        distinct = np.flatnonzero(np.bincount(hours - first, minlength=span)) + first
+    else:
+        distinct = np.unique(hours)
     days = np.empty(len(distinct), np.int32)
     for i, hour in enumerate(distinct.tolist()):
         offset = dt.datetime.fromtimestamp(hour * 3600, tz).utcoffset()  # in force then
         seconds = hour * 3600 + int(offset.total_seconds() if offset is not None else 0)
         days[i] = seconds // _SECONDS_PER_DAY
-    return days[inverse.reshape(-1)]
+    if span <= _HOURS_COUNTED:
+        by_hour = np.zeros(span, np.int32)
+        by_hour[distinct - first] = days
+        out: npt.NDArray[np.int32] = by_hour[hours - first]
+        return out
+    return days[np.searchsorted(distinct, hours)]
+
+
+_HOURS_COUNTED = 24 * 366
 
 
 def day_rows(
