@@ -133,11 +133,14 @@ def key_words(columns: Columns, names: tuple[str, ...]) -> npt.NDArray[np.uint64
             word, width = word + 1, 0
         slots.append((word, width))
         width += bits
-    words = np.zeros((n, word + 1), np.uint64)
+    by_word = np.zeros((word + 1, n), np.uint64)  # each word's values in a row, filled in place
+    spare = np.empty(n, np.uint64)
     for (part, bits), (j, shift) in zip(parts, slots, strict=True):
-        unsigned = part.astype(np.dtype(f"u{bits // 8}"), copy=False).astype(np.uint64)
-        words[:, j] |= unsigned << np.uint64(shift)
-    return words
+        spare[:] = part.astype(np.dtype(f"u{bits // 8}"), copy=False)
+        if shift:
+            np.left_shift(spare, np.uint64(shift), out=spare)
+        np.bitwise_or(by_word[j], spare, out=by_word[j])
+    return np.ascontiguousarray(by_word.T)
 
 
 def group_spans(
