@@ -32,3 +32,9 @@ INLINE = Inline()
 def pool(threads: int) -> Executor:
     """A pool of ``threads`` worker threads for 2 or more, else :data:`INLINE`."""
     return ThreadPoolExecutor(threads, "teiten-rollup") if threads > 1 else INLINE
+
+
+def serial(threads: int) -> Executor:
+    """One worker thread for 2 or more ``threads`` (jobs run one after another, in the
+    order submitted), else :data:`INLINE`."""
+    return ThreadPoolExecutor(1, "teiten-write") if threads > 1 else INLINE

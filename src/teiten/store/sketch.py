@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -266,13 +266,12 @@ class DaySketch:
 
     def __init__(self, cut: SketchCut) -> None:
         self.cut = cut
-        self.parts: list[pa.Table] = []
-        self.groups: list[pa.Table] = []
-        self.tops: list[pa.Table] = []
-        self.hours: list[pa.Table] = []
+        self.found: list[list[Future[pa.Table]]] = []
+        """Per part, its four derivations (:meth:`add`), done or running."""
 
     def add(self, port_hours: pa.Table, pool: Executor = INLINE) -> None:
-        """Add a ``port_hours`` part's rows (its four derivations run in ``pool``)."""
+        """Add a ``port_hours`` part's rows; its four derivations run in ``pool`` (with a
+        thread pool, while the caller goes on: :meth:`tables` waits for them)."""
         if port_hours.num_rows == 0:
             return
         days = local_days(port_hours.column("hour").to_numpy(), self.cut.zone)
@@ -284,24 +283,29 @@ class DaySketch:
             (portlists.top_rows, (port_hours, days)),
             (hoursketch.hour_rows, (port_hours, days, seg, registers)),
         ]
-        found = [f.result() for f in [pool.submit(job, *args) for job, args in jobs]]
-        for rows, kept in zip(found, (self.parts, self.groups, self.tops, self.hours), strict=True):
-            kept.append(rows)
+        self.found.append([pool.submit(job, *args) for job, args in jobs])
 
-    def tables(self) -> dict[str, pa.Table]:
+    def tables(self, pool: Executor = INLINE) -> dict[str, pa.Table]:
         """The tables of :data:`SKETCH_TABLES`, each sorted busy first (``busy``: the port's
         day is among the SKETCH_BUSY_PORTS with most sources, and has SKETCH_BUSY_SOURCES
-        at least); the hour sketches of every day of the ports of those SKETCH_BUSY_PORTS
-        port days only."""
-        days = combine(self.parts)
-        out = {
-            "port_sketches": days,
-            "port_segments": segment_rows(days, self.cut.home),
-            "port_groups": portlists.combine_groups(self.groups),
-            "port_tops": portlists.combine_tops(self.tops),
+        at least); the hour sketches of every day of the file's busiest ports only. The
+        parts' derivations are combined side by side in ``pool``."""
+        parts, groups, tops, hours = (
+            ([f.result() for f in kind] for kind in zip(*self.found, strict=True))
+            if self.found
+            else ([], [], [], [])
+        )
+        combined = {
+            "port_groups": pool.submit(portlists.combine_groups, groups),
+            "port_tops": pool.submit(portlists.combine_tops, tops),
+            hoursketch.TABLE: pool.submit(hoursketch.combine_hours, hours),
         }
+        days = combine(parts)
+        out = {"port_sketches": days, "port_segments": segment_rows(days, self.cut.home)}
+        out |= {table: combined[table].result() for table in ("port_groups", "port_tops")}
+        every_hour = combined[hoursketch.TABLE].result()
         if days.num_rows == 0:
-            out[hoursketch.TABLE] = hoursketch.combine_hours([])
+            out[hoursketch.TABLE] = every_hour
             return out
         segments = out["port_segments"]
         key = port_day_keys(segments)
@@ -309,13 +313,14 @@ class DaySketch:
         sources = np.add.reduceat(segments.column("sources").to_numpy(), first)
         busiest = np.argsort(-sources, kind="stable")[:SKETCH_BUSY_PORTS]
         busy = key[first][busiest[sources[busiest] >= SKETCH_BUSY_SOURCES]]
-        out = {table: busy_first(rows, busy) for table, rows in out.items()}
+        marked = {table: pool.submit(busy_first, rows, busy) for table, rows in out.items()}
         # Hour sketches for every day of the file's busiest ports, however few their
         # sources: a day file holds parts of two local days in other zones, and a busy
         # port's smaller part is sketched by the hour too.
         ports = np.unique(key[first][busiest] >> 32)
         hourly = key[first][np.isin(key[first] >> 32, ports)]
-        out[hoursketch.TABLE] = hoursketch.kept(hoursketch.combine_hours(self.hours), hourly)
+        out = {table: rows.result() for table, rows in marked.items()}
+        out[hoursketch.TABLE] = hoursketch.kept(every_hour, hourly)
         return out
 
 

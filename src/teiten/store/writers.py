@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from teiten.store import executor
-from teiten.store.arrow import arrow_schema, to_table, writer_options
+from teiten.store.arrow import arrow_schema, to_table, write_file, writer_options
 from teiten.store.budget import QUARANTINE, DayBudget
 from teiten.store.lake import NS_PER_DAY, Lake
 from teiten.store.order import packet_order
@@ -70,6 +71,9 @@ class PacketWriter:
         self.pool = executor.pool(threads)
         """Where the batches' rollup rows are found and a day's rollup files built (with
         ``threads`` 1, the caller's thread; more, a pool of that many beside it)."""
+        self.output = executor.serial(threads)
+        """Where the packet files' row groups are written, one after another (with
+        ``threads`` 1, the caller's thread; more, one thread of its own)."""
         self.cut = cut
         """How the store's sketches are cut: each ``port_hours`` file gets its day sketches
         (``teiten.store.sketch``) cut so; None writes no sketches."""
@@ -137,8 +141,8 @@ class PacketWriter:
     def _roll_up(self, day: int, found: BatchRows, sources: Columns) -> None:
         """Add a batch's rollup rows of a day; write a part file if the day outgrew memory."""
         spilled = self.rollup.add_rows(day, found)
-        if spilled is not None:
-            self._write_rollup("port_hours", day, spilled)
+        if spilled is not None:  # its day sketches are found in the pool meanwhile
+            self._write_rollup("port_hours", day, spilled, self.pool)
         orgs = self.labels.get("src_as_org", [])  # read (copied) only if the day spills
         by_source = self.sources.add_rows(day, sources, orgs)
         if by_source is not None:
@@ -147,14 +151,29 @@ class PacketWriter:
     def _write_rollup(
         self, table: str, day: int, data: pa.Table, pool: Executor = executor.INLINE
     ) -> None:
+        self._stage_rollup(table, day, data, pool)()
+
+    def _stage_rollup(
+        self, table: str, day: int, data: pa.Table, pool: Executor = executor.INLINE
+    ) -> Callable[[], None]:
+        """Write a rollup part file of a day in ``pool`` (``port_hours``: and start its day
+        sketches there); the returned function waits for the file and adds it to the
+        transaction, so files are listed in the order they were staged."""
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
-        self.tx.write(table, self.sensor, day, data, part)
+        rel, path = self.tx.target(table, self.sensor, day, part)
+        written = pool.submit(write_file, table, data, path)
         if table == "port_hours" and self.cut is not None:
             with self._rollup_mutex:
                 sketch = self._sketches.setdefault(day, DaySketch(self.cut))
             sketch.add(data, pool)  # written with the day file's last rollup part (close)
+
+        def add() -> None:
+            written.result()
+            self.tx.add(listed_as(table, day), rel, data.num_rows)
+
+        return add
 
     def _labels(self) -> dict[str, list[str]]:
         return {k: list(v) for k, v in self.labels.items()}  # a snapshot per batch
@@ -191,6 +210,7 @@ class PacketWriter:
                 self._close_day(day)
         finally:
             self.pool.shutdown(cancel_futures=True)
+            self.output.shutdown(cancel_futures=True)
         return self.staged
 
     def _close_day(self, day: int) -> None:
@@ -209,15 +229,17 @@ class PacketWriter:
             self.staged.append((listed_as("packets", day), f.rel, rows))
         if ports is None or sources is None:  # every day file has its rollup files, maybe empty
             return
-        for table, data in ports.result().items():
-            self._write_rollup(table, day, data, self.pool)
-        self._write_rollup(SOURCE_TABLE, day, sources.result())
+        staged = [self._stage_rollup(t, day, data, self.pool) for t, data in ports.result().items()]
+        staged.append(self._stage_rollup(SOURCE_TABLE, day, sources.result(), self.pool))
         sketch = self._sketches.pop(day, None)
-        for table, data in sketch.tables().items() if sketch is not None else ():
-            self.tx.write(table, self.sensor, day, data)
+        for table, data in sketch.tables(self.pool).items() if sketch is not None else ():
+            staged.append(self._stage_rollup(table, day, data, self.pool))
+        for add in staged:
+            add()
 
     def abort(self) -> None:
         self.pool.shutdown(cancel_futures=True)
+        self.output.shutdown(cancel_futures=True)
         for f in self._open.values():
             f.abort()
         self._open.clear()
@@ -226,9 +248,10 @@ class PacketWriter:
 class _DayFile:
     """One staged Parquet file, buffering tables until a row group is full.
 
-    A full row group is sorted (:func:`row_group`) in the owner's executor while the
-    next one fills: with a pool, beside the writing thread; with one thread, at once.
-    It is written when the next one is full, or at close."""
+    A full row group is sorted (:func:`row_group`) in the owner's pool and written by
+    the owner's output thread, in order, while the next one fills; with one thread
+    both happen at once. At most :data:`IN_FLIGHT` row groups of a file are being
+    sorted or written."""
 
     def __init__(self, rel: str, path: Path, owner: PacketWriter) -> None:
         self.rel = rel
@@ -238,7 +261,7 @@ class _DayFile:
         self.pending_rows = 0
         self.rows = 0
         """Rows of the row groups written or being sorted."""
-        self.sorting: Future[pa.Table] | None = None
+        self.writes: list[Future[None]] = []
         self.writer: pq.ParquetWriter | None = None
 
     def add(self, table: pa.Table) -> None:
@@ -248,37 +271,45 @@ class _DayFile:
             self.flush()
 
     def flush(self) -> None:
-        """Sort the pending rows as one row group; write the one sorted before."""
+        """Sort the pending rows as one row group and write it after those before."""
         if not self.pending_rows:
             return
         sorting = self.owner.pool.submit(row_group, self.pending)
         self.rows += self.pending_rows
         self.pending, self.pending_rows = [], 0
-        self._write_sorted()
-        self.sorting = sorting
+        self.writes.append(self.owner.output.submit(self._write, sorting))
+        while len(self.writes) > IN_FLIGHT or (self.writes and self.writes[0].done()):
+            self.writes.pop(0).result()  # raises what the write raised
 
-    def _write_sorted(self) -> None:
-        if self.sorting is None:
-            return
-        table, self.sorting = self.sorting.result(), None
+    def _write(self, sorting: Future[pa.Table]) -> None:
+        table = sorting.result()
         if self.writer is None:
             self.writer = pq.ParquetWriter(self.path, self.owner.schema, **self.owner.options)
         self.writer.write_table(table, row_group_size=table.num_rows)
 
     def close(self) -> int:
         self.flush()
-        self._write_sorted()
+        while self.writes:
+            self.writes.pop(0).result()
         if self.writer is not None:
             self.writer.close()
         return self.rows
 
     def abort(self) -> None:
-        if self.sorting is not None:
-            self.sorting.cancel()
+        for write in self.writes:
+            write.cancel()
+        for write in self.writes:  # one may be running: let it end before the file goes
+            with contextlib.suppress(Exception):
+                write.exception()
         if self.writer is not None:
             with contextlib.suppress(OSError):  # a full disk may refuse the footer
                 self.writer.close()
         self.path.unlink(missing_ok=True)
+
+
+IN_FLIGHT = 2
+"""Row groups of a packet file being sorted or written at once (memory: about two row
+groups' columns beside the one filling)."""
 
 
 def row_group(tables: list[pa.Table]) -> pa.Table:
