@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, Column
+from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, TABLES, Column
 from teiten.schema.daytables import ROLLUP_ROW_BYTES, ROLLUP_ROW_GROUP_BYTES
 from teiten.store.layout import Stored, stored_columns, to_physical
 
@@ -78,22 +78,37 @@ def writer_options() -> dict[str, Any]:
 
 def file_options(table: str) -> dict[str, Any]:
     """Parquet writer options of a table's files: :func:`writer_options` for packets;
-    for a rollup its declared encodings (dictionary, delta for the sorted hour and
-    addresses), zstd and statistics for ``hour`` only; zstd for the tables stored as
-    declared (sessions, logins, probes)."""
+    zstd and the declared encodings (dictionary, delta for the sorted hour and
+    addresses and the times) for a rollup, with statistics for its
+    :data:`~teiten.schema.ROLLUP_STATISTICS` only, and for sessions and logins; zstd for
+    the other tables stored as declared (probes)."""
     if table == "packets":
         return writer_options()
     if table in ROLLUPS:
-        declared = ROLLUPS[table]
         return {
             "compression": "zstd",
-            "use_dictionary": [c.name for c in declared if c.encoding == "dict"],
-            "column_encoding": {
-                c.name: _PARQUET_ENCODING[c.encoding] for c in declared if c.encoding == "delta"
-            },
+            **_declared_encodings(ROLLUPS[table]),
             "write_statistics": list(ROLLUP_STATISTICS[table]),
         }
+    if table in TABLES:  # sessions, logins
+        return {"compression": "zstd", **_declared_encodings(TABLES[table])}
     return {"compression": "zstd"}
+
+
+def _declared_encodings(declared: tuple[Column, ...]) -> dict[str, Any]:
+    """Dictionary encoding for the columns declared ``dict`` (a list's items: its leaf
+    column), delta for those declared ``delta``; the rest plain (a session's id, times
+    and bytes have as many values as rows: trying a dictionary first cost a third of
+    writing them)."""
+    leaf = {"list_str": ".list.element"}
+    return {
+        "use_dictionary": [
+            c.name + leaf.get(c.dtype, "") for c in declared if c.encoding == "dict"
+        ],
+        "column_encoding": {
+            c.name: _PARQUET_ENCODING[c.encoding] for c in declared if c.encoding == "delta"
+        },
+    }
 
 
 def layout_of(path: Any) -> str:

@@ -1,0 +1,61 @@
+"""Parquet writer options (``teiten.store.arrow.file_options``): each table's files carry
+the encodings its columns are declared with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA
+from teiten.schema import TABLES
+from teiten.store.arrow import write_file
+
+
+def _value(t: pa.DataType, i: int) -> Any:
+    """A value of type ``t`` for row ``i`` (few distinct strings, as sessions have)."""
+    if pa.types.is_struct(t):
+        return {t.field(k).name: _value(t.field(k).type, i) for k in range(t.num_fields)}
+    if pa.types.is_list(t):
+        return [_value(t.value_type, i)]
+    if pa.types.is_fixed_size_binary(t):
+        return None
+    if pa.types.is_binary(t):
+        return bytes([i % 251]) * 3
+    if pa.types.is_string(t):
+        return ("GET", "POST", "jp")[i % 3]
+    if pa.types.is_boolean(t):
+        return i % 2 == 0
+    if pa.types.is_floating(t):
+        return float(i)
+    return i % 100
+
+
+def _encodings(path: Path) -> dict[str, tuple[str, ...]]:
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        meta.column(k).path_in_schema: meta.column(k).encodings for k in range(meta.num_columns)
+    }
+
+
+@pytest.mark.parametrize(
+    ("table", "schema"), [("sessions", SESSIONS_SCHEMA), ("logins", LOGINS_SCHEMA)]
+)
+def test_sessions_and_logins_files_use_their_declared_encodings(
+    tmp_path: Path, table: str, schema: pa.Schema
+) -> None:
+    rows = [{f.name: _value(f.type, i) for f in schema} for i in range(300)]
+    path = tmp_path / f"{table}.parquet"
+    write_file(table, pa.Table.from_pylist(rows, schema=schema), path)
+    got = _encodings(path)
+    for c in TABLES[table]:
+        leaf = c.name + (".list.element" if c.dtype == "list_str" else "")
+        if leaf not in got:  # a struct's fields: stored as their own leaves, plain
+            continue
+        dictionary = "RLE_DICTIONARY" in got[leaf]
+        assert dictionary == (c.encoding == "dict"), (leaf, got[leaf])
+        assert ("DELTA_BINARY_PACKED" in got[leaf]) == (c.encoding == "delta"), (leaf, got[leaf])
+    assert pq.read_table(path).to_pylist() == rows
