@@ -121,6 +121,11 @@ the rest (options length, version, fragment bits) would save 0.01 byte a packet 
 realistic mix and 0.14 on the payload-heavy one, for three more radix passes."""
 
 
+SHAPE_KEY_BITS = 64 - SHAPE_KEY_SHIFT
+"""Bits of the shape's top fields in a row's sort key, below the 32 of its address."""
+assert 32 + SHAPE_KEY_BITS <= 64, "a row's sort key fits one word"
+
+
 def packet_order(
     src_ip4: npt.NDArray[np.uint32], shape: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.int64]:
@@ -128,8 +133,11 @@ def packet_order(
     their packed ``shape`` (protocol, flags, TTL): the order of a stored row group. A
     source's packets of one kind come together, so the columns that a scanner keeps
     constant (window, source port, lengths) repeat in runs: 1.5 bytes a packet less
-    than grouping by source alone (docs/architecture.md, "Row order")."""
-    return radix_order(src_ip4, shape >> SHAPE_KEY_SHIFT)
+    than grouping by source alone (docs/architecture.md, "Row order"). Both go in one
+    64-bit key, sorted at once (two keys in turn cost 30 % more: a second gather)."""
+    key = np.asarray(src_ip4, np.uint64) << np.uint64(SHAPE_KEY_BITS)
+    key |= np.ascontiguousarray(shape, np.int64).view(np.uint64) >> np.uint64(SHAPE_KEY_SHIFT)
+    return radix_order(key)
 
 
 def address_order(
