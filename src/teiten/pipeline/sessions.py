@@ -222,27 +222,43 @@ class SessionStage:
         for name in EVIDENCE:
             kind = SESSIONS_SCHEMA.field(name).type
             cols[name] = pa.array([e[name] for e in distinct], kind).take(pa.array(which))
-        lrows: list[dict[str, Any]] = []
-        owner: list[int] = []
-        for k in (k for k, v in enumerate(verdicts) if v.classification.logins):
-            for i in np.flatnonzero(group == k).tolist():
-                ip6 = None if four[i] else d.client6[i].tobytes()
-                for login in verdicts[k].classification.logins:
-                    row = _login_row(
-                        login, int(d.ts[i]), int(d.ip_version[i]), int(d.server_port[i]),
-                        int(d.client4[i]), ip6,
-                    )  # fmt: skip
-                    lrows.append(row)
-                    owner.append(i)
-        if owner:  # in session order, as :meth:`_part` gives them
-            at = np.argsort(np.array(owner), kind="stable")
-            lrows, owner = [lrows[j] for j in at], [owner[j] for j in at]
-        return _Part(
-            pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA),
-            pa.Table.from_pylist(lrows, schema=LOGINS_SCHEMA),
-            np.array(owner, np.int64),
-            order,
-        )
+        logins, owner = _datagram_logins(d, verdicts, group)
+        return _Part(pa.Table.from_pydict(cols, schema=_ROWS_SCHEMA), logins, owner, order)
+
+
+def _datagram_logins(d: Datagrams, verdicts: list[Any], group: Any) -> tuple[pa.Table, Any]:
+    """The ``logins`` rows of one-packet sessions (``group``: each row's verdict), in
+    session order, and each one's session (row index): a verdict's logins are converted
+    to Arrow once and repeated for every session that has them."""
+    counts = np.array([len(v.classification.logins) for v in verdicts], np.int64)
+    per_row = counts[group] if len(counts) else np.zeros(len(group), np.int64)
+    rows = np.flatnonzero(per_row)
+    if len(rows) == 0:
+        return LOGINS_SCHEMA.empty_table(), np.zeros(0, np.int64)
+    owner = np.repeat(rows, per_row[rows])
+    starts = np.cumsum(counts) - counts  # where each verdict's logins start among all
+    first_of_row = np.cumsum(per_row[rows]) - per_row[rows]
+    which = np.repeat(starts[group[rows]] - first_of_row, per_row[rows]) + np.arange(len(owner))
+    every = [login for v in verdicts for login in v.classification.logins]
+    four = d.ip_version[owner] == 4
+    cols = {
+        "ts": pa.array(d.ts[owner]),
+        "ip_version": pa.array(d.ip_version[owner]),
+        "src_ip4": pa.array(d.client4[owner]),
+        "src_ip6": bytes16_array(d.client6[owner], ~four),
+        "dst_port": pa.array(d.server_port[owner]),
+        "username": [x.username for x in every],
+        "password": [x.password or "" for x in every],
+        "success": [-1 if x.success is None else int(x.success) for x in every],
+        "mirai_dict": [x.mirai_dict for x in every],
+        "commands": [list(x.commands) for x in every],
+    }
+    take = pa.array(which)
+    arrays = [
+        col.cast(f.type) if isinstance(col, pa.Array) else pa.array(col, f.type).take(take)
+        for f, col in ((f, cols[f.name]) for f in LOGINS_SCHEMA)
+    ]
+    return pa.Table.from_arrays(arrays, schema=LOGINS_SCHEMA), owner
 
 
 _ROWS_SCHEMA = SESSIONS_SCHEMA.remove(0)

@@ -370,10 +370,12 @@ class TableWriter:
         table = pa.concat_tables(self._pending)
         self._pending, self._bytes = [], 0
         days = self.budget.days_of(table.column(self.ts_column).to_numpy())
-        for day in np.unique(days).tolist():
+        distinct = np.unique(days).tolist()
+        for day in distinct:
             part = self._parts.get(day, 0)
             self._parts[day] = part + 1
-            rows = table.filter(pa.array(days == day))
+            # filtering nested columns (requests) copies them: 1.3 s a 10 M capture
+            rows = table if len(distinct) == 1 else table.filter(pa.array(days == day))
             f = self.tx.write(self.table, self.sensor, day, rows, part)
             self.staged.append((f.table, f.path, f.rows))
             if day == QUARANTINE:
