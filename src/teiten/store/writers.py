@@ -141,7 +141,7 @@ class PacketWriter:
     def _roll_up(self, day: int, found: BatchRows, sources: Columns) -> None:
         """Add a batch's rollup rows of a day; write a part file if the day outgrew memory."""
         spilled = self.rollup.add_rows(day, found)
-        if spilled is not None:  # its day sketches are found in the pool meanwhile
+        if spilled is not None:  # written now; its day sketches found in the pool meanwhile
             self._write_rollup("port_hours", day, spilled, self.pool)
         orgs = self.labels.get("src_as_org", [])  # read (copied) only if the day spills
         by_source = self.sources.add_rows(day, sources, orgs)
@@ -149,25 +149,33 @@ class PacketWriter:
             self._write_rollup(SOURCE_TABLE, day, by_source)
 
     def _write_rollup(
-        self, table: str, day: int, data: pa.Table, pool: Executor = executor.INLINE
+        self, table: str, day: int, data: pa.Table, sketches: Executor = executor.INLINE
     ) -> None:
-        self._stage_rollup(table, day, data, pool)()
+        """Write a rollup part file of a day now, in this thread (``port_hours``: its day
+        sketches found in ``sketches`` meanwhile)."""
+        self._stage_rollup(table, day, data, executor.INLINE, sketches)()
 
     def _stage_rollup(
-        self, table: str, day: int, data: pa.Table, pool: Executor = executor.INLINE
+        self,
+        table: str,
+        day: int,
+        data: pa.Table,
+        pool: Executor = executor.INLINE,
+        sketches: Executor | None = None,
     ) -> Callable[[], None]:
         """Write a rollup part file of a day in ``pool`` (``port_hours``: and start its day
-        sketches there); the returned function waits for the file and adds it to the
-        transaction, so files are listed in the order they were staged."""
+        sketches in ``sketches``, by default ``pool``); the returned function waits for
+        the file and adds it to the transaction, so files are listed in the order they
+        were staged."""
         with self._rollup_mutex:
             part = self._rollup_parts.get((table, day), 0)
             self._rollup_parts[(table, day)] = part + 1
-        rel, path = self.tx.target(table, self.sensor, day, part)
-        written = pool.submit(write_file, table, data, path)
         if table == "port_hours" and self.cut is not None:
             with self._rollup_mutex:
                 sketch = self._sketches.setdefault(day, DaySketch(self.cut))
-            sketch.add(data, pool)  # written with the day file's last rollup part (close)
+            sketch.add(data, pool if sketches is None else sketches)  # combined at close
+        rel, path = self.tx.target(table, self.sensor, day, part)
+        written = pool.submit(write_file, table, data, path)
 
         def add() -> None:
             written.result()
