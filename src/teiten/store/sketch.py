@@ -64,21 +64,20 @@ def local_days(hours: npt.NDArray[Any], zone: str) -> npt.NDArray[np.int32]:
     tz = ZoneInfo(zone)
     hours = np.asarray(hours, np.int64)
     first, span = int(hours.min()), int(hours.max()) - int(hours.min()) + 1
-    if span <= _HOURS_COUNTED:
+    if span <= _HOURS_COUNTED:  # no sort: each hour's index among the distinct ones
         distinct = np.flatnonzero(np.bincount(hours - first, minlength=span)) + first
+        position = np.zeros(span, np.intp)
+        position[distinct - first] = np.arange(len(distinct))
+        inverse = position[hours - first]
     else:
-        distinct = np.unique(hours)
+        distinct, inverse = np.unique(hours, return_inverse=True)
     days = np.empty(len(distinct), np.int32)
     for i, hour in enumerate(distinct.tolist()):
         offset = dt.datetime.fromtimestamp(hour * 3600, tz).utcoffset()  # in force then
         seconds = hour * 3600 + int(offset.total_seconds() if offset is not None else 0)
         days[i] = seconds // _SECONDS_PER_DAY
-    if span <= _HOURS_COUNTED:
-        by_hour = np.zeros(span, np.int32)
-        by_hour[distinct - first] = days
-        out: npt.NDArray[np.int32] = by_hour[hours - first]
-        return out
-    return days[np.searchsorted(distinct, hours)]
+    out: npt.NDArray[np.int32] = days[inverse.reshape(-1)]
+    return out
 
 
 _HOURS_COUNTED = 24 * 366
