@@ -1,5 +1,6 @@
 """Parquet writer options (``teiten.store.arrow.file_options``): each table's files carry
-the encodings its columns are declared with."""
+the encodings its columns are declared with; byte lengths read off a binary column's
+offsets (``binary_lengths``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA
 from teiten.schema import TABLES
-from teiten.store.arrow import write_file
+from teiten.store.arrow import binary_lengths, write_file
 
 
 def _value(t: pa.DataType, i: int) -> Any:
@@ -59,3 +62,21 @@ def test_sessions_and_logins_files_use_their_declared_encodings(
         assert dictionary == (c.encoding == "dict"), (leaf, got[leaf])
         assert ("DELTA_BINARY_PACKED" in got[leaf]) == (c.encoding == "delta"), (leaf, got[leaf])
     assert pq.read_table(path).to_pylist() == rows
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.binary(max_size=40)), max_size=30),
+    st.integers(0, 30),
+    st.booleans(),
+    st.booleans(),
+)
+def test_binary_lengths_are_the_values_lengths(
+    values: list[bytes | None], start: int, large: bool, chunked: bool
+) -> None:
+    """Sliced, large, chunked or with nulls: each value's length, 0 for a null."""
+    array = pa.array(values, pa.large_binary() if large else pa.binary())[start:]
+    column: pa.Array | pa.ChunkedArray = (
+        pa.chunked_array([array[:2], array[2:]], array.type) if chunked else array
+    )
+    expected = [0 if v is None else len(v) for v in values[start:]]
+    assert binary_lengths(column).tolist() == expected

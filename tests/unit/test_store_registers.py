@@ -195,13 +195,19 @@ def test_merge_equals_the_union_of_registers(
     twice = merge(m.group, m.packets, m.registers, keep=True)
     assert twice.sources.tolist() == want and twice.registers is not None
     assert twice.registers.equals(m.registers)
+    # a large_binary column, or a slice of one, reads alike (its offsets are 64-bit)
+    large = pa.large_binary()
+    wide = pa.concat_arrays([pa.array([b"x"], large), registers.cast(large)])
+    sliced = merge(group, packets, wide[1:], keep=True)
+    assert sliced.sources.tolist() == want and sliced.registers is not None
+    assert sliced.registers.equals(m.registers)
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     rows=st.lists(
         st.tuples(
-            st.integers(0, 40),  # group
+            st.integers(0, 6),  # group: rows of a kind meet in one
             st.sampled_from(["few", "few", "many", "dense", "damaged"]),
             st.integers(0, 2**32 - 1),
         ),
@@ -220,13 +226,16 @@ def test_a_query_merge_in_numpy_equals_the_kernel(rows: list[tuple[int, str, int
     group = np.array([g for g, _, _ in rows], np.int64)
     packets = np.arange(1, len(rows) + 1, dtype=np.int64) * 1000
     registers = pa.array(encoded, pa.binary())
-    in_numpy = merge(group, packets, registers)
     with pytest.MonkeyPatch.context() as m:
         m.setattr(registers_module, "NUMPY_MERGE_ENTRIES", -1)  # the numba kernel
         in_numba = merge(group, packets, registers)
-    assert in_numpy.group.tolist() == in_numba.group.tolist()
-    assert in_numpy.packets.tolist() == in_numba.packets.tolist()
-    assert in_numpy.sources.tolist() == in_numba.sources.tolist()
+    for sort in (True, False):  # registers sorted, or set in a table of every group's
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(registers_module, "_sorted", lambda groups, entries, s=sort: s)
+            in_numpy = merge(group, packets, registers)
+        assert in_numpy.group.tolist() == in_numba.group.tolist()
+        assert in_numpy.packets.tolist() == in_numba.packets.tolist()
+        assert in_numpy.sources.tolist() == in_numba.sources.tolist()
 
 
 def test_merge_dense_with_sparse() -> None:

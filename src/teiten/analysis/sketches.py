@@ -21,7 +21,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from teiten.analysis.window import Window
 from teiten.engine import Engine
@@ -183,8 +182,7 @@ def ranking(engine: Engine, window: Window, *, home: int, top: int) -> list[dict
     t = _segment_rows(engine, days, listed)
     everyone = merge(_port_key(t), _int(t, "packets"), t.column("registers"))
     if _by_segment(engine, home):
-        domestic = pc.equal(t.column("seg"), 1)
-        h = t.filter(domestic)
+        h = t.filter(pa.array(_int(t, "seg") == 1))
     else:  # the home country's own sketches
         h = _rows(engine, days, listed, country=home)
     at_home = merge(_port_key(h), _int(h, "packets"), h.column("registers"))

@@ -16,9 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from teiten.csvcell import csv_text, plain
 from teiten.escape import terminal
@@ -49,6 +46,10 @@ def render(
         return json.dumps([jsonable(dict(r)) for r in rows], ensure_ascii=True, indent=1)
     if fmt == "csv":
         return csv_text(rows, cols)
+    from rich.console import Console  # tables only: rich costs a CSV or JSON answer 15 ms
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=Text(title) if title else None, show_edge=False, header_style="bold")
     for c in cols:
         numeric = bool(rows) and all(isinstance(r.get(c), int | float) for r in rows)

@@ -10,7 +10,6 @@ packet costs one probe.
 from __future__ import annotations
 
 import ipaddress
-from importlib import metadata
 from typing import Any, Protocol
 
 import numpy as np
@@ -55,6 +54,8 @@ class IptoccSource:
     name = "iptocc"
 
     def __init__(self) -> None:
+        from importlib import metadata  # 13 ms at import: only when a lookup is made
+
         import iptocc
 
         self._iptocc: Any = iptocc

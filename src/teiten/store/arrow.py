@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from teiten.schema import ROLLUP_ROW_GROUP_ROWS, ROLLUP_STATISTICS, ROLLUPS, TABLES, Column
@@ -165,8 +164,26 @@ def _row_bytes(data: pa.Table) -> npt.NDArray[np.int64]:
     ROLLUP_ROW_BYTES in a table without them."""
     if "registers" not in data.column_names:
         return np.full(data.num_rows, ROLLUP_ROW_BYTES, np.int64)
-    sizes = pc.binary_length(data.column("registers")).to_numpy(zero_copy_only=False)
-    return sizes.astype(np.int64)  # type: ignore[no-any-return]
+    return binary_lengths(data.column("registers"))
+
+
+def binary_offsets(array: pa.Array) -> npt.NDArray[np.int64]:
+    """The ``len + 1`` value offsets of a ``binary`` or ``large_binary`` array (positions in
+    its data buffer), as 64-bit integers."""
+    width = np.int64 if pa.types.is_large_binary(array.type) else np.int32
+    at = array.offset
+    offsets = np.frombuffer(array.buffers()[1], width)[at : at + len(array) + 1]
+    return offsets.astype(np.int64, copy=False)
+
+
+def binary_lengths(column: pa.Array | pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """The byte length of each value of a ``binary`` or ``large_binary`` column (0 where
+    null), from its offsets: ``pyarrow.compute`` costs a reader 27 ms to import."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    lengths = np.diff(binary_offsets(array))
+    if array.null_count:
+        lengths[np.asarray(array.is_null().to_numpy(zero_copy_only=False), bool)] = 0
+    return lengths
 
 
 def _byte_groups(sizes: npt.NDArray[np.int64], target: int) -> list[tuple[int, int]]:

@@ -29,10 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from teiten.schema.daytables import PORT_ASNS_KEPT, PORT_GROUPS, PORT_TOPS, PORT_TOPS_KEPT
-from teiten.store.arrow import bytes16_values
+from teiten.store.arrow import binary_lengths, bytes16_values
 from teiten.store.order import radix_order
 from teiten.store.registers import Registers, merge, row_registers, run_starts, sketch
 from teiten.store.rollup import schema
@@ -130,7 +129,7 @@ def expand(rows: pa.Table, lists: Ints | None = None) -> pa.Table:
     rows are of one file."""
     registers = rows.column("registers").combine_chunks()
     dim = _ints(rows, "dim")
-    empty = np.flatnonzero((dim == DIM_ASN) & (pc.binary_length(registers).to_numpy() == 0))
+    empty = np.flatnonzero((dim == DIM_ASN) & (binary_lengths(registers) == 0))
     if len(empty) == 0:
         return rows
     port_day = (

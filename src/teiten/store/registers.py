@@ -31,7 +31,7 @@ from teiten.schema.daytables import (
     SKETCH_REGISTERS,
     SKETCH_SIGMA_TERMS,
 )
-from teiten.store.arrow import bytes16_values
+from teiten.store.arrow import binary_offsets, bytes16_values
 from teiten.store.order import radix_order, ragged_index
 
 REGISTERS = SKETCH_REGISTERS
@@ -365,24 +365,25 @@ def merge(
     estimated, :func:`estimates`); with ``keep``, the merged registers too (a
     ``registers`` column). ``registers`` is the rows' ``registers`` column."""
     column = registers.combine_chunks() if isinstance(registers, pa.ChunkedArray) else registers
-    column = column.cast(pa.large_binary())
     group = np.asarray(group, np.int64)
     if len(group) == 0:
         empty = np.zeros(0, np.int64)
         return Merged(empty, empty, empty, pa.array([], pa.binary()) if keep else None)
-    _, offset_buffer, data_buffer = column.buffers()
-    start = column.offset
-    offsets = np.frombuffer(offset_buffer, np.int64)[start : start + len(column) + 1]
+    data_buffer = column.buffers()[2]
+    offsets = binary_offsets(column)
     data = (
         np.frombuffer(data_buffer, np.uint8) if data_buffer is not None else np.zeros(0, np.uint8)
     )
     lengths = np.diff(offsets)
-    if not keep and _entries(lengths) <= NUMPY_MERGE_ENTRIES:
+    dense = lengths == SKETCH_DENSE_BYTES
+    rows, sparse = int(dense.sum()), int(lengths[~dense].sum()) // _SPARSE
+    if not keep and sparse <= NUMPY_MERGE_ENTRIES and rows <= NUMPY_DENSE_ROWS:
         groups, index = np.unique(group, return_inverse=True)
-        total = np.zeros(len(groups), np.int64)
-        np.add.at(total, index, np.asarray(packets, np.int64))
-        nonzero, harmonic = _counts(index, len(groups), offsets, lengths, data)
-        return Merged(groups, total, estimates(nonzero, harmonic, total))
+        if _in_numpy(len(groups), rows, sparse):
+            total = np.zeros(len(groups), np.int64)
+            np.add.at(total, index, np.asarray(packets, np.int64))
+            nonzero, harmonic = _counts(index, len(groups), offsets, lengths, data)
+            return Merged(groups, total, estimates(nonzero, harmonic, total))
     order = radix_order(group)
     groups, nonzero, harmonic, out_offsets, out_data = _merge(order, group, offsets, data, keep)
     firsts = run_starts(group[order])
@@ -397,7 +398,35 @@ def merge(
 NUMPY_MERGE_ENTRIES = 1 << 22
 """Up to this many stored registers a merge that keeps no registers (a query's) runs in
 numpy (:func:`_counts`: 62 ms for 181,812 rows of 502,826 registers into 72,526
-groups, as fast as the numba kernel there) rather than load numba first (~0.25 s)."""
+groups, as fast as the numba kernel there) rather than load numba first (about 0.55 s
+from its cache): sparse registers, or all of them where they are sorted."""
+
+NUMPY_DENSE_ROWS = 1 << 17
+"""Dense rows merged in numpy at most: each costs a call (about 2 µs)."""
+
+NUMPY_TABLE_BYTES = 1 << 26
+"""The largest table of every group's registers (groups × REGISTERS bytes) a merge in
+numpy makes; more groups than fit are merged by the numba kernel, or sorted."""
+
+
+_TABLE_CHUNK = 1024
+"""Groups of the register table whose 2**-rank are summed at once (32 MB)."""
+
+
+def _sorted(groups: int, entries: int) -> bool:
+    """Whether a merge in numpy sorts the registers of its groups (few a group) rather
+    than set them in a table of every group's registers."""
+    return groups * SKETCH_DENSE_BYTES > 4 * entries
+
+
+def _in_numpy(groups: int, rows: int, sparse: int) -> bool:
+    """Whether a merge that keeps no registers of ``rows`` dense rows and ``sparse``
+    sparse registers into ``groups`` groups runs in numpy (:data:`NUMPY_MERGE_ENTRIES`)."""
+    entries = rows * SKETCH_DENSE_BYTES + sparse
+    if _sorted(groups, entries):  # 8 bytes and more a register
+        return entries <= NUMPY_MERGE_ENTRIES
+    return groups * SKETCH_DENSE_BYTES <= NUMPY_TABLE_BYTES
+
 
 _POWERS = np.where(np.arange(256) > 0, 2.0 ** -np.arange(256, dtype=np.float64), 0.0)
 
@@ -418,34 +447,70 @@ def _counts(
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """What ``_merge`` finds without keeping registers, in numpy: per group (``index``:
     each row's group, 0 … ``groups`` − 1) its registers set and the sum of 2**-rank over
-    them, the rows' registers merged by max. Damaged bytes count nothing, as there."""
+    them, the rows' registers merged by max. Damaged bytes count nothing, as there.
+
+    Few registers a group (many groups): every register set is a key, sorted. Else a
+    table of every register of every group: each dense row merges into its group's row
+    (``np.maximum``, no key per register), the sparse rows' registers by
+    ``np.maximum.at``."""
     dense = lengths == SKETCH_DENSE_BYTES
-    sparse = np.flatnonzero(~dense)
-    used = lengths[sparse] - lengths[sparse] % _SPARSE
-    triples = data[ragged_index(offsets[sparse], used)].reshape(-1, _SPARSE).astype(np.int64)
-    register = triples[:, 0] | (triples[:, 1] << 8)
-    rank = triples[:, 2]
-    owner = np.repeat(index[sparse], used // _SPARSE)
-    ok = (register < SKETCH_DENSE_BYTES) & (rank > 0)
+    owner, register, rank = _triples(index, offsets, lengths, data, dense)
     rows = np.flatnonzero(dense)
-    block = data[ragged_index(offsets[rows], lengths[rows])].reshape(-1, SKETCH_DENSE_BYTES)
-    at, column = np.nonzero(block)
-    owner = np.concatenate([owner[ok], index[rows][at]])
-    key = owner * SKETCH_DENSE_BYTES + np.concatenate([register[ok], column])
-    rank = np.concatenate([rank[ok], block[at, column]]).astype(np.int64)
-    if groups * SKETCH_DENSE_BYTES > 4 * len(key):  # few registers a group: sort them
-        ordered = np.sort((key << 8) | rank)
+    if _sorted(groups, _entries(lengths)):
+        block = data[ragged_index(offsets[rows], lengths[rows])].reshape(-1, SKETCH_DENSE_BYTES)
+        at, column = np.nonzero(block)
+        key = np.concatenate([owner, index[rows][at]]) * SKETCH_DENSE_BYTES
+        key += np.concatenate([register, column])
+        ranks = np.concatenate([rank, block[at, column]]).astype(np.int64)
+        ordered = np.sort((key << 8) | ranks)
         ends = np.append(ordered[1:] >> 8 != ordered[:-1] >> 8, len(ordered) > 0)
         last = np.flatnonzero(ends)  # each register's last (highest) rank
         owners, top = ordered[last] >> 8 >> SKETCH_BITS, (ordered[last] & 0xFF).astype(np.uint8)
-    else:  # many: every register of every group, in a row
-        merged = np.zeros(groups * SKETCH_DENSE_BYTES, np.uint8)
-        np.maximum.at(merged, key, rank.astype(np.uint8))
-        where = np.flatnonzero(merged)
-        owners, top = where >> SKETCH_BITS, merged[where]
+    else:
+        merged = np.zeros((groups, SKETCH_DENSE_BYTES), np.uint8)
+        for g, at in zip(index[rows].tolist(), offsets[rows].tolist(), strict=True):
+            np.maximum(merged[g], data[at : at + SKETCH_DENSE_BYTES], out=merged[g])
+        np.maximum.at(merged.reshape(-1), owner * SKETCH_DENSE_BYTES + register, rank)
+        nonzero = np.count_nonzero(merged, axis=1).astype(np.int64)
+        harmonic = np.zeros(groups, np.float64)
+        for a in range(0, groups, _TABLE_CHUNK):  # 8 bytes a register, a chunk at a time
+            harmonic[a : a + _TABLE_CHUNK] = _POWERS[merged[a : a + _TABLE_CHUNK]].sum(axis=1)
+        return nonzero, harmonic
     nonzero = np.bincount(owners, minlength=groups).astype(np.int64)
     harmonic = np.bincount(owners, _POWERS[top], minlength=groups).astype(np.float64)
     return nonzero, harmonic
+
+
+def _triples(
+    index: npt.NDArray[Any],
+    offsets: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    data: npt.NDArray[Any],
+    dense: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """The registers stored in the sparse rows: each one's group, register and rank
+    (ranks > 0, registers < REGISTERS; a damaged row's trailing bytes dropped).
+
+    The bytes of consecutive whole rows are read as one slice (one per run between
+    dense or damaged rows) rather than gathered byte by byte."""
+    whole = ~dense & (lengths % _SPARSE == 0)
+    cut = np.flatnonzero(~whole)  # rows that end a run of whole rows
+    starts = np.r_[offsets[:1], offsets[cut + 1]].tolist()
+    ends = np.r_[offsets[cut], offsets[-1:]].tolist()
+    parts = [data[a:b] for a, b in zip(starts, ends, strict=True) if b > a]
+    damaged = np.flatnonzero(~dense & ~whole)
+    used = lengths[damaged] - lengths[damaged] % _SPARSE
+    parts.append(data[ragged_index(offsets[damaged], used)])
+    stored = np.concatenate(parts)
+    counts = np.r_[lengths[whole], used] // _SPARSE
+    owner = np.repeat(index[np.r_[np.flatnonzero(whole), damaged]], counts)
+    n = len(stored) // _SPARSE
+    register = np.ndarray((n,), "<u2", stored, 0, (_SPARSE,)).astype(np.int64)
+    rank = stored[2::_SPARSE]
+    ok = (register < SKETCH_DENSE_BYTES) & (rank > 0)
+    if ok.all():
+        return owner.astype(np.int64, copy=False), register, rank
+    return owner[ok].astype(np.int64, copy=False), register[ok], rank[ok]
 
 
 def _sigma_table() -> npt.NDArray[np.float64]:
