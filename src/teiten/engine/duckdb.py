@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Sequence
-from typing import Any
+import re
+from collections.abc import Callable, Collection, Iterator, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
 import duckdb
 import duckdb.func
@@ -14,7 +16,7 @@ from teiten.engine import Scope, canonical, canonical_batch
 from teiten.errors import QueryError, StoreError, first_line
 from teiten.schema import LOGINS, PROBES, ROLLUPS, SESSIONS
 from teiten.sql.dialect import DUCKDB
-from teiten.sql.views import Stored, views
+from teiten.sql.views import Stored, view_statements
 from teiten.store.arrow import arrow_schema, table_schema
 from teiten.store.lake import Lake
 from teiten.store.rollup import schema as rollup_schema
@@ -26,6 +28,9 @@ def _ip6_text(col: pa.Array) -> pa.Array:
         [None if v is None else str(ipaddress.IPv6Address(v)) for v in col.to_pylist()],
         pa.string(),
     )
+
+
+R = TypeVar("R")
 
 
 class DuckDBEngine:
@@ -57,14 +62,13 @@ class DuckDBEngine:
             type=duckdb.func.ARROW,
             null_handling=duckdb.func.SPECIAL,
         )
-        try:
-            self._create_views(scope)
-        except duckdb.Error as e:
-            raise StoreError(f"cannot read the store at {lake.root}: {first_line(e)}") from None
+        self._pending: dict[str, Callable[[], str]] = {}
+        """The views not created yet: name → what makes its SELECT."""
+        self._create_views(scope)
 
-    def _stored(self, table: str, schema: pa.Schema, *, columns: bool = False) -> set[str]:
-        """A view ``TABLE_stored`` over the committed files of a table; returns its columns
-        when asked (``columns``: a second look at every footer).
+    def _source(self, table: str, schema: pa.Schema) -> str:
+        """What the view ``TABLE_stored`` reads: the committed files of a table (the
+        catalog is read now, while the lake is open), or an empty table of its columns.
 
         Quarantine files (``…_quarantine``) have no ``date=`` in their path.
         """
@@ -77,42 +81,72 @@ class DuckDBEngine:
             # in every statement (sessions at 10^9: 82 ms instead of 39).
             layouts = self.lake.catalog.layouts(table)
             by_name = len(layouts) != 1 or "" in layouts
-            source = (
-                f"read_parquet([{listing}], hive_partitioning = true, filename = true,"
-                f"{' union_by_name = true,' if by_name else ''} hive_types = {{{hive}}})"
+            return (
+                f"SELECT * FROM read_parquet([{listing}], hive_partitioning = true,"
+                f" filename = true,{' union_by_name = true,' if by_name else ''}"
+                f" hive_types = {{{hive}}})"
             )
-        else:
-            empty = schema.empty_table()
-            empty = empty.append_column("sensor", pa.array([], pa.string()))
-            if not table.endswith("_quarantine"):  # the path's date, as files have it
-                empty = empty.append_column("date", pa.array([], pa.date32()))
-            empty = empty.append_column("filename", pa.array([], pa.string()))
-            source = f"{table}_empty"
-            self.con.register(source, empty)
-        self.con.execute(f"CREATE VIEW {table}_stored AS SELECT * FROM {source}")
-        if not columns:
-            return set()
-        return {r[0] for r in self.con.execute(f"DESCRIBE {table}_stored").fetchall()}
+        empty = schema.empty_table()
+        empty = empty.append_column("sensor", pa.array([], pa.string()))
+        if not table.endswith("_quarantine"):  # the path's date, as files have it
+            empty = empty.append_column("date", pa.array([], pa.date32()))
+        empty = empty.append_column("filename", pa.array([], pa.string()))
+        self.con.register(f"{table}_empty", empty)
+        return f"SELECT * FROM {table}_empty"
 
     def _create_views(self, scope: Scope) -> None:
-        packets = self._stored("packets", arrow_schema(), columns=True)
-        for table, columns in (("sessions", SESSIONS), ("logins", LOGINS), ("probes", PROBES)):
-            self._stored(table, table_schema(columns))
-        quarantine = self._stored("packets_quarantine", arrow_schema(), columns=True)
-        for table, columns in ROLLUPS.items():
-            self._stored(table, rollup_schema(columns))
+        """Every view's SELECT, made now (the catalog is open); each view is created
+        only when a statement first reads it (:meth:`_bound`): a view over many files
+        costs 3–9 ms to create, its first file's footer read to bind it, which a command
+        that reads two of thirty views need not pay."""
+        tables = [("packets", arrow_schema()), ("packets_quarantine", arrow_schema())]
+        tables += [(t, table_schema(c)) for t, c in (("sessions", SESSIONS), ("logins", LOGINS))]
+        tables += [("probes", table_schema(PROBES))]
+        tables += [(t, rollup_schema(c)) for t, c in ROLLUPS.items()]
+        for table, schema in tables:
+            self._pending[f"{table}_stored"] = partial(str, self._source(table, schema))
         stored = Stored(
-            packets, quarantine, [c.name for c in PROBES], self.lake.unrolled(),
-            self.lake.unsourced(),
+            _Columns(self, "packets_stored"), _Columns(self, "packets_quarantine_stored"),
+            [c.name for c in PROBES], self.lake.unrolled(), self.lake.unsourced(),
         )  # fmt: skip
-        for name, sql in views(
+        names = view_statements(
             self.dialect, stored, home=scope.home, names_by_bit=scope.fingerprints
-        ):
-            self.con.execute(f"CREATE VIEW {name} AS {sql}")
+        )
+        self._pending.update(names)
+
+    def _bound(self, make: Callable[[], R], statement: str = "") -> R:
+        """``make()`` (a statement's relation), again after creating each view not
+        created yet that DuckDB finds missing; every view first when ``statement`` looks
+        at the catalog (``SHOW TABLES``, ``information_schema``…)."""
+        words = {w.lower() for w in _WORD.findall(_LITERAL.sub("", statement))}
+        if self._pending and words & _CATALOG_WORDS:
+            for name in list(self._pending):
+                self._create(name)
+        while True:
+            try:
+                return make()
+            except duckdb.CatalogException as e:
+                missing = _MISSING.search(str(e))
+                name = missing.group(1).lower() if missing else ""
+                if name not in self._pending:
+                    raise
+                self._create(name)
+
+    def _create(self, name: str) -> None:
+        """Create a view not created yet (and those it reads, as they are found missing)."""
+        make = self._pending.pop(name, None)
+        if make is None:
+            return
+        sql = f"CREATE VIEW {name} AS {make()}"
+        try:
+            self._bound(lambda: self.con.execute(sql))
+        except duckdb.Error as e:
+            root = self.lake.root
+            raise StoreError(f"cannot read the store at {root}: {first_line(e)}") from None
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
-            rel = self.con.sql(sql, params=list(params) if params else None)
+            rel = self._bound(lambda: self.con.sql(sql, params=list(params or ()) or None), sql)
             if rel is None:  # a statement without a result (SET, CREATE …)
                 return pa.table({})
             return canonical(rel.to_arrow_table())
@@ -124,7 +158,7 @@ class DuckDBEngine:
     ) -> Iterator[pa.RecordBatch]:
         """Run one statement and yield its result in batches; ``limit`` > 0 is applied in DuckDB."""
         try:
-            rel = self.con.sql(sql)
+            rel = self._bound(lambda: self.con.sql(sql), sql)
             if rel is None:
                 return
             if limit:
@@ -141,3 +175,44 @@ class DuckDBEngine:
 
     def close(self) -> None:
         self.con.close()
+
+
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+"""A string literal (its words are no look at the catalog)."""
+
+_MISSING = re.compile(r"Table with name ([A-Za-z_][A-Za-z0-9_]*) does not exist")
+"""DuckDB's message for a statement that reads a view not created yet."""
+
+_CATALOG_WORDS = frozenset(
+    {"show", "information_schema", "duckdb_views", "duckdb_tables", "duckdb_columns",
+     "pragma", "sqlite_master", "pg_catalog"}
+)  # fmt: skip
+"""Words of a statement that looks at the catalog: every view is created first."""
+
+
+class _Columns(Collection[str]):
+    """The columns of a registered view (``DESCRIBE``), read when first asked: only the
+    views over the packet files need them, and most statements read neither."""
+
+    def __init__(self, engine: DuckDBEngine, view: str) -> None:
+        self._engine = engine
+        self._view = view
+        self._names: set[str] | None = None
+
+    def _read(self) -> set[str]:
+        if self._names is None:
+            self._engine._create(self._view)
+            rows = self._engine.con.execute(f"DESCRIBE {self._view}").fetchall()
+            self._names = {r[0] for r in rows}
+        return self._names
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._read()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._read())
+
+    def __len__(self) -> int:
+        return len(self._read())

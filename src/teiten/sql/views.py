@@ -11,7 +11,7 @@ path's ``sensor`` and the file's path as ``filename``) and then create the views
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -410,23 +410,33 @@ def views(
     ``port_sketches_stored``, ``port_hour_segments_stored``,
     ``port_segments_stored``, ``port_groups_stored`` and ``port_tops_stored``.
     """
-    return [
-        ("packets_raw", raw_view(d, "packets_stored", stored.packets)),
-        ("port_hours_raw", port_hours_view(d, stored.unrolled)),
-        ("address_hours_raw", address_hours_view(d, stored.unrolled)),
-        ("source_ports_raw", source_ports_view(d, stored.unsourced)),
-        ("port_sketches_raw", port_sketches_view()),
-        ("port_segments_raw", port_segments_view()),
-        ("port_hour_segments_raw", port_hour_segments_view()),
-        ("port_groups_raw", port_groups_view()),
-        ("port_tops_raw", port_tops_view(d)),
-        ("packets", packets_view(d, "packets_raw", names_by_bit)),
-        ("series", series_view(d, home)),
-        ("sessions", sessions_view(d)),
-        ("logins", logins_view(d)),
-        ("indicators", indicators_view(d)),
-        ("probes", f"SELECT {', '.join(stored.probes)} FROM probes_stored"),
+    statements = view_statements(d, stored, home=home, names_by_bit=names_by_bit)
+    return [(name, select()) for name, select in statements.items()]
+
+
+def view_statements(
+    d: Dialect, stored: Stored, *, home: int, names_by_bit: Sequence[tuple[int, str]]
+) -> dict[str, Callable[[], str]]:
+    """Each view's name and what makes its SELECT, in the order of :func:`views`: an
+    engine that creates a view only when a statement names it (DuckDB) makes only
+    those it needs, and reads ``stored.packets`` only for ``packets_raw``."""
+    return {
+        "packets_raw": lambda: raw_view(d, "packets_stored", stored.packets),
+        "port_hours_raw": lambda: port_hours_view(d, stored.unrolled),
+        "address_hours_raw": lambda: address_hours_view(d, stored.unrolled),
+        "source_ports_raw": lambda: source_ports_view(d, stored.unsourced),
+        "port_sketches_raw": port_sketches_view,
+        "port_segments_raw": port_segments_view,
+        "port_hour_segments_raw": port_hour_segments_view,
+        "port_groups_raw": port_groups_view,
+        "port_tops_raw": lambda: port_tops_view(d),
+        "packets": lambda: packets_view(d, "packets_raw", names_by_bit),
+        "series": lambda: series_view(d, home),
+        "sessions": lambda: sessions_view(d),
+        "logins": lambda: logins_view(d),
+        "indicators": lambda: indicators_view(d),
+        "probes": lambda: f"SELECT {', '.join(stored.probes)} FROM probes_stored",
         # Rows an ingest set aside (implausible timestamps, days over an input's
         # budget): the logical columns, for inspection only; no analysis reads them.
-        ("quarantine", raw_view(d, "packets_quarantine_stored", stored.quarantine)),
-    ]
+        "quarantine": lambda: raw_view(d, "packets_quarantine_stored", stored.quarantine),
+    }
