@@ -4,6 +4,7 @@ sketches leaves the views over the packet files uncreated."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +15,10 @@ from teiten.app.ingest import ingest
 from teiten.config import Settings, load_settings
 from teiten.engine import Engine
 from teiten.engine.duckdb import DuckDBEngine
-from teiten.errors import QueryError
+from teiten.errors import QueryError, StoreError
 from teiten.sql.dialect import DUCKDB
 from teiten.sql.views import Stored, views
+from teiten.store.lake import Lake
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SENSOR_NET = "203.0.113.0/24"  # the test captures' sensor (tests/conftest.py)
@@ -87,3 +89,23 @@ def test_a_catalog_listing_shows_every_view(engine: Engine) -> None:
 def test_an_unknown_table_is_a_query_error(engine: Engine) -> None:
     with pytest.raises(QueryError, match="nosuch"):
         engine.query("SELECT * FROM nosuch")
+
+
+def test_a_damaged_file_is_a_store_error_when_its_view_is_read(
+    store: Settings, tmp_path: Path
+) -> None:
+    """Opening the engine reads no file; reading the view over a damaged one says, in
+    one line, that the store cannot be read."""
+    copy = tmp_path / "store"
+    shutil.copytree(store.data_dir, copy)
+    with Lake(copy) as lake:
+        first = lake.files("packets")[0]
+    first.write_bytes(b"not parquet at all")
+    e = _connect(store.replace(data=str(copy)))
+    try:
+        assert e.query("SELECT count(*) AS n FROM port_hours_raw").num_rows == 1
+        with pytest.raises(StoreError, match=r"^cannot read the store at ") as raised:
+            e.query("SELECT count(*) AS n FROM packets")
+        assert "\n" not in str(raised.value)
+    finally:
+        e.close()

@@ -137,8 +137,8 @@ class DuckDBEngine:
         make = self._pending.pop(name, None)
         if make is None:
             return
-        sql = f"CREATE VIEW {name} AS {make()}"
         try:
+            sql = f"CREATE VIEW {name} AS {make()}"  # (``packets_raw``: DESCRIBE its files)
             self._bound(lambda: self.con.execute(sql))
         except duckdb.Error as e:
             root = self.lake.root

@@ -324,8 +324,12 @@ class Lake:
 
 def _ts_bounds(path: Path) -> tuple[int, int] | tuple[()] | None:
     """The smallest and largest ``ts_us`` of a packet file by its footer; ``()`` for a
-    file without rows, None when a row group has no statistics."""
-    meta = pq.ParquetFile(path).metadata
+    file without rows, None when a row group has no statistics or the footer cannot be
+    read (the engine then reads the packets, and says what is wrong with the file)."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, pa.ArrowException):  # damaged or missing: ArrowInvalid, OSError
+        return None
     column = meta.schema.names.index("ts_us") if "ts_us" in meta.schema.names else -1
     lows: list[int] = []
     highs: list[int] = []
