@@ -6,15 +6,20 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+import teiten.store.rollup as rollup_module
 from teiten.schema import ADDRESS_HOURS, DECODE_ERRORS, HOUR_NS, PORT_HOURS, decode_error_code
 from teiten.store.rollup import (
     PORT_KEY,
     Rollup,
     address_rows,
     group,
+    group_spans,
     merged_addresses,
     port_rows,
     to_table,
@@ -110,6 +115,53 @@ def test_group_sums_weights_and_keeps_first_values() -> None:
     assert out["a"].tolist() == [3, 1, 2] and sums.tolist() == [7, 2, 7]
     empty, none = group({"a": cols["a"][:0]}, ("a",))
     assert len(empty["a"]) == 0 and len(none) == 0
+
+
+def _brute_groups(
+    words: np.ndarray, weights: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[list[int], list[int], list[int], list[int]]:
+    """Groups by key in order of first appearance: first row, sum, least lo, greatest hi."""
+    found: dict[tuple[int, ...], list[int]] = {}
+    for i, key in enumerate(map(tuple, words.tolist())):
+        if key not in found:
+            found[key] = [i, 0, int(lo[i]), int(hi[i])]
+        g = found[key]
+        g[1] += int(weights[i])
+        g[2], g[3] = min(g[2], int(lo[i])), max(g[3], int(hi[i]))
+    rows = list(found.values())
+    return [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], [r[3] for r in rows]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    n=st.integers(0, 3000),
+    keys=st.integers(1, 4000),
+    width=st.integers(1, 5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_partitioned_grouping_equals_the_groups_in_order(
+    n: int, keys: int, width: int, seed: int
+) -> None:
+    """Above PARTITION_ROWS rows are grouped in partitions of their hash: the same groups,
+    sums and spans, in the same order (of first appearance), as one table gives."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, keys, n)
+    words: npt.NDArray[np.uint64] = np.stack(
+        [(ids * (j + 7919)) % (keys + j) for j in range(width)], axis=1
+    ).astype(np.uint64)
+    weights = rng.integers(1, 9, n).astype(np.int64)
+    lo = rng.integers(0, 1000, n).astype(np.int64)
+    hi = lo + rng.integers(0, 50, n)
+    expected = _brute_groups(words, weights, lo, hi)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(rollup_module, "PARTITION_ROWS", 1)  # every call partitions
+        m.setattr(rollup_module, "PARTITION_SIZE", 64)  # into many partitions
+        first, sums, mins, maxs = group_spans(words, weights, (lo, hi))
+        bare = group_spans(words)
+    assert (first.tolist(), sums.tolist(), mins.tolist(), maxs.tolist()) == expected
+    counts = _brute_groups(words, np.ones(n, np.int64), lo, hi)[1]
+    assert bare[0].tolist() == expected[0] and bare[1].tolist() == counts
+    assert len(bare[2]) == 0 and len(bare[3]) == 0
 
 
 @pytest.mark.parametrize("v6", [True, False])
