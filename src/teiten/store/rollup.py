@@ -137,7 +137,10 @@ def _partitioned_groups(
     """:func:`_groups` for many rows, the same groups in the same order: rows are first
     copied into ``2**bits`` partitions by their hash's top bits (two passes in row order),
     then each partition is grouped in a hash table small enough to stay in cache, and
-    the groups are put back in order of first appearance (a pass over the rows)."""
+    the groups are put back in order of first appearance (a pass over the rows).
+
+    The probing loop is :func:`_groups`' own, written out again: shared as an inlined
+    kernel taking its arrays in tuples, both ran 2.5 times slower."""
     n, k = words.shape
     spans = lo.shape[0] > 0
     weighted = weights.shape[0] > 0
