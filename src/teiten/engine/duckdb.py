@@ -98,7 +98,7 @@ class DuckDBEngine:
         """Every view's SELECT, made now (the catalog is open); each view is created
         only when a statement first reads it (:meth:`_bound`): a view over many files
         costs 3–9 ms to create, its first file's footer read to bind it, which a command
-        that reads two of thirty views need not pay."""
+        that reads two of 29 views need not pay."""
         tables = [("packets", arrow_schema()), ("packets_quarantine", arrow_schema())]
         tables += [(t, table_schema(c)) for t, c in (("sessions", SESSIONS), ("logins", LOGINS))]
         tables += [("probes", table_schema(PROBES))]
