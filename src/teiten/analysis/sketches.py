@@ -233,24 +233,29 @@ def busy_port_days(
         for start in range(0, len(mine), size):
             chunk = mine[start : start + size]
             within = (proto, int(chunk[0]), int(chunk[-1]))
-            yield _busy_part(engine, (first, end), within, home, min_sources, by_segment)
+            listed = [(PROTO_NAMES[proto], int(p)) for p in chunk.tolist()]
+            yield _busy_part(engine, (first, end), within, listed, home, min_sources, by_segment)
 
 
 def _busy_part(
     engine: Engine,
     days: tuple[int, int],
     within: traffic.PortRange,
+    listed: Ports,
     home: int,
     min_sources: int,
     by_segment: bool,
 ) -> pa.Table:
-    """The busy ports' rows of one range of ports (``busy_port_days``' columns)."""
+    """The busy ports' rows of one part of the candidate ports (``busy_port_days``'
+    columns): the rows of the ports ``listed``, read ``within`` the range they span (the
+    range alone held every port between two candidates: 19,751 ports for 4,096
+    candidates, 1.1 GiB, over a year of random ports)."""
     first = days[0]
     if by_segment:
-        t = _segment_rows(engine, days, None, within=within)
+        t = _segment_rows(engine, days, listed, within=within)
         seg = _int(t, "seg")
     else:
-        t = _rows(engine, days, None, within=within)
+        t = _rows(engine, days, listed, within=within)
         seg = segment_codes(_int(t, "src_cc_code"), home)
     key = (_port_key(t) << 24 | (_int(t, "day") - first)) << 2 | seg
     m = merge(key, _int(t, "packets"), t.column("registers"))  # sorted by key
