@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import teiten.store.rollup as rollup_module
+import teiten.store.grouping as grouping_module
 from teiten.schema import ADDRESS_HOURS, DECODE_ERRORS, HOUR_NS, PORT_HOURS, decode_error_code
+from teiten.store.grouping import group_spans
 from teiten.store.rollup import (
     PORT_KEY,
     Rollup,
     address_rows,
     group,
-    group_spans,
     merged_addresses,
     port_rows,
     to_table,
@@ -154,8 +154,8 @@ def test_partitioned_grouping_equals_the_groups_in_order(
     hi = lo + rng.integers(0, 50, n)
     expected = _brute_groups(words, weights, lo, hi)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(rollup_module, "PARTITION_ROWS", 1)  # every call partitions
-        m.setattr(rollup_module, "PARTITION_SIZE", 64)  # into many partitions
+        m.setattr(grouping_module, "PARTITION_ROWS", 1)  # every call partitions
+        m.setattr(grouping_module, "PARTITION_SIZE", 64)  # into many partitions
         first, sums, mins, maxs = group_spans(words, weights, (lo, hi))
         bare = group_spans(words)
     assert (first.tolist(), sums.tolist(), mins.tolist(), maxs.tolist()) == expected

@@ -33,20 +33,12 @@ import pyarrow.parquet as pq
 from teiten.jit import kernel
 from teiten.schema import SOURCE_PORTS
 from teiten.store.arrow import bytes16_array, bytes16_values, write_file
+from teiten.store.grouping import Columns, group_spans, key_words
 from teiten.store.layout import stored_inputs
 from teiten.store.order import address_order
 from teiten.store.paths import day_of, input_of, listed_as, month_of
 from teiten.store.rewrite import logical_columns
-from teiten.store.rollup import (
-    CAPTURED,
-    Columns,
-    bytes_words,
-    dtypes,
-    group_spans,
-    key_words,
-    schema,
-    v6_column,
-)
+from teiten.store.rollup import CAPTURED, bytes_words, dtypes, schema, v6_column
 from teiten.store.transaction import Transaction
 
 TABLE = "source_ports"

@@ -19,10 +19,11 @@ import pyarrow.parquet as pq
 from teiten.store import executor
 from teiten.store.arrow import arrow_schema, to_table, write_file, writer_options
 from teiten.store.budget import QUARANTINE, DayBudget
+from teiten.store.grouping import Columns
 from teiten.store.lake import NS_PER_DAY, Lake
 from teiten.store.order import packet_order
 from teiten.store.paths import listed_as
-from teiten.store.rollup import BatchRows, Columns, Rollup, batch_rows
+from teiten.store.rollup import BatchRows, Rollup, batch_rows
 from teiten.store.sketch import DaySketch, SketchCut
 from teiten.store.sourceports import TABLE as SOURCE_TABLE
 from teiten.store.sourceports import SourceDays, source_rows
