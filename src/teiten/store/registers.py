@@ -382,7 +382,8 @@ def merge(
         if _in_numpy(len(groups), rows, sparse):
             total = np.zeros(len(groups), np.int64)
             np.add.at(total, index, np.asarray(packets, np.int64))
-            nonzero, harmonic = _counts(index, len(groups), offsets, lengths, data)
+            entries = rows * SKETCH_DENSE_BYTES + sparse
+            nonzero, harmonic = _counts(index, len(groups), offsets, lengths, data, entries)
             return Merged(groups, total, estimates(nonzero, harmonic, total))
     order = radix_order(group)
     groups, nonzero, harmonic, out_offsets, out_data = _merge(order, group, offsets, data, keep)
@@ -431,23 +432,18 @@ def _in_numpy(groups: int, rows: int, sparse: int) -> bool:
 _POWERS = np.where(np.arange(256) > 0, 2.0 ** -np.arange(256, dtype=np.float64), 0.0)
 
 
-def _entries(lengths: npt.NDArray[np.int64]) -> int:
-    """Registers a merge of rows of these byte lengths reads at most: a dense row's
-    every register."""
-    dense = lengths == SKETCH_DENSE_BYTES
-    return int(dense.sum()) * SKETCH_DENSE_BYTES + int(lengths[~dense].sum()) // _SPARSE
-
-
 def _counts(
     index: npt.NDArray[Any],
     groups: int,
     offsets: npt.NDArray[np.int64],
     lengths: npt.NDArray[np.int64],
     data: npt.NDArray[Any],
+    entries: int,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """What ``_merge`` finds without keeping registers, in numpy: per group (``index``:
     each row's group, 0 … ``groups`` − 1) its registers set and the sum of 2**-rank over
-    them, the rows' registers merged by max. Damaged bytes count nothing, as there.
+    them, the rows' registers merged by max (``entries``: the registers stored, a dense
+    row counting all of its). Damaged bytes count nothing, as there.
 
     Few registers a group (many groups): every register set is a key, sorted. Else a
     table of every register of every group: each dense row merges into its group's row
@@ -456,7 +452,7 @@ def _counts(
     dense = lengths == SKETCH_DENSE_BYTES
     owner, register, rank = _triples(index, offsets, lengths, data, dense)
     rows = np.flatnonzero(dense)
-    if _sorted(groups, _entries(lengths)):
+    if _sorted(groups, entries):
         block = data[ragged_index(offsets[rows], lengths[rows])].reshape(-1, SKETCH_DENSE_BYTES)
         at, column = np.nonzero(block)
         key = np.concatenate([owner, index[rows][at]]) * SKETCH_DENSE_BYTES
