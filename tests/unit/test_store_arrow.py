@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from teiten.pipeline.sessions import LOGINS_SCHEMA, SESSIONS_SCHEMA
-from teiten.schema import TABLES
+from teiten.schema import TABLES, Column
 from teiten.store.arrow import binary_lengths, write_file
 
 
@@ -54,14 +54,43 @@ def test_sessions_and_logins_files_use_their_declared_encodings(
     path = tmp_path / f"{table}.parquet"
     write_file(table, pa.Table.from_pylist(rows, schema=schema), path)
     got = _encodings(path)
-    for c in TABLES[table]:
-        leaf = c.name + (".list.element" if c.dtype == "list_str" else "")
-        if leaf not in got:  # a struct's fields: stored as their own leaves, plain
-            continue
-        dictionary = "RLE_DICTIONARY" in got[leaf]
-        assert dictionary == (c.encoding == "dict"), (leaf, got[leaf])
-        assert ("DELTA_BINARY_PACKED" in got[leaf]) == (c.encoding == "delta"), (leaf, got[leaf])
+    for leaf, encodings in got.items():
+        c = _declaration(TABLES[table], leaf)
+        assert ("RLE_DICTIONARY" in encodings) == (c.encoding == "dict"), (leaf, encodings)
+        assert ("DELTA_BINARY_PACKED" in encodings) == (c.encoding == "delta"), (leaf, encodings)
     assert pq.read_table(path).to_pylist() == rows
+
+
+def _declaration(columns: tuple[Column, ...], leaf: str) -> Column:
+    """The declared column that gives the encoding of the Parquet leaf ``leaf``: a
+    ``list_str``'s items follow the list, a struct's fields their own declaration."""
+    names = [part for part in leaf.split(".") if part not in ("list", "element")]
+    for depth, name in enumerate(names):
+        column = next(c for c in columns if c.name == name)
+        if column.dtype == "list_str" or depth == len(names) - 1:
+            return column
+        columns = column.fields
+    raise AssertionError(leaf)
+
+
+def test_nested_evidence_text_is_dictionary_encoded(tmp_path: Path) -> None:
+    """The requests' methods, headers and SOAP fields repeat: their leaves are declared
+    ``dict``; the body length and a honeypot's session id are not."""
+    rows = [{f.name: _value(f.type, i) for f in SESSIONS_SCHEMA} for i in range(300)]
+    path = tmp_path / "sessions.parquet"
+    write_file("sessions", pa.Table.from_pylist(rows, schema=SESSIONS_SCHEMA), path)
+    got = _encodings(path)
+    for leaf in (
+        "requests.list.element.method",
+        "requests.list.element.headers.list.element.value",
+        "requests.list.element.soap.args.list.element.name",
+        "requests.list.element.signatures.list.element",
+        "telnet.lines.list.element",
+        "notes.list.element",
+    ):
+        assert "RLE_DICTIONARY" in got[leaf], leaf
+    for leaf in ("requests.list.element.body_length", "honeypot.session", "id"):
+        assert "RLE_DICTIONARY" not in got[leaf], leaf
 
 
 @given(

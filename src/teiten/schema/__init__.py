@@ -101,34 +101,49 @@ DECODED: tuple[str, ...] = tuple(
 
 # The typed evidence of a session (the ``notes``, ``requests``, ``telnet`` and
 # ``honeypot`` columns of SESSIONS): lists and structs of text, each bounded by
-# its ``limit`` (strings in characters, lists in items).
+# its ``limit`` (strings in characters, lists in items). Bots send the same
+# requests over and over, so the text a parser takes from them is declared
+# ``dict``: on the payload-heavy mix every such leaf was as small or smaller with a
+# dictionary (headers 0.54 -> 0.34 bytes a session, signatures 0.14 -> 0.07), and
+# Arrow's writer falls back to plain pages where one grows past its page limit.
 _TEXT = (Column("note", "str", "One item.", limit=256),)
 _PAIR = (
-    Column("name", "str", "Name.", limit=128),
-    Column("value", "str", "Value.", limit=4096),
+    Column("name", "str", "Name.", "dict", limit=128),
+    Column("value", "str", "Value.", "dict", limit=4096),
 )
 SOAP: tuple[Column, ...] = (
-    Column("action", "str", "The action element's name (AddPortMapping…).", limit=256),
-    Column("namespace", "str", "The action element's namespace.", limit=256),
-    Column("header_action", "str", "The SOAPAction header without quotes ('' if none).", limit=512),
+    Column("action", "str", "The action element's name (AddPortMapping…).", "dict", limit=256),
+    Column("namespace", "str", "The action element's namespace.", "dict", limit=256),
+    Column(
+        "header_action",
+        "str",
+        "The SOAPAction header without quotes ('' if none).",
+        "dict",
+        limit=512,
+    ),
     Column("args", "list_struct", "Arguments in order.", limit=64, fields=_PAIR),
     Column(
-        "notes", "list_str", "Parser notes (XML refused, not well-formed…).", limit=8, fields=_TEXT
+        "notes",
+        "list_str",
+        "Parser notes (XML refused, not well-formed…).",
+        "dict",
+        limit=8,
+        fields=_TEXT,
     ),
 )
 REQUEST: tuple[Column, ...] = (
-    Column("method", "str", "HTTP method.", limit=32),
-    Column("target", "str", "Request target as sent.", limit=2048),
-    Column("path", "str", "Path of the target.", limit=2048),
-    Column("version", "str", "HTTP version.", limit=16),
+    Column("method", "str", "HTTP method.", "dict", limit=32),
+    Column("target", "str", "Request target as sent.", "dict", limit=2048),
+    Column("path", "str", "Path of the target.", "dict", limit=2048),
+    Column("version", "str", "HTTP version.", "dict", limit=16),
     Column(
         "headers",
         "list_struct",
         "Headers in order.",
         limit=32,
         fields=(
-            Column("name", "str", "Name.", limit=128),
-            Column("value", "str", "Value.", limit=1024),
+            Column("name", "str", "Name.", "dict", limit=128),
+            Column("value", "str", "Value.", "dict", limit=1024),
         ),
     ),
     Column("body_length", "uint32", "Body bytes received."),
@@ -139,26 +154,34 @@ REQUEST: tuple[Column, ...] = (
         "signatures",
         "list_str",
         "Ids of the signatures this request matched.",
+        "dict",
         limit=64,
         fields=_TEXT,
     ),
-    Column("notes", "list_str", "Parser notes on this request.", limit=8, fields=_TEXT),
+    Column("notes", "list_str", "Parser notes on this request.", "dict", limit=8, fields=_TEXT),
 )
 TELNET: tuple[Column, ...] = (
     Column(
         "lines",
         "list_str",
         "Client lines without negotiation.",
+        "dict",
         limit=64,
         fields=(Column("line", "str", "One line.", limit=512),),
     ),
     Column(
-        "options", "list_str", "Client option negotiation (WILL NAWS…).", limit=32, fields=_TEXT
+        "options",
+        "list_str",
+        "Client option negotiation (WILL NAWS…).",
+        "dict",
+        limit=32,
+        fields=_TEXT,
     ),
     Column(
         "server_events",
         "list_str",
         "The server's prompts in order (null: unknown).",
+        "dict",
         nullable=True,
         limit=32,
         fields=_TEXT,
@@ -237,6 +260,7 @@ SESSIONS: tuple[Column, ...] = (
         "notes",
         "list_str",
         "What the parsers and the reader found odd (bounded).",
+        "dict",
         limit=32,
         fields=(Column("note", "str", "One note.", limit=256),),
     ),
