@@ -23,8 +23,9 @@ a *subset* of that work, on the very rows an ingest stored:
 The sum of the fastest library for each piece estimates the floor of a store of this
 design: it leaves out sessions, sketches, port lists and top sources, reading the file,
 the catalog and start-up (the start-up of a process that imports the libraries is shown
-beside it), while a kernel written for one piece may beat a general library at it. The script first times ``teiten ingest --threads 1`` on the
-capture, on the same core, and measures the pieces on the rows it stored::
+beside it), while a kernel written for one piece may beat a general library at it.
+The script first times ``teiten ingest --threads 1`` on the capture, on the same core,
+and measures the pieces on the rows it stored::
 
     python bench/ingest_floor.py CAPTURE --sensor-net 198.18.0.0/15
 
