@@ -21,9 +21,10 @@ a *subset* of that work, on the very rows an ingest stored:
   and ``address_hours`` (hour, destination).
 
 The sum of the fastest library for each piece estimates the floor of a store of this
-design: it leaves out sessions, sketches, port lists and top sources, reading the file,
+design: it leaves out sessions, sketches, port lists and top sources, the rollup files,
 the catalog and start-up (the start-up of a process that imports the libraries is shown
-beside it), while a kernel written for one piece may beat a general library at it.
+beside it; reading the capture is in the decode), while a kernel written for one piece
+may beat a general library at it.
 The script first times ``teiten ingest --threads 1`` on the capture, on the same core,
 and measures the pieces on the rows it stored::
 
