@@ -107,10 +107,16 @@ DECODED: tuple[str, ...] = tuple(
 # dictionary (headers 0.54 -> 0.34 bytes a session, signatures 0.14 -> 0.07), and
 # Arrow's writer falls back to plain pages where one grows past its page limit.
 _TEXT = (Column("note", "str", "One item.", limit=256),)
-_PAIR = (
-    Column("name", "str", "Name.", "dict", limit=128),
-    Column("value", "str", "Value.", "dict", limit=4096),
-)
+
+
+def _pair(value_limit: int) -> tuple[Column, ...]:
+    """A name and a value (a header, a SOAP argument), the value up to ``value_limit``."""
+    return (
+        Column("name", "str", "Name.", "dict", limit=128),
+        Column("value", "str", "Value.", "dict", limit=value_limit),
+    )
+
+
 SOAP: tuple[Column, ...] = (
     Column("action", "str", "The action element's name (AddPortMapping…).", "dict", limit=256),
     Column("namespace", "str", "The action element's namespace.", "dict", limit=256),
@@ -121,7 +127,7 @@ SOAP: tuple[Column, ...] = (
         "dict",
         limit=512,
     ),
-    Column("args", "list_struct", "Arguments in order.", limit=64, fields=_PAIR),
+    Column("args", "list_struct", "Arguments in order.", limit=64, fields=_pair(4096)),
     Column(
         "notes",
         "list_str",
@@ -141,10 +147,7 @@ REQUEST: tuple[Column, ...] = (
         "list_struct",
         "Headers in order.",
         limit=32,
-        fields=(
-            Column("name", "str", "Name.", "dict", limit=128),
-            Column("value", "str", "Value.", "dict", limit=1024),
-        ),
+        fields=_pair(1024),
     ),
     Column("body_length", "uint32", "Body bytes received."),
     Column(
