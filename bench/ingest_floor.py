@@ -98,13 +98,21 @@ def _packet_columns(table: pa.Table) -> pa.Table:
 
 
 def _key(table: pa.Table) -> npt.NDArray[np.uint64]:
-    """The packets' sort key: source, then the shape's top bits (``store/order.py``)."""
+    """The packets' sort key: source, then the shape's top 32 bits (ingest's
+    ``store/order.py: packet_order`` keeps its top ``SHAPE_KEY_BITS``, 24: the same
+    order but for the options length, which the Arrow and DuckDB sorts here also
+    order by, with the whole shape)."""
     source = np.asarray(table["src_ip4"].to_numpy(), np.uint64) << np.uint64(32)
     return source | (np.asarray(table["shape"].to_numpy(), np.uint64) >> np.uint64(31))
 
 
 def _runs(n: int, run: int) -> list[tuple[int, int]]:
     return [(start, min(start + run, n)) for start in range(0, n, run)]
+
+
+def _run_order(key: npt.NDArray[np.uint64], spans: list[tuple[int, int]]) -> pa.Array:
+    """The rows in order of ``key`` within each span (numpy's stable ``argsort``)."""
+    return pa.array(np.concatenate([np.argsort(key[a:b], kind="stable") + a for a, b in spans]))
 
 
 def order_pieces(table: pa.Table, repeat: int, run: int) -> dict[str, float]:
@@ -116,9 +124,7 @@ def order_pieces(table: pa.Table, repeat: int, run: int) -> dict[str, float]:
     con.execute("SET threads = 1")
 
     def numpy_order() -> pa.Table:
-        key = _key(packets)
-        order = [np.argsort(key[a:b], kind="stable") + a for a, b in spans]
-        return packets.take(pa.array(np.concatenate(order)))
+        return packets.take(_run_order(_key(packets), spans))
 
     def arrow_order() -> pa.Table:
         keys = [("src_ip4", "ascending"), ("shape", "ascending")]
@@ -135,8 +141,7 @@ def order_pieces(table: pa.Table, repeat: int, run: int) -> dict[str, float]:
             parts.append(con.sql("SELECT * FROM part ORDER BY src_ip4, shape").to_arrow_table())
         return pa.concat_tables(parts)
 
-    key = _key(packets)
-    given = pa.array(np.concatenate([np.argsort(key[a:b], kind="stable") + a for a, b in spans]))
+    given = _run_order(_key(packets), spans)
 
     return {
         "Arrow take alone (the order given)": _best(repeat, lambda: packets.take(given)),
@@ -152,10 +157,7 @@ def write_pieces(table: pa.Table, repeat: int, work: Path) -> dict[str, tuple[fl
     packets = _packet_columns(table)
     n = packets.num_rows
     key = _key(packets)
-    by_group = np.concatenate(
-        [np.argsort(key[a:b], kind="stable") + a for a, b in _runs(n, ROW_GROUP)]
-    )
-    ordered = packets.take(pa.array(by_group))
+    ordered = packets.take(_run_order(key, _runs(n, ROW_GROUP)))
     whole = packets.take(pa.array(np.argsort(key, kind="stable")))
     options = writer_options()
     con = duckdb.connect()
